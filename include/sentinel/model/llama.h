@@ -1,0 +1,127 @@
+// The Llama decoder (RMSNorm, RoPE, grouped-query attention, SwiGLU) as libtorch modules.
+// Parameter names follow Hugging Face's LlamaForCausalLM state dict ("model.layers.0.self_attn.
+// q_proj.weight"), so weights, LoRA adapters and fixtures line up with the reference by name.
+// Forward takes explicit position ids and an explicit visibility mask, so the compression
+// layouts of docs/method.md sections 3-4 need no special code here.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/pimpl.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sentinel/model/config.h"
+
+namespace sentinel {
+
+class KvCache;
+
+struct ForwardInput {
+  at::Tensor tokens;     // [B, T] int64; ids >= n_vocab select rows of extra_embeddings (sentinels)
+  at::Tensor positions;  // [B, T] int64 rotary position ids
+  // Optional [B or 1, T, S] bool, true = may attend; S = cached cells + T (new keys last).
+  // Undefined means causal over the cache and the new tokens.
+  at::Tensor mask;
+};
+
+struct ForwardOutput {
+  at::Tensor hidden;                  // [B, T, n_embd] after the final norm
+  std::vector<at::Tensor> per_layer;  // if requested: embeddings, then each block's output [B, T, n_embd]
+};
+
+// A bias-free linear map holding "weight" [out, in]; the embedding table is one too (its
+// forward, used as the tied LM head, maps n_embd -> n_vocab). LoRA attaches here.
+class ProjectionImpl : public torch::nn::Module {
+ public:
+  ProjectionImpl(int64_t in_features, int64_t out_features);
+  at::Tensor forward(const at::Tensor& x);  // [..., in] -> [..., out]
+  at::Tensor weight;                        // [out, in]
+};
+TORCH_MODULE(Projection);
+
+class RmsNormImpl : public torch::nn::Module {
+ public:
+  RmsNormImpl(int64_t dim, double eps);
+  at::Tensor forward(const at::Tensor& x);  // [..., dim] -> same
+  at::Tensor weight;                        // [dim]
+ private:
+  double eps_;
+};
+TORCH_MODULE(RmsNorm);
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  AttentionImpl(const LlamaConfig& config, int64_t layer);
+  // x [B, T, n_embd], cos/sin [B, 1, T, head_dim]; mask as in ForwardInput.
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
+                     KvCache* cache);
+  Projection q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+
+ private:
+  LlamaConfig config_;
+  int64_t layer_;
+};
+TORCH_MODULE(Attention);
+
+class MlpImpl : public torch::nn::Module {
+ public:
+  explicit MlpImpl(const LlamaConfig& config);
+  at::Tensor forward(const at::Tensor& x);  // [B, T, n_embd] -> same
+  Projection gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+class DecoderLayerImpl : public torch::nn::Module {
+ public:
+  DecoderLayerImpl(const LlamaConfig& config, int64_t layer);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
+                     KvCache* cache);
+  RmsNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  Attention self_attn{nullptr};
+  Mlp mlp{nullptr};
+};
+TORCH_MODULE(DecoderLayer);
+
+class LlamaModelImpl : public torch::nn::Module {
+ public:
+  explicit LlamaModelImpl(const LlamaConfig& config);
+
+  // Runs the decoder. With a cache, the new tokens' K/V are appended to it and attention spans
+  // the cached cells plus the new tokens; the caller commits cell metadata via KvCache::commit.
+  ForwardOutput forward(const ForwardInput& input, KvCache* cache = nullptr, bool keep_per_layer = false);
+
+  // hidden [..., n_embd] -> logits [..., n_vocab] float32 (base vocabulary only: sentinels are
+  // never predicted, docs/method.md section 2).
+  at::Tensor logits(const at::Tensor& hidden);
+
+  // Copies weights in by Hugging Face name; every parameter must be given with its exact shape.
+  void load_weights(const std::map<std::string, at::Tensor>& weights);
+  // Hugging Face's name for one of our parameters: "layers.0.mlp.up_proj.weight" ->
+  // "model.layers.0.mlp.up_proj.weight"; "lm_head.weight" stays.
+  static std::string hf_name(const std::string& parameter_name);
+
+  // Adds rows for extra input tokens (ids n_vocab, n_vocab+1, ...): the sentinel embeddings.
+  // rows: [n_extra, n_embd].
+  void set_extra_embeddings(const at::Tensor& rows);
+  int64_t n_extra_tokens() const { return extra_embeddings.defined() ? extra_embeddings.size(0) : 0; }
+
+  const LlamaConfig& config() const { return config_; }
+  at::ScalarType dtype() const { return embed_tokens->weight.scalar_type(); }
+
+  Projection embed_tokens{nullptr};  // weight [n_vocab, n_embd]
+  Projection lm_head{nullptr};       // weight [n_vocab, n_embd]; the same module as embed_tokens when tied
+  torch::nn::ModuleList layers{nullptr};
+  RmsNorm norm{nullptr};
+  at::Tensor extra_embeddings;       // [n_extra, n_embd] sentinel rows (undefined when none)
+
+ private:
+  at::Tensor embed(const at::Tensor& tokens);  // [B, T] -> [B, T, n_embd]
+  LlamaConfig config_;
+  at::Tensor inv_freq_;  // [head_dim / 2] float32 rotary frequencies
+};
+TORCH_MODULE(LlamaModel);
+
+}  // namespace sentinel

@@ -1,0 +1,30 @@
+// Reads Llama weights from a GGUF file or a Hugging Face safetensors folder into float32
+// tensors keyed by Hugging Face parameter names. Knows the GGUF naming and the Q/K row
+// permutation that llama.cpp's converter applies; knows nothing about the forward pass.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <map>
+#include <string>
+
+#include "sentinel/model/config.h"
+
+namespace sentinel {
+
+class GgufFile;
+
+using WeightMap = std::map<std::string, at::Tensor>;  // HF name -> float32 tensor in torch layout
+
+// Dequantizes every tensor of a llama GGUF. Q and K projections are un-permuted back to the
+// Hugging Face "rotate_half" row order.
+WeightMap load_gguf_weights(const GgufFile& gguf, const LlamaConfig& config);
+
+// Reads model.safetensors or the shards listed in model.safetensors.index.json of a folder.
+WeightMap load_safetensors_weights(const std::string& folder);
+
+// The GGUF tensor name for a Hugging Face parameter name ("model.layers.3.mlp.up_proj.weight"
+// -> "blk.3.ffn_up.weight"); empty if there is none.
+std::string gguf_tensor_name(const std::string& hf_name);
+
+}  // namespace sentinel

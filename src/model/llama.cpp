@@ -1,0 +1,220 @@
+// Llama forward pass. The math mirrors transformers' modeling_llama (RMSNorm in float32, rotary
+// "rotate_half" layout, SwiGLU) so that float32 outputs match the reference to rounding.
+#include "sentinel/model/llama.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "sentinel/cache/kv_cache.h"
+#include "sentinel/core/error.h"
+
+namespace sentinel {
+namespace {
+
+// HF rotate_half: [x1, x2] -> [-x2, x1] over the last axis.
+at::Tensor rotate_half(const at::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+at::Tensor apply_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  return x * cos + rotate_half(x) * sin;
+}
+
+std::string shape_string(const at::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+}  // namespace
+
+ProjectionImpl::ProjectionImpl(int64_t in_features, int64_t out_features) {
+  weight = register_parameter("weight", at::empty({out_features, in_features}));
+}
+
+at::Tensor ProjectionImpl::forward(const at::Tensor& x) { return at::linear(x, weight); }
+
+RmsNormImpl::RmsNormImpl(int64_t dim, double eps) : eps_(eps) {
+  weight = register_parameter("weight", at::ones({dim}));
+}
+
+at::Tensor RmsNormImpl::forward(const at::Tensor& x) {
+  // As in HF: normalise in float32, cast back, then scale.
+  at::Tensor x32 = x.to(at::kFloat);
+  at::Tensor normed = x32 * at::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps_);
+  return weight * normed.to(x.scalar_type());
+}
+
+AttentionImpl::AttentionImpl(const LlamaConfig& config, int64_t layer) : config_(config), layer_(layer) {
+  q_proj = register_module("q_proj", Projection(config.n_embd, config.n_head * config.head_dim));
+  k_proj = register_module("k_proj", Projection(config.n_embd, config.kv_dim()));
+  v_proj = register_module("v_proj", Projection(config.n_embd, config.kv_dim()));
+  o_proj = register_module("o_proj", Projection(config.n_head * config.head_dim, config.n_embd));
+}
+
+at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                                  const at::Tensor& mask, KvCache* cache) {
+  const int64_t B = x.size(0), T = x.size(1), hd = config_.head_dim;
+  // [B, T, n_head * hd] -> [B, n_head, T, hd]
+  at::Tensor q = q_proj(x).view({B, T, config_.n_head, hd}).transpose(1, 2);
+  at::Tensor k = k_proj(x).view({B, T, config_.n_head_kv, hd}).transpose(1, 2);
+  at::Tensor v = v_proj(x).view({B, T, config_.n_head_kv, hd}).transpose(1, 2);
+  q = apply_rotary(q, cos, sin);
+  k = apply_rotary(k, cos, sin);
+
+  at::Tensor keys = k, values = v;  // [B, n_head_kv, S, hd]
+  if (cache != nullptr) {
+    const int64_t n_past = cache->size();
+    cache->write(layer_, k, v);
+    keys = cache->keys(layer_, n_past + T);
+    values = cache->values(layer_, n_past + T);
+  }
+  const bool causal = !mask.defined() && T > 1 && keys.size(2) == T;
+  std::optional<at::Tensor> attn_mask;
+  if (mask.defined()) attn_mask = mask.unsqueeze(1);  // [B|1, 1, T, S]: same for every head
+  // GQA without materialising repeated K/V: SDPA groups query heads over KV heads.
+  at::Tensor out = at::scaled_dot_product_attention(q, keys, values, attn_mask, /*dropout_p=*/0.0, causal,
+                                                    /*scale=*/std::nullopt, /*enable_gqa=*/true);
+  // [B, n_head, T, hd] -> [B, T, n_head * hd]
+  out = out.transpose(1, 2).reshape({B, T, config_.n_head * hd});
+  return o_proj(out);
+}
+
+MlpImpl::MlpImpl(const LlamaConfig& config) {
+  gate_proj = register_module("gate_proj", Projection(config.n_embd, config.n_ff));
+  up_proj = register_module("up_proj", Projection(config.n_embd, config.n_ff));
+  down_proj = register_module("down_proj", Projection(config.n_ff, config.n_embd));
+}
+
+at::Tensor MlpImpl::forward(const at::Tensor& x) { return down_proj(at::silu(gate_proj(x)) * up_proj(x)); }
+
+DecoderLayerImpl::DecoderLayerImpl(const LlamaConfig& config, int64_t layer) {
+  self_attn = register_module("self_attn", Attention(config, layer));
+  mlp = register_module("mlp", Mlp(config));
+  input_layernorm = register_module("input_layernorm", RmsNorm(config.n_embd, config.rms_norm_eps));
+  post_attention_layernorm = register_module("post_attention_layernorm", RmsNorm(config.n_embd, config.rms_norm_eps));
+}
+
+at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                                     const at::Tensor& mask, KvCache* cache) {
+  at::Tensor h = x + self_attn(input_layernorm(x), cos, sin, mask, cache);
+  return h + mlp(post_attention_layernorm(h));
+}
+
+LlamaModelImpl::LlamaModelImpl(const LlamaConfig& config) : config_(config) {
+  config.validate();
+  embed_tokens = register_module("embed_tokens", Projection(config.n_embd, config.n_vocab));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < config.n_layer; ++i) layers->push_back(DecoderLayer(config, i));
+  norm = register_module("norm", RmsNorm(config.n_embd, config.rms_norm_eps));
+  lm_head = config.tied_embeddings ? embed_tokens
+                                   : register_module("lm_head", Projection(config.n_embd, config.n_vocab));
+  // inv_freq[i] = 1 / theta^(2i / head_dim), computed in float32 like the reference.
+  inv_freq_ = 1.0 / at::pow(config.rope_theta, at::arange(0, config.head_dim, 2, at::kLong).to(at::kFloat) /
+                                                   static_cast<double>(config.head_dim));
+  inv_freq_ = inv_freq_.to(at::kFloat);
+}
+
+std::string LlamaModelImpl::hf_name(const std::string& parameter_name) {
+  return parameter_name.rfind("lm_head.", 0) == 0 ? parameter_name : "model." + parameter_name;
+}
+
+void LlamaModelImpl::load_weights(const std::map<std::string, at::Tensor>& weights) {
+  at::NoGradGuard no_grad;
+  std::vector<std::string> missing;
+  for (auto& item : named_parameters(/*recurse=*/true)) {
+    const std::string name = hf_name(item.key());
+    auto it = weights.find(name);
+    if (it == weights.end()) {
+      missing.push_back(name);
+      continue;
+    }
+    at::Tensor& param = item.value();
+    check(it->second.sizes() == param.sizes(), "weight '", name, "' has shape ", shape_string(it->second),
+          ", the model config expects ", shape_string(param));
+    param.copy_(it->second);
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (size_t i = 0; i < missing.size() && i < 5; ++i) list += (i ? ", " : "") + missing[i];
+    fail("the model file lacks ", missing.size(), " weights the config needs (", list,
+         missing.size() > 5 ? ", ..." : "", ")");
+  }
+}
+
+void LlamaModelImpl::set_extra_embeddings(const at::Tensor& rows) {
+  check(rows.dim() == 2 && rows.size(1) == config_.n_embd, "extra embeddings must be [n, ", config_.n_embd,
+        "], got ", shape_string(rows));
+  if (extra_embeddings.defined()) {
+    at::NoGradGuard no_grad;
+    check(extra_embeddings.sizes() == rows.sizes(), "extra embeddings were ", shape_string(extra_embeddings),
+          ", cannot replace them with ", shape_string(rows));
+    extra_embeddings.copy_(rows);
+    return;
+  }
+  extra_embeddings = register_parameter("sentinel_embeddings", rows.to(dtype()).clone(), /*requires_grad=*/false);
+}
+
+at::Tensor LlamaModelImpl::embed(const at::Tensor& tokens) {
+  const at::Tensor& table = embed_tokens->weight;  // [n_vocab, n_embd]
+  const int64_t n_vocab = config_.n_vocab;
+  if (!extra_embeddings.defined()) {
+    // check before lookup: an out-of-range id would read out of bounds in index_select
+    check(tokens.numel() == 0 || (tokens.min().item<int64_t>() >= 0 && tokens.max().item<int64_t>() < n_vocab),
+          "token id out of range [0, ", n_vocab, ")");
+    return at::embedding(table, tokens);
+  }
+  // Ids >= n_vocab select sentinel rows: look up in the concatenated table.
+  const int64_t n_total = n_vocab + extra_embeddings.size(0);
+  check(tokens.numel() == 0 || (tokens.min().item<int64_t>() >= 0 && tokens.max().item<int64_t>() < n_total),
+        "token id out of range [0, ", n_total, ")");
+  return at::embedding(at::cat({table, extra_embeddings}, 0), tokens);
+}
+
+ForwardOutput LlamaModelImpl::forward(const ForwardInput& input, KvCache* cache, bool keep_per_layer) {
+  const at::Tensor& tokens = input.tokens;
+  check(tokens.dim() == 2, "tokens must be [B, T], got ", shape_string(tokens));
+  check(input.positions.sizes() == tokens.sizes(), "positions ", shape_string(input.positions),
+        " must match tokens ", shape_string(tokens));
+  const int64_t B = tokens.size(0), T = tokens.size(1);
+  if (cache != nullptr) {
+    check(B == 1, "a KV cache holds one sequence; got a batch of ", B);
+    cache->reserve_for(T);
+  }
+  const int64_t n_keys = (cache != nullptr ? cache->size() : 0) + T;
+  if (input.mask.defined()) {
+    check(input.mask.dim() == 3 && (input.mask.size(0) == B || input.mask.size(0) == 1) && input.mask.size(1) == T &&
+              input.mask.size(2) == n_keys && input.mask.scalar_type() == at::kBool,
+          "mask must be bool [", B, " or 1, ", T, ", ", n_keys, "], got ", shape_string(input.mask));
+  }
+  at::Tensor mask = input.mask;
+  if (!mask.defined() && cache != nullptr && cache->size() > 0 && T > 1) {
+    // Causal with a past: new token t sees every cached cell and new tokens 0..t.
+    const int64_t n_past = cache->size();
+    at::Tensor key_index = at::arange(n_keys, at::kLong);
+    at::Tensor query_limit = at::arange(T, at::kLong) + n_past;
+    mask = (key_index.unsqueeze(0) <= query_limit.unsqueeze(1)).unsqueeze(0).to(tokens.device());
+  }
+
+  // Rotary tables from explicit position ids: [B, T, head_dim / 2] -> [B, 1, T, head_dim].
+  at::Tensor freqs = input.positions.to(at::kFloat).unsqueeze(-1) * inv_freq_.to(tokens.device());
+  at::Tensor angles = at::cat({freqs, freqs}, -1).unsqueeze(1);
+  const at::Tensor cos = angles.cos().to(dtype());
+  const at::Tensor sin = angles.sin().to(dtype());
+
+  ForwardOutput out;
+  at::Tensor h = embed(tokens);  // [B, T, n_embd]
+  if (keep_per_layer) out.per_layer.push_back(h);
+  for (const auto& layer : *layers) {
+    h = layer->as<DecoderLayer>()->forward(h, cos, sin, mask, cache);
+    if (keep_per_layer) out.per_layer.push_back(h);
+  }
+  out.hidden = norm(h);
+  return out;
+}
+
+at::Tensor LlamaModelImpl::logits(const at::Tensor& hidden) { return lm_head(hidden).to(at::kFloat); }
+
+}  // namespace sentinel
