@@ -1,0 +1,76 @@
+// The KV cache: per-layer key/value storage plus per-cell metadata (position id, token kind,
+// sequence). It only stores and compacts; deciding what to keep or what a query may see is
+// the job of the caller's plan (docs/method.md section 6). Not thread-safe.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace sentinel {
+
+struct LlamaConfig;
+
+// What a cached token is. Sentinels are the compression tokens of docs/method.md section 2.
+enum class CellKind : uint8_t { Ordinary, CompressLeft /* <CL> */, CompressRight /* <CR> */ };
+
+struct CacheCell {
+  int64_t position = 0;  // rotary position id the key was computed with (never changes)
+  CellKind kind = CellKind::Ordinary;
+  int32_t seq = 0;       // sequence the cell belongs to
+};
+
+struct KvCacheOptions {
+  int64_t capacity = 512;                  // initial cells; grows by doubling when exceeded
+  at::ScalarType dtype = at::kFloat;       // storage dtype (the model's compute dtype)
+  at::Device device = at::kCPU;
+};
+
+class KvCache {
+ public:
+  KvCache(const LlamaConfig& config, const KvCacheOptions& options);
+
+  int64_t size() const { return static_cast<int64_t>(cells_.size()); }  // cells in use
+  int64_t capacity() const { return capacity_; }
+  int64_t n_layer() const { return static_cast<int64_t>(keys_.size()); }
+  const std::vector<CacheCell>& cells() const { return cells_; }
+  at::ScalarType dtype() const { return options_.dtype; }
+
+  // --- used by the model's forward pass, in this order ---
+  // Makes room for n_new cells after the current ones (may reallocate).
+  void reserve_for(int64_t n_new);
+  // Writes the new tokens' K/V of one layer at cells [size(), size()+T).
+  // k, v: [1, n_head_kv, T, head_dim] in the cache dtype.
+  void write(int64_t layer, const at::Tensor& k, const at::Tensor& v);
+  // Views of the first n cells of a layer: [1, n_head_kv, n, head_dim].
+  at::Tensor keys(int64_t layer, int64_t n) const;
+  at::Tensor values(int64_t layer, int64_t n) const;
+  // Makes the written cells part of the cache; `cells` describes them in order.
+  void commit(std::span<const CacheCell> cells);
+
+  // --- eviction: the one place that removes cells ---
+  // Drops the given cell indices (any order, no duplicates) from every layer and compacts the
+  // rest to the front, keeping their order, so memory and attention cost really shrink.
+  void evict(std::span<const int64_t> cell_indices);
+  void clear();
+
+  int64_t bytes_in_use() const;     // K and V bytes of the cells in use, all layers
+  int64_t bytes_allocated() const;  // K and V bytes of the storage, all layers
+  std::string summary() const;
+
+ private:
+  void grow_to(int64_t new_capacity);
+
+  KvCacheOptions options_;
+  int64_t n_head_kv_ = 0;
+  int64_t head_dim_ = 0;
+  int64_t capacity_ = 0;
+  std::vector<at::Tensor> keys_;    // [n_layer][1, n_head_kv, capacity, head_dim]
+  std::vector<at::Tensor> values_;  // [n_layer][1, n_head_kv, capacity, head_dim]
+  std::vector<CacheCell> cells_;    // [size()] metadata of the cells in use
+};
+
+}  // namespace sentinel
