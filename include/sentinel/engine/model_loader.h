@@ -1,0 +1,40 @@
+// Opens a model from a path (a .gguf file or a Hugging Face folder with config.json,
+// *.safetensors and tokenizer.json) and returns the model, its tokenizer and a description.
+// The one entry point the CLI, tests and benchmarks use to get a runnable model.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <memory>
+#include <string>
+
+#include "sentinel/model/llama.h"
+#include "sentinel/tokenizer/bpe.h"
+
+namespace sentinel {
+
+enum class ModelFormat { Gguf, HuggingFace };
+
+struct LoadOptions {
+  at::ScalarType dtype = at::kFloat;  // compute and weight dtype: kFloat or kBFloat16
+  at::Device device = at::kCPU;
+};
+
+struct LoadedModel {
+  std::string path;
+  ModelFormat format = ModelFormat::Gguf;
+  std::string name;                 // general.name, or the folder name
+  std::string tensor_types;         // e.g. "Q4_1 x210, F32 x61, Q8_0 x1"
+  LlamaConfig config;
+  LlamaModel model{nullptr};
+  std::unique_ptr<Tokenizer> tokenizer;
+};
+
+// Throws Error naming the path when it is neither a GGUF file nor a Llama HF folder.
+LoadedModel load_model(const std::string& path, const LoadOptions& options = {});
+
+// "float32" / "bfloat16" <-> dtype; throws on anything else, naming the accepted values.
+at::ScalarType parse_dtype(const std::string& name);
+std::string dtype_name(at::ScalarType dtype);
+
+}  // namespace sentinel
