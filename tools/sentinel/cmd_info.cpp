@@ -1,0 +1,67 @@
+// `sentinel info`: what a model file holds: architecture, sizes, tensor types, tokenizer.
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "common.h"
+#include "sentinel/tokenizer/bpe.h"
+
+namespace sentinel::cli {
+namespace {
+
+struct InfoArgs {
+  ModelArgs model;
+  bool json = false;
+};
+
+int run_info(const InfoArgs& args) {
+  LoadedModel loaded = open_model(args.model, /*quiet=*/true);
+  const LlamaConfig& c = loaded.config;
+  int64_t n_params = 0;
+  for (const auto& p : loaded.model->parameters()) n_params += p.numel();
+  if (args.json) {
+    nlohmann::json out = {{"path", loaded.path},
+                          {"name", loaded.name},
+                          {"format", loaded.format == ModelFormat::Gguf ? "gguf" : "huggingface"},
+                          {"architecture", "llama"},
+                          {"n_params", n_params},
+                          {"n_vocab", c.n_vocab},
+                          {"n_embd", c.n_embd},
+                          {"n_layer", c.n_layer},
+                          {"n_head", c.n_head},
+                          {"n_head_kv", c.n_head_kv},
+                          {"head_dim", c.head_dim},
+                          {"n_ff", c.n_ff},
+                          {"n_ctx_train", c.n_ctx_train},
+                          {"rope_theta", c.rope_theta},
+                          {"rms_norm_eps", c.rms_norm_eps},
+                          {"tied_embeddings", c.tied_embeddings},
+                          {"tensor_types", loaded.tensor_types},
+                          {"tokenizer", loaded.tokenizer->summary()}};
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("path:        %s\n", loaded.path.c_str());
+  std::printf("name:        %s\n", loaded.name.c_str());
+  std::printf("format:      %s\n", loaded.format == ModelFormat::Gguf ? "GGUF" : "Hugging Face safetensors");
+  std::printf("model:       %s\n", c.summary().c_str());
+  std::printf("parameters:  %.1fM\n", n_params / 1e6);
+  std::printf("tensors:     %s\n", loaded.tensor_types.c_str());
+  std::printf("tokenizer:   %s\n", loaded.tokenizer->summary().c_str());
+  std::printf("KV per token: %lld bytes (float32), %lld bytes (bfloat16)\n",
+              static_cast<long long>(2 * c.n_layer * c.kv_dim() * 4), static_cast<long long>(2 * c.n_layer * c.kv_dim() * 2));
+  return 0;
+}
+
+}  // namespace
+
+Runner register_info(CLI::App& app) {
+  auto args = std::make_shared<InfoArgs>();
+  CLI::App* cmd = app.add_subcommand("info", "Describe a model: architecture, sizes, tensor types, tokenizer");
+  add_model_options(*cmd, args->model);
+  cmd->add_flag("--json", args->json, "Print a JSON object");
+  return [args] { return run_info(*args); };
+}
+
+}  // namespace sentinel::cli

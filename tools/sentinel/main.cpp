@@ -1,0 +1,51 @@
+// `sentinel`: the command-line entry point. Parses the subcommand, runs it, and maps every
+// error to one line on stderr and a non-zero exit code (2 for usage errors, 1 otherwise).
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "common.h"
+#include "sentinel/core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Sentinel: long-context LLM inference with KV-cache compression by sentinel tokens."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "sentinel 0.1.0");
+  std::vector<std::pair<CLI::App*, sentinel::cli::Runner>> commands;
+  auto add = [&](auto register_fn) {
+    const size_t before = app.get_subcommands({}).size();
+    sentinel::cli::Runner runner = register_fn(app);
+    commands.emplace_back(app.get_subcommands({})[before], std::move(runner));
+  };
+  add(sentinel::cli::register_generate);
+  add(sentinel::cli::register_tokenize);
+  add(sentinel::cli::register_ppl);
+  add(sentinel::cli::register_info);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "sentinel: error: %s (see sentinel --help)\n", e.what());
+    return 2;
+  }
+  try {
+    for (auto& [command, runner] : commands) {
+      if (command->parsed()) return runner();
+    }
+  } catch (const sentinel::Error& e) {
+    std::fprintf(stderr, "sentinel: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    // Errors from libtorch carry a multi-line backtrace: keep the first line.
+    std::string message = e.what();
+    message = message.substr(0, message.find('\n'));
+    std::fprintf(stderr, "sentinel: internal error: %s\n", message.c_str());
+    return 1;
+  }
+  return 0;
+}
