@@ -68,9 +68,12 @@ def greedy_fixture(model, tok):
     runs = []
     for text in GREEDY_PROMPTS:
         ids = tok.encode(text, add_special_tokens=False).ids
+        # An explicit all-ones mask: without one, generate() masks every prompt token equal to
+        # pad_token_id, and <|im_end|> (id 2) is both the pad and a real token of chat prompts.
+        input_ids = torch.tensor([ids])
         with torch.no_grad():
-            out = model.generate(torch.tensor([ids]), max_new_tokens=64, min_new_tokens=64, do_sample=False,
-                                 eos_token_id=None, pad_token_id=2)
+            out = model.generate(input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=64,
+                                 min_new_tokens=64, do_sample=False, eos_token_id=None, pad_token_id=2)
         runs.append({"prompt": text, "prompt_ids": ids, "greedy_ids": out[0, len(ids):].tolist()})
     return runs
 
