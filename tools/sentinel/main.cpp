@@ -30,6 +30,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    // CLI11 reports a misspelt subcommand only as "A subcommand is required": name the word.
+    if (app.get_subcommands().empty() && argc > 1 && argv[1][0] != '-') {
+      std::fprintf(stderr, "sentinel: error: unknown subcommand '%s'; expected generate, tokenize, ppl or info\n",
+                   argv[1]);
+      return 2;
+    }
     std::fprintf(stderr, "sentinel: error: %s (see sentinel --help)\n", e.what());
     return 2;
   }
