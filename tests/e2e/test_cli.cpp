@@ -1,0 +1,197 @@
+// End-to-end tests of the built `sentinel` executable, run as a child process on the default
+// model: each subcommand's output against the library (and the greedy fixture), the exit-code
+// convention of tools/sentinel/main.cpp (0 ok, 2 usage error, 1 runtime error, one line on
+// stderr), and --help everywhere. Not a test of the library itself (see parity/model/).
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <memory>
+
+#include "sentinel/engine/model_loader.h"
+#include "sentinel/eval/perplexity.h"
+#include "support/subprocess.h"
+#include "support/test_paths.h"
+
+namespace sentinel {
+namespace {
+
+using testing::ProcessResult;
+using testing::split_lines;
+
+std::string describe(const ProcessResult& r) {
+  return "exit code " + std::to_string(r.exit_code) + "\n--- stdout ---\n" + r.out.substr(0, 2000) +
+         "\n--- stderr ---\n" + r.err.substr(0, 2000);
+}
+
+class SentinelCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    model_ = std::make_unique<LoadedModel>(load_model(testing::default_model()));
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/sentinel-cli-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) throw Error("mkdtemp failed for " + pattern);
+    temp_dir_ = pattern;
+  }
+  // Plain unlink/rmdir: std::filesystem calls here would bind to the copies that libtorch.so
+  // exports, which crash (remove_all jumps to a null pointer).
+  static void TearDownTestSuite() {
+    model_.reset();
+    for (const auto& path : temp_files_) ::unlink(path.c_str());
+    ::rmdir(temp_dir_.c_str());
+  }
+
+  static ProcessResult sentinel(const std::vector<std::string>& args) {
+    return testing::run_process(testing::cli_path(), args);
+  }
+  static nlohmann::json parse_json(const ProcessResult& r) {
+    try {
+      return nlohmann::json::parse(r.out);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "stdout is not one JSON object (" << e.what() << ")\n" << describe(r);
+      return nlohmann::json::object();
+    }
+  }
+  static std::string write_temp_file(const std::string& name, const std::string& bytes) {
+    const std::string path = temp_path(name);
+    std::ofstream(path, std::ios::binary) << bytes;
+    temp_files_.push_back(path);
+    return path;
+  }
+  // Both sides use the same thread count, so their float reductions split the same way.
+  static std::string threads() { return std::to_string(at::get_num_threads()); }
+
+  static inline std::unique_ptr<LoadedModel> model_;
+  static std::string temp_path(const std::string& name) { return temp_dir_ + "/" + name; }
+
+  static inline std::string temp_dir_;
+  static inline std::vector<std::string> temp_files_;
+};
+
+// A failed command: the expected exit code, nothing on stdout, exactly one line on stderr that
+// contains `needle` (the option or file at fault).
+void expect_one_line_error(const ProcessResult& r, int exit_code, const std::string& needle) {
+  EXPECT_EQ(r.exit_code, exit_code) << describe(r);
+  EXPECT_EQ(r.out, "") << describe(r);
+  const auto lines = split_lines(r.err);
+  ASSERT_EQ(lines.size(), 1u) << describe(r);
+  EXPECT_TRUE(r.err.ends_with("\n")) << describe(r);
+  EXPECT_TRUE(lines[0].starts_with("sentinel: error: ")) << lines[0];
+  EXPECT_NE(lines[0].find(needle), std::string::npos) << "'" << lines[0] << "' does not mention '" << needle << "'";
+}
+
+TEST_F(SentinelCli, TokenizeJsonGivesTheLibraryTokenizersIds) {
+  const std::string text = "Hello world! <|im_start|>user\nCaf\xC3\xA9 \xF0\x9F\x91\x8B 3.14 --  x<|im_end|>\n";
+  const ProcessResult r = sentinel({"tokenize", "--text", text, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  const nlohmann::json out = parse_json(r);
+  const std::vector<int32_t> expected = model_->tokenizer->encode(text);
+  EXPECT_EQ(out.at("ids").get<std::vector<int32_t>>(), expected);
+  EXPECT_EQ(out.at("n_tokens").get<size_t>(), expected.size());
+}
+
+TEST_F(SentinelCli, GenerateJsonGivesTheGreedyFixtureTokensAndStreamsTheSameText) {
+  const auto reference =
+      nlohmann::json::parse(testing::read_file(testing::source_path("tests/data/model/smollm2-reference.json")));
+  const auto& run = reference.at("greedy").at(0);
+  ASSERT_EQ(run.at("prompt").get<std::string>(), "Once upon a time, in a small village by the sea,");
+  auto expected = run.at("greedy_ids").get<std::vector<int32_t>>();
+  expected.resize(16);
+  const std::vector<std::string> args = {"generate", "-p", run.at("prompt").get<std::string>(), "--max-tokens", "16",
+                                         "--ignore-eos", "-t", threads()};
+  std::vector<std::string> json_args = args;
+  json_args.push_back("--json");
+  const ProcessResult r = sentinel(json_args);
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(r.err, "") << "--json keeps stderr quiet";
+  const nlohmann::json out = parse_json(r);
+  EXPECT_EQ(out.at("tokens").get<std::vector<int32_t>>(), expected);
+  EXPECT_EQ(out.at("generated_tokens").get<int64_t>(), 16);
+  EXPECT_EQ(out.at("prompt_tokens").get<size_t>(), run.at("prompt_ids").size());
+  EXPECT_EQ(out.at("stop_reason").get<std::string>(), "max_tokens");
+  EXPECT_EQ(out.at("text").get<std::string>(), model_->tokenizer->decode(expected));
+
+  const ProcessResult streamed = sentinel(args);  // streams the text, then one '\n'
+  ASSERT_EQ(streamed.exit_code, 0) << describe(streamed);
+  EXPECT_EQ(streamed.out, out.at("text").get<std::string>() + "\n");
+}
+
+TEST_F(SentinelCli, ChatAnswersTheCapitalOfFrance) {
+  const ProcessResult r =
+      sentinel({"generate", "--chat", "-p", "What is the capital of France?", "--max-tokens", "24", "-t", threads()});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_NE(r.out.find("Paris"), std::string::npos) << describe(r);
+}
+
+TEST_F(SentinelCli, PplJsonMatchesLibraryOnTheSameIds) {
+  // A 16 KiB excerpt (cut at a line end) holds ~4k tokens, more than --max-tokens keeps.
+  std::string text = testing::read_file(testing::shared_data_path("wikitext-2-raw/wiki.test.raw")).substr(0, 16384);
+  text.resize(text.rfind('\n') + 1);
+  const std::string path = write_temp_file("wiki-excerpt.txt", text);
+  const ProcessResult r = sentinel({"ppl", "--data", path, "--ctx", "256", "--stride", "128", "--max-tokens", "1024",
+                                    "--json", "-t", threads()});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  const nlohmann::json out = parse_json(r);
+  ASSERT_TRUE(out.contains("ppl") && out.contains("tokens")) << describe(r);
+
+  // The CLI's documented tokenization: the whole file, special-token text as plain text.
+  std::vector<int32_t> ids = model_->tokenizer->encode(text, /*add_bos=*/true, SpecialTokens::Ignore);
+  ASSERT_GT(ids.size(), 1024u);
+  ids.resize(1024);
+  const PerplexityResult expected = strided_perplexity(model_->model, ids, PerplexityOptions{256, 128});
+  EXPECT_EQ(out.at("tokens").get<int64_t>(), 1024);
+  EXPECT_EQ(out.at("scored").get<int64_t>(), expected.n_scored);
+  EXPECT_NEAR(out.at("ppl").get<double>(), expected.ppl, 1e-9 * expected.ppl);
+}
+
+TEST_F(SentinelCli, InfoDescribesTheDefaultModel) {
+  const ProcessResult r = sentinel({"info"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  for (const char* needle : {"llama", "30 layers", "Q4_1"})
+    EXPECT_NE(r.out.find(needle), std::string::npos) << "no '" << needle << "' in\n" << r.out;
+}
+
+TEST_F(SentinelCli, HelpOnEverySubcommandExitsZeroWithUsage) {
+  for (const std::string command : {"", "generate", "tokenize", "ppl", "info"}) {
+    std::vector<std::string> args;
+    if (!command.empty()) args.push_back(command);
+    args.push_back("--help");
+    const ProcessResult r = sentinel(args);
+    EXPECT_EQ(r.exit_code, 0) << "'" << command << " --help': " << describe(r);
+    EXPECT_NE(r.out.find("Usage:"), std::string::npos) << "'" << command << " --help': " << describe(r);
+    EXPECT_NE(r.out.find(command + " [OPTIONS]"), std::string::npos) << describe(r);
+    EXPECT_EQ(r.err, "") << "'" << command << " --help'";
+  }
+}
+
+// Mistakes in the command line itself: CLI11 rejects them before anything loads.
+TEST_F(SentinelCli, UsageErrorsExitTwoWithOneLine) {
+  const std::string prompt_file = write_temp_file("prompt.txt", "Hello");
+  const std::string missing = temp_path("no-such-file.txt");
+  expect_one_line_error(sentinel({"generate", "-p", "hi", "--no-such-option"}), 2, "--no-such-option");
+  expect_one_line_error(sentinel({"generate", "--max-tokens", "4"}), 2, "--prompt");
+  expect_one_line_error(sentinel({"generate", "-p", "hi", "--prompt-file", prompt_file}), 2, "--prompt-file");
+  expect_one_line_error(sentinel({"ppl", "--data", missing}), 2, missing);
+  expect_one_line_error(sentinel({"frobnicate"}), 2, "unknown subcommand 'frobnicate'");
+  expect_one_line_error(sentinel({}), 2, "subcommand");
+}
+
+// Well-formed commands that fail while running: a model that is not there or not whole.
+TEST_F(SentinelCli, RuntimeErrorsExitOneWithOneLine) {
+  const std::string missing_model = temp_path("missing/model.gguf");
+  expect_one_line_error(sentinel({"info", "-m", missing_model}), 1, missing_model);
+  expect_one_line_error(sentinel({"generate", "-m", missing_model, "-p", "hi"}), 1, missing_model);
+
+  std::string head(1000, '\0');  // the real model's first 1000 bytes: a valid start, cut in the metadata
+  std::ifstream(testing::default_model(), std::ios::binary).read(head.data(), static_cast<std::streamsize>(head.size()));
+  const std::string truncated = write_temp_file("truncated.gguf", head);
+  const ProcessResult r = sentinel({"generate", "-m", truncated, "-p", "hi"});
+  expect_one_line_error(r, 1, truncated);
+  EXPECT_NE(r.err.find("truncated"), std::string::npos) << describe(r);
+}
+
+}  // namespace
+}  // namespace sentinel
