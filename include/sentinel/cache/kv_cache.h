@@ -21,6 +21,7 @@ struct CacheCell {
   int64_t position = 0;  // rotary position id the key was computed with (never changes)
   CellKind kind = CellKind::Ordinary;
   int32_t seq = 0;       // sequence the cell belongs to
+  int32_t span = -1;     // compression span the token belongs to (sentinels: the span they open/close)
 };
 
 struct KvCacheOptions {

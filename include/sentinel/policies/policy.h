@@ -1,0 +1,102 @@
+// Compression policies: every way of deciding which KV entries a query may see and which the
+// cache may drop (docs/method.md sections 6-7). A policy only plans: it expands the ordinary
+// token stream into the elements to feed (sentinels included), builds the visibility mask of a
+// step, and lists the cells to evict; the Session applies the plan to the KvCache.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "sentinel/cache/kv_cache.h"
+
+namespace sentinel {
+
+enum class Method { None, Sentinel, Local, Scattered, Strided, Streaming, H2O };
+
+Method parse_method(const std::string& name);  // "none", "sentinel", ...; throws naming the accepted values
+std::string method_name(Method method);
+std::vector<std::string> method_names();
+
+// A half-open range [begin, end) of ordinary token indices to compress into one <CR>.
+struct Span {
+  int64_t begin = 0;
+  int64_t end = 0;
+  int64_t length() const { return end - begin; }
+};
+
+// Every knob of every policy, validated once by validate(). Fields a method does not use are ignored.
+struct PolicyOptions {
+  Method method = Method::None;
+  // Fraction of the context to remove from the KV cache, in [0, 1). Sets every baseline's budget:
+  // after n ordinary tokens a query sees at most budget(n) = max(1, ceil((1 - ratio) * n)) entries.
+  double ratio = 0.0;
+  // sentinel: tokens per scheduled span (L). Compressing L tokens leaves 1 <CR>, so a ratio above
+  // (L-1)/L is impossible with spans of L.
+  int64_t span = 16;
+  // sentinel: the most recent `window` ordinary tokens are never compressed by the scheduler.
+  // local: when > 0, a fixed window of this many tokens instead of the paper's relative window.
+  int64_t window = 0;
+  int64_t sinks = 4;        // streaming: initial "attention sink" tokens always kept
+  uint64_t seed = 0;        // scattered: which tokens are kept
+  std::vector<Span> spans;  // sentinel: explicit spans (sorted, disjoint); replaces the scheduler
+  int32_t cl_id = -1;       // sentinel: token ids of <CL> and <CR> (n_vocab and n_vocab + 1)
+  int32_t cr_id = -1;
+  void validate() const;
+};
+
+// One thing fed to the model: an ordinary token or a sentinel, with the cell it will occupy.
+struct Element {
+  int32_t id = 0;
+  CacheCell cell;
+  int64_t ordinary_index = -1;  // index in the ordinary token stream; -1 for sentinels
+};
+
+// Retained entries allowed after n ordinary tokens at a given ratio (see PolicyOptions::ratio).
+int64_t kv_budget(double ratio, int64_t n_ordinary);
+
+class CompressionPolicy {
+ public:
+  virtual ~CompressionPolicy() = default;
+  virtual Method method() const = 0;
+
+  // The elements that feed `tokens` (ordinary indices first_index, first_index+1, ...): the tokens
+  // themselves with position = ordinary index, plus any sentinels the policy inserts. The result
+  // depends only on the token indices, never on how the stream is chunked.
+  virtual std::vector<Element> expand(std::span<const int32_t> tokens, int64_t first_index);
+
+  // Visibility for one step: `cells` lists the cached cells followed by the n_new cells being fed
+  // (in feeding order). Returns [1, n_new, cells.size()] bool (true = may attend), or an
+  // undefined tensor when plain causal attention over everything is exact.
+  virtual at::Tensor mask(std::span<const CacheCell> cells, int64_t n_new) const;
+
+  // Cells (indices into the committed cache) that no later query may see, to evict now.
+  // `next_index` is the ordinary index of the next token to come.
+  virtual std::vector<int64_t> evictions(std::span<const CacheCell> cells, int64_t next_index);
+
+  // H2O-style policies read attention: when wants_attention(), observe_attention() receives after
+  // every step the committed cells and the attention mass each received, summed over layers,
+  // heads and the step's queries: mass [cells.size()] float32.
+  virtual bool wants_attention() const { return false; }
+  virtual void observe_attention(std::span<const CacheCell> cells, const at::Tensor& mass) {
+    (void)cells;
+    (void)mass;
+  }
+
+ protected:
+  // May an ordinary query at position j see the ordinary key at position k < j? Rule-based
+  // baselines override this; mask() and evictions() follow from it.
+  virtual bool sees(int64_t j, int64_t k) const {
+    (void)j;
+    (void)k;
+    return true;
+  }
+};
+
+std::unique_ptr<CompressionPolicy> make_policy(const PolicyOptions& options);
+
+}  // namespace sentinel

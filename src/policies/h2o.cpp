@@ -1,0 +1,46 @@
+// H2O eviction: after each step, shrink the cache to the budget of the next query, keeping the
+// most recent half and the highest-scoring half of the rest.
+#include "sentinel/policies/h2o.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "sentinel/core/error.h"
+
+namespace sentinel {
+
+double H2OPolicy::score(int64_t position) const {
+  return position >= 0 && position < static_cast<int64_t>(score_.size()) ? score_[position] : 0.0;
+}
+
+void H2OPolicy::observe_attention(std::span<const CacheCell> cells, const at::Tensor& mass) {
+  check(mass.dim() == 1 && mass.size(0) == static_cast<int64_t>(cells.size()), "attention mass has shape [",
+        mass.numel(), "], expected [", cells.size(), "]");
+  const at::Tensor mass64 = mass.to(at::kDouble).contiguous();
+  const double* m = mass64.data_ptr<double>();
+  for (size_t i = 0; i < cells.size(); ++i) {
+    const int64_t position = cells[i].position;
+    if (position >= static_cast<int64_t>(score_.size())) score_.resize(position + 1, 0.0);
+    score_[position] += m[i];
+  }
+}
+
+std::vector<int64_t> H2OPolicy::evictions(std::span<const CacheCell> cells, int64_t next_index) {
+  // The next query sees the cache plus itself: the cache may hold budget - 1 cells.
+  const int64_t capacity = kv_budget(ratio_, next_index + 1) - 1;
+  const int64_t n = static_cast<int64_t>(cells.size());
+  if (n <= capacity) return {};
+  const int64_t n_recent = (capacity + 1) / 2;
+  const int64_t n_heavy = capacity - n_recent;
+  // Cells are in feeding order: the last n_recent are the recent window.
+  std::vector<int64_t> older(n - n_recent);
+  std::iota(older.begin(), older.end(), 0);
+  // Highest score first; ties keep the older token (stable), so the plan is deterministic.
+  std::stable_sort(older.begin(), older.end(),
+                   [&](int64_t a, int64_t b) { return score(cells[a].position) > score(cells[b].position); });
+  std::vector<int64_t> dead(older.begin() + n_heavy, older.end());
+  std::sort(dead.begin(), dead.end());
+  return dead;
+}
+
+}  // namespace sentinel

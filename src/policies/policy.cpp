@@ -1,0 +1,96 @@
+// The policy base: method names, the shared KV budget, and the mask and eviction plans that
+// rule-based policies derive from their sees(j, k) rule.
+#include "sentinel/policies/policy.h"
+
+#include <cmath>
+
+#include "sentinel/core/error.h"
+#include "sentinel/policies/mask.h"
+
+namespace sentinel {
+namespace {
+
+const std::vector<std::pair<Method, std::string>>& method_table() {
+  static const std::vector<std::pair<Method, std::string>> table = {
+      {Method::None, "none"},           {Method::Sentinel, "sentinel"},   {Method::Local, "local"},
+      {Method::Scattered, "scattered"}, {Method::Strided, "strided"},     {Method::Streaming, "streaming"},
+      {Method::H2O, "h2o"}};
+  return table;
+}
+
+}  // namespace
+
+Method parse_method(const std::string& name) {
+  for (const auto& [method, text] : method_table())
+    if (text == name) return method;
+  std::string accepted;
+  for (const auto& [method, text] : method_table()) accepted += (accepted.empty() ? "" : ", ") + text;
+  fail("unknown compression method '", name, "'; use one of: ", accepted);
+}
+
+std::string method_name(Method method) {
+  for (const auto& [m, text] : method_table())
+    if (m == method) return text;
+  return "unknown";
+}
+
+std::vector<std::string> method_names() {
+  std::vector<std::string> names;
+  for (const auto& [method, text] : method_table()) names.push_back(text);
+  return names;
+}
+
+int64_t kv_budget(double ratio, int64_t n_ordinary) {
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil((1.0 - ratio) * static_cast<double>(n_ordinary) - 1e-9)));
+}
+
+void PolicyOptions::validate() const {
+  check(ratio >= 0.0 && ratio < 1.0, "compression ratio must be in [0, 1), got ", ratio,
+        " (it is the fraction of the context removed from the KV cache)");
+  check(window >= 0, "window must be >= 0, got ", window);
+  check(sinks >= 0, "sinks must be >= 0, got ", sinks);
+  if (method == Method::Sentinel) {
+    check(cl_id >= 0 && cr_id >= 0 && cl_id != cr_id, "sentinel compression needs the <CL>/<CR> token ids");
+    if (spans.empty()) {
+      check(span >= 2, "--span must be >= 2 tokens (a span of 1 token saves nothing), got ", span);
+      const double max_ratio = static_cast<double>(span - 1) / static_cast<double>(span);
+      check(ratio <= max_ratio + 1e-12, "ratio ", ratio, " is impossible with spans of ", span,
+            " tokens: each span leaves one <CR>, so at most (L-1)/L = ", max_ratio,
+            " of the context can be removed; use a longer --span or a lower --ratio");
+    }
+    for (size_t i = 0; i < spans.size(); ++i) {
+      check(spans[i].begin >= 0 && spans[i].length() >= 1, "span ", i, " [", spans[i].begin, ", ", spans[i].end,
+            ") is empty or negative");
+      check(i == 0 || spans[i].begin >= spans[i - 1].end, "spans must be sorted and disjoint: span ", i, " [",
+            spans[i].begin, ", ", spans[i].end, ") starts before span ", i - 1, " ends at ", spans[i - 1].end);
+    }
+  } else {
+    check(spans.empty(), "explicit spans only apply to --compress sentinel");
+  }
+}
+
+std::vector<Element> CompressionPolicy::expand(std::span<const int32_t> tokens, int64_t first_index) {
+  std::vector<Element> elements(tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const int64_t index = first_index + static_cast<int64_t>(i);
+    elements[i] = Element{tokens[i], CacheCell{index, CellKind::Ordinary, 0, -1}, index};
+  }
+  return elements;
+}
+
+at::Tensor CompressionPolicy::mask(std::span<const CacheCell> cells, int64_t n_new) const {
+  return build_mask(cells, n_new, [this](const CacheCell& query, const CacheCell& key) {
+    return sees(query.position, key.position);
+  });
+}
+
+std::vector<int64_t> CompressionPolicy::evictions(std::span<const CacheCell> cells, int64_t next_index) {
+  // The rules are monotone (a key hidden from query j stays hidden from every later query), so
+  // a cell the next query cannot see is dead for good.
+  std::vector<int64_t> dead;
+  for (size_t i = 0; i < cells.size(); ++i)
+    if (!sees(next_index, cells[i].position)) dead.push_back(static_cast<int64_t>(i));
+  return dead;
+}
+
+}  // namespace sentinel
