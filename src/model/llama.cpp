@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <limits>
 
 #include "sentinel/cache/kv_cache.h"
 #include "sentinel/core/error.h"
@@ -54,32 +55,46 @@ AttentionImpl::AttentionImpl(const LlamaConfig& config, int64_t layer) : config_
   o_proj = register_module("o_proj", Projection(config.n_head * config.head_dim, config.n_embd));
 }
 
-at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                                  const at::Tensor& mask, KvCache* cache) {
+at::Tensor AttentionImpl::forward(const at::Tensor& x, const LayerContext& context) {
   const int64_t B = x.size(0), T = x.size(1), hd = config_.head_dim;
   // [B, T, n_head * hd] -> [B, n_head, T, hd]
   at::Tensor q = q_proj(x).view({B, T, config_.n_head, hd}).transpose(1, 2);
   at::Tensor k = k_proj(x).view({B, T, config_.n_head_kv, hd}).transpose(1, 2);
   at::Tensor v = v_proj(x).view({B, T, config_.n_head_kv, hd}).transpose(1, 2);
-  q = apply_rotary(q, cos, sin);
-  k = apply_rotary(k, cos, sin);
+  q = apply_rotary(q, context.cos, context.sin);
+  k = apply_rotary(k, context.cos, context.sin);
 
   at::Tensor keys = k, values = v;  // [B, n_head_kv, S, hd]
-  if (cache != nullptr) {
-    const int64_t n_past = cache->size();
-    cache->write(layer_, k, v);
-    keys = cache->keys(layer_, n_past + T);
-    values = cache->values(layer_, n_past + T);
+  if (context.cache != nullptr) {
+    const int64_t n_past = context.cache->size();
+    context.cache->write(layer_, k, v);
+    keys = context.cache->keys(layer_, n_past + T);
+    values = context.cache->values(layer_, n_past + T);
   }
-  const bool causal = !mask.defined() && T > 1 && keys.size(2) == T;
+  const bool causal = !context.mask.defined() && T > 1;  // without a mask there is no past: S == T
   std::optional<at::Tensor> attn_mask;
-  if (mask.defined()) attn_mask = mask.unsqueeze(1);  // [B|1, 1, T, S]: same for every head
+  if (context.mask.defined()) attn_mask = context.mask.unsqueeze(1);  // [B|1, 1, T, S]: same for every head
+  if (context.attention_mass != nullptr) *context.attention_mass += attention_mass(q, keys, attn_mask, causal);
   // GQA without materialising repeated K/V: SDPA groups query heads over KV heads.
   at::Tensor out = at::scaled_dot_product_attention(q, keys, values, attn_mask, /*dropout_p=*/0.0, causal,
                                                     /*scale=*/std::nullopt, /*enable_gqa=*/true);
   // [B, n_head, T, hd] -> [B, T, n_head * hd]
   out = out.transpose(1, 2).reshape({B, T, config_.n_head * hd});
   return o_proj(out);
+}
+
+at::Tensor AttentionImpl::attention_mass(const at::Tensor& q, const at::Tensor& keys,
+                                         const std::optional<at::Tensor>& mask, bool causal) const {
+  const int64_t T = q.size(2), S = keys.size(2);
+  // [B, n_head_kv, S, hd] -> [B, n_head, S, hd]: query head h reads KV head h / group.
+  const at::Tensor k = keys.repeat_interleave(config_.n_head / config_.n_head_kv, 1);
+  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).to(at::kFloat) / std::sqrt(static_cast<double>(config_.head_dim));
+  if (mask) scores.masked_fill_(mask->logical_not(), -std::numeric_limits<float>::infinity());
+  if (causal) {
+    const at::Tensor future = at::ones({T, S}, at::TensorOptions().dtype(at::kBool).device(q.device())).triu(1);
+    scores.masked_fill_(future, -std::numeric_limits<float>::infinity());
+  }
+  return scores.softmax(-1).sum({0, 1, 2});  // [S]
 }
 
 MlpImpl::MlpImpl(const LlamaConfig& config) {
@@ -97,9 +112,8 @@ DecoderLayerImpl::DecoderLayerImpl(const LlamaConfig& config, int64_t layer) {
   post_attention_layernorm = register_module("post_attention_layernorm", RmsNorm(config.n_embd, config.rms_norm_eps));
 }
 
-at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                                     const at::Tensor& mask, KvCache* cache) {
-  at::Tensor h = x + self_attn(input_layernorm(x), cos, sin, mask, cache);
+at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const LayerContext& context) {
+  at::Tensor h = x + self_attn(input_layernorm(x), context);
   return h + mlp(post_attention_layernorm(h));
 }
 
@@ -201,14 +215,17 @@ ForwardOutput LlamaModelImpl::forward(const ForwardInput& input, KvCache* cache,
   // Rotary tables from explicit position ids: [B, T, head_dim / 2] -> [B, 1, T, head_dim].
   at::Tensor freqs = input.positions.to(at::kFloat).unsqueeze(-1) * inv_freq_.to(tokens.device());
   at::Tensor angles = at::cat({freqs, freqs}, -1).unsqueeze(1);
-  const at::Tensor cos = angles.cos().to(dtype());
-  const at::Tensor sin = angles.sin().to(dtype());
-
+  LayerContext context{angles.cos().to(dtype()), angles.sin().to(dtype()), mask, cache, nullptr};
   ForwardOutput out;
+  if (input.want_attention_mass) {
+    out.attention_mass = at::zeros({n_keys}, at::TensorOptions().dtype(at::kFloat).device(tokens.device()));
+    context.attention_mass = &out.attention_mass;
+  }
+
   at::Tensor h = embed(tokens);  // [B, T, n_embd]
   if (keep_per_layer) out.per_layer.push_back(h);
   for (const auto& layer : *layers) {
-    h = layer->as<DecoderLayer>()->forward(h, cos, sin, mask, cache);
+    h = layer->as<DecoderLayer>()->forward(h, context);
     if (keep_per_layer) out.per_layer.push_back(h);
   }
   out.hidden = norm(h);

@@ -25,11 +25,22 @@ struct ForwardInput {
   // Optional [B or 1, T, S] bool, true = may attend; S = cached cells + T (new keys last).
   // Undefined means causal over the cache and the new tokens.
   at::Tensor mask;
+  // Also return the attention mass each key received (H2O). Costs an explicit softmax per layer.
+  bool want_attention_mass = false;
 };
 
 struct ForwardOutput {
   at::Tensor hidden;                  // [B, T, n_embd] after the final norm
   std::vector<at::Tensor> per_layer;  // if requested: embeddings, then each block's output [B, T, n_embd]
+  at::Tensor attention_mass;          // if requested: [S] f32, summed over batch, layers, heads, queries
+};
+
+// What every layer of one forward pass shares besides its input.
+struct LayerContext {
+  at::Tensor cos, sin;                   // [B, 1, T, head_dim] rotary tables of the new tokens
+  at::Tensor mask;                       // as in ForwardInput (with the cache's causal part filled in)
+  KvCache* cache = nullptr;              // appended to when given
+  at::Tensor* attention_mass = nullptr;  // [S] f32 accumulator when requested
 };
 
 // A bias-free linear map holding "weight" [out, in]; the embedding table is one too (its
@@ -55,12 +66,14 @@ TORCH_MODULE(RmsNorm);
 class AttentionImpl : public torch::nn::Module {
  public:
   AttentionImpl(const LlamaConfig& config, int64_t layer);
-  // x [B, T, n_embd], cos/sin [B, 1, T, head_dim]; mask as in ForwardInput.
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
-                     KvCache* cache);
+  // x [B, T, n_embd] -> [B, T, n_embd]
+  at::Tensor forward(const at::Tensor& x, const LayerContext& context);
   Projection q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 
  private:
+  // Softmax attention probabilities summed over batch, heads and queries: [S] f32.
+  at::Tensor attention_mass(const at::Tensor& q, const at::Tensor& keys, const std::optional<at::Tensor>& mask,
+                            bool causal) const;
   LlamaConfig config_;
   int64_t layer_;
 };
@@ -77,8 +90,7 @@ TORCH_MODULE(Mlp);
 class DecoderLayerImpl : public torch::nn::Module {
  public:
   DecoderLayerImpl(const LlamaConfig& config, int64_t layer);
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
-                     KvCache* cache);
+  at::Tensor forward(const at::Tensor& x, const LayerContext& context);  // [B, T, n_embd] -> same
   RmsNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};
   Mlp mlp{nullptr};

@@ -1,0 +1,25 @@
+// Sentinel token ids and their embedding rows.
+#include "sentinel/model/sentinels.h"
+
+#include "sentinel/core/error.h"
+
+namespace sentinel {
+
+SentinelTokens sentinel_tokens(const LlamaConfig& config) {
+  return SentinelTokens{static_cast<int32_t>(config.n_vocab), static_cast<int32_t>(config.n_vocab + 1)};
+}
+
+at::Tensor initial_sentinel_embeddings(LlamaModel& model) {
+  at::NoGradGuard no_grad;
+  const at::Tensor mean = model->embed_tokens->weight.to(at::kFloat).mean(0);  // [n_embd]
+  return mean.unsqueeze(0).repeat({2, 1});                                  // [2, n_embd]
+}
+
+void install_sentinels(LlamaModel& model, const at::Tensor& rows) {
+  const at::Tensor sentinel_rows = rows.defined() ? rows : initial_sentinel_embeddings(model);
+  check(sentinel_rows.dim() == 2 && sentinel_rows.size(0) == 2, "sentinel embeddings must be [2, n_embd], got ",
+        sentinel_rows.sizes());
+  model->set_extra_embeddings(sentinel_rows.to(model->dtype()));
+}
+
+}  // namespace sentinel
