@@ -1,42 +1,66 @@
-// One sequence processed incrementally: the model, its KV cache and the position counter.
-// Feeds tokens in chunks (prefill) or one at a time (decode) and returns their logits.
-// Compression policies (docs/method.md section 6) drive a Session; it does not decide anything.
+// One sequence processed incrementally: the model, its KV cache, the position counter and the
+// compression policy. Feeds ordinary tokens in chunks (prefill) or one at a time (decode) and
+// returns their logits; the policy plans sentinels, masks and evictions (docs/method.md
+// section 6) and the session applies each plan to the cache.
 #pragma once
 
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <memory>
 #include <span>
 
 #include "sentinel/cache/kv_cache.h"
 #include "sentinel/model/llama.h"
+#include "sentinel/policies/policy.h"
 
 namespace sentinel {
 
 enum class Logits { None, Last, All };
 
+// What compression achieved so far in a session.
+struct CompressionStats {
+  int64_t ordinary_seen = 0;  // ordinary tokens fed
+  int64_t sentinels_fed = 0;  // <CL> and <CR> tokens fed
+  int64_t cells_evicted = 0;
+  int64_t cells_in_use = 0;   // cells in the cache now
+  int64_t peak_cells = 0;     // most cells held at once (after a step, before its evictions)
+  int64_t peak_bytes = 0;     // K/V bytes of peak_cells
+  // Fraction of a full cache saved: 1 - cells in use / ordinary tokens seen (retained sentinels
+  // count against it). 0 for a full cache.
+  double achieved_ratio() const;
+};
+
 class Session {
  public:
-  Session(LlamaModel model, const KvCacheOptions& cache_options);
+  Session(LlamaModel model, const KvCacheOptions& cache_options, const PolicyOptions& policy = {});
 
-  // Appends ordinary tokens with consecutive position ids, at most `chunk` per forward pass.
-  // Returns float32 logits [n, n_vocab] (All), [n_vocab] of the last token (Last), or an
-  // undefined tensor (None).
+  // Appends ordinary tokens (position ids = their ordinary index), at most `chunk` per forward
+  // pass, plus whatever sentinels the policy inserts. Returns float32 logits of the ordinary
+  // tokens: [n, n_vocab] (All), [n_vocab] of the last one (Last), or undefined (None).
   at::Tensor append(std::span<const int32_t> tokens, Logits which, int64_t chunk = 512);
 
-  // Low-level step: feeds tokens with explicit positions, cell metadata and an optional mask
-  // [1, T, cache.size() + T] (see ForwardInput). Returns the final hidden states [T, n_embd].
+  // Low-level step that bypasses the policy: feeds tokens with explicit cells and an optional
+  // mask [1, T, cache.size() + T] (see ForwardInput). Returns the final hidden states [T, n_embd].
   at::Tensor step(std::span<const int32_t> tokens, std::span<const CacheCell> cells, const at::Tensor& mask = {});
 
   KvCache& cache() { return cache_; }
   const KvCache& cache() const { return cache_; }
   LlamaModel& model() { return model_; }
+  const CompressionPolicy& policy() const { return *policy_; }
+  const CompressionStats& stats() const { return stats_; }
   int64_t next_position() const { return next_position_; }
-  void reset();
+  void reset();  // empty cache, fresh policy state
 
  private:
+  // One forward pass over the elements of a chunk; returns hidden states [T, n_embd].
+  at::Tensor feed(std::span<const Element> elements);
+
   LlamaModel model_;
   KvCache cache_;
+  PolicyOptions policy_options_;
+  std::unique_ptr<CompressionPolicy> policy_;
+  CompressionStats stats_;
   int64_t next_position_ = 0;  // counts ordinary tokens, docs/method.md section 4
 };
 
