@@ -1,0 +1,113 @@
+// Adapter files: the sentinel rows survive a save/load round trip exactly, follow the model into
+// its forward pass, and are refused on any other base model or when the file is not an adapter.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "sentinel/core/error.h"
+#include "sentinel/engine/model_loader.h"
+#include "sentinel/io/safetensors.h"
+#include "sentinel/model/adapter.h"
+#include "sentinel/model/sentinels.h"
+#include "support/test_paths.h"
+
+namespace sentinel {
+namespace {
+
+using testing::source_path;
+
+// Plain unlink: std::filesystem would bind to libtorch's exported copies (see test_cli.cpp).
+class AdapterFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = "/tmp/sentinel-adapter-test-" + std::to_string(::getpid()) + ".safetensors";
+    tiny_ = load_model(source_path("tests/data/tiny/hf"));
+  }
+  void TearDown() override { ::unlink(path_.c_str()); }
+
+  Adapter random_adapter() {
+    at::manual_seed(7);
+    return Adapter{at::randn({2, tiny_.config.n_embd}), {{"method", "sentinel"}, {"ratio", "0.5"}}, ""};
+  }
+
+  std::string path_;
+  LoadedModel tiny_;
+};
+
+TEST_F(AdapterFile, RoundTripKeepsRowsAndMetadataAndNamesTheBase) {
+  const Adapter written = random_adapter();
+  save_adapter(path_, written, tiny_.model, tiny_.name);
+  const Adapter read = load_adapter(path_);
+  EXPECT_TRUE(at::equal(read.sentinel_embeddings, written.sentinel_embeddings));
+  EXPECT_EQ(read.metadata.at("method"), "sentinel");
+  EXPECT_EQ(read.metadata.at("ratio"), "0.5");
+  EXPECT_EQ(read.metadata.at("base_model"), tiny_.name);
+  EXPECT_EQ(read.metadata.at("base_fingerprint"), model_fingerprint(tiny_.model));
+}
+
+TEST_F(AdapterFile, AppliedRowsAreTheSentinelEmbeddings) {
+  const Adapter adapter = random_adapter();
+  save_adapter(path_, adapter, tiny_.model, tiny_.name);
+  apply_adapter(tiny_.model, tiny_.name, load_adapter(path_));
+  ASSERT_EQ(tiny_.model->n_extra_tokens(), 2);  // <CL>, <CR> at ids n_vocab, n_vocab + 1
+  EXPECT_TRUE(at::equal(tiny_.model->extra_embeddings, adapter.sentinel_embeddings));
+}
+
+TEST_F(AdapterFile, FingerprintIgnoresComputeDtypeButNotWeights) {
+  LoadedModel bf16 = load_model(source_path("tests/data/tiny/hf"), LoadOptions{at::kBFloat16});
+  EXPECT_EQ(model_fingerprint(bf16.model), model_fingerprint(tiny_.model));
+  LoadedModel gguf = load_model(source_path("tests/data/tiny/tiny.gguf"));  // same weights, other format
+  EXPECT_EQ(model_fingerprint(gguf.model), model_fingerprint(tiny_.model));
+
+  const std::string before = model_fingerprint(tiny_.model);
+  {
+    at::NoGradGuard no_grad;
+    tiny_.model->embed_tokens->weight[0][0].add_(1.0f);  // row 0 is in the sample
+  }
+  EXPECT_NE(model_fingerprint(tiny_.model), before);
+}
+
+TEST_F(AdapterFile, AnotherBaseModelIsRefusedNamingBoth) {
+  save_adapter(path_, random_adapter(), tiny_.model, "tiny-original");
+  LoadedModel other = load_model(source_path("tests/data/tiny/hf"));
+  {
+    at::NoGradGuard no_grad;
+    other.model->embed_tokens->weight.mul_(1.5f);  // "fine-tuned" differently
+  }
+  try {
+    apply_adapter(other.model, "tiny-other", load_adapter(path_));
+    FAIL() << "adapter accepted on another model";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("trained on \"tiny-original\""), std::string::npos) << message;
+    EXPECT_NE(message.find("not on this model \"tiny-other\""), std::string::npos) << message;
+  }
+}
+
+TEST_F(AdapterFile, ForeignOrDamagedFilesAreRefused) {
+  // A valid safetensors file that is not an adapter.
+  SafetensorsWriter writer;
+  const std::vector<float> zeros(8, 0.0f);
+  writer.add("weight", DType::F32, {2, 4}, std::span(reinterpret_cast<const uint8_t*>(zeros.data()), 32));
+  writer.write(path_);
+  EXPECT_THROW(
+      {
+        try {
+          load_adapter(path_);
+        } catch (const Error& e) {
+          EXPECT_NE(std::string(e.what()).find("not a Sentinel adapter"), std::string::npos) << e.what();
+          throw;
+        }
+      },
+      Error);
+
+  // A real adapter cut short.
+  save_adapter(path_, random_adapter(), tiny_.model, tiny_.name);
+  std::string bytes = testing::read_file(path_);
+  std::ofstream(path_, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() - 10);
+  EXPECT_THROW(load_adapter(path_), Error);
+}
+
+}  // namespace
+}  // namespace sentinel
