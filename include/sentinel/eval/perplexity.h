@@ -9,6 +9,7 @@
 #include <span>
 
 #include "sentinel/model/llama.h"
+#include "sentinel/policies/policy.h"
 
 namespace sentinel {
 
@@ -25,6 +26,12 @@ struct PerplexityResult {
   int64_t n_scored = 0;    // tokens predicted (n_tokens - 1)
   int64_t n_windows = 0;
   double seconds = 0;
+  // Compression (compressed_perplexity only): cache state at the end of each window, summed.
+  int64_t ordinary_fed = 0;   // ordinary tokens fed, all windows
+  int64_t cells_retained = 0; // cells left in the cache at the ends of the windows
+  int64_t peak_kv_bytes = 0;  // most K/V bytes held at once in any window
+  // 1 - cells retained / ordinary tokens fed, over all windows (0 for a full cache).
+  double achieved_ratio() const;
 };
 
 // Called after each window with (windows done, windows total).
@@ -32,5 +39,16 @@ using ProgressCallback = std::function<void(int64_t done, int64_t total)>;
 
 PerplexityResult strided_perplexity(LlamaModel& model, std::span<const int32_t> ids, const PerplexityOptions& options,
                                     const ProgressCallback& progress = {});
+
+// The same windows and scored tokens as strided_perplexity, but each window is read
+// incrementally by a fresh Session under `policy`, `chunk` tokens per forward pass (1 = pure
+// decoding), compressing as it goes: the perplexity a user of that policy actually gets.
+// Throws Error naming the option when the combination cannot be evaluated (a span longer than
+// the window, a protected window covering it all, ...). compressed_perplexity calls it first.
+void validate_compressed_perplexity(const PerplexityOptions& options, const PolicyOptions& policy, int64_t chunk);
+
+PerplexityResult compressed_perplexity(LlamaModel& model, std::span<const int32_t> ids, const PerplexityOptions& options,
+                                       const PolicyOptions& policy, int64_t chunk,
+                                       const ProgressCallback& progress = {});
 
 }  // namespace sentinel
