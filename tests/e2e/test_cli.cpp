@@ -13,6 +13,8 @@
 
 #include "sentinel/engine/model_loader.h"
 #include "sentinel/eval/perplexity.h"
+#include "sentinel/model/adapter.h"
+#include "sentinel/model/sentinels.h"
 #include "support/subprocess.h"
 #include "support/test_paths.h"
 
@@ -191,6 +193,89 @@ TEST_F(SentinelCli, RuntimeErrorsExitOneWithOneLine) {
   const ProcessResult r = sentinel({"generate", "-m", truncated, "-p", "hi"});
   expect_one_line_error(r, 1, truncated);
   EXPECT_NE(r.err.find("truncated"), std::string::npos) << describe(r);
+}
+
+// --- compression (--compress, --ratio, --span, --adapter, --chunk) ---
+
+// The first 8 KiB of WikiText-2 test, cut at a line end (~1.9k tokens).
+std::string wiki_excerpt() {
+  std::string text = testing::read_file(testing::shared_data_path("wikitext-2-raw/wiki.test.raw")).substr(0, 8192);
+  return text.substr(0, text.rfind('\n') + 1);
+}
+
+// method.md section 6: reading token by token with eviction gives the logits of one pass with
+// the dense mask, so the perplexity cannot depend on the chunk size.
+TEST_F(SentinelCli, CompressedPplAgreesBetweenDecodingAndChunkedPrefill) {
+  const std::string path = write_temp_file("wiki-compress.txt", wiki_excerpt());
+  auto run = [&](const std::string& chunk) {
+    const ProcessResult r = sentinel({"ppl", "--data", path, "--max-tokens", "160", "--ctx", "160", "--stride", "160",
+                                      "--compress", "sentinel", "--ratio", "0.5", "--span", "8", "--chunk", chunk,
+                                      "--json", "-t", threads()});
+    EXPECT_EQ(r.exit_code, 0) << describe(r);
+    return parse_json(r);
+  };
+  const nlohmann::json decode = run("1"), prefill = run("512");
+  const double ppl_decode = decode.at("ppl").get<double>(), ppl_prefill = prefill.at("ppl").get<double>();
+  EXPECT_NEAR(ppl_decode, ppl_prefill, 5e-5 * ppl_prefill);  // four significant digits, with room to spare
+  for (const nlohmann::json& out : {decode, prefill}) {
+    EXPECT_EQ(out.at("compress"), "sentinel");
+    // Spans of 8 every 14 tokens (P = 7 / 0.5): 11 spans in 160 tokens, each leaving one <CR>.
+    EXPECT_EQ(out.at("kv_entries_retained").get<int64_t>(), 160 - 11 * 7);
+    EXPECT_NEAR(out.at("achieved_ratio").get<double>(), 77.0 / 160.0, 1e-12);
+    EXPECT_GT(out.at("peak_kv_bytes").get<int64_t>(), 0);
+  }
+  // Decoding holds at most one token beyond the retained entries; a 512-token chunk holds it all.
+  EXPECT_LT(decode.at("peak_kv_bytes").get<int64_t>(), prefill.at("peak_kv_bytes").get<int64_t>());
+}
+
+TEST_F(SentinelCli, CompressedGenerateReportsTheCacheItKept) {
+  const ProcessResult r = sentinel({"generate", "-p", wiki_excerpt().substr(0, 2000), "--max-tokens", "8",
+                                    "--ignore-eos", "--compress", "streaming", "--ratio", "0.75", "--json", "-t",
+                                    threads()});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  const nlohmann::json out = parse_json(r);
+  const int64_t seen = out.at("prompt_tokens").get<int64_t>() + out.at("generated_tokens").get<int64_t>();
+  // The last sampled token is never fed. Between steps the cache holds one entry less than the
+  // budget of the next query, which adds itself.
+  const int64_t fed = seen - 1;
+  EXPECT_EQ(out.at("kv_entries").get<int64_t>(), kv_budget(0.75, fed + 1) - 1);
+  EXPECT_GT(out.at("achieved_ratio").get<double>(), 0.74);
+  EXPECT_LT(out.at("kv_bytes").get<int64_t>(), out.at("peak_kv_bytes").get<int64_t>());
+}
+
+TEST_F(SentinelCli, ImpossibleCompressionRequestsAreRefused) {
+  const std::string path = write_temp_file("wiki-refuse.txt", wiki_excerpt());
+  const std::vector<std::string> ppl = {"ppl", "--data", path, "--max-tokens", "64", "--ctx", "64", "--stride", "64"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = ppl;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return sentinel(args);
+  };
+  expect_one_line_error(with({"--compress", "local", "--ratio", "1"}), 1, "ratio must be in [0, 1), got 1");
+  expect_one_line_error(with({"--compress", "local", "--ratio", "-0.5"}), 1, "got -0.5");
+  expect_one_line_error(with({"--compress", "sentinel", "--ratio", "0.9", "--span", "4"}), 1, "spans of 4 tokens");
+  expect_one_line_error(with({"--compress", "sentinel", "--ratio", "0.5", "--span", "100"}), 1, "--span 100");
+  expect_one_line_error(with({"--compress", "local"}), 1, "--ratio");
+  expect_one_line_error(with({"--ratio", "0.5"}), 1, "--compress");
+  expect_one_line_error(with({"--compress", "lsh", "--ratio", "0.5"}), 2, "lsh");
+}
+
+// Sentinel rows only mean something beside the embeddings they were trained with.
+TEST_F(SentinelCli, AdapterForAnotherModelIsRefused) {
+  LoadedModel tiny = load_model(testing::source_path("tests/data/tiny/hf"));
+  const std::string adapter_path = temp_path("tiny-adapter.safetensors");
+  temp_files_.push_back(adapter_path);
+  save_adapter(adapter_path, Adapter{initial_sentinel_embeddings(tiny.model), {}, ""}, tiny.model, tiny.name);
+
+  const ProcessResult r = sentinel({"generate", "-p", "hi", "--max-tokens", "1", "--compress", "sentinel", "--ratio",
+                                    "0.5", "--adapter", adapter_path});
+  // The model loads (its identity is what is checked), so the error is the last of two lines.
+  EXPECT_EQ(r.exit_code, 1) << describe(r);
+  const auto lines = split_lines(r.err);
+  ASSERT_FALSE(lines.empty()) << describe(r);
+  EXPECT_TRUE(lines.back().starts_with("sentinel: error: adapter ")) << describe(r);
+  for (const std::string& needle : {std::string("was trained on \"") + tiny.name, std::string("not on this model")})
+    EXPECT_NE(lines.back().find(needle), std::string::npos) << describe(r);
 }
 
 }  // namespace

@@ -19,12 +19,15 @@ struct GenerateArgs {
   std::string prompt, prompt_file, system;
   bool chat = false, json = false, ignore_eos = false;
   GenerationOptions generation;
+  CompressionArgs compression;
 };
 
 int run_generate(const GenerateArgs& args) {
   args.generation.validate();
+  PolicyOptions policy = parse_compression(args.compression);
   std::string prompt = args.prompt_file.empty() ? args.prompt : read_text_file(args.prompt_file);
   LoadedModel loaded = open_model(args.model, args.json);
+  install_compression(policy, args.compression, loaded, args.json);
   const Tokenizer& tokenizer = *loaded.tokenizer;
   if (args.chat) {
     std::vector<ChatMessage> messages;
@@ -37,8 +40,11 @@ int run_generate(const GenerateArgs& args) {
   options.stop_at_eos = !args.ignore_eos;
 
   c10::InferenceMode inference;
-  Session session(loaded.model, KvCacheOptions{static_cast<int64_t>(ids.size()) + options.max_tokens + 1,
-                                               loaded.model->dtype(), at::kCPU});
+  // A full cache needs every token; a compressed one starts small and grows by doubling only as
+  // far as the policy lets it, so its memory really shrinks.
+  const int64_t all_tokens = static_cast<int64_t>(ids.size()) + options.max_tokens + 1;
+  const int64_t capacity = policy.method == Method::None ? all_tokens : std::min<int64_t>(all_tokens, 256);
+  Session session(loaded.model, KvCacheOptions{capacity, loaded.model->dtype(), at::kCPU}, policy);
   TextCallback stream;
   if (!args.json) {
     stream = [](std::string_view piece) {
@@ -49,6 +55,7 @@ int run_generate(const GenerateArgs& args) {
   }
   const GenerationResult r = generate(session, tokenizer, ids, options, stream);
   const double n_gen = static_cast<double>(r.tokens.size());
+  const CompressionStats& stats = session.stats();
   const double prefill_tps = r.prefill_seconds > 0 ? r.n_prompt / r.prefill_seconds : 0;
   const double decode_tps = r.decode_seconds > 0 ? n_gen / r.decode_seconds : 0;
   if (args.json) {
@@ -62,7 +69,14 @@ int run_generate(const GenerateArgs& args) {
                           {"prefill_seconds", r.prefill_seconds},
                           {"decode_seconds", r.decode_seconds},
                           {"prefill_tokens_per_s", prefill_tps},
-                          {"decode_tokens_per_s", decode_tps}};
+                          {"decode_tokens_per_s", decode_tps},
+                          {"compress", method_name(policy.method)},
+                          {"ratio", policy.ratio},
+                          {"achieved_ratio", stats.achieved_ratio()},
+                          {"kv_entries", stats.cells_in_use},
+                          {"kv_bytes", session.cache().bytes_in_use()},
+                          {"peak_kv_bytes", stats.peak_bytes},
+                          {"kv_bytes_allocated", session.cache().bytes_allocated()}};
     // Invalid UTF-8 (a reply cut inside a character) is replaced rather than refused.
     std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
   } else {
@@ -70,6 +84,11 @@ int run_generate(const GenerateArgs& args) {
     std::fprintf(stderr, "prompt: %lld tokens, %.1f tok/s | generated: %zu tokens, %.1f tok/s | stop: %s\n",
                  static_cast<long long>(r.n_prompt), prefill_tps, r.tokens.size(), decode_tps,
                  stop_reason_name(r.stop_reason).c_str());
+    if (policy.method != Method::None)
+      std::fprintf(stderr, "kv cache: %lld entries for %lld tokens (achieved ratio %.3f), %.1f MiB, peak %.1f MiB\n",
+                   static_cast<long long>(stats.cells_in_use), static_cast<long long>(stats.ordinary_seen),
+                   stats.achieved_ratio(), static_cast<double>(session.cache().bytes_in_use()) / (1 << 20),
+                   static_cast<double>(stats.peak_bytes) / (1 << 20));
   }
   return 0;
 }
@@ -97,6 +116,7 @@ Runner register_generate(CLI::App& app) {
   cmd->add_option("--stop", g.stop_strings, "Stop before this string (repeatable)");
   cmd->add_flag("--ignore-eos", args->ignore_eos, "Do not stop at the end-of-sequence token");
   cmd->add_option("--chunk", g.prefill_chunk, "Prompt tokens per forward pass")->capture_default_str();
+  add_compression_options(*cmd, args->compression);
   cmd->add_flag("--json", args->json, "Print one JSON object (text, tokens, counts, speeds) instead of streaming");
   cmd->callback([prompt, prompt_file] {
     if (prompt->count() == 0 && prompt_file->count() == 0)

@@ -1,4 +1,5 @@
-// `sentinel ppl`: perplexity of a text file under the model with a strided sliding window.
+// `sentinel ppl`: perplexity of a text file under the model with a strided sliding window,
+// optionally read incrementally under a compression policy.
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -15,21 +16,34 @@ struct PplArgs {
   ModelArgs model;
   std::string data;
   PerplexityOptions window;
+  CompressionArgs compression;
+  int64_t chunk = 0;  // 0 = one forward pass per window (no compression only)
   int64_t max_tokens = 0;
   bool json = false;
 };
 
 int run_ppl(const PplArgs& args) {
-  args.window.validate();
+  PolicyOptions policy = parse_compression(args.compression);
+  const int64_t chunk = args.chunk > 0 ? args.chunk : 512;
+  validate_compressed_perplexity(args.window, policy, chunk);
   const std::string text = read_text_file(args.data);
   LoadedModel loaded = open_model(args.model, args.json);
+  install_compression(policy, args.compression, loaded, args.json);
+  // Without compression and --chunk, each window is one causal pass: same result, fastest path.
+  const bool incremental = policy.method != Method::None || args.chunk > 0;
+  if (policy.method == Method::H2O && chunk > 1 && !args.json)
+    std::fprintf(stderr, "note: h2o evicts between forward passes only, so the %lld tokens of a chunk see each other "
+                         "uncompressed; --chunk 1 measures it as it decodes\n", static_cast<long long>(chunk));
   std::vector<int32_t> ids = loaded.tokenizer->encode(text, /*add_bos=*/true, SpecialTokens::Ignore);
   if (args.max_tokens > 0 && static_cast<int64_t>(ids.size()) > args.max_tokens) ids.resize(args.max_tokens);
   std::unique_ptr<ProgressBar> progress;
-  const PerplexityResult r = strided_perplexity(loaded.model, ids, args.window, [&](int64_t done, int64_t total) {
+  auto on_window = [&](int64_t done, int64_t total) {
     if (!progress) progress = std::make_unique<ProgressBar>("ppl", total, "windows");
     progress->update(done);
-  });
+  };
+  const PerplexityResult r = incremental
+                                 ? compressed_perplexity(loaded.model, ids, args.window, policy, chunk, on_window)
+                                 : strided_perplexity(loaded.model, ids, args.window, on_window);
   if (progress) progress->finish();
   const double tps = r.seconds > 0 ? r.n_scored / r.seconds : 0;
   if (args.json) {
@@ -38,12 +52,19 @@ int run_ppl(const PplArgs& args) {
                           {"nll", r.nll_sum},      {"tokens", r.n_tokens},
                           {"scored", r.n_scored},  {"ctx", args.window.ctx},
                           {"stride", args.window.stride}, {"windows", r.n_windows},
+                          {"compress", method_name(policy.method)}, {"ratio", policy.ratio},
+                          {"achieved_ratio", r.achieved_ratio()}, {"kv_entries_retained", r.cells_retained},
+                          {"peak_kv_bytes", r.peak_kv_bytes}, {"span", policy.span},
+                          {"window", policy.window}, {"adapter", args.compression.adapter},
+                          {"chunk", incremental ? chunk : args.window.ctx},
                           {"seconds", r.seconds},  {"tokens_per_s", tps}};
     std::cout << out.dump() << "\n";
   } else {
     std::printf("ppl %.4f over %lld tokens (%lld windows, ctx %lld, stride %lld) in %.1fs, %.0f tok/s\n", r.ppl,
                 static_cast<long long>(r.n_tokens), static_cast<long long>(r.n_windows),
                 static_cast<long long>(args.window.ctx), static_cast<long long>(args.window.stride), r.seconds, tps);
+    std::printf("kv cache: %s, achieved ratio %.4f, peak %.1f MiB\n", describe(policy).c_str(), r.achieved_ratio(),
+                static_cast<double>(r.peak_kv_bytes) / (1 << 20));
   }
   return 0;
 }
@@ -59,6 +80,11 @@ Runner register_ppl(CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--ctx", args->window.ctx, "Tokens per window")->capture_default_str();
   cmd->add_option("--stride", args->window.stride, "Tokens between window starts (<= ctx)")->capture_default_str();
+  add_compression_options(*cmd, args->compression);
+  cmd->add_option("--chunk", args->chunk,
+                  "Read each window incrementally, N tokens per forward pass (1 = pure decoding); implied (512) by "
+                  "--compress")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--max-tokens", args->max_tokens, "Evaluate only the first N tokens (0 = all)")->capture_default_str();
   cmd->add_flag("--json", args->json, "Print one JSON object with \"ppl\", \"tokens\", ...");
   return [args] { return run_ppl(*args); };

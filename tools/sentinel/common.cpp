@@ -11,6 +11,8 @@
 
 #include "sentinel/core/error.h"
 #include "sentinel/core/paths.h"
+#include "sentinel/model/adapter.h"
+#include "sentinel/model/sentinels.h"
 
 namespace sentinel::cli {
 
@@ -35,6 +37,76 @@ LoadedModel open_model(const ModelArgs& args, bool quiet) {
                  dtype_name(loaded.model->dtype()).c_str(), loaded.tensor_types.c_str(), s, at::get_num_threads());
   }
   return loaded;
+}
+
+void add_compression_options(CLI::App& app, CompressionArgs& args) {
+  std::string methods;
+  for (const auto& name : method_names()) methods += (methods.empty() ? "" : ", ") + name;
+  app.add_option("--compress", args.method, "KV-cache compression method: " + methods)
+      ->check(CLI::IsMember(method_names()))
+      ->capture_default_str();
+  app.add_option("--ratio", args.policy.ratio,
+                 "Fraction of the context to remove from the KV cache, in [0, 1); every baseline gets the same budget")
+      ->capture_default_str();
+  app.add_option("--span", args.policy.span, "sentinel: tokens compressed into each <CR>")->capture_default_str();
+  app.add_option("--window", args.policy.window,
+                 "sentinel: most recent tokens never compressed; local: a fixed window of this size instead of the "
+                 "paper's relative one (0 = relative)")
+      ->capture_default_str();
+  app.add_option("--sinks", args.policy.sinks, "streaming: initial attention-sink tokens always kept")
+      ->capture_default_str();
+  app.add_option("--compress-seed", args.policy.seed, "scattered: seed of the kept positions")->capture_default_str();
+  app.add_option("--adapter", args.adapter, "Adapter file (safetensors) with trained sentinel embeddings for this model")
+      ->check(CLI::ExistingFile);
+}
+
+PolicyOptions parse_compression(const CompressionArgs& args) {
+  PolicyOptions policy = args.policy;
+  policy.method = parse_method(args.method);
+  check(policy.method != Method::None || policy.ratio == 0.0, "--ratio ", policy.ratio,
+        " needs a --compress method (none keeps the full cache)");
+  check(args.adapter.empty() || policy.method == Method::Sentinel, "--adapter only applies to --compress sentinel");
+  if (policy.method == Method::Sentinel) {
+    policy.cl_id = 0;  // placeholders, see install_compression
+    policy.cr_id = 1;
+  }
+  policy.validate();
+  const bool fixed_window = policy.method == Method::Local && policy.window > 0;
+  check(policy.method == Method::None || policy.ratio > 0.0 || fixed_window, "--compress ", args.method,
+        " needs --ratio > 0 (the fraction of the context to remove)");
+  return policy;
+}
+
+void install_compression(PolicyOptions& policy, const CompressionArgs& args, LoadedModel& loaded, bool quiet) {
+  if (policy.method == Method::Sentinel) {
+    const SentinelTokens tokens = sentinel_tokens(loaded.config);
+    policy.cl_id = tokens.cl;
+    policy.cr_id = tokens.cr;
+    if (!args.adapter.empty()) {
+      apply_adapter(loaded.model, loaded.name, load_adapter(args.adapter));
+    } else {
+      install_sentinels(loaded.model);
+    }
+  }
+  policy.validate();
+  if (!quiet && policy.method != Method::None) {
+    const std::string sentinels = policy.method != Method::Sentinel ? ""
+                                  : args.adapter.empty()         ? ", untrained sentinels (no --adapter)"
+                                                                 : ", adapter " + args.adapter;
+    std::fprintf(stderr, "compress: %s%s\n", describe(policy).c_str(), sentinels.c_str());
+  }
+}
+
+std::string describe(const PolicyOptions& policy) {
+  std::ostringstream out;
+  out << method_name(policy.method);
+  if (policy.method == Method::None) return out.str();
+  out << " ratio " << policy.ratio;
+  if (policy.method == Method::Sentinel) out << " span " << policy.span << " window " << policy.window;
+  if (policy.method == Method::Local && policy.window > 0) out << " window " << policy.window;
+  if (policy.method == Method::Streaming) out << " sinks " << policy.sinks;
+  if (policy.method == Method::Scattered) out << " seed " << policy.seed;
+  return out.str();
 }
 
 std::string read_text_file(const std::string& path) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "sentinel/engine/model_loader.h"
+#include "sentinel/policies/policy.h"
 
 namespace sentinel::cli {
 
@@ -21,6 +22,23 @@ struct ModelArgs {
 void add_model_options(CLI::App& app, ModelArgs& args);
 // Resolves the path, sets the thread count, loads, and prints one line to stderr.
 LoadedModel open_model(const ModelArgs& args, bool quiet = false);
+
+// --compress, --ratio, --span, --window, --sinks, --seed, --adapter: how a session compresses.
+struct CompressionArgs {
+  std::string method = "none";
+  PolicyOptions policy;
+  std::string adapter;  // sentinel embeddings (and later LoRA) trained for the model
+};
+
+void add_compression_options(CLI::App& app, CompressionArgs& args);
+// The policy the options ask for, validated before any model is loaded, so that a bad request
+// fails fast. Sentinel token ids are placeholders until install_compression().
+PolicyOptions parse_compression(const CompressionArgs& args);
+// Completes `policy` for the loaded model: sentinel ids and rows (the adapter's, which must belong
+// to this model, or the documented initial ones). One line on stderr unless quiet.
+void install_compression(PolicyOptions& policy, const CompressionArgs& args, LoadedModel& loaded, bool quiet = false);
+// "sentinel ratio 0.5 span 16 window 0" for messages.
+std::string describe(const PolicyOptions& policy);
 
 std::string read_text_file(const std::string& path);
 
