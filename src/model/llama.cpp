@@ -180,11 +180,16 @@ at::Tensor LlamaModelImpl::embed(const at::Tensor& tokens) {
           "token id out of range [0, ", n_vocab, ")");
     return at::embedding(table, tokens);
   }
-  // Ids >= n_vocab select sentinel rows: look up in the concatenated table.
+  // Ids >= n_vocab select sentinel rows. Two lookups and a select, not one lookup in a
+  // concatenated table: that would copy the whole [n_vocab, n_embd] table on every call.
   const int64_t n_total = n_vocab + extra_embeddings.size(0);
   check(tokens.numel() == 0 || (tokens.min().item<int64_t>() >= 0 && tokens.max().item<int64_t>() < n_total),
         "token id out of range [0, ", n_total, ")");
-  return at::embedding(at::cat({table, extra_embeddings}, 0), tokens);
+  const at::Tensor is_extra = tokens >= n_vocab;  // [B, T]
+  at::Tensor embedded = at::embedding(table, tokens.clamp_max(n_vocab - 1));  // [B, T, n_embd]
+  if (!is_extra.any().item<bool>()) return embedded;
+  const at::Tensor extra = at::embedding(extra_embeddings, (tokens - n_vocab).clamp_min(0));  // [B, T, n_embd]
+  return at::where(is_extra.unsqueeze(-1), extra, embedded);
 }
 
 ForwardOutput LlamaModelImpl::forward(const ForwardInput& input, KvCache* cache, bool keep_per_layer) {
