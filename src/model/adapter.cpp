@@ -2,12 +2,14 @@
 #include "sentinel/model/adapter.h"
 
 #include <cstring>
+#include <set>
 #include <sstream>
 #include <vector>
 
 #include "sentinel/core/error.h"
 #include "sentinel/core/sha256.h"
 #include "sentinel/io/safetensors.h"
+#include "sentinel/model/lora.h"
 #include "sentinel/model/sentinels.h"
 
 namespace sentinel {
@@ -41,15 +43,42 @@ std::string model_fingerprint(LlamaModel& model) {
 
 void save_adapter(const std::string& path, const Adapter& adapter, LlamaModel& base, const std::string& base_name) {
   const LlamaConfig& c = base->config();
-  const at::Tensor rows = adapter.sentinel_embeddings.to(at::kCPU).to(at::kFloat).contiguous();
-  check(rows.dim() == 2 && rows.size(0) == 2 && rows.size(1) == c.n_embd, "adapter sentinel embeddings must be [2, ",
-        c.n_embd, "], got ", rows.sizes());
   SafetensorsWriter writer;
-  writer.add(kSentinelEmbeddingsTensor, DType::F32, {2, c.n_embd},
-             std::span<const uint8_t>(static_cast<const uint8_t*>(rows.data_ptr()), rows.nbytes()));
+  auto add_f32 = [&](const std::string& name, const at::Tensor& tensor) {
+    const at::Tensor t = tensor.detach().to(at::kCPU).to(at::kFloat).contiguous();
+    writer.add(name, DType::F32, std::vector<int64_t>(t.sizes().begin(), t.sizes().end()),
+               std::span<const uint8_t>(static_cast<const uint8_t*>(t.data_ptr()), t.nbytes()));
+  };
+  check(adapter.sentinel_embeddings.defined() || !adapter.lora.empty(),
+        "an adapter needs sentinel embeddings or LoRA weights; this one has neither");
+  if (adapter.sentinel_embeddings.defined()) {
+    const at::Tensor& rows = adapter.sentinel_embeddings;
+    check(rows.dim() == 2 && rows.size(0) == 2 && rows.size(1) == c.n_embd, "adapter sentinel embeddings must be [2, ",
+          c.n_embd, "], got ", rows.sizes());
+    add_f32(kSentinelEmbeddingsTensor, rows);
+  }
+  std::set<std::string> leaves;  // projection names adapted, listed in lora_target_names() order
+  for (const auto& [name, tensor] : adapter.lora) {
+    add_f32(name, tensor);
+    const std::string module = name.substr(0, name.rfind(".lora_"));
+    leaves.insert(module.substr(module.rfind('.') + 1));
+  }
+  std::string targets;
+  for (const auto& leaf : lora_target_names())
+    if (leaves.count(leaf)) targets += (targets.empty() ? "" : ",") + leaf;
   for (const auto& [key, value] : adapter.metadata) writer.set_metadata(key, value);
   writer.set_metadata("format", kAdapterFormat);
-  writer.set_metadata("format_version", "1");
+  writer.set_metadata("format_version", adapter.lora.empty() ? "1" : "2");
+  if (!adapter.lora.empty()) {
+    check(adapter.lora_rank >= 1 && adapter.lora_alpha > 0, "adapter LoRA needs lora_rank >= 1 and lora_alpha > 0, got ",
+          adapter.lora_rank, " and ", adapter.lora_alpha);
+    writer.set_metadata("lora_rank", std::to_string(adapter.lora_rank));
+    std::ostringstream alpha;
+    alpha.precision(17);
+    alpha << adapter.lora_alpha;
+    writer.set_metadata("lora_alpha", alpha.str());
+    writer.set_metadata("lora_target_modules", targets);
+  }
   writer.set_metadata("base_model", base_name);
   writer.set_metadata("base_fingerprint", model_fingerprint(base));
   writer.set_metadata("n_vocab", std::to_string(c.n_vocab));
@@ -65,16 +94,41 @@ Adapter load_adapter(const std::string& path) {
   check(meta(adapter.metadata, "format") == kAdapterFormat, "adapter ", path,
         ": not a Sentinel adapter (safetensors metadata \"format\" is \"", meta(adapter.metadata, "format"),
         "\", expected \"", kAdapterFormat, "\"); pass a file written by `sentinel train`");
-  check(meta(adapter.metadata, "format_version") == "1", "adapter ", path, ": format_version \"",
-        meta(adapter.metadata, "format_version"), "\" is not supported by this build (supported: 1)");
+  const std::string version = meta(adapter.metadata, "format_version");
+  check(version == "1" || version == "2", "adapter ", path, ": format_version \"", version,
+        "\" is not supported by this build (supported: 1, 2)");
+  auto to_tensor = [&](const SafetensorsTensor& t) {
+    check(t.dtype == DType::F32 && t.shape.size() == 2, "adapter ", path, ": tensor \"", t.name,
+          "\" must be F32 with 2 dims, got ", dtype_name(t.dtype), " with ", t.shape.size(), " dims");
+    at::Tensor out = at::empty({t.shape[0], t.shape[1]}, at::kFloat);
+    std::memcpy(out.data_ptr(), t.data.data(), t.data.size());  // the mapping may be unaligned
+    return out;
+  };
   const SafetensorsTensor* rows = file.find(kSentinelEmbeddingsTensor);
-  check(rows != nullptr, "adapter ", path, ": no tensor \"", kSentinelEmbeddingsTensor, "\"");
-  check(rows->dtype == DType::F32 && rows->shape.size() == 2 && rows->shape[0] == 2, "adapter ", path, ": tensor \"",
-        kSentinelEmbeddingsTensor, "\" must be F32 [2, n_embd], got ", dtype_name(rows->dtype), " with ",
-        rows->shape.size(), " dims");
-  at::Tensor t = at::empty({2, rows->shape[1]}, at::kFloat);
-  std::memcpy(t.data_ptr(), rows->data.data(), rows->data.size());  // the mapping may be unaligned
-  adapter.sentinel_embeddings = t;
+  check(rows != nullptr || version == "2", "adapter ", path, ": no tensor \"", kSentinelEmbeddingsTensor, "\"");
+  if (rows != nullptr) {
+    adapter.sentinel_embeddings = to_tensor(*rows);
+    check(adapter.sentinel_embeddings.size(0) == 2, "adapter ", path, ": tensor \"", kSentinelEmbeddingsTensor,
+          "\" must be [2, n_embd], got ", adapter.sentinel_embeddings.sizes());
+  }
+  for (const auto& t : file.tensors())
+    if (t.name != kSentinelEmbeddingsTensor) adapter.lora[t.name] = to_tensor(t);
+  if (!adapter.lora.empty()) {
+    try {
+      adapter.lora_rank = std::stoll(meta(adapter.metadata, "lora_rank"));
+      adapter.lora_alpha = std::stod(meta(adapter.metadata, "lora_alpha"));
+    } catch (const std::exception&) {
+      fail("adapter ", path, ": LoRA tensors without valid lora_rank / lora_alpha metadata (got \"",
+           meta(adapter.metadata, "lora_rank"), "\" and \"", meta(adapter.metadata, "lora_alpha"),
+           "\"); re-save it with `sentinel train`");
+    }
+    for (const auto& [name, tensor] : adapter.lora) {
+      const bool is_a = name.ends_with(".lora_A.weight");
+      check(is_a || name.ends_with(".lora_B.weight"), "adapter ", path, ": unexpected tensor \"", name, "\"");
+      check(tensor.size(is_a ? 0 : 1) == adapter.lora_rank, "adapter ", path, ": tensor \"", name, "\" ",
+            tensor.sizes(), " does not have rank ", adapter.lora_rank, " (metadata lora_rank)");
+    }
+  }
   return adapter;
 }
 
@@ -85,6 +139,8 @@ void apply_adapter(LlamaModel& base, const std::string& base_name, const Adapter
   check(expected == actual, "adapter ", adapter.path, " was trained on \"", trained_on, "\" (fingerprint ",
         expected.substr(0, 12), "), not on this model \"", base_name, "\" (fingerprint ", actual.substr(0, 12),
         "); pass the --model it was trained on, or train an adapter for this one");
+  if (!adapter.lora.empty()) merge_lora(base, adapter.lora, adapter.lora_alpha);
+  if (!adapter.sentinel_embeddings.defined()) return;
   check(adapter.sentinel_embeddings.size(1) == base->config().n_embd, "adapter ", adapter.path,
         ": sentinel embeddings have width ", adapter.sentinel_embeddings.size(1), ", the model's n_embd is ",
         base->config().n_embd);

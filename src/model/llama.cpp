@@ -3,6 +3,7 @@
 #include "sentinel/model/llama.h"
 
 #include <ATen/ATen.h>
+#include <torch/nn/init.h>
 
 #include <cmath>
 #include <limits>
@@ -35,7 +36,28 @@ ProjectionImpl::ProjectionImpl(int64_t in_features, int64_t out_features) {
   weight = register_parameter("weight", at::empty({out_features, in_features}));
 }
 
-at::Tensor ProjectionImpl::forward(const at::Tensor& x) { return at::linear(x, weight); }
+at::Tensor ProjectionImpl::forward(const at::Tensor& x) {
+  at::Tensor y = at::linear(x, weight);
+  if (!lora_A.defined()) return y;
+  const at::Tensor in = lora_dropout > 0 && is_training() ? at::dropout(x, lora_dropout, /*train=*/true) : x;
+  return y + at::linear(at::linear(in, lora_A), lora_B) * lora_scaling;
+}
+
+void ProjectionImpl::add_lora(int64_t rank, double alpha, double dropout) {
+  check(!lora_A.defined(), "LoRA is already attached to this projection");
+  check(rank >= 1, "LoRA rank must be >= 1, got ", rank);
+  check(dropout >= 0.0 && dropout < 1.0, "LoRA dropout must be in [0, 1), got ", dropout);
+  const auto options = weight.options().requires_grad(false);
+  at::Tensor a = at::empty({rank, weight.size(1)}, options);
+  {
+    at::NoGradGuard no_grad;
+    torch::nn::init::kaiming_uniform_(a, std::sqrt(5.0));  // peft's reset_lora_parameters
+  }
+  lora_A = register_parameter("lora_A", a);
+  lora_B = register_parameter("lora_B", at::zeros({weight.size(0), rank}, options));
+  lora_scaling = alpha / static_cast<double>(rank);
+  lora_dropout = dropout;
+}
 
 RmsNormImpl::RmsNormImpl(int64_t dim, double eps) : eps_(eps) {
   weight = register_parameter("weight", at::ones({dim}));

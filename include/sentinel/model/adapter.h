@@ -1,7 +1,9 @@
 // Adapter files: what fine-tuning adds to a base model, as one safetensors file. Version 1 holds
-// the two sentinel embedding rows and metadata naming the base model it was trained on; LoRA
-// weights join it under peft's tensor names. Loading an adapter onto another base model is
-// refused, because sentinel rows only mean something next to the embeddings they were trained with.
+// the two sentinel embedding rows and metadata naming the base model it was trained on; version 2
+// adds LoRA weights under peft's tensor names (lora.h) with lora_rank, lora_alpha and
+// lora_target_modules in the metadata, and may omit the sentinel rows (baselines trained without
+// sentinels). Loading an adapter onto another base model is refused, because sentinel rows and
+// LoRA deltas only mean something next to the weights they were trained with.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -17,9 +19,12 @@ inline constexpr const char* kAdapterFormat = "sentinel-adapter";
 inline constexpr const char* kSentinelEmbeddingsTensor = "sentinel_embeddings";  // [2, n_embd] F32: <CL>, <CR>
 
 struct Adapter {
-  at::Tensor sentinel_embeddings;              // [2, n_embd] float32
+  at::Tensor sentinel_embeddings;              // [2, n_embd] float32; undefined when trained without sentinels
   std::map<std::string, std::string> metadata;  // safetensors "__metadata__"
   std::string path;
+  std::map<std::string, at::Tensor> lora;       // peft name -> lora_A [r, in] / lora_B [out, r] float32
+  int64_t lora_rank = 0;                        // r (0 when no LoRA)
+  double lora_alpha = 0.0;                      // scaling = alpha / r
 };
 
 // Identity of a base model's weights, independent of the compute dtype: SHA-256 over the
@@ -34,8 +39,10 @@ void save_adapter(const std::string& path, const Adapter& adapter, LlamaModel& b
 // Reads and validates an adapter file; throws Error naming the file on anything foreign.
 Adapter load_adapter(const std::string& path);
 
-// Checks the adapter belongs to `base` and installs its sentinel rows; throws Error naming both
-// models otherwise.
+// Checks the adapter belongs to `base`, installs its sentinel rows and merges its LoRA into the
+// base projections (W += alpha/r * B A in float32): merged, inference runs at the base model's
+// speed and every code path (sessions, caches, policies) stays unchanged. Merging is done once
+// per loaded model. Throws Error naming both models when the adapter belongs to another one.
 void apply_adapter(LlamaModel& base, const std::string& base_name, const Adapter& adapter);
 
 }  // namespace sentinel

@@ -44,12 +44,24 @@ struct LayerContext {
 };
 
 // A bias-free linear map holding "weight" [out, in]; the embedding table is one too (its
-// forward, used as the tied LM head, maps n_embd -> n_vocab). LoRA attaches here.
+// forward, used as the tied LM head, maps n_embd -> n_vocab). LoRA attaches here, as in peft's
+// lora.Linear: y = x W^T + scaling * (dropout(x) A^T) B^T, dropout only while training.
 class ProjectionImpl : public torch::nn::Module {
  public:
   ProjectionImpl(int64_t in_features, int64_t out_features);
   at::Tensor forward(const at::Tensor& x);  // [..., in] -> [..., out]
-  at::Tensor weight;                        // [out, in]
+
+  // Registers trainable "lora_A" [rank, in] (kaiming-uniform, a = sqrt(5), like peft) and
+  // "lora_B" [out, rank] (zeros, so the adapted map starts equal to the base one), in the
+  // weight's dtype and device; scaling = alpha / rank. Throws if LoRA is already attached.
+  void add_lora(int64_t rank, double alpha, double dropout);
+  bool has_lora() const { return lora_A.defined(); }
+
+  at::Tensor weight;          // [out, in]
+  at::Tensor lora_A;          // [rank, in] when LoRA is attached (undefined otherwise)
+  at::Tensor lora_B;          // [out, rank]
+  double lora_scaling = 0.0;  // alpha / rank
+  double lora_dropout = 0.0;  // probability, applied to x before lora_A while is_training()
 };
 TORCH_MODULE(Projection);
 
