@@ -1,0 +1,83 @@
+// Training examples (docs/method.md sections 2-5): plain text is tokenized row by row, spans are
+// sampled (spans.h), the whole stream is laid out with <CL>/<CR> by the policy, and the layout is
+// cut into fixed blocks of `block` elements, sentinels included (as the authors group their
+// spliced text into 256-token blocks). Each block gets its own positions and dense mask
+// (masked_block) and labels: the next ordinary token; sentinels and a block's last ordinary token
+// take no loss. Not the optimiser loop (trainer.h).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "sentinel/engine/masked_forward.h"
+#include "sentinel/tokenizer/bpe.h"
+#include "sentinel/train/spans.h"
+
+namespace sentinel {
+
+inline constexpr int64_t kIgnoreLabel = -100;  // label of a position that takes no loss (as in PyTorch)
+
+// A text tokenized row by row (rows are lines, each keeping its newline), with its spans.
+struct TrainCorpus {
+  std::vector<int32_t> tokens;  // [n] every row's tokens, concatenated
+  std::vector<Span> spans;      // sorted, disjoint [begin, end) token indices compressed by one <CR> each
+  int64_t n_rows = 0;
+  int64_t n_rows_with_spans = 0;
+  // Fraction of the tokens removed from the KV cache by the spans: sum(length - 1) / n tokens.
+  double achieved_ratio() const;
+};
+
+// Tokenizes `text` (no BOS, special-token text taken literally) and, when `sampler` is given,
+// samples spans per row with a generator seeded by `seed`. Word spans: each row is tokenized word
+// by word (a word with the single space before it, so the pieces are the pre-tokenizer's own
+// split) to map word spans onto token spans exactly.
+TrainCorpus build_corpus(const Tokenizer& tokenizer, std::string_view text, const SpanSamplerOptions* sampler,
+                         uint64_t seed);
+
+// A batch of blocks of equal length N: what one forward pass of training reads.
+struct TrainBatch {
+  at::Tensor ids;        // [B, N] int64; sentinels are n_vocab (<CL>) and n_vocab + 1 (<CR>)
+  at::Tensor positions;  // [B, N] int64 rotary position ids (method.md section 4)
+  at::Tensor mask;       // [B, N, N] bool, true = may attend (section 3, or the baseline's rule)
+  at::Tensor labels;     // [B, N] int64 next ordinary token, kIgnoreLabel where no loss
+  int64_t n_targets = 0; // labels that are not kIgnoreLabel
+};
+
+// [N] int64 labels of one block: at an ordinary row, the next ordinary token of the block.
+at::Tensor next_ordinary_labels(const MaskedSequence& block);
+// Stacks blocks of one length into a batch; throws naming the lengths otherwise.
+TrainBatch make_batch(std::span<const MaskedSequence> blocks);
+
+struct TrainDataOptions {
+  Method method = Method::Sentinel;  // sentinel, local, scattered or none (plain causal)
+  double ratio = 0.5;                // local / scattered: fraction removed (the mask's budget)
+  int64_t window = 0;                // local: fixed window (0 = the paper's relative window)
+  int64_t block = 256;               // elements per block, sentinels included
+  uint64_t seed = 0;                 // scattered: mixed with the block index for each block's pattern
+  int32_t cl_id = -1, cr_id = -1;    // sentinel ids (n_vocab, n_vocab + 1)
+  void validate() const;
+};
+
+class TrainData {
+ public:
+  // Lays the corpus out and cuts it into blocks; the incomplete last block is dropped. Throws
+  // when not even one block fits, naming the sizes.
+  TrainData(TrainCorpus corpus, const TrainDataOptions& options);
+  int64_t n_blocks() const { return n_blocks_; }
+  int64_t n_elements() const { return static_cast<int64_t>(elements_.size()); }
+  const TrainCorpus& corpus() const { return corpus_; }
+  MaskedSequence block(int64_t index) const;                 // positions, mask and ids of one block
+  TrainBatch batch(std::span<const int64_t> indices) const;  // blocks stacked
+
+ private:
+  TrainCorpus corpus_;
+  TrainDataOptions options_;
+  std::vector<Element> elements_;  // the whole layout, sentinels included
+  int64_t n_blocks_ = 0;
+};
+
+}  // namespace sentinel

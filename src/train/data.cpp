@@ -1,0 +1,157 @@
+// Training corpus, block layout and labels (docs/method.md sections 2-5).
+#include "sentinel/train/data.h"
+
+#include <cctype>
+#include <random>
+
+#include "sentinel/core/error.h"
+
+namespace sentinel {
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+// A row cut before each word's single preceding space: the first piece also carries any leading
+// whitespace, the last one the trailing whitespace and newline. Concatenated, the pieces are the row.
+std::vector<std::string_view> word_pieces(std::string_view row) {
+  std::vector<size_t> starts;  // word starts
+  for (size_t i = 0; i < row.size(); ++i)
+    if (!is_space(row[i]) && (i == 0 || is_space(row[i - 1]))) starts.push_back(i);
+  std::vector<std::string_view> pieces;
+  if (starts.empty()) {
+    if (!row.empty()) pieces.push_back(row);
+    return pieces;
+  }
+  std::vector<size_t> cuts = {0};
+  for (size_t w = 1; w < starts.size(); ++w) cuts.push_back(row[starts[w] - 1] == ' ' ? starts[w] - 1 : starts[w]);
+  cuts.push_back(row.size());
+  for (size_t w = 0; w + 1 < cuts.size(); ++w) pieces.push_back(row.substr(cuts[w], cuts[w + 1] - cuts[w]));
+  return pieces;
+}
+
+}  // namespace
+
+double TrainCorpus::achieved_ratio() const {
+  if (tokens.empty()) return 0.0;
+  int64_t removed = 0;
+  for (const Span& s : spans) removed += s.length() - 1;
+  return static_cast<double>(removed) / static_cast<double>(tokens.size());
+}
+
+TrainCorpus build_corpus(const Tokenizer& tokenizer, std::string_view text, const SpanSamplerOptions* sampler,
+                         uint64_t seed) {
+  if (sampler != nullptr) sampler->validate();
+  std::mt19937_64 rng(seed);
+  TrainCorpus corpus;
+  size_t at = 0;
+  while (at < text.size()) {
+    const size_t newline = text.find('\n', at);
+    const size_t end = newline == std::string_view::npos ? text.size() : newline + 1;
+    const std::string_view row = text.substr(at, end - at);
+    at = end;
+    ++corpus.n_rows;
+    const auto first = static_cast<int64_t>(corpus.tokens.size());
+    std::vector<Span> row_spans;
+    if (sampler != nullptr && sampler->unit == SpanUnit::Word) {
+      std::vector<int64_t> word_start;  // token index of each word piece, then the row end
+      for (std::string_view piece : word_pieces(row)) {
+        word_start.push_back(static_cast<int64_t>(corpus.tokens.size()));
+        const auto ids = tokenizer.encode(piece, /*add_bos=*/false, SpecialTokens::Ignore);
+        corpus.tokens.insert(corpus.tokens.end(), ids.begin(), ids.end());
+      }
+      word_start.push_back(static_cast<int64_t>(corpus.tokens.size()));
+      const auto n_words = static_cast<int64_t>(word_start.size()) - 1;
+      for (const Span& s : sample_spans(n_words, *sampler, rng)) {
+        const Span tokens{word_start[s.begin], word_start[s.end]};
+        if (tokens.length() >= 2) row_spans.push_back(tokens);  // words that tokenize to nothing
+      }
+    } else {
+      const auto ids = tokenizer.encode(row, /*add_bos=*/false, SpecialTokens::Ignore);
+      corpus.tokens.insert(corpus.tokens.end(), ids.begin(), ids.end());
+      if (sampler != nullptr)
+        for (const Span& s : sample_spans(static_cast<int64_t>(ids.size()), *sampler, rng))
+          row_spans.push_back(Span{first + s.begin, first + s.end});
+    }
+    if (!row_spans.empty()) ++corpus.n_rows_with_spans;
+    corpus.spans.insert(corpus.spans.end(), row_spans.begin(), row_spans.end());
+  }
+  return corpus;
+}
+
+at::Tensor next_ordinary_labels(const MaskedSequence& block) {
+  const int64_t n = static_cast<int64_t>(block.elements.size());
+  at::Tensor labels = at::full({n}, kIgnoreLabel, at::kLong);
+  auto l = labels.accessor<int64_t, 1>();
+  const auto& rows = block.ordinary_rows;
+  for (size_t i = 0; i + 1 < rows.size(); ++i) l[rows[i]] = block.elements[rows[i + 1]].id;
+  return labels;
+}
+
+TrainBatch make_batch(std::span<const MaskedSequence> blocks) {
+  check(!blocks.empty(), "a training batch needs at least one block");
+  const int64_t n = static_cast<int64_t>(blocks[0].elements.size());
+  std::vector<at::Tensor> ids, positions, masks, labels;
+  for (const MaskedSequence& b : blocks) {
+    check(static_cast<int64_t>(b.elements.size()) == n, "blocks of one batch must have one length: ", n, " and ",
+          b.elements.size());
+    ids.push_back(b.ids[0]);
+    positions.push_back(b.positions[0]);
+    masks.push_back(b.mask[0]);
+    labels.push_back(next_ordinary_labels(b));
+  }
+  TrainBatch batch{at::stack(ids), at::stack(positions), at::stack(masks), at::stack(labels), 0};
+  batch.n_targets = batch.labels.ne(kIgnoreLabel).sum().item<int64_t>();
+  return batch;
+}
+
+void TrainDataOptions::validate() const {
+  check(method == Method::Sentinel || method == Method::Local || method == Method::Scattered || method == Method::None,
+        "training supports --method sentinel, local or scattered (and none), not ", method_name(method));
+  check(block >= 2, "--block must be >= 2 elements, got ", block);
+  check(ratio >= 0.0 && ratio < 1.0, "--ratio must be in [0, 1), got ", ratio);
+  check(method != Method::Sentinel || (cl_id >= 0 && cr_id >= 0), "sentinel training needs the <CL>/<CR> ids");
+}
+
+namespace {
+
+PolicyOptions block_policy(const TrainDataOptions& o, uint64_t block_index) {
+  PolicyOptions p;
+  p.method = o.method;
+  p.ratio = o.method == Method::Sentinel ? 0.0 : o.ratio;  // sentinel: explicit spans (or none)
+  p.window = o.method == Method::Local ? o.window : 0;
+  // A different kept pattern per block, the same on every run: splitmix64 of seed and block.
+  uint64_t z = o.seed + 0x9E3779B97F4A7C15ull * (block_index + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  p.seed = z ^ (z >> 31);
+  p.cl_id = o.cl_id;
+  p.cr_id = o.cr_id;
+  return p;
+}
+
+}  // namespace
+
+TrainData::TrainData(TrainCorpus corpus, const TrainDataOptions& options)
+    : corpus_(std::move(corpus)), options_(options) {
+  options_.validate();
+  PolicyOptions layout = block_policy(options_, 0);
+  if (options_.method == Method::Sentinel) layout.spans = corpus_.spans;
+  elements_ = make_policy(layout)->expand(corpus_.tokens, 0);
+  n_blocks_ = static_cast<int64_t>(elements_.size()) / options_.block;
+  check(n_blocks_ >= 1, "the training data lays out as ", elements_.size(), " elements (", corpus_.tokens.size(),
+        " tokens), fewer than one --block of ", options_.block, "; give more text or a smaller --block");
+}
+
+MaskedSequence TrainData::block(int64_t index) const {
+  check(index >= 0 && index < n_blocks_, "block ", index, " out of range [0, ", n_blocks_, ")");
+  const auto policy = make_policy(block_policy(options_, static_cast<uint64_t>(index)));
+  return masked_block(*policy, std::span<const Element>(elements_).subspan(index * options_.block, options_.block));
+}
+
+TrainBatch TrainData::batch(std::span<const int64_t> indices) const {
+  std::vector<MaskedSequence> blocks;
+  for (int64_t i : indices) blocks.push_back(block(i));
+  return make_batch(blocks);
+}
+
+}  // namespace sentinel

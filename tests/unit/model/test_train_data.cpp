@@ -1,0 +1,170 @@
+// Training data (docs/method.md section 5): the span sampler (seeded, disjoint, within its length
+// bounds, near its coverage target, saturating as the authors' does), word spans mapped onto
+// tokens exactly, fixed blocks with their layout, and labels on ordinary tokens only.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "sentinel/core/error.h"
+#include "sentinel/engine/model_loader.h"
+#include "sentinel/model/sentinels.h"
+#include "sentinel/train/data.h"
+#include "support/test_paths.h"
+
+namespace sentinel {
+namespace {
+
+using testing::source_path;
+
+TEST(SpanSampler, SeededDisjointBoundedAndNearItsTarget) {
+  SpanSamplerOptions o;
+  o.ratio = 0.4;
+  std::mt19937_64 a(5), b(5);
+  const auto spans = sample_spans(1000, o, a);
+  const auto again = sample_spans(1000, o, b);
+  ASSERT_EQ(spans.size(), again.size());
+  int64_t covered = 0, removed = 0;
+  for (size_t i = 0; i < spans.size(); ++i) {
+    EXPECT_EQ(spans[i].begin, again[i].begin);
+    EXPECT_GE(spans[i].length(), o.min_length);
+    EXPECT_LE(spans[i].length(), o.max_length);
+    EXPECT_TRUE(i == 0 || spans[i].begin >= spans[i - 1].end) << "overlap at span " << i;
+    EXPECT_LE(spans[i].end, 1000);
+    covered += spans[i].length();
+    removed += spans[i].length() - 1;
+  }
+  const double avg = 13.5, target = 0.4 * avg / (avg - 1);
+  EXPECT_GE(covered, static_cast<int64_t>(target * 1000));       // reached the coverage target
+  EXPECT_LT(covered, static_cast<int64_t>(target * 1000) + 25);  // and stopped right after it
+  EXPECT_NEAR(static_cast<double>(removed) / 1000, 0.4, 0.05);
+  std::mt19937_64 c(5);
+  EXPECT_TRUE(sample_spans(29, o, c).empty());  // rows under 30 units get no spans
+}
+
+TEST(SpanSampler, HighTargetsSaturateAndTheAchievedRatioSaysSo) {
+  SpanSamplerOptions o;
+  o.ratio = 0.9;
+  std::mt19937_64 rng(1);
+  int64_t removed = 0, n = 0;
+  for (int row = 0; row < 50; ++row, n += 200)
+    for (const Span& s : sample_spans(200, o, rng)) removed += s.length() - 1;
+  const double achieved = static_cast<double>(removed) / static_cast<double>(n);
+  EXPECT_LT(achieved, 0.85);  // random placement jams well before 0.9 removed
+  EXPECT_GT(achieved, 0.4);
+}
+
+TEST(SpanSampler, BadOptionsNameTheFlag) {
+  SpanSamplerOptions o;
+  o.max_length = 1;
+  try {
+    o.validate();
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--max-span"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_span_unit("char"), Error);
+}
+
+std::string sample_text(int rows) {
+  std::string text;
+  for (int r = 0; r < rows; ++r) {
+    for (int w = 0; w < 40; ++w) text += (w ? " " : "") + std::string(w % 3 ? "fox" : "lazy") + std::to_string((r * 7 + w) % 11);
+    text += r % 4 == 3 ? "\n\n" : "\n";
+  }
+  return text;
+}
+
+TEST(TrainCorpus, WordSpansCoverWholeWordsAndTokensAreTheText) {
+  LoadedModel m = load_model(source_path("tests/data/tiny/hf"));
+  const std::string text = sample_text(8);
+  SpanSamplerOptions o;
+  o.ratio = 0.5;
+  o.max_length = 6;
+  const TrainCorpus corpus = build_corpus(*m.tokenizer, text, &o, 9);
+  EXPECT_EQ(m.tokenizer->decode(corpus.tokens), text);
+  EXPECT_EQ(corpus.n_rows, 10);  // 8 rows + 2 empty lines
+  EXPECT_EQ(corpus.n_rows_with_spans, 8);
+  EXPECT_GT(corpus.spans.size(), 8u);
+  for (const Span& s : corpus.spans) {
+    // Each span starts at a word: its first token begins with a space or starts a row.
+    const std::string first = m.tokenizer->decode(std::span(corpus.tokens).subspan(s.begin, 1));
+    const bool row_start = s.begin == 0 || m.tokenizer->decode(std::span(corpus.tokens).subspan(s.begin - 1, 1)).ends_with("\n");
+    EXPECT_TRUE(first.starts_with(" ") || row_start) << "span at token " << s.begin << " starts mid-word: '" << first << "'";
+  }
+  EXPECT_GT(corpus.achieved_ratio(), 0.2);
+  const TrainCorpus again = build_corpus(*m.tokenizer, text, &o, 9);
+  EXPECT_EQ(again.tokens, corpus.tokens);
+  ASSERT_EQ(again.spans.size(), corpus.spans.size());
+  for (size_t i = 0; i < again.spans.size(); ++i) EXPECT_EQ(again.spans[i].begin, corpus.spans[i].begin);
+  o.unit = SpanUnit::Token;
+  const TrainCorpus tokens = build_corpus(*m.tokenizer, text, &o, 9);
+  EXPECT_EQ(m.tokenizer->decode(tokens.tokens), text);
+}
+
+TEST(TrainData, FixedBlocksWithSentinelLayoutAndLabelsOnOrdinaryTokens) {
+  LoadedModel m = load_model(source_path("tests/data/tiny/hf"));
+  SpanSamplerOptions o;
+  o.ratio = 0.5;
+  o.max_length = 6;
+  TrainCorpus corpus = build_corpus(*m.tokenizer, sample_text(8), &o, 9);
+  const SentinelTokens st = sentinel_tokens(m.config);
+  TrainDataOptions d;
+  d.block = 40;
+  d.cl_id = st.cl;
+  d.cr_id = st.cr;
+  const int64_t n_tokens = static_cast<int64_t>(corpus.tokens.size()), n_spans = static_cast<int64_t>(corpus.spans.size());
+  const TrainData data(std::move(corpus), d);
+  EXPECT_EQ(data.n_elements(), n_tokens + 2 * n_spans);
+  EXPECT_EQ(data.n_blocks(), data.n_elements() / 40);
+  const std::vector<int64_t> idx = {0, 3};
+  const TrainBatch batch = data.batch(idx);
+  EXPECT_EQ(batch.ids.sizes(), (at::IntArrayRef{2, 40}));
+  EXPECT_EQ(batch.mask.sizes(), (at::IntArrayRef{2, 40, 40}));
+  for (int64_t b = 0; b < 2; ++b) {
+    const MaskedSequence block = data.block(idx[b]);
+    const at::Tensor labels = batch.labels[b];
+    // Sentinels take no loss; each ordinary row's label is the next ordinary token; the last has none.
+    for (size_t r = 0; r < block.ordinary_rows.size(); ++r) {
+      const int64_t row = block.ordinary_rows[r];
+      const int64_t want = r + 1 < block.ordinary_rows.size() ? block.elements[block.ordinary_rows[r + 1]].id : kIgnoreLabel;
+      EXPECT_EQ(labels[row].item<int64_t>(), want) << "block " << idx[b] << " row " << row;
+    }
+    for (int64_t row = 0; row < 40; ++row)
+      if (block.elements[row].ordinary_index < 0) EXPECT_EQ(labels[row].item<int64_t>(), kIgnoreLabel);
+    EXPECT_EQ(block.positions[0][0].item<int64_t>(), 0);  // every block restarts its positions
+  }
+  EXPECT_EQ(batch.n_targets, batch.labels.ne(kIgnoreLabel).sum().item<int64_t>());
+  EXPECT_TRUE(batch.ids.ge(st.cl).any().item<bool>()) << "no sentinel in the sampled blocks";
+}
+
+TEST(TrainData, BaselinesHaveNoSentinelsAndTheirOwnMasks) {
+  LoadedModel m = load_model(source_path("tests/data/tiny/hf"));
+  for (Method method : {Method::Local, Method::Scattered}) {
+    TrainDataOptions d;
+    d.method = method;
+    d.ratio = 0.5;
+    d.block = 32;
+    const TrainData data(build_corpus(*m.tokenizer, sample_text(4), nullptr, 0), d);
+    EXPECT_EQ(data.n_elements(), static_cast<int64_t>(data.corpus().tokens.size()));
+    const MaskedSequence block = data.block(1);
+    const at::Tensor causal = at::ones({32, 32}, at::kBool).tril();
+    EXPECT_FALSE(at::equal(block.mask[0], causal)) << method_name(method) << " mask is plain causal";
+    EXPECT_TRUE(at::equal(block.mask[0].logical_and(causal.logical_not()), at::zeros({32, 32}, at::kBool)));
+  }
+}
+
+TEST(TrainData, TooLittleTextIsRefusedWithSizes) {
+  LoadedModel m = load_model(source_path("tests/data/tiny/hf"));
+  TrainDataOptions d;
+  d.method = Method::Local;
+  d.block = 4096;
+  try {
+    TrainData data(build_corpus(*m.tokenizer, "a few words\n", nullptr, 0), d);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--block"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace sentinel
