@@ -1,0 +1,284 @@
+// Loss, AdamW, schedules, checkpoints and the update loop (docs/method.md section 5).
+#include "sentinel/train/trainer.h"
+
+#include <ATen/Context.h>
+#include <ATen/autocast_mode.h>
+#include <torch/nn/utils/clip_grad.h>
+
+#include <cmath>
+#include <cstring>
+#include <numbers>
+#include <random>
+
+#include "sentinel/core/error.h"
+#include "sentinel/io/safetensors.h"
+
+namespace sentinel {
+namespace {
+
+void add_tensor(SafetensorsWriter& writer, const std::string& name, const at::Tensor& tensor) {
+  const at::Tensor t = tensor.detach().to(at::kCPU).contiguous();
+  const DType dtype = t.scalar_type() == at::kFloat      ? DType::F32
+                      : t.scalar_type() == at::kBFloat16 ? DType::BF16
+                      : t.scalar_type() == at::kByte     ? DType::U8
+                                                         : (fail("checkpoint: unsupported dtype ", t.scalar_type()), DType::F32);
+  writer.add(name, dtype, std::vector<int64_t>(t.sizes().begin(), t.sizes().end()),
+             std::span<const uint8_t>(static_cast<const uint8_t*>(t.data_ptr()), t.nbytes()));
+}
+
+at::Tensor read_tensor(const SafetensorsFile& file, const std::string& name) {
+  const SafetensorsTensor& t = file.tensor(name);
+  const at::ScalarType type = t.dtype == DType::F32    ? at::kFloat
+                              : t.dtype == DType::BF16 ? at::kBFloat16
+                              : t.dtype == DType::U8   ? at::kByte
+                                                       : (fail("checkpoint ", file.path(), ": tensor '", name,
+                                                               "' has unsupported dtype ", dtype_name(t.dtype)),
+                                                          at::kFloat);
+  at::Tensor out = at::empty(std::vector<int64_t>(t.shape.begin(), t.shape.end()), type);
+  std::memcpy(out.data_ptr(), t.data.data(), t.data.size());
+  return out;
+}
+
+}  // namespace
+
+at::Tensor lm_loss(LlamaModel& model, const TrainBatch& batch) {
+  const auto device = model->embed_tokens->weight.device();
+  ForwardInput input{batch.ids.to(device), batch.positions.to(device), batch.mask.to(device)};
+  const at::Tensor hidden = model->forward(input).hidden;  // [B, N, n_embd]
+  const at::Tensor labels = batch.labels.to(device).reshape({-1});
+  const at::Tensor rows = labels.ne(kIgnoreLabel).nonzero().squeeze(1);  // [n_targets]
+  if (rows.numel() == 0) return hidden.sum().to(at::kFloat) * 0.0;      // nothing to predict: zero, with a graph
+  // Logits at the target rows only: [n_targets, n_vocab] float32.
+  const at::Tensor logits = model->logits(hidden.reshape({-1, hidden.size(-1)}).index_select(0, rows));
+  return at::cross_entropy_loss(logits, labels.index_select(0, rows));
+}
+
+LrSchedule parse_lr_schedule(const std::string& name) {
+  if (name == "constant") return LrSchedule::Constant;
+  if (name == "linear") return LrSchedule::Linear;
+  if (name == "cosine") return LrSchedule::Cosine;
+  fail("unknown --schedule '", name, "'; use constant, linear or cosine");
+}
+
+void OptimizerOptions::validate() const {
+  check(lr > 0, "--lr must be > 0, got ", lr);
+  check(weight_decay >= 0, "--weight-decay must be >= 0, got ", weight_decay);
+  check(clip >= 0, "--clip must be >= 0 (0 = off), got ", clip);
+  check(warmup >= 0, "--warmup must be >= 0, got ", warmup);
+  check(total_steps >= 1, "the run needs at least one update, got ", total_steps);
+}
+
+double lr_at(const OptimizerOptions& o, int64_t step) {
+  const auto s = static_cast<double>(step), w = static_cast<double>(o.warmup), t = static_cast<double>(o.total_steps);
+  if (step < o.warmup) return o.lr * s / std::max(1.0, w);
+  if (o.schedule == LrSchedule::Constant) return o.lr;
+  const double progress = (s - w) / std::max(1.0, t - w);
+  if (o.schedule == LrSchedule::Linear) return o.lr * std::max(0.0, (t - s) / std::max(1.0, t - w));
+  return o.lr * std::max(0.0, 0.5 * (1.0 + std::cos(std::numbers::pi * progress)));
+}
+
+AdamW::AdamW(std::vector<std::pair<std::string, at::Tensor>> params, const OptimizerOptions& options)
+    : params_(std::move(params)), options_(options) {
+  check(!params_.empty(), "nothing to train: no parameter requires a gradient");
+  for (const auto& [name, p] : params_) {
+    exp_avg[name] = at::zeros_like(p).detach();
+    exp_avg_sq[name] = at::zeros_like(p).detach();
+  }
+}
+
+void AdamW::zero_grad() {
+  for (auto& [name, p] : params_)
+    if (p.mutable_grad().defined()) p.mutable_grad().zero_();
+}
+
+void AdamW::step(double lr) {
+  at::NoGradGuard no_grad;
+  ++n_steps;
+  const double b1 = options_.beta1, b2 = options_.beta2;
+  const double bias1 = 1.0 - std::pow(b1, static_cast<double>(n_steps));
+  const double bias2_sqrt = std::sqrt(1.0 - std::pow(b2, static_cast<double>(n_steps)));
+  for (auto& [name, p] : params_) {
+    const at::Tensor grad = p.grad().defined() ? p.grad() : at::zeros_like(p);
+    at::Tensor& m = exp_avg.at(name);
+    at::Tensor& v = exp_avg_sq.at(name);
+    if (options_.weight_decay != 0) p.mul_(1.0 - lr * options_.weight_decay);
+    m.lerp_(grad, 1.0 - b1);
+    v.mul_(b2).addcmul_(grad, grad, 1.0 - b2);
+    const at::Tensor denom = (v.sqrt() / bias2_sqrt).add_(options_.eps);
+    p.addcdiv_(m, denom, -lr / bias1);
+  }
+}
+
+namespace {
+
+at::Generator device_generator(LlamaModel& model) {
+  const at::Device device = model->embed_tokens->weight.device();
+  return device.is_cpu() ? at::detail::getDefaultCPUGenerator() : at::globalContext().defaultGenerator(device);
+}
+
+// Runs `body` with the device's default generator in state `state`, then stores the advanced
+// state back and restores the generator as it was.
+template <typename Body>
+void with_generator(at::Generator gen, at::Tensor& state, Body&& body) {
+  const at::Tensor outside = gen.get_state();
+  gen.set_state(state);
+  try {
+    body();
+  } catch (...) {
+    gen.set_state(outside);
+    throw;
+  }
+  state = gen.get_state();
+  gen.set_state(outside);
+}
+
+}  // namespace
+
+Trainer::Trainer(LlamaModel model, std::vector<std::pair<std::string, at::Tensor>> trainable,
+                 const OptimizerOptions& options, uint64_t seed)
+    : model_(std::move(model)), options_(options), optimizer_(std::move(trainable), options) {
+  options_.validate();
+  at::Generator gen = device_generator(model_);
+  const at::Tensor outside = gen.get_state();
+  gen.set_current_seed(seed);
+  rng_state_ = gen.get_state();
+  gen.set_state(outside);
+}
+
+StepResult Trainer::step(std::span<const TrainBatch> micro_batches) {
+  check(!micro_batches.empty(), "an update needs at least one micro-batch");
+  model_->train();
+  optimizer_.zero_grad();
+  StepResult r;
+  const double n_micro = static_cast<double>(micro_batches.size());
+  const at::DeviceType device = model_->embed_tokens->weight.device().type();
+  with_generator(device_generator(model_), rng_state_, [&] {
+    for (const TrainBatch& b : micro_batches) {
+      at::Tensor loss;
+      if (compute_dtype == at::kFloat) {
+        loss = lm_loss(model_, b);
+      } else {
+        const bool was_enabled = at::autocast::is_autocast_enabled(device);
+        const at::ScalarType was_dtype = at::autocast::get_autocast_dtype(device);
+        at::autocast::set_autocast_dtype(device, compute_dtype);
+        at::autocast::set_autocast_enabled(device, true);
+        try {
+          loss = lm_loss(model_, b);
+        } catch (...) {
+          at::autocast::set_autocast_enabled(device, was_enabled);
+          at::autocast::set_autocast_dtype(device, was_dtype);
+          throw;
+        }
+        at::autocast::set_autocast_enabled(device, was_enabled);
+        at::autocast::set_autocast_dtype(device, was_dtype);
+        at::autocast::clear_cache();
+      }
+      (loss / n_micro).backward();
+      r.loss += loss.item<double>() / n_micro;
+      r.n_targets += b.n_targets;
+      r.n_elements += b.ids.numel();
+    }
+  });
+  std::vector<at::Tensor> params;
+  for (const auto& [name, p] : optimizer_.params()) params.push_back(p);
+  if (options_.clip > 0) {
+    r.grad_norm = torch::nn::utils::clip_grad_norm_(params, options_.clip);
+  } else {
+    double sum = 0;
+    for (const auto& p : params)
+      if (p.grad().defined()) sum += std::pow(p.grad().norm().item<double>(), 2);
+    r.grad_norm = std::sqrt(sum);
+  }
+  r.lr = lr_at(options_, optimizer_.n_steps);
+  optimizer_.step(r.lr);
+  r.step = optimizer_.n_steps;
+  return r;
+}
+
+void Trainer::save_checkpoint(const std::string& path, const std::map<std::string, std::string>& metadata) const {
+  SafetensorsWriter writer;
+  for (const auto& [name, p] : optimizer_.params()) {
+    add_tensor(writer, "param." + name, p);
+    add_tensor(writer, "exp_avg." + name, optimizer_.exp_avg.at(name));
+    add_tensor(writer, "exp_avg_sq." + name, optimizer_.exp_avg_sq.at(name));
+  }
+  add_tensor(writer, "rng", rng_state_);
+  for (const auto& [key, value] : metadata) writer.set_metadata(key, value);
+  writer.set_metadata("format", "sentinel-checkpoint");
+  writer.set_metadata("step", std::to_string(optimizer_.n_steps));
+  writer.write(path);
+}
+
+std::map<std::string, std::string> Trainer::load_checkpoint(const std::string& path) {
+  const SafetensorsFile file = SafetensorsFile::open(path);
+  auto meta = file.metadata();
+  check(meta["format"] == "sentinel-checkpoint", "'", path, "' is not a sentinel training checkpoint");
+  at::NoGradGuard no_grad;
+  for (auto& [name, p] : optimizer_.params()) {
+    check(file.find("param." + name) != nullptr, "checkpoint ", path, " lacks trainable tensor '", name,
+          "'; it was written by a run with other options (--lora-targets, --full, --method)");
+    for (const auto& [prefix, target] : {std::pair<std::string, at::Tensor>{"param.", p},
+                                         {"exp_avg.", optimizer_.exp_avg.at(name)},
+                                         {"exp_avg_sq.", optimizer_.exp_avg_sq.at(name)}}) {
+      const at::Tensor t = read_tensor(file, prefix + name);
+      check(t.sizes() == target.sizes(), "checkpoint ", path, ": '", prefix, name, "' has shape ", t.sizes(),
+            ", this run's is ", target.sizes(), " (another --lora-rank?)");
+      at::Tensor(target).copy_(t);
+    }
+  }
+  optimizer_.n_steps = std::stoll(meta["step"]);
+  rng_state_ = read_tensor(file, "rng");
+  return meta;
+}
+
+void TrainLoopOptions::validate(int64_t n_blocks) const {
+  check(batch >= 1, "--batch must be >= 1, got ", batch);
+  check(accum >= 1, "--accum must be >= 1, got ", accum);
+  check(steps >= 1, "the run needs at least one update (--steps or --epochs), got ", steps);
+  check(val_every >= 0 && save_every >= 0, "--val-every and --save-every must be >= 0");
+  check(batch * accum <= n_blocks, "one update reads --batch ", batch, " x --accum ", accum, " = ", batch * accum,
+        " blocks, but the training data has only ", n_blocks, "; give more text or lower --batch/--accum/--block");
+}
+
+int64_t updates_per_epoch(int64_t n_blocks, const TrainLoopOptions& options) {
+  options.validate(n_blocks);
+  return n_blocks / (options.batch * options.accum);
+}
+
+std::vector<int64_t> blocks_of_update(int64_t n_blocks, const TrainLoopOptions& options, int64_t step) {
+  const int64_t per_epoch = updates_per_epoch(n_blocks, options);
+  const int64_t epoch = step / per_epoch, within = step % per_epoch;
+  // Seeded Fisher-Yates per epoch, modulo draws: the same order on every platform and every resume.
+  std::mt19937_64 rng(options.seed * 1000003ull + static_cast<uint64_t>(epoch));
+  std::vector<int64_t> order(n_blocks);
+  for (int64_t i = 0; i < n_blocks; ++i) order[i] = i;
+  for (int64_t i = n_blocks - 1; i > 0; --i) std::swap(order[i], order[rng() % static_cast<uint64_t>(i + 1)]);
+  const int64_t per_update = options.batch * options.accum;
+  return std::vector<int64_t>(order.begin() + within * per_update, order.begin() + (within + 1) * per_update);
+}
+
+TrainOutcome run_training(Trainer& trainer, const TrainData& data, const TrainLoopOptions& options,
+                          const TrainCallbacks& callbacks, const std::atomic<bool>* stop) {
+  options.validate(data.n_blocks());
+  auto checkpoint = [&] {
+    if (options.checkpoint.empty()) return;
+    trainer.save_checkpoint(options.checkpoint, options.checkpoint_metadata);
+    if (callbacks.on_checkpoint) callbacks.on_checkpoint(trainer.steps_done(), options.checkpoint);
+  };
+  while (trainer.steps_done() < options.steps) {
+    const std::vector<int64_t> blocks = blocks_of_update(data.n_blocks(), options, trainer.steps_done());
+    std::vector<TrainBatch> micro;
+    for (int64_t m = 0; m < options.accum; ++m)
+      micro.push_back(data.batch(std::span<const int64_t>(blocks).subspan(m * options.batch, options.batch)));
+    const StepResult r = trainer.step(micro);
+    if (callbacks.on_step) callbacks.on_step(r);
+    if (options.val_every > 0 && r.step % options.val_every == 0 && callbacks.on_validate) callbacks.on_validate(r.step);
+    const bool stopping = stop != nullptr && stop->load();
+    if (stopping || r.step == options.steps || (options.save_every > 0 && r.step % options.save_every == 0))
+      checkpoint();
+    if (stopping && r.step < options.steps) return TrainOutcome::Stopped;
+  }
+  return TrainOutcome::Finished;
+}
+
+}  // namespace sentinel

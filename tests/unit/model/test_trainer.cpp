@@ -1,0 +1,162 @@
+// The update loop on the tiny model: the same seed gives the same run, an interrupted run resumed
+// from its checkpoint continues exactly as the uninterrupted one, the schedules follow
+// transformers', and the data order covers every block once per epoch.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <set>
+
+#include "sentinel/engine/model_loader.h"
+#include "sentinel/model/sentinels.h"
+#include "sentinel/train/setup.h"
+#include "sentinel/train/trainer.h"
+#include "support/test_paths.h"
+
+namespace sentinel {
+namespace {
+
+using testing::source_path;
+
+std::string sample_text() {
+  std::string text;
+  for (int r = 0; r < 12; ++r) {
+    for (int w = 0; w < 36; ++w) text += (w ? " " : "") + std::string(w % 3 ? "fox" : "dog") + std::to_string((r * 5 + w) % 13);
+    text += "\n";
+  }
+  return text;
+}
+
+struct TrainRun {
+  LoadedModel model;
+  std::unique_ptr<TrainData> data;
+  std::unique_ptr<Trainer> trainer;
+  TrainLoopOptions loop;
+};
+
+TrainRun make_run(uint64_t seed, const std::string& checkpoint) {
+  TrainRun run{load_model(source_path("tests/data/tiny/hf")), nullptr, nullptr, {}};
+  SpanSamplerOptions spans;
+  spans.ratio = 0.5;
+  spans.max_length = 8;
+  TrainDataOptions d;
+  d.block = 48;
+  const SentinelTokens st = sentinel_tokens(run.model.config);
+  d.cl_id = st.cl;
+  d.cr_id = st.cr;
+  run.data = std::make_unique<TrainData>(build_corpus(*run.model.tokenizer, sample_text(), &spans, seed), d);
+  // Dropout on, so that the RNG state is part of what resuming must restore.
+  const ModelSetup setup{Method::Sentinel, TrainScope::Adapter, LoraOptions{4, 8.0, 0.1}, seed};
+  auto trainable = prepare_for_training(run.model.model, setup);
+  OptimizerOptions o;
+  o.lr = 3e-3;
+  o.warmup = 2;
+  o.schedule = LrSchedule::Cosine;
+  o.total_steps = 8;
+  run.trainer = std::make_unique<Trainer>(run.model.model, trainable, o, seed);
+  run.loop.batch = 2;
+  run.loop.accum = 2;
+  run.loop.steps = 8;
+  run.loop.seed = seed;
+  run.loop.checkpoint = checkpoint;
+  run.loop.checkpoint_metadata = {{"seed", std::to_string(seed)}};
+  return run;
+}
+
+std::vector<double> train(TrainRun& run, int64_t stop_after = -1) {
+  std::vector<double> losses;
+  std::atomic<bool> stop{false};
+  TrainCallbacks callbacks;
+  callbacks.on_step = [&](const StepResult& r) {
+    losses.push_back(r.loss);
+    if (r.step == stop_after) stop = true;  // as the SIGINT handler does
+  };
+  const TrainOutcome outcome = run_training(*run.trainer, *run.data, run.loop, callbacks, &stop);
+  EXPECT_EQ(outcome, stop_after > 0 ? TrainOutcome::Stopped : TrainOutcome::Finished);
+  return losses;
+}
+
+class TrainerRun : public ::testing::Test {
+ protected:
+  void SetUp() override { path_ = "/tmp/sentinel-ckpt-test-" + std::to_string(::getpid()) + ".safetensors"; }
+  void TearDown() override { ::unlink(path_.c_str()); }
+  std::string path_;
+};
+
+TEST_F(TrainerRun, SameSeedSameLossesOtherSeedOtherLosses) {
+  TrainRun a = make_run(7, ""), b = make_run(7, ""), c = make_run(8, "");
+  const auto la = train(a), lb = train(b), lc = train(c);
+  ASSERT_EQ(la.size(), 8u);
+  EXPECT_EQ(la, lb);
+  EXPECT_NE(la, lc);
+  EXPECT_LT(la.back(), la.front()) << "the loss did not fall";
+}
+
+TEST_F(TrainerRun, InterruptedAndResumedEqualsUninterrupted) {
+  TrainRun whole = make_run(7, "");
+  const auto expected = train(whole);
+
+  TrainRun first = make_run(7, path_);
+  auto losses = train(first, /*stop_after=*/3);
+  ASSERT_EQ(losses.size(), 3u);
+  TrainRun second = make_run(7, path_);
+  const auto meta = second.trainer->load_checkpoint(path_);
+  EXPECT_EQ(meta.at("step"), "3");
+  EXPECT_EQ(second.trainer->steps_done(), 3);
+  const auto rest = train(second);
+  losses.insert(losses.end(), rest.begin(), rest.end());
+  EXPECT_EQ(losses, expected);
+  for (const auto& [name, t] : whole.trainer->optimizer().params()) {
+    const auto& other = second.trainer->optimizer().params();
+    const auto it = std::find_if(other.begin(), other.end(), [&](const auto& p) { return p.first == name; });
+    ASSERT_NE(it, other.end());
+    EXPECT_TRUE(at::equal(t, it->second)) << name << " differs after resuming";
+  }
+}
+
+TEST_F(TrainerRun, Bfloat16AutocastFollowsFloat32AndKeepsFloat32State) {
+  TrainRun f32 = make_run(7, ""), bf16 = make_run(7, "");
+  bf16.trainer->compute_dtype = at::kBFloat16;
+  f32.loop.steps = bf16.loop.steps = 3;
+  const auto a = train(f32), b = train(bf16);
+  ASSERT_EQ(b.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(b[i], a[i], 0.02 * a[i]) << "update " << i;
+  EXPECT_NE(a, b);  // it really ran in bfloat16
+  for (const auto& [name, t] : bf16.trainer->optimizer().params()) EXPECT_EQ(t.scalar_type(), at::kFloat) << name;
+}
+
+TEST(TrainerSchedule, WarmupThenLinearOrCosineAsTransformers) {
+  OptimizerOptions o;
+  o.lr = 1.0;
+  o.warmup = 2;
+  o.total_steps = 10;
+  EXPECT_DOUBLE_EQ(lr_at(o, 0), 0.0);
+  EXPECT_DOUBLE_EQ(lr_at(o, 1), 0.5);
+  EXPECT_DOUBLE_EQ(lr_at(o, 2), 1.0);
+  EXPECT_DOUBLE_EQ(lr_at(o, 6), 0.5);
+  EXPECT_DOUBLE_EQ(lr_at(o, 10), 0.0);
+  o.schedule = LrSchedule::Cosine;
+  EXPECT_NEAR(lr_at(o, 6), 0.5, 1e-12);
+  EXPECT_NEAR(lr_at(o, 4), 0.5 * (1 + std::cos(M_PI * 0.25)), 1e-12);
+  o.schedule = LrSchedule::Constant;
+  EXPECT_DOUBLE_EQ(lr_at(o, 9), 1.0);
+}
+
+TEST(TrainerSchedule, EachEpochReadsEveryBlockOnceInASeededOrder) {
+  TrainLoopOptions o;
+  o.batch = 2;
+  o.accum = 3;
+  o.steps = 100;
+  o.seed = 4;
+  const int64_t n_blocks = 20;  // 3 updates of 6 blocks per epoch; 2 blocks left out each epoch
+  EXPECT_EQ(updates_per_epoch(n_blocks, o), 3);
+  std::set<int64_t> seen;
+  for (int64_t s = 0; s < 3; ++s)
+    for (int64_t b : blocks_of_update(n_blocks, o, s)) EXPECT_TRUE(seen.insert(b).second) << "block " << b << " twice";
+  EXPECT_EQ(seen.size(), 18u);
+  EXPECT_NE(blocks_of_update(n_blocks, o, 0), blocks_of_update(n_blocks, o, 3));  // a new order next epoch
+  EXPECT_EQ(blocks_of_update(n_blocks, o, 4), blocks_of_update(n_blocks, o, 4));
+}
+
+}  // namespace
+}  // namespace sentinel
