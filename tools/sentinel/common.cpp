@@ -56,7 +56,7 @@ void add_compression_options(CLI::App& app, CompressionArgs& args) {
   app.add_option("--sinks", args.policy.sinks, "streaming: initial attention-sink tokens always kept")
       ->capture_default_str();
   app.add_option("--compress-seed", args.policy.seed, "scattered: seed of the kept positions")->capture_default_str();
-  app.add_option("--adapter", args.adapter, "Adapter file (safetensors) with trained sentinel embeddings for this model")
+  app.add_option("--adapter", args.adapter, "Adapter file from `sentinel train` for this model: sentinel embeddings and/or LoRA (merged at load)")
       ->check(CLI::ExistingFile);
 }
 
@@ -65,7 +65,6 @@ PolicyOptions parse_compression(const CompressionArgs& args) {
   policy.method = parse_method(args.method);
   check(policy.method != Method::None || policy.ratio == 0.0, "--ratio ", policy.ratio,
         " needs a --compress method (none keeps the full cache)");
-  check(args.adapter.empty() || policy.method == Method::Sentinel, "--adapter only applies to --compress sentinel");
   if (policy.method == Method::Sentinel) {
     policy.cl_id = 0;  // placeholders, see install_compression
     policy.cr_id = 1;
@@ -78,21 +77,20 @@ PolicyOptions parse_compression(const CompressionArgs& args) {
 }
 
 void install_compression(PolicyOptions& policy, const CompressionArgs& args, LoadedModel& loaded, bool quiet) {
+  // The adapter's LoRA is merged into the weights and its sentinel rows installed, whatever the
+  // method (a baseline fine-tuned with --method local has LoRA and no sentinel rows).
+  if (!args.adapter.empty()) apply_adapter(loaded.model, loaded.name, load_adapter(args.adapter));
   if (policy.method == Method::Sentinel) {
     const SentinelTokens tokens = sentinel_tokens(loaded.config);
     policy.cl_id = tokens.cl;
     policy.cr_id = tokens.cr;
-    if (!args.adapter.empty()) {
-      apply_adapter(loaded.model, loaded.name, load_adapter(args.adapter));
-    } else {
-      install_sentinels(loaded.model);
-    }
+    if (loaded.model->n_extra_tokens() == 0) install_sentinels(loaded.model);
   }
   policy.validate();
   if (!quiet && policy.method != Method::None) {
-    const std::string sentinels = policy.method != Method::Sentinel ? ""
-                                  : args.adapter.empty()         ? ", untrained sentinels (no --adapter)"
-                                                                 : ", adapter " + args.adapter;
+    const std::string sentinels = !args.adapter.empty()                ? ", adapter " + args.adapter
+                                  : policy.method == Method::Sentinel ? ", untrained sentinels (no --adapter)"
+                                                                      : "";
     std::fprintf(stderr, "compress: %s%s\n", describe(policy).c_str(), sentinels.c_str());
   }
 }
@@ -121,7 +119,7 @@ ProgressBar::ProgressBar(std::string label, int64_t total, std::string unit)
     : label_(std::move(label)), unit_(std::move(unit)), total_(total), enabled_(isatty(STDERR_FILENO) != 0),
       start_(std::chrono::steady_clock::now()) {}
 
-void ProgressBar::update(int64_t done) {
+void ProgressBar::update(int64_t done, const std::string& extra) {
   if (!enabled_ || total_ <= 0) return;
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double rate = elapsed > 0 ? done / elapsed : 0;
@@ -129,8 +127,9 @@ void ProgressBar::update(int64_t done) {
   const int width = 30, filled = static_cast<int>(width * done / total_);
   std::string bar(filled, '=');
   if (filled < width) bar += '>' + std::string(width - filled - 1, ' ');
-  std::fprintf(stderr, "\r%s %lld/%lld [%s] %3d%%  %.2f %s/s  ETA %.0fs ", label_.c_str(), (long long)done,
-               (long long)total_, bar.c_str(), static_cast<int>(100 * done / total_), rate, unit_.c_str(), eta);
+  std::fprintf(stderr, "\r%s %lld/%lld [%s] %3d%%  %.2f %s/s  ETA %.0fs %s ", label_.c_str(), (long long)done,
+               (long long)total_, bar.c_str(), static_cast<int>(100 * done / total_), rate, unit_.c_str(), eta,
+               extra.c_str());
   std::fflush(stderr);
 }
 

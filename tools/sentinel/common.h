@@ -43,11 +43,12 @@ std::string describe(const PolicyOptions& policy);
 std::string read_text_file(const std::string& path);
 
 // A one-line progress bar on stderr ("ppl  12/40 [=====>     ] 30%  2.1 win/s  ETA 13s"),
-// drawn only when stderr is a terminal unless forced.
+// drawn only when stderr is a terminal.
 class ProgressBar {
  public:
   ProgressBar(std::string label, int64_t total, std::string unit);
-  void update(int64_t done);
+  // `extra` is appended to the line (e.g. "loss 2.31  1840 tok/s").
+  void update(int64_t done, const std::string& extra = "");
   void finish();
 
  private:
@@ -63,5 +64,6 @@ Runner register_generate(CLI::App& app);
 Runner register_tokenize(CLI::App& app);
 Runner register_ppl(CLI::App& app);
 Runner register_info(CLI::App& app);
+Runner register_train(CLI::App& app);
 
 }  // namespace sentinel::cli

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   add(sentinel::cli::register_tokenize);
   add(sentinel::cli::register_ppl);
   add(sentinel::cli::register_info);
+  add(sentinel::cli::register_train);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -32,7 +33,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // CLI11 reports a misspelt subcommand only as "A subcommand is required": name the word.
     if (app.get_subcommands().empty() && argc > 1 && argv[1][0] != '-') {
-      std::fprintf(stderr, "sentinel: error: unknown subcommand '%s'; expected generate, tokenize, ppl or info\n",
+      std::fprintf(stderr, "sentinel: error: unknown subcommand '%s'; expected generate, tokenize, ppl, info or train\n",
                    argv[1]);
       return 2;
     }

@@ -1,0 +1,134 @@
+// End-to-end tests of `sentinel train` on the tiny model (tests/data/tiny/hf): every option in
+// --help, a run that writes an adapter usable by `ppl --adapter`, the JSON-lines log, a run stopped
+// as Ctrl-C stops it and resumed with --resume giving the uninterrupted losses, and refusals.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "sentinel/core/error.h"
+#include "sentinel/model/adapter.h"
+#include "support/subprocess.h"
+#include "support/test_paths.h"
+
+namespace sentinel {
+namespace {
+
+using testing::ProcessResult;
+
+std::string describe(const ProcessResult& r) {
+  return "exit code " + std::to_string(r.exit_code) + "\n--- stdout ---\n" + r.out.substr(0, 2000) +
+         "\n--- stderr ---\n" + r.err.substr(0, 3000);
+}
+
+class TrainCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::string pattern = "/tmp/sentinel-train-cli-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) throw Error("mkdtemp failed for " + pattern);
+    dir_ = pattern;
+    std::string text;
+    for (int r = 0; r < 40; ++r) {
+      for (int w = 0; w < 35; ++w) text += (w ? " " : "") + std::string(w % 4 ? "the fox" : "a dog") + std::to_string((r + w) % 9);
+      text += "\n";
+    }
+    std::ofstream(path("train.txt")) << text;
+    std::ofstream(path("val.txt")) << text.substr(0, 4000);
+  }
+  // Plain unlink/rmdir (std::filesystem binds to libtorch's broken exported copies).
+  static void TearDownTestSuite() {
+    for (const char* name : {"train.txt", "val.txt", "a.st", "a.st.checkpoint", "a.st.log.jsonl", "b.st",
+                             "b.st.checkpoint", "b.st.log.jsonl", "c.st", "c.st.checkpoint", "c.st.log.jsonl"})
+      ::unlink(path(name).c_str());
+    ::rmdir(dir_.c_str());
+  }
+  static std::string path(const std::string& name) { return dir_ + "/" + name; }
+  static ProcessResult sentinel(std::vector<std::string> args) { return testing::run_process(testing::cli_path(), args); }
+  static std::vector<std::string> train_args(const std::string& out) {
+    return {"train", path("train.txt"), "-m", testing::source_path("tests/data/tiny/hf"), "--block", "48", "--batch", "2",
+            "--accum", "2", "--steps", "6", "--lr", "2e-3", "--warmup", "1", "--lora-rank", "4", "--lora-alpha", "8",
+            "--seed", "5", "-t", "1", "-o", path(out)};
+  }
+  static std::vector<double> losses(const std::string& log) {
+    std::vector<double> out;
+    std::ifstream in(log);
+    for (std::string line; std::getline(in, line);) {
+      const auto j = nlohmann::json::parse(line);
+      if (j.contains("loss")) out.push_back(j["loss"].get<double>());
+    }
+    return out;
+  }
+  static inline std::string dir_;
+};
+
+TEST_F(TrainCli, HelpExplainsEveryOption) {
+  const ProcessResult r = sentinel({"train", "--help"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  for (const char* option : {"--method", "--ratio", "--max-span", "--span-unit", "--block", "--batch", "--accum", "--lr",
+                             "--warmup", "--schedule", "--steps", "--epochs", "--lora-rank", "--lora-alpha",
+                             "--lora-dropout", "--lora-targets", "--full", "--dtype", "--val-data", "--val-every",
+                             "--save-every", "--out", "--resume", "--seed"})
+    EXPECT_NE(r.out.find(option), std::string::npos) << option << " missing from --help";
+}
+
+TEST_F(TrainCli, TrainsAnAdapterThatPplAcceptsAndLogsEveryUpdate) {
+  auto args = train_args("a.st");
+  args.insert(args.end(), {"--val-data", path("val.txt"), "--val-every", "3", "--val-ctx", "64", "--val-tokens", "256"});
+  const ProcessResult r = sentinel(args);
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_NE(r.err.find("compression ratio: nominal 0.500, achieved"), std::string::npos) << describe(r);
+  EXPECT_NE(r.err.find("validation ppl"), std::string::npos) << describe(r);
+  EXPECT_EQ(losses(path("a.st.log.jsonl")).size(), 6u);
+  const Adapter adapter = load_adapter(path("a.st"));
+  EXPECT_EQ(adapter.metadata.at("method"), "sentinel");
+  EXPECT_EQ(adapter.metadata.at("steps"), "6");
+  EXPECT_EQ(adapter.lora_rank, 4);
+  EXPECT_TRUE(adapter.lora.count("base_model.model.model.layers.1.self_attn.o_proj.lora_B.weight"));
+  const ProcessResult ppl = sentinel({"ppl", "-m", testing::source_path("tests/data/tiny/hf"), "--data", path("val.txt"),
+                                      "--ctx", "64", "--stride", "64", "--compress", "sentinel", "--ratio", "0.5",
+                                      "--span", "8", "--adapter", path("a.st"), "--json"});
+  ASSERT_EQ(ppl.exit_code, 0) << describe(ppl);
+  EXPECT_NE(ppl.out.find("\"ppl\""), std::string::npos) << describe(ppl);
+}
+
+TEST_F(TrainCli, StoppedAndResumedGivesTheUninterruptedLosses) {
+  ASSERT_EQ(sentinel(train_args("b.st")).exit_code, 0);
+  const auto expected = losses(path("b.st.log.jsonl"));
+  auto first = train_args("c.st");
+  first.insert(first.end(), {"--stop-after", "2"});
+  const ProcessResult stopped = sentinel(first);
+  ASSERT_EQ(stopped.exit_code, 130) << describe(stopped);
+  EXPECT_NE(stopped.err.find("--resume"), std::string::npos) << describe(stopped);
+  auto second = train_args("c.st");
+  second.push_back("--resume");
+  const ProcessResult resumed = sentinel(second);
+  ASSERT_EQ(resumed.exit_code, 0) << describe(resumed);
+  EXPECT_EQ(losses(path("c.st.log.jsonl")), expected);
+
+  auto changed = train_args("c.st");
+  *(std::find(changed.begin(), changed.end(), "--lr") + 1) = "3e-3";
+  changed.push_back("--resume");
+  const ProcessResult refused = sentinel(changed);
+  EXPECT_EQ(refused.exit_code, 1) << describe(refused);
+  EXPECT_NE(refused.err.find("option 'lr'"), std::string::npos) << describe(refused);
+}
+
+TEST_F(TrainCli, BadRequestsAreRefusedBeforeLoading) {
+  for (const auto& [extra, needle] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--method", "h2o"}, "--method h2o"},
+           {{"--lora-targets", "q_proj,wq"}, "wq"},
+           {{"--max-span", "1"}, "--max-span"},
+           {{"--val-every", "5"}, "--val-data"}}) {
+    auto args = train_args("never.st");
+    args.insert(args.end(), extra.begin(), extra.end());
+    const ProcessResult r = sentinel(args);
+    EXPECT_EQ(r.exit_code, 1) << describe(r);
+    EXPECT_NE(r.err.find(needle), std::string::npos) << describe(r);
+    EXPECT_EQ(r.err.find("loaded"), std::string::npos) << "validated only after loading: " << describe(r);
+  }
+}
+
+}  // namespace
+}  // namespace sentinel

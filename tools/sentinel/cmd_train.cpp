@@ -1,0 +1,338 @@
+// `sentinel train`: fine-tunes a base model for compressed inference over plain-text files
+// (docs/method.md section 5): LoRA plus the sentinel rows (or every weight with --full) under the
+// sentinel mask, or the paper's local / scattered baselines under theirs. Progress bar, JSON-lines
+// log, validation perplexity, atomic checkpoints (also on Ctrl-C) and exact --resume.
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+
+#include "common.h"
+#include "sentinel/core/error.h"
+#include "sentinel/core/paths.h"
+#include "sentinel/core/sha256.h"
+#include "sentinel/eval/perplexity.h"
+#include "sentinel/io/safetensors.h"
+#include "sentinel/model/adapter.h"
+#include "sentinel/model/sentinels.h"
+#include "sentinel/train/setup.h"
+#include "sentinel/train/trainer.h"
+
+namespace sentinel::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_sigint(int) {
+  g_stop = true;
+  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
+}
+
+struct TrainArgs {
+  ModelArgs model;
+  std::vector<std::string> data;
+  std::string method = "sentinel";
+  SpanSamplerOptions spans;
+  std::string span_unit = "word";
+  int64_t window = 0;
+  int64_t block = 256;
+  TrainLoopOptions loop;
+  OptimizerOptions optimizer;
+  std::string schedule = "linear";
+  int64_t epochs = 0;
+  LoraOptions lora;
+  std::string lora_targets = "q_proj,k_proj,v_proj,o_proj";
+  bool full = false;
+  std::string device = "auto";
+  std::string val_data;
+  int64_t val_ctx = 512;
+  int64_t val_tokens = 8192;
+  int64_t val_span = 16;
+  int64_t max_tokens = 0;
+  std::string out;
+  std::string log;
+  bool resume = false;
+  int64_t stop_after = 0;
+};
+
+std::string checkpoint_path(const TrainArgs& a) { return a.out + ".checkpoint"; }
+
+// Everything that decides the trajectory; a resumed run must agree on all of it.
+nlohmann::json run_identity(const TrainArgs& a, const std::string& data_sha) {
+  return {{"method", a.method},        {"ratio", a.spans.ratio},         {"max_span", a.spans.max_length},
+          {"span_unit", a.span_unit},  {"window", a.window},             {"block", a.block},
+          {"batch", a.loop.batch},     {"accum", a.loop.accum},          {"steps", a.loop.steps},
+          {"lr", a.optimizer.lr},      {"warmup", a.optimizer.warmup},   {"schedule", a.schedule},
+          {"weight_decay", a.optimizer.weight_decay}, {"clip", a.optimizer.clip},
+          {"lora_rank", a.lora.rank},  {"lora_alpha", a.lora.alpha},     {"lora_dropout", a.lora.dropout},
+          {"lora_targets", a.lora_targets}, {"full", a.full},            {"seed", a.loop.seed},
+          {"dtype", a.model.dtype},    {"max_tokens", a.max_tokens},     {"data_sha256", data_sha}};
+}
+
+void check_resume(const nlohmann::json& now, const std::string& saved, const std::string& path) {
+  const nlohmann::json before = nlohmann::json::parse(saved, nullptr, false);
+  check(!before.is_discarded(), "checkpoint ", path, " has no readable run options; start afresh without --resume");
+  for (const auto& [key, value] : now.items())
+    check(before.contains(key) && before[key] == value, "--resume: option '", key, "' is ", value.dump(),
+          " but the checkpoint ", path, " was written with ", before.contains(key) ? before[key].dump() : "none",
+          "; resume with the same options and data, or start afresh without --resume");
+}
+
+void write_full_weights(const std::string& path, LlamaModel& model, const std::map<std::string, std::string>& meta) {
+  SafetensorsWriter writer;
+  for (auto& item : model->named_parameters(/*recurse=*/true)) {
+    const at::Tensor t = item.value().detach().to(at::kCPU).to(at::kFloat).contiguous();
+    const std::string name = item.key() == "sentinel_embeddings" ? item.key() : LlamaModelImpl::hf_name(item.key());
+    writer.add(name, DType::F32, std::vector<int64_t>(t.sizes().begin(), t.sizes().end()),
+               std::span<const uint8_t>(static_cast<const uint8_t*>(t.data_ptr()), t.nbytes()));
+  }
+  for (const auto& [k, v] : meta) writer.set_metadata(k, v);
+  writer.set_metadata("format", "sentinel-full-weights");
+  writer.write(path);
+}
+
+int run_train(TrainArgs& a) {
+  // ---- validate everything before loading anything ----
+  const Method method = parse_method(a.method);
+  check(method == Method::Sentinel || method == Method::Local || method == Method::Scattered,
+        "--method ", a.method, " cannot be trained; use sentinel, local or scattered");
+  a.spans.unit = parse_span_unit(a.span_unit);
+  a.spans.validate();
+  check(method == Method::Sentinel || a.spans.ratio > 0 || a.window > 0, "--method ", a.method,
+        " needs --ratio > 0 (the fraction of the context its mask removes)");
+  a.optimizer.schedule = parse_lr_schedule(a.schedule);
+  a.lora.targets = parse_lora_targets(a.lora_targets);
+  a.lora.validate();
+  check(!(a.loop.steps > 0 && a.epochs > 0), "give --steps or --epochs, not both");
+  check(!a.out.empty(), "--out FILE is required (the adapter file to write)");
+  check(a.loop.val_every == 0 || !a.val_data.empty(), "--val-every needs --val-data FILE (held-out text)");
+  const at::ScalarType compute = parse_dtype(a.model.dtype);
+  check(a.device == "auto" || a.device == "cpu" || a.device == "cuda", "--device must be auto, cpu or cuda, got '",
+        a.device, "'");
+  const bool cuda = a.device == "cuda" || (a.device == "auto" && at::globalContext().hasCUDA());
+  check(!cuda || at::globalContext().hasCUDA(), "--device cuda: no CUDA device is available; use --device cpu");
+  PolicyOptions val_policy;
+  val_policy.method = method;
+  val_policy.ratio = a.spans.ratio;
+  val_policy.span = a.val_span;
+  val_policy.window = method == Method::Local ? a.window : 0;
+  val_policy.seed = a.loop.seed;
+  val_policy.cl_id = 0;  // placeholders until the model is loaded
+  val_policy.cr_id = 1;
+  PerplexityOptions val_window{a.val_ctx, a.val_ctx};
+  if (!a.val_data.empty()) validate_compressed_perplexity(val_window, val_policy, 64);
+
+  // ---- model and data ----
+  if (a.model.threads > 0) at::set_num_threads(a.model.threads);
+  LoadedModel loaded = load_model(a.model.model.empty() ? default_model_path() : a.model.model,
+                                  LoadOptions{at::kFloat, cuda ? at::Device(at::kCUDA) : at::Device(at::kCPU)});
+  std::fprintf(stderr, "loaded %s on %s, %d threads\n", loaded.name.c_str(), cuda ? "cuda" : "cpu",
+               at::get_num_threads());
+  std::string text;
+  for (const auto& path : a.data) text += read_text_file(path);
+  const std::string data_sha = sha256_bytes(text);
+  const SentinelTokens st = sentinel_tokens(loaded.config);
+  TrainCorpus corpus = build_corpus(*loaded.tokenizer, text, method == Method::Sentinel ? &a.spans : nullptr, a.loop.seed);
+  if (a.max_tokens > 0 && static_cast<int64_t>(corpus.tokens.size()) > a.max_tokens) {
+    corpus.tokens.resize(a.max_tokens);
+    std::erase_if(corpus.spans, [&](const Span& s) { return s.end > a.max_tokens; });
+  }
+  TrainDataOptions d;
+  d.method = method;
+  d.ratio = a.spans.ratio;
+  d.window = a.window;
+  d.block = a.block;
+  d.seed = a.loop.seed;
+  d.cl_id = st.cl;
+  d.cr_id = st.cr;
+  const int64_t n_tokens = static_cast<int64_t>(corpus.tokens.size());
+  const TrainData data(std::move(corpus), d);
+  const int64_t per_epoch = updates_per_epoch(data.n_blocks(), a.loop);
+  if (a.loop.steps == 0) a.loop.steps = (a.epochs > 0 ? a.epochs : 1) * per_epoch;
+  a.optimizer.total_steps = a.loop.steps;
+  a.optimizer.validate();
+  if (method == Method::Sentinel) {
+    std::fprintf(stderr, "data: %lld tokens in %lld rows, %zu %s spans (max %lld), compression ratio: nominal %.3f, "
+                 "achieved %.3f (rows with spans: %lld)\n", static_cast<long long>(n_tokens),
+                 static_cast<long long>(data.corpus().n_rows), data.corpus().spans.size(), a.span_unit.c_str(),
+                 static_cast<long long>(a.spans.max_length), a.spans.ratio, data.corpus().achieved_ratio(),
+                 static_cast<long long>(data.corpus().n_rows_with_spans));
+  } else {
+    std::fprintf(stderr, "data: %lld tokens, --method %s mask removing %.3f of the context\n",
+                 static_cast<long long>(n_tokens), a.method.c_str(), a.spans.ratio);
+  }
+  std::fprintf(stderr, "%lld blocks of %lld, %lld updates per epoch, %lld updates of %lld blocks\n",
+               static_cast<long long>(data.n_blocks()), static_cast<long long>(a.block),
+               static_cast<long long>(per_epoch), static_cast<long long>(a.loop.steps),
+               static_cast<long long>(a.loop.batch * a.loop.accum));
+
+  const ModelSetup setup{method, a.full ? TrainScope::Full : TrainScope::Adapter, a.lora, a.loop.seed};
+  Trainer trainer(loaded.model, prepare_for_training(loaded.model, setup), a.optimizer, a.loop.seed);
+  trainer.compute_dtype = compute;
+  const nlohmann::json identity = run_identity(a, data_sha);
+  a.loop.checkpoint = checkpoint_path(a);
+  a.loop.checkpoint_metadata = {{"run", identity.dump()}};
+  if (a.resume) {
+    const auto meta = trainer.load_checkpoint(a.loop.checkpoint);
+    check_resume(identity, meta.count("run") ? meta.at("run") : "", a.loop.checkpoint);
+    std::fprintf(stderr, "resumed from %s at update %lld\n", a.loop.checkpoint.c_str(),
+                 static_cast<long long>(trainer.steps_done()));
+  }
+
+  std::vector<int32_t> val_ids;
+  if (!a.val_data.empty()) {
+    val_ids = loaded.tokenizer->encode(read_text_file(a.val_data), /*add_bos=*/true, SpecialTokens::Ignore);
+    if (static_cast<int64_t>(val_ids.size()) > a.val_tokens) val_ids.resize(a.val_tokens);
+    if (method == Method::Sentinel) {
+      val_policy.cl_id = st.cl;
+      val_policy.cr_id = st.cr;
+    }
+  }
+  const std::string log_path = a.log.empty() ? a.out + ".log.jsonl" : a.log;
+  std::ofstream log(log_path, a.resume ? std::ios::app : std::ios::trunc);
+  check(log.good(), "cannot write the log '", log_path, "'; pass --log FILE in a writable folder");
+
+  ProgressBar bar("train", a.loop.steps, "upd");
+  const auto start = std::chrono::steady_clock::now();
+  int64_t tokens_seen = 0;
+  TrainCallbacks callbacks;
+  callbacks.on_step = [&](const StepResult& r) {
+    tokens_seen += r.n_elements;
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double tps = s > 0 ? tokens_seen / s : 0;
+    log << nlohmann::json{{"step", r.step}, {"loss", r.loss}, {"lr", r.lr}, {"grad_norm", r.grad_norm},
+                          {"tokens", r.n_elements}, {"targets", r.n_targets}, {"tokens_per_s", tps}, {"elapsed_s", s}}
+               .dump()
+        << "\n" << std::flush;
+    if (a.stop_after > 0 && r.step == a.stop_after) g_stop = true;  // as Ctrl-C would
+    char extra[96];
+    std::snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", r.loss, tps);
+    bar.update(r.step, extra);
+  };
+  callbacks.on_validate = [&](int64_t step) {
+    LlamaModel& model = trainer.model();
+    model->eval();
+    at::NoGradGuard no_grad;
+    const PerplexityResult v = compressed_perplexity(model, val_ids, val_window, val_policy, 64);
+    log << nlohmann::json{{"step", step}, {"val_ppl", v.ppl}, {"val_tokens", v.n_tokens},
+                          {"val_achieved_ratio", v.achieved_ratio()}, {"val_method", a.method}}
+               .dump()
+        << "\n" << std::flush;
+    std::fprintf(stderr, "\nupdate %lld: validation ppl %.4f (%s, achieved ratio %.3f)\n", static_cast<long long>(step),
+                 v.ppl, describe(val_policy).c_str(), v.achieved_ratio());
+  };
+
+  g_stop = false;
+  std::signal(SIGINT, on_sigint);
+  const TrainOutcome outcome = run_training(trainer, data, a.loop, callbacks, &g_stop);
+  std::signal(SIGINT, SIG_DFL);
+  bar.finish();
+
+  std::map<std::string, std::string> meta = {
+      {"method", a.method},
+      {"ratio", std::to_string(a.spans.ratio)},
+      {"achieved_ratio", std::to_string(method == Method::Sentinel ? data.corpus().achieved_ratio() : a.spans.ratio)},
+      {"span_unit", a.span_unit},
+      {"max_span", std::to_string(a.spans.max_length)},
+      {"block", std::to_string(a.block)},
+      {"steps", std::to_string(trainer.steps_done())},
+      {"training_data", nlohmann::json(a.data).dump()},
+      {"training_data_sha256", data_sha},
+      {"seed", std::to_string(a.loop.seed)},
+      {"run", identity.dump()}};
+  if (a.full) {
+    write_full_weights(a.out, loaded.model, meta);
+  } else {
+    save_adapter(a.out, trained_adapter(loaded.model, setup, meta), loaded.model, loaded.name);
+  }
+  if (outcome == TrainOutcome::Stopped) {
+    std::fprintf(stderr, "interrupted after update %lld of %lld: checkpoint %s, weights so far in %s; continue with "
+                 "the same command plus --resume\n", static_cast<long long>(trainer.steps_done()),
+                 static_cast<long long>(a.loop.steps), a.loop.checkpoint.c_str(), a.out.c_str());
+    return 130;
+  }
+  std::fprintf(stderr, "trained %lld updates: %s written (log %s, checkpoint %s)\n",
+               static_cast<long long>(trainer.steps_done()), a.out.c_str(), log_path.c_str(), a.loop.checkpoint.c_str());
+  return 0;
+}
+
+}  // namespace
+
+Runner register_train(CLI::App& app) {
+  auto a = std::make_shared<TrainArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "train", "Fine-tune the model for compressed inference (LoRA + sentinel embeddings, or a baseline's mask)");
+  cmd->footer(
+      "Writes --out (an adapter: LoRA tensors under peft's names plus the sentinel rows, tied to the base model),\n"
+      "--out.checkpoint (resume state) and --out.log.jsonl. Use it with generate/ppl --adapter FILE.\n"
+      "Ctrl-C writes a checkpoint and the adapter so far; the same command with --resume continues exactly.");
+  add_model_options(*cmd, a->model);
+  cmd->get_option("--dtype")->description(
+      "Compute dtype: float32, or bfloat16 (autocast: matmuls in bfloat16, weights and optimiser state float32)");
+  cmd->add_option("data", a->data, "Training text files (plain text, one row per line, concatenated)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--method", a->method,
+                  "sentinel (spans wrapped in <CL>/<CR>, method.md section 5), or a paper baseline fine-tuned under "
+                  "its own mask without sentinels: local, scattered")
+      ->capture_default_str();
+  cmd->add_option("--ratio", a->spans.ratio,
+                  "Fraction of the context to remove: the span sampler's target (sentinel) or the mask's budget "
+                  "(local, scattered); the achieved ratio of the data is printed beside it")
+      ->capture_default_str();
+  cmd->add_option("--max-span", a->spans.max_length, "sentinel: longest span, in --span-unit units (lengths uniform in [2, N])")
+      ->capture_default_str();
+  cmd->add_option("--span-unit", a->span_unit,
+                  "sentinel: sample spans over whitespace words (the authors') or over tokens")
+      ->check(CLI::IsMember({"word", "token"}))
+      ->capture_default_str();
+  cmd->add_option("--window", a->window, "local: a fixed window of N tokens instead of the paper's relative one (0)")
+      ->capture_default_str();
+  cmd->add_option("--block", a->block, "Elements per training block, sentinels included")->capture_default_str();
+  cmd->add_option("--batch", a->loop.batch, "Blocks per forward pass")->capture_default_str();
+  cmd->add_option("--accum", a->loop.accum, "Forward passes per update (gradient accumulation)")->capture_default_str();
+  cmd->add_option("--lr", a->optimizer.lr, "Peak learning rate (AdamW)")->capture_default_str();
+  cmd->add_option("--warmup", a->optimizer.warmup, "Updates of linear warm-up from 0")->capture_default_str();
+  cmd->add_option("--schedule", a->schedule, "Decay after warm-up: linear, cosine (to 0 at the last update) or constant")
+      ->check(CLI::IsMember({"linear", "cosine", "constant"}))
+      ->capture_default_str();
+  cmd->add_option("--weight-decay", a->optimizer.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
+  cmd->add_option("--clip", a->optimizer.clip, "Clip the global gradient norm to this (0 = off)")->capture_default_str();
+  cmd->add_option("--steps", a->loop.steps, "Updates to run (default: --epochs passes over the blocks)");
+  cmd->add_option("--epochs", a->epochs, "Passes over the training blocks (default 1 when --steps is not given)");
+  cmd->add_option("--lora-rank", a->lora.rank, "LoRA rank r")->capture_default_str();
+  cmd->add_option("--lora-alpha", a->lora.alpha, "LoRA alpha (scaling alpha / r)")->capture_default_str();
+  cmd->add_option("--lora-dropout", a->lora.dropout, "Dropout on the LoRA input while training")->capture_default_str();
+  cmd->add_option("--lora-targets", a->lora_targets,
+                  "Comma-separated projections to adapt: q_proj,k_proj,v_proj,o_proj (attention, the default) and/or "
+                  "gate_proj,up_proj,down_proj (MLP)")
+      ->capture_default_str();
+  cmd->add_flag("--full", a->full,
+                "Full fine-tuning: train every weight (no LoRA); --out then holds all weights by Hugging Face name");
+  cmd->add_option("--device", a->device, "auto (CUDA when present), cpu or cuda")->capture_default_str();
+  cmd->add_option("--val-data", a->val_data, "Held-out text for validation perplexity (compressed, as at inference)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--val-every", a->loop.val_every, "Validate every N updates (0 = never)")->capture_default_str();
+  cmd->add_option("--val-ctx", a->val_ctx, "Validation window (tokens)")->capture_default_str();
+  cmd->add_option("--val-tokens", a->val_tokens, "Validate on the first N tokens of --val-data")->capture_default_str();
+  cmd->add_option("--val-span", a->val_span, "sentinel: tokens per span when validating (the inference scheduler's)")
+      ->capture_default_str();
+  cmd->add_option("--save-every", a->loop.save_every, "Write a checkpoint every N updates (0 = at the end and on Ctrl-C)")
+      ->capture_default_str();
+  cmd->add_option("--max-tokens", a->max_tokens, "Train on the first N tokens of the data only (0 = all)")
+      ->capture_default_str();
+  cmd->add_option("-o,--out", a->out, "Adapter file to write (safetensors)")->required();
+  cmd->add_option("--log", a->log, "JSON-lines log (default: --out + .log.jsonl)");
+  cmd->add_flag("--resume", a->resume, "Continue from --out.checkpoint (same options and data required)");
+  cmd->add_option("--stop-after", a->stop_after,
+                  "Stop after update N exactly as Ctrl-C does (checkpoint, adapter so far, exit code 130), "
+                  "for scripted runs split over several jobs (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--seed", a->loop.seed, "Seed of spans, LoRA init, dropout and block order")->capture_default_str();
+  return [a] { return run_train(*a); };
+}
+
+}  // namespace sentinel::cli
