@@ -32,6 +32,11 @@ Tensors:
                                          get_linear_schedule_with_warmup(warmup 2, total 10)
   traj.lrs, traj.grad_norms [10] f32     learning rate used and gradient norm before clipping
   traj.final.<name>       every trainable tensor after the 10 updates
+  peft.logits             [24, n_vocab] f32  a plain causal forward over `tokens` of a fresh peft model
+                                         whose LoRA state was loaded from the traj.final tensors BY THEIR
+                                         NAMES (set_peft_model_state_dict, no unexpected or missing
+                                         LoRA keys allowed): what a Python user loading a Sentinel
+                                         adapter with peft gets, for the merged C++ model to match
 """
 import sys
 
@@ -141,7 +146,24 @@ def trajectory(batch, tensors):
     for n, p in params.items():
         tensors[f"traj.final.{n}"] = p.detach().clone()
     tensors["traj.final.sentinel_embeddings"] = rows.detach().clone()
+    peft_logits(tensors)
     print("trajectory " + " ".join(f"{x:.5f}" for x in losses), file=sys.stderr)
+
+
+def peft_logits(tensors):
+    """Loads the trained LoRA tensors into a fresh peft model by name, as a user of the adapter would."""
+    from peft import set_peft_model_state_dict
+
+    model, _ = peft_model(ATTENTION)
+    state = {k[len("traj.final."):]: v for k, v in tensors.items()
+             if k.startswith("traj.final.base_model.")}
+    result = set_peft_model_state_dict(model, state)
+    assert not result.unexpected_keys, f"peft does not know these names: {result.unexpected_keys[:4]}"
+    missing = [k for k in result.missing_keys if "lora_" in k]
+    assert not missing, f"peft expected LoRA tensors we do not name: {missing[:4]}"
+    with torch.no_grad():
+        logits = model(input_ids=tensors["tokens"][None], use_cache=False).logits[0]
+    tensors["peft.logits"] = logits.detach().clone()
 
 
 def main():

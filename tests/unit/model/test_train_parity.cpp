@@ -3,9 +3,12 @@
 // tensor of one batch, with LoRA on the attention projections and on all seven; then a 10-update
 // AdamW trajectory (accumulation, clipping, warm-up + linear decay). Float32, CPU.
 // Regenerate: ~/.cache/sentinel/venv/bin/python reference/make_train_fixtures.py
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "sentinel/engine/model_loader.h"
+#include "sentinel/model/adapter.h"
 #include "sentinel/model/lora.h"
 #include "sentinel/model/sentinels.h"
 #include "sentinel/train/setup.h"
@@ -26,6 +29,14 @@ class TrainParity : public ::testing::Test {
   static void SetUpTestSuite() {
     fx_ = testing::load_tensor_fixture(source_path("tests/data/tiny/train-reference.safetensors"));
   }
+  // One thread: on a busy machine, OpenMP barriers over the tiny model's small ops cost 50-100x
+  // the work itself; the results do not depend on it.
+  void SetUp() override {
+    threads_ = at::get_num_threads();
+    at::set_num_threads(1);
+  }
+  void TearDown() override { at::set_num_threads(threads_); }
+  int threads_ = 1;
 
   // The tiny model prepared as the reference is, with the reference's initial tensors.
   std::pair<LoadedModel, std::vector<std::pair<std::string, at::Tensor>>> prepare(const std::string& prefix,
@@ -132,6 +143,31 @@ TEST_F(TrainParity, TenUpdateAdamWTrajectoryMatchesTorch) {
     EXPECT_LT(err, 1e-4) << name << " after 10 updates";
   }
   std::printf("[ parity ] trajectory max |loss diff| %.2e, final tensors max relative error %.2e\n", worst, worst_tensor);
+}
+
+// The trained tensors, saved as a Sentinel adapter and applied (merged) by the C++ loader, give the
+// logits peft gives after loading the same tensors by their names into the Hugging Face model.
+TEST_F(TrainParity, AdapterAppliedMergedMatchesPeftLoadingTheSameNames) {
+  LoadedModel trained = load_model(source_path("tests/data/tiny/hf"));
+  Adapter adapter;
+  adapter.sentinel_embeddings = fx_.at("traj.final.sentinel_embeddings");
+  const std::string head = "traj.final.";
+  for (const auto& [name, t] : fx_)
+    if (name.rfind(head + "base_model.", 0) == 0) adapter.lora[name.substr(head.size())] = t;
+  adapter.lora_rank = 4;
+  adapter.lora_alpha = 8.0;
+  const std::string path = "/tmp/sentinel-peft-parity-" + std::to_string(::getpid()) + ".safetensors";
+  save_adapter(path, adapter, trained.model, trained.name);
+  LoadedModel m = load_model(source_path("tests/data/tiny/hf"));
+  apply_adapter(m.model, m.name, load_adapter(path));
+  ::unlink(path.c_str());
+  at::NoGradGuard no_grad;
+  const at::Tensor ids = fx_.at("tokens").unsqueeze(0);
+  const at::Tensor positions = at::arange(ids.size(1), at::kLong).unsqueeze(0);
+  const at::Tensor logits = m.model->logits(m.model->forward({ids, positions, {}}).hidden[0]);
+  const double err = relative_error(logits, fx_.at("peft.logits"));
+  EXPECT_LT(err, 1e-5) << "merged adapter vs peft" << kRegenerate;
+  std::printf("[ parity ] merged adapter logits vs peft: relative error %.2e\n", err);
 }
 
 }  // namespace

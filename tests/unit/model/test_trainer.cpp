@@ -1,6 +1,7 @@
 // The update loop on the tiny model: the same seed gives the same run, an interrupted run resumed
 // from its checkpoint continues exactly as the uninterrupted one, the schedules follow
 // transformers', and the data order covers every block once per epoch.
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -78,9 +79,19 @@ std::vector<double> train(TrainRun& run, int64_t stop_after = -1) {
 
 class TrainerRun : public ::testing::Test {
  protected:
-  void SetUp() override { path_ = "/tmp/sentinel-ckpt-test-" + std::to_string(::getpid()) + ".safetensors"; }
-  void TearDown() override { ::unlink(path_.c_str()); }
+  // One thread: on a busy machine, OpenMP barriers over the tiny model's small ops cost 50-100x
+  // the work itself; determinism is checked at a fixed thread count either way.
+  void SetUp() override {
+    path_ = "/tmp/sentinel-ckpt-test-" + std::to_string(::getpid()) + ".safetensors";
+    threads_ = at::get_num_threads();
+    at::set_num_threads(1);
+  }
+  void TearDown() override {
+    ::unlink(path_.c_str());
+    at::set_num_threads(threads_);
+  }
   std::string path_;
+  int threads_ = 1;
 };
 
 TEST_F(TrainerRun, SameSeedSameLossesOtherSeedOtherLosses) {
