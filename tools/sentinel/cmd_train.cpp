@@ -42,7 +42,7 @@ struct TrainArgs {
   TrainLoopOptions loop;
   OptimizerOptions optimizer;
   std::string schedule = "linear";
-  int64_t epochs = 0;
+  int64_t epochs = 0;  // 0: 3 when --steps is not given (the authors' recipe)
   LoraOptions lora;
   std::string lora_targets = "q_proj,k_proj,v_proj,o_proj";
   bool full = false;
@@ -61,8 +61,8 @@ struct TrainArgs {
 std::string checkpoint_path(const TrainArgs& a) { return a.out + ".checkpoint"; }
 
 // Everything that decides the trajectory; a resumed run must agree on all of it.
-nlohmann::json run_identity(const TrainArgs& a, const std::string& data_sha) {
-  return {{"method", a.method},        {"ratio", a.spans.ratio},         {"max_span", a.spans.max_length},
+nlohmann::json run_identity(const TrainArgs& a, const std::string& data_sha, const std::string& base) {
+  return {{"base_fingerprint", base}, {"method", a.method},        {"ratio", a.spans.ratio},         {"max_span", a.spans.max_length},
           {"span_unit", a.span_unit},  {"window", a.window},             {"block", a.block},
           {"batch", a.loop.batch},     {"accum", a.loop.accum},          {"steps", a.loop.steps},
           {"lr", a.optimizer.lr},      {"warmup", a.optimizer.warmup},   {"schedule", a.schedule},
@@ -95,6 +95,7 @@ void write_full_weights(const std::string& path, LlamaModel& model, const std::m
 }
 
 int run_train(TrainArgs& a) {
+  check(a.epochs >= 0, "--epochs must be >= 1, got ", a.epochs);
   // ---- validate everything before loading anything ----
   const Method method = parse_method(a.method);
   check(method == Method::Sentinel || method == Method::Local || method == Method::Scattered,
@@ -151,7 +152,7 @@ int run_train(TrainArgs& a) {
   const int64_t n_tokens = static_cast<int64_t>(corpus.tokens.size());
   const TrainData data(std::move(corpus), d);
   const int64_t per_epoch = updates_per_epoch(data.n_blocks(), a.loop);
-  if (a.loop.steps == 0) a.loop.steps = (a.epochs > 0 ? a.epochs : 1) * per_epoch;
+  if (a.loop.steps == 0) a.loop.steps = (a.epochs > 0 ? a.epochs : 3) * per_epoch;
   a.optimizer.total_steps = a.loop.steps;
   a.optimizer.validate();
   if (method == Method::Sentinel) {
@@ -169,10 +170,11 @@ int run_train(TrainArgs& a) {
                static_cast<long long>(per_epoch), static_cast<long long>(a.loop.steps),
                static_cast<long long>(a.loop.batch * a.loop.accum));
 
+  const std::string base_fingerprint = model_fingerprint(loaded.model);  // before any weight changes
   const ModelSetup setup{method, a.full ? TrainScope::Full : TrainScope::Adapter, a.lora, a.loop.seed};
   Trainer trainer(loaded.model, prepare_for_training(loaded.model, setup), a.optimizer, a.loop.seed);
   trainer.compute_dtype = compute;
-  const nlohmann::json identity = run_identity(a, data_sha);
+  const nlohmann::json identity = run_identity(a, data_sha, base_fingerprint);
   a.loop.checkpoint = checkpoint_path(a);
   a.loop.checkpoint_metadata = {{"run", identity.dump()}};
   if (a.resume) {
@@ -263,6 +265,8 @@ int run_train(TrainArgs& a) {
 
 Runner register_train(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
+  a->loop.batch = 4;  // defaults: the authors' recipe, 12 blocks of 256 per update (method.md section 5)
+  a->loop.accum = 3;
   CLI::App* cmd = app.add_subcommand(
       "train", "Fine-tune the model for compressed inference (LoRA + sentinel embeddings, or a baseline's mask)");
   cmd->footer(
@@ -302,7 +306,7 @@ Runner register_train(CLI::App& app) {
   cmd->add_option("--weight-decay", a->optimizer.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
   cmd->add_option("--clip", a->optimizer.clip, "Clip the global gradient norm to this (0 = off)")->capture_default_str();
   cmd->add_option("--steps", a->loop.steps, "Updates to run (default: --epochs passes over the blocks)");
-  cmd->add_option("--epochs", a->epochs, "Passes over the training blocks (default 1 when --steps is not given)");
+  cmd->add_option("--epochs", a->epochs, "Passes over the training blocks (default 3, the authors' recipe, when --steps is not given)");
   cmd->add_option("--lora-rank", a->lora.rank, "LoRA rank r")->capture_default_str();
   cmd->add_option("--lora-alpha", a->lora.alpha, "LoRA alpha (scaling alpha / r)")->capture_default_str();
   cmd->add_option("--lora-dropout", a->lora.dropout, "Dropout on the LoRA input while training")->capture_default_str();
