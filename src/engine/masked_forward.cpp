@@ -34,12 +34,23 @@ MaskedSequence masked_sequence(CompressionPolicy& fresh_policy, std::span<const 
 
 MaskedSequence masked_block(const CompressionPolicy& policy, std::span<const Element> elements) {
   std::vector<Element> block(elements.begin(), elements.end());
+  // Shift every position so the block's first ordinary token gets 0. A sentinel keeps its offset
+  // from the ordinary tokens: in-stream that is the id of the token before it, and a scheduled
+  // <CL>/<CR> fed after the window keeps its span's edge (SentinelPolicy::expand), which
+  // renumbering it from the token fed before it would lose. Clamped at 0 when that token lies
+  // before the block.
+  int64_t offset = 0;
+  for (const Element& e : block)
+    if (e.ordinary_index >= 0) {
+      offset = e.ordinary_index;
+      break;
+    }
   int64_t next_ordinary = 0;
   for (Element& e : block) {
     if (e.ordinary_index >= 0) {
       e.cell.position = e.ordinary_index = next_ordinary++;
     } else {
-      e.cell.position = std::max<int64_t>(next_ordinary - 1, 0);
+      e.cell.position = std::max<int64_t>(e.cell.position - offset, 0);
     }
   }
   return finish(policy, std::move(block));

@@ -26,8 +26,9 @@ struct MaskedSequence {
 MaskedSequence masked_sequence(CompressionPolicy& fresh_policy, std::span<const int32_t> tokens);
 
 // Elements [begin, end) of a longer layout as a sequence of their own (a training block): ordinary
-// positions restart at 0 and sentinels take the id of the ordinary token before them, so a span
-// cut by the block boundary keeps what lies inside the block (method.md sections 3-4).
+// positions restart at 0 and sentinels shift with them (an in-stream sentinel takes the id of the
+// ordinary token before it, 0 at the block start), so a span cut by the block boundary keeps what
+// lies inside the block (method.md sections 3-4). A whole layout as one block is unchanged.
 MaskedSequence masked_block(const CompressionPolicy& policy, std::span<const Element> elements);
 
 // Logits of the ordinary tokens: [n_ordinary, n_vocab] float32.

@@ -41,13 +41,14 @@ class StridedPolicy final : public CompressionPolicy {
  public:
   explicit StridedPolicy(double ratio);
   Method method() const override { return Method::Strided; }
-  int64_t stride() const { return stride_; }
-  int64_t recent(int64_t n) const;  // recent window after n ordinary tokens
+  double stride() const { return stride_; }  // s = (1 + r) / (1 - r), not rounded
+  bool on_stride(int64_t k) const;            // k = ceil(m * s) for some integer m >= 0
+  int64_t recent(int64_t n) const;            // recent window after n ordinary tokens
   bool sees(int64_t j, int64_t k) const override;
 
  private:
   double ratio_;
-  int64_t stride_;
+  double stride_;
 };
 
 class StreamingPolicy final : public CompressionPolicy {
