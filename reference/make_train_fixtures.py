@@ -26,6 +26,8 @@ Tensors:
   {p}init.sentinel_embeddings [2, n_embd]
   {p}loss                 [1] f32        loss of the batch (both sequences in one forward pass)
   {p}grad.<name>          gradient of each trainable tensor (LoRA by peft name, sentinel_embeddings)
+  full.loss, full.grad.<HF name>, full.grad.sentinel_embeddings, full.init.sentinel_embeddings
+                          the same batch under full fine-tuning (every base weight and the rows train)
   traj.losses             [10] f32       AdamW trajectory (q,k,v,o setup): update u reads sequence 0 then
                                          sequence 1 as two micro-batches (accumulation 2, each loss / 2),
                                          clip_grad_norm_ 1.0, lr 5e-3, weight decay 0.01,
@@ -94,9 +96,10 @@ def lora_params(model):
     return {n.replace(".default", ""): p for n, p in model.named_parameters() if p.requires_grad}
 
 
-def loss_of(model, rows, batch, which=None):
+def loss_of(model, rows, batch, which=None, train_table=False):
     sel = slice(None) if which is None else slice(which, which + 1)
-    table = torch.cat([model.get_input_embeddings().weight.detach(), rows], 0)
+    table = model.get_input_embeddings().weight
+    table = torch.cat([table if train_table else table.detach(), rows], 0)
     embeds = table[batch["ids"][sel]]  # [B, N, n_embd]
     additive = torch.zeros(batch["allow"][sel].shape).masked_fill(~batch["allow"][sel], float("-inf"))[:, None]
     logits = model(inputs_embeds=embeds, position_ids=batch["positions"][sel], attention_mask=additive,
@@ -117,6 +120,23 @@ def one_step(prefix, targets, batch, tensors):
         tensors[f"{prefix}grad.{n}"] = p.grad.detach().clone()
     tensors[f"{prefix}grad.sentinel_embeddings"] = rows.grad.detach().clone()
     print(f"{prefix or 'qkvo.'} loss {loss.item():.6f}, {len(params)} LoRA tensors", file=sys.stderr)
+
+
+def full_step(batch, tensors):
+    """Full fine-tuning: every weight of the base model and the sentinel rows train."""
+    from transformers import LlamaForCausalLM
+
+    model = LlamaForCausalLM.from_pretrained(str(TINY_DIR / "hf"), dtype=torch.float32,
+                                             attn_implementation="eager").eval()
+    rows = torch.nn.Parameter(sentinel_rows(model))
+    loss = loss_of(model, rows, batch, train_table=True)
+    loss.backward()
+    tensors["full.loss"] = loss.detach().reshape(1)
+    for n, p in model.named_parameters():
+        tensors[f"full.grad.{n}"] = p.grad.detach().clone()
+    tensors["full.grad.sentinel_embeddings"] = rows.grad.detach().clone()
+    tensors["full.init.sentinel_embeddings"] = rows.detach().clone()
+    print(f"full loss {loss.item():.6f}", file=sys.stderr)
 
 
 def trajectory(batch, tensors):
@@ -182,6 +202,7 @@ def main():
         tensors[f"batch.{k}"] = v
     one_step("", ATTENTION, batch, tensors)
     one_step("all.", ALL, batch, tensors)
+    full_step(batch, tensors)
     trajectory(batch, tensors)
     path = TINY_DIR / "train-reference.safetensors"
     import peft

@@ -1,7 +1,8 @@
 // The trainer against transformers + peft (tests/data/tiny/train-reference.safetensors, written by
 // reference/make_train_fixtures.py): the layout, labels, loss and the gradient of every trainable
-// tensor of one batch, with LoRA on the attention projections and on all seven; then a 10-update
-// AdamW trajectory (accumulation, clipping, warm-up + linear decay). Float32, CPU.
+// tensor of one batch, with LoRA on the attention projections, on all seven, and under full
+// fine-tuning; then a 10-update AdamW trajectory (accumulation, clipping, warm-up + linear decay),
+// and the trained adapter applied merged against peft loading it by name. Float32, CPU.
 // Regenerate: ~/.cache/sentinel/venv/bin/python reference/make_train_fixtures.py
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
@@ -113,6 +114,31 @@ TEST_F(TrainParity, LossAndGradientsMatchPeftAttentionTargets) {
 
 TEST_F(TrainParity, LossAndGradientsMatchPeftAllProjections) {
   check_gradients("all.", {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"});
+}
+
+TEST_F(TrainParity, LossAndGradientsMatchTransformersFullFineTuning) {
+  LoadedModel m = load_model(source_path("tests/data/tiny/hf"));
+  const auto trainable = prepare_for_training(m.model, ModelSetup{Method::Sentinel, TrainScope::Full, {}, 0});
+  install_sentinels(m.model, fx_.at("full.init.sentinel_embeddings"));
+  const TrainBatch batch = make_batch(blocks(m.config));
+  const at::Tensor loss = lm_loss(m.model, batch);
+  loss.backward();
+  const double expected = fx_.at("full.loss").item<double>();
+  EXPECT_NEAR(loss.item<double>(), expected, 1e-5 * expected) << "full fine-tuning loss" << kRegenerate;
+  double worst = 0;
+  for (const auto& [name, t] : trainable) {
+    const std::string key = "full.grad." + (name == "sentinel_embeddings" ? name : LlamaModelImpl::hf_name(name));
+    ASSERT_TRUE(fx_.count(key)) << "no reference gradient for " << key;
+    ASSERT_TRUE(t.grad().defined()) << name << " got no gradient";
+    const double err = relative_error(t.grad(), fx_.at(key));
+    worst = std::max(worst, err);
+    EXPECT_LT(err, 1e-5) << "gradient of " << name << kRegenerate;
+  }
+  size_t in_fixture = 0;
+  for (const auto& [name, t] : fx_) in_fixture += name.rfind("full.grad.", 0) == 0;
+  EXPECT_EQ(trainable.size(), in_fixture) << "trainable tensors differ from the reference's";
+  std::printf("[ parity ] full loss |diff| %.2e, worst gradient relative error %.2e over %zu tensors\n",
+              std::abs(loss.item<double>() - expected), worst, trainable.size());
 }
 
 TEST_F(TrainParity, TenUpdateAdamWTrajectoryMatchesTorch) {
