@@ -81,6 +81,21 @@ void check_resume(const nlohmann::json& now, const std::string& saved, const std
           "; resume with the same options and data, or start afresh without --resume");
 }
 
+// On resume, drops log entries past the checkpoint (a run killed after its last checkpoint logged
+// updates that will run again), so the log reads as one uninterrupted run.
+void keep_log_until(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in.good()) return;
+  std::string kept;
+  for (std::string line; std::getline(in, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.contains("step") && j["step"].is_number() && j["step"].get<int64_t>() <= step)
+      kept += line + "\n";
+  }
+  in.close();
+  std::ofstream(path, std::ios::trunc) << kept;
+}
+
 void write_full_weights(const std::string& path, LlamaModel& model, const std::map<std::string, std::string>& meta) {
   SafetensorsWriter writer;
   for (auto& item : model->named_parameters(/*recurse=*/true)) {
@@ -194,6 +209,7 @@ int run_train(TrainArgs& a) {
     }
   }
   const std::string log_path = a.log.empty() ? a.out + ".log.jsonl" : a.log;
+  if (a.resume) keep_log_until(log_path, trainer.steps_done());
   std::ofstream log(log_path, a.resume ? std::ios::app : std::ios::trunc);
   check(log.good(), "cannot write the log '", log_path, "'; pass --log FILE in a writable folder");
 
