@@ -123,6 +123,15 @@ int run_train(TrainArgs& a) {
   a.lora.targets = parse_lora_targets(a.lora_targets);
   a.lora.validate();
   check(!(a.loop.steps > 0 && a.epochs > 0), "give --steps or --epochs, not both");
+  check(a.loop.steps >= 0, "--steps must be >= 1, got ", a.loop.steps);
+  check(a.loop.batch >= 1 && a.loop.accum >= 1, "--batch and --accum must be >= 1, got ", a.loop.batch, " and ",
+        a.loop.accum);
+  check(a.block >= 2, "--block must be >= 2 elements, got ", a.block);
+  check(a.loop.val_every >= 0 && a.loop.save_every >= 0 && a.max_tokens >= 0,
+        "--val-every, --save-every and --max-tokens must be >= 0");
+  OptimizerOptions probe = a.optimizer;  // the number of updates is known once the data is read
+  probe.total_steps = 1;
+  probe.validate();
   check(!a.out.empty(), "--out FILE is required (the adapter file to write)");
   check(a.loop.val_every == 0 || !a.val_data.empty(), "--val-every needs --val-data FILE (held-out text)");
   const at::ScalarType compute = parse_dtype(a.model.dtype);
