@@ -222,7 +222,7 @@ int run_train(TrainArgs& a) {
   std::ofstream log(log_path, a.resume ? std::ios::app : std::ios::trunc);
   check(log.good(), "cannot write the log '", log_path, "'; pass --log FILE in a writable folder");
 
-  ProgressBar bar("train", a.loop.steps, "upd");
+  ProgressBar bar("train", a.loop.steps, "upd", trainer.steps_done());
   const auto start = std::chrono::steady_clock::now();
   int64_t tokens_seen = 0;
   TrainCallbacks callbacks;

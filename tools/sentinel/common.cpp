@@ -115,14 +115,15 @@ std::string read_text_file(const std::string& path) {
   return out.str();
 }
 
-ProgressBar::ProgressBar(std::string label, int64_t total, std::string unit)
-    : label_(std::move(label)), unit_(std::move(unit)), total_(total), enabled_(isatty(STDERR_FILENO) != 0),
+ProgressBar::ProgressBar(std::string label, int64_t total, std::string unit, int64_t first)
+    : label_(std::move(label)), unit_(std::move(unit)), total_(total), first_(first),
+      enabled_(isatty(STDERR_FILENO) != 0),
       start_(std::chrono::steady_clock::now()) {}
 
 void ProgressBar::update(int64_t done, const std::string& extra) {
   if (!enabled_ || total_ <= 0) return;
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  const double rate = elapsed > 0 ? done / elapsed : 0;
+  const double rate = elapsed > 0 ? (done - first_) / elapsed : 0;
   const double eta = rate > 0 ? (total_ - done) / rate : 0;
   const int width = 30, filled = static_cast<int>(width * done / total_);
   std::string bar(filled, '=');

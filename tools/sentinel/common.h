@@ -46,14 +46,15 @@ std::string read_text_file(const std::string& path);
 // drawn only when stderr is a terminal.
 class ProgressBar {
  public:
-  ProgressBar(std::string label, int64_t total, std::string unit);
+  // `first`: units already done when the bar starts (a resumed run), left out of the rate.
+  ProgressBar(std::string label, int64_t total, std::string unit, int64_t first = 0);
   // `extra` is appended to the line (e.g. "loss 2.31  1840 tok/s").
   void update(int64_t done, const std::string& extra = "");
   void finish();
 
  private:
   std::string label_, unit_;
-  int64_t total_;
+  int64_t total_, first_;
   bool enabled_;
   std::chrono::steady_clock::time_point start_;
 };
