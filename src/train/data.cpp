@@ -29,7 +29,42 @@ std::vector<std::string_view> word_pieces(std::string_view row) {
   return pieces;
 }
 
+bool is_blank(std::string_view line) {
+  for (char c : line)
+    if (!is_space(c)) return false;
+  return true;
+}
+
+// The end of the line starting at `at` (past its newline).
+size_t line_end(std::string_view text, size_t at) {
+  const size_t newline = text.find('\n', at);
+  return newline == std::string_view::npos ? text.size() : newline + 1;
+}
+
+// The end of the row starting at `at`: one line, or a paragraph with the blank lines after it.
+size_t row_end(std::string_view text, size_t at, RowSplit rows) {
+  size_t end = line_end(text, at);
+  if (rows == RowSplit::Line) return end;
+  bool previous_blank = is_blank(text.substr(at, end - at));
+  bool seen_text = !previous_blank;
+  while (end < text.size()) {
+    const size_t next = line_end(text, end);
+    const bool blank = is_blank(text.substr(end, next - end));
+    if (!blank && seen_text && previous_blank) break;  // the next paragraph starts here
+    seen_text = seen_text || !blank;
+    previous_blank = blank;
+    end = next;
+  }
+  return end;
+}
+
 }  // namespace
+
+RowSplit parse_row_split(const std::string& name) {
+  if (name == "line") return RowSplit::Line;
+  if (name == "paragraph") return RowSplit::Paragraph;
+  fail("unknown row split \"", name, "\": use line or paragraph");
+}
 
 double TrainCorpus::achieved_ratio() const {
   if (tokens.empty()) return 0.0;
@@ -39,14 +74,13 @@ double TrainCorpus::achieved_ratio() const {
 }
 
 TrainCorpus build_corpus(const Tokenizer& tokenizer, std::string_view text, const SpanSamplerOptions* sampler,
-                         uint64_t seed) {
+                         uint64_t seed, RowSplit rows) {
   if (sampler != nullptr) sampler->validate();
   std::mt19937_64 rng(seed);
   TrainCorpus corpus;
   size_t at = 0;
   while (at < text.size()) {
-    const size_t newline = text.find('\n', at);
-    const size_t end = newline == std::string_view::npos ? text.size() : newline + 1;
+    const size_t end = row_end(text, at, rows);
     const std::string_view row = text.substr(at, end - at);
     at = end;
     ++corpus.n_rows;

@@ -37,6 +37,7 @@ struct TrainArgs {
   std::string method = "sentinel";
   SpanSamplerOptions spans;
   std::string span_unit = "word";
+  std::string rows = "line";
   int64_t window = 0;
   int64_t block = 256;
   TrainLoopOptions loop;
@@ -63,7 +64,7 @@ std::string checkpoint_path(const TrainArgs& a) { return a.out + ".checkpoint"; 
 // Everything that decides the trajectory; a resumed run must agree on all of it.
 nlohmann::json run_identity(const TrainArgs& a, const std::string& data_sha, const std::string& base) {
   return {{"base_fingerprint", base}, {"method", a.method},        {"ratio", a.spans.ratio},         {"max_span", a.spans.max_length},
-          {"span_unit", a.span_unit},  {"window", a.window},             {"block", a.block},
+          {"span_unit", a.span_unit},  {"rows", a.rows},                {"window", a.window},             {"block", a.block},
           {"batch", a.loop.batch},     {"accum", a.loop.accum},          {"steps", a.loop.steps},
           {"lr", a.optimizer.lr},      {"warmup", a.optimizer.warmup},   {"schedule", a.schedule},
           {"weight_decay", a.optimizer.weight_decay}, {"clip", a.optimizer.clip},
@@ -160,7 +161,8 @@ int run_train(TrainArgs& a) {
   for (const auto& path : a.data) text += read_text_file(path);
   const std::string data_sha = sha256_bytes(text);
   const SentinelTokens st = sentinel_tokens(loaded.config);
-  TrainCorpus corpus = build_corpus(*loaded.tokenizer, text, method == Method::Sentinel ? &a.spans : nullptr, a.loop.seed);
+  TrainCorpus corpus = build_corpus(*loaded.tokenizer, text, method == Method::Sentinel ? &a.spans : nullptr, a.loop.seed,
+                                   parse_row_split(a.rows));
   if (a.max_tokens > 0 && static_cast<int64_t>(corpus.tokens.size()) > a.max_tokens) {
     corpus.tokens.resize(a.max_tokens);
     std::erase_if(corpus.spans, [&](const Span& s) { return s.end > a.max_tokens; });
@@ -263,6 +265,7 @@ int run_train(TrainArgs& a) {
       {"ratio", std::to_string(a.spans.ratio)},
       {"achieved_ratio", std::to_string(method == Method::Sentinel ? data.corpus().achieved_ratio() : a.spans.ratio)},
       {"span_unit", a.span_unit},
+      {"rows", a.rows},
       {"max_span", std::to_string(a.spans.max_length)},
       {"block", std::to_string(a.block)},
       {"steps", std::to_string(trainer.steps_done())},
@@ -317,6 +320,11 @@ Runner register_train(CLI::App& app) {
   cmd->add_option("--span-unit", a->span_unit,
                   "sentinel: sample spans over whitespace words (the authors') or over tokens")
       ->check(CLI::IsMember({"word", "token"}))
+      ->capture_default_str();
+  cmd->add_option("--rows", a->rows,
+                  "sentinel: the rows spans are sampled in (rows under 30 words get none): line (WikiText keeps a "
+                  "paragraph per line), or paragraph (lines up to a blank line: hard-wrapped books)")
+      ->check(CLI::IsMember({"line", "paragraph"}))
       ->capture_default_str();
   cmd->add_option("--window", a->window, "local: a fixed window of N tokens instead of the paper's relative one (0)")
       ->capture_default_str();

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -21,7 +22,14 @@ namespace sentinel {
 
 inline constexpr int64_t kIgnoreLabel = -100;  // label of a position that takes no loss (as in PyTorch)
 
-// A text tokenized row by row (rows are lines, each keeping its newline), with its spans.
+// How a text is cut into rows, the units spans are sampled in (the authors' ">= 30 words" rule is
+// per row). Line: each line, keeping its newline (WikiText keeps a paragraph per line). Paragraph:
+// lines up to and including the blank lines that end them, for hard-wrapped text such as the
+// Gutenberg books, whose 70-character lines would otherwise never reach 30 words.
+enum class RowSplit { Line, Paragraph };
+RowSplit parse_row_split(const std::string& name);  // "line" | "paragraph"; throws naming both
+
+// A text tokenized row by row (rows keep their newlines), with its spans.
 struct TrainCorpus {
   std::vector<int32_t> tokens;  // [n] every row's tokens, concatenated
   std::vector<Span> spans;      // sorted, disjoint [begin, end) token indices compressed by one <CR> each
@@ -36,7 +44,7 @@ struct TrainCorpus {
 // by word (a word with the single space before it, so the pieces are the pre-tokenizer's own
 // split) to map word spans onto token spans exactly.
 TrainCorpus build_corpus(const Tokenizer& tokenizer, std::string_view text, const SpanSamplerOptions* sampler,
-                         uint64_t seed);
+                         uint64_t seed, RowSplit rows = RowSplit::Line);
 
 // A batch of blocks of equal length N: what one forward pass of training reads.
 struct TrainBatch {

@@ -101,6 +101,33 @@ TEST(TrainCorpus, WordSpansCoverWholeWordsAndTokensAreTheText) {
   EXPECT_EQ(m.tokenizer->decode(tokens.tokens), text);
 }
 
+// Hard-wrapped text (a Gutenberg book): no line reaches 30 words, so line rows give no spans;
+// paragraph rows (lines up to the blank lines that end them) do, and keep the text intact.
+TEST(TrainCorpus, ParagraphRowsGiveSpansToHardWrappedText) {
+  LoadedModel m = load_model(source_path("tests/data/tiny/hf"));
+  std::string text = "\n";  // a leading blank line joins the first paragraph
+  for (int paragraph = 0; paragraph < 3; ++paragraph) {
+    for (int line = 0; line < 5; ++line) {
+      for (int w = 0; w < 10; ++w) text += (w ? " " : "") + std::string("word") + std::to_string((paragraph + line + w) % 7);
+      text += "\n";
+    }
+    text += paragraph == 1 ? "\n \n" : "\n";  // blank lines, one holding a space
+  }
+  SpanSamplerOptions o;
+  o.ratio = 0.5;
+  o.max_length = 6;
+  const TrainCorpus lines = build_corpus(*m.tokenizer, text, &o, 3, RowSplit::Line);
+  EXPECT_EQ(lines.n_rows, 20);
+  EXPECT_EQ(lines.n_rows_with_spans, 0);
+  const TrainCorpus paragraphs = build_corpus(*m.tokenizer, text, &o, 3, RowSplit::Paragraph);
+  EXPECT_EQ(paragraphs.n_rows, 3);
+  EXPECT_EQ(paragraphs.n_rows_with_spans, 3);
+  EXPECT_GT(paragraphs.achieved_ratio(), 0.3);
+  EXPECT_EQ(m.tokenizer->decode(paragraphs.tokens), text);
+  EXPECT_EQ(parse_row_split("paragraph"), RowSplit::Paragraph);
+  EXPECT_THROW(parse_row_split("sentence"), Error);
+}
+
 TEST(TrainData, FixedBlocksWithSentinelLayoutAndLabelsOnOrdinaryTokens) {
   LoadedModel m = load_model(source_path("tests/data/tiny/hf"));
   SpanSamplerOptions o;
