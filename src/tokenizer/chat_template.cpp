@@ -30,18 +30,12 @@ std::vector<std::string> string_literals(const std::string& text) {
   return literals;
 }
 
-// Python's str.isspace(), which Jinja's |trim uses (wider than ASCII, narrower than regex \s in
-// places: it includes U+001C..U+001F).
-bool python_isspace(char32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
-}
-
+// Jinja's |trim: Python's str.strip().
 std::string python_strip(const std::string& text) {
   const std::u32string chars = unicode::decode_utf8(text);
   size_t begin = 0, end = chars.size();
-  while (begin < end && python_isspace(chars[begin])) ++begin;
-  while (end > begin && python_isspace(chars[end - 1])) --end;
+  while (begin < end && unicode::is_python_space(chars[begin])) ++begin;
+  while (end > begin && unicode::is_python_space(chars[end - 1])) --end;
   std::string out;
   for (size_t i = begin; i < end; ++i) unicode::append_utf8(out, chars[i]);
   return out;

@@ -208,6 +208,11 @@ uint8_t char_class(char32_t c) {
   return icu_class(c);
 }
 
+bool is_python_space(char32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
 char32_t byte_to_unicode(uint8_t byte) { return alphabet().to_unicode[byte]; }
 
 std::optional<uint8_t> unicode_to_byte(char32_t c) {

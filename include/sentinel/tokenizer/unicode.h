@@ -52,6 +52,10 @@ inline bool is_number(char32_t c) { return (char_class(c) & kNumber) != 0; }
 inline bool is_whitespace(char32_t c) { return (char_class(c) & kWhitespace) != 0; }
 inline bool is_numeric(char32_t c) { return (char_class(c) & kNumeric) != 0; }
 
+// Python's str.isspace(): what str.split() and str.strip() without arguments split on and strip
+// (Jinja's |trim, sacrebleu's tokenizer). Not regex \s: it includes U+001C..U+001F.
+bool is_python_space(char32_t code_point);
+
 // GPT-2's bytes_to_unicode(): each byte maps to one printable character ('A' -> 'A',
 // ' ' -> 'Ġ' U+0120, '\n' -> 'Ċ' U+010A), so that byte-level vocabularies are printable strings.
 char32_t byte_to_unicode(uint8_t byte);
