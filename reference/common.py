@@ -10,6 +10,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("SENTINEL_SHARED_DATA", REPO.parent / "shared" / "data"))
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MINILM_DIR = "all-MiniLM-L6-v2"  # the evaluation's sentence encoder, also from scripts/setup.sh
 
 
 def cache_dir() -> Path:
@@ -23,6 +24,13 @@ def cache_dir() -> Path:
 def default_model_path() -> Path:
     path = cache_dir() / "models" / MODEL_FILE
     if not path.exists():
+        raise SystemExit(f"{path} is missing: run scripts/setup.sh first")
+    return path
+
+
+def minilm_model_path() -> Path:
+    path = cache_dir() / "models" / MINILM_DIR
+    if not (path / "model.safetensors").exists():
         raise SystemExit(f"{path} is missing: run scripts/setup.sh first")
     return path
 

