@@ -73,6 +73,12 @@ double TrainCorpus::achieved_ratio() const {
   return static_cast<double>(removed) / static_cast<double>(tokens.size());
 }
 
+void TrainCorpus::truncate(int64_t n) {
+  if (static_cast<int64_t>(tokens.size()) <= n) return;
+  tokens.resize(n);
+  std::erase_if(spans, [&](const Span& s) { return s.end > n; });
+}
+
 TrainCorpus build_corpus(const Tokenizer& tokenizer, std::string_view text, const SpanSamplerOptions* sampler,
                          uint64_t seed, RowSplit rows) {
   if (sampler != nullptr) sampler->validate();
@@ -139,8 +145,8 @@ TrainBatch make_batch(std::span<const MaskedSequence> blocks) {
 }
 
 void TrainDataOptions::validate() const {
-  check(method == Method::Sentinel || method == Method::Local || method == Method::Scattered || method == Method::None,
-        "training supports --method sentinel, local or scattered (and none), not ", method_name(method));
+  // Every method with a fixed mask lays out; h2o decides from attention scores as it reads.
+  check(method != Method::H2O, "h2o has no fixed mask, so it cannot be laid out in blocks; evaluate it streaming");
   check(block >= 2, "--block must be >= 2 elements, got ", block);
   check(ratio >= 0.0 && ratio < 1.0, "--ratio must be in [0, 1), got ", ratio);
   check(method != Method::Sentinel || (cl_id >= 0 && cr_id >= 0), "sentinel training needs the <CL>/<CR> ids");

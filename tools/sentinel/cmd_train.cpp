@@ -163,10 +163,7 @@ int run_train(TrainArgs& a) {
   const SentinelTokens st = sentinel_tokens(loaded.config);
   TrainCorpus corpus = build_corpus(*loaded.tokenizer, text, method == Method::Sentinel ? &a.spans : nullptr, a.loop.seed,
                                    parse_row_split(a.rows));
-  if (a.max_tokens > 0 && static_cast<int64_t>(corpus.tokens.size()) > a.max_tokens) {
-    corpus.tokens.resize(a.max_tokens);
-    std::erase_if(corpus.spans, [&](const Span& s) { return s.end > a.max_tokens; });
-  }
+  if (a.max_tokens > 0) corpus.truncate(a.max_tokens);
   TrainDataOptions d;
   d.method = method;
   d.ratio = a.spans.ratio;

@@ -37,6 +37,8 @@ struct TrainCorpus {
   int64_t n_rows_with_spans = 0;
   // Fraction of the tokens removed from the KV cache by the spans: sum(length - 1) / n tokens.
   double achieved_ratio() const;
+  // Keeps the first n tokens (when there are more) and the spans that end within them.
+  void truncate(int64_t n);
 };
 
 // Tokenizes `text` (no BOS, special-token text taken literally) and, when `sampler` is given,
@@ -61,7 +63,7 @@ at::Tensor next_ordinary_labels(const MaskedSequence& block);
 TrainBatch make_batch(std::span<const MaskedSequence> blocks);
 
 struct TrainDataOptions {
-  Method method = Method::Sentinel;  // sentinel, local, scattered or none (plain causal)
+  Method method = Method::Sentinel;  // any method with a fixed mask (training: sentinel, local, scattered)
   double ratio = 0.5;                // local / scattered: fraction removed (the mask's budget)
   int64_t window = 0;                // local: fixed window (0 = the paper's relative window)
   int64_t block = 256;               // elements per block, sentinels included
