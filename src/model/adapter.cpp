@@ -1,7 +1,9 @@
 // Adapter files (safetensors) and the base-model fingerprint that ties them to one model.
 #include "sentinel/model/adapter.h"
 
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <set>
 #include <sstream>
 #include <vector>
@@ -130,6 +132,18 @@ Adapter load_adapter(const std::string& path) {
     }
   }
   return adapter;
+}
+
+bool adapter_belongs_to(const Adapter& adapter, LlamaModel& base) {
+  const auto it = adapter.metadata.find("base_fingerprint");
+  return it != adapter.metadata.end() && it->second == model_fingerprint(base);
+}
+
+std::string bundled_sentinel_adapter_path() {
+  const char* dir = std::getenv("SENTINEL_ADAPTER_DIR");
+  const std::string folder = dir != nullptr && *dir != '\0' ? dir : SENTINEL_ADAPTER_DIR;
+  const std::string path = folder + "/" + kBundledSentinelAdapter;
+  return std::filesystem::exists(path) ? path : "";
 }
 
 void apply_adapter(LlamaModel& base, const std::string& base_name, const Adapter& adapter) {

@@ -28,7 +28,7 @@ int run_ppl(const PplArgs& args) {
   validate_compressed_perplexity(args.window, policy, chunk);
   const std::string text = read_text_file(args.data);
   LoadedModel loaded = open_model(args.model, args.json);
-  install_compression(policy, args.compression, loaded, args.json);
+  const std::string adapter = install_compression(policy, args.compression, loaded, args.json);
   // Without compression and --chunk, each window is one causal pass: same result, fastest path.
   const bool incremental = policy.method != Method::None || args.chunk > 0;
   if (policy.method == Method::H2O && chunk > 1 && !args.json)
@@ -55,7 +55,7 @@ int run_ppl(const PplArgs& args) {
                           {"compress", method_name(policy.method)}, {"ratio", policy.ratio},
                           {"achieved_ratio", r.achieved_ratio()}, {"kv_entries_retained", r.cells_retained},
                           {"peak_kv_bytes", r.peak_kv_bytes}, {"span", policy.span},
-                          {"window", policy.window}, {"adapter", args.compression.adapter},
+                          {"window", policy.window}, {"adapter", adapter},
                           {"chunk", incremental ? chunk : args.window.ctx},
                           {"seconds", r.seconds},  {"tokens_per_s", tps}};
     std::cout << out.dump() << "\n";

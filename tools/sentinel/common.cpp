@@ -56,8 +56,11 @@ void add_compression_options(CLI::App& app, CompressionArgs& args) {
   app.add_option("--sinks", args.policy.sinks, "streaming: initial attention-sink tokens always kept")
       ->capture_default_str();
   app.add_option("--compress-seed", args.policy.seed, "scattered: seed of the kept positions")->capture_default_str();
-  app.add_option("--adapter", args.adapter, "Adapter file from `sentinel train` for this model: sentinel embeddings and/or LoRA (merged at load)")
-      ->check(CLI::ExistingFile);
+  app.add_option("--adapter", args.adapter,
+                 "Adapter file from `sentinel train` for this model: sentinel embeddings and/or LoRA (merged at load). "
+                 "--compress sentinel on the default model uses the shipped adapter unless given one; 'none' reads "
+                 "with the untrained sentinel rows")
+      ->check(CLI::ExistingFile | CLI::IsMember({"none"}));
 }
 
 PolicyOptions parse_compression(const CompressionArgs& args) {
@@ -76,10 +79,22 @@ PolicyOptions parse_compression(const CompressionArgs& args) {
   return policy;
 }
 
-void install_compression(PolicyOptions& policy, const CompressionArgs& args, LoadedModel& loaded, bool quiet) {
+std::string install_compression(PolicyOptions& policy, const CompressionArgs& args, LoadedModel& loaded,
+                                bool quiet) {
   // The adapter's LoRA is merged into the weights and its sentinel rows installed, whatever the
   // method (a baseline fine-tuned with --method local has LoRA and no sentinel rows).
-  if (!args.adapter.empty()) apply_adapter(loaded.model, loaded.name, load_adapter(args.adapter));
+  std::string adapter = args.adapter == "none" ? "" : args.adapter;
+  if (!adapter.empty()) apply_adapter(loaded.model, loaded.name, load_adapter(adapter));
+  if (args.adapter.empty() && policy.method == Method::Sentinel) {
+    // The shipped adapter, when it was trained on this model (the default one).
+    if (const std::string bundled = bundled_sentinel_adapter_path(); !bundled.empty()) {
+      const Adapter shipped = load_adapter(bundled);
+      if (adapter_belongs_to(shipped, loaded.model)) {
+        apply_adapter(loaded.model, loaded.name, shipped);
+        adapter = bundled;
+      }
+    }
+  }
   if (policy.method == Method::Sentinel) {
     const SentinelTokens tokens = sentinel_tokens(loaded.config);
     policy.cl_id = tokens.cl;
@@ -88,11 +103,12 @@ void install_compression(PolicyOptions& policy, const CompressionArgs& args, Loa
   }
   policy.validate();
   if (!quiet && policy.method != Method::None) {
-    const std::string sentinels = !args.adapter.empty()                ? ", adapter " + args.adapter
-                                  : policy.method == Method::Sentinel ? ", untrained sentinels (no --adapter)"
+    const std::string sentinels = !adapter.empty()                    ? ", adapter " + adapter
+                                  : policy.method == Method::Sentinel ? ", untrained sentinels (no adapter for this model)"
                                                                       : "";
     std::fprintf(stderr, "compress: %s%s\n", describe(policy).c_str(), sentinels.c_str());
   }
+  return adapter;
 }
 
 std::string describe(const PolicyOptions& policy) {

@@ -27,7 +27,7 @@ LoadedModel open_model(const ModelArgs& args, bool quiet = false);
 struct CompressionArgs {
   std::string method = "none";
   PolicyOptions policy;
-  std::string adapter;  // sentinel embeddings (and later LoRA) trained for the model
+  std::string adapter;  // an adapter file; "" = the shipped one for sentinel, "none" = no adapter
 };
 
 void add_compression_options(CLI::App& app, CompressionArgs& args);
@@ -35,8 +35,11 @@ void add_compression_options(CLI::App& app, CompressionArgs& args);
 // fails fast. Sentinel token ids are placeholders until install_compression().
 PolicyOptions parse_compression(const CompressionArgs& args);
 // Completes `policy` for the loaded model: sentinel ids and rows (the adapter's, which must belong
-// to this model, or the documented initial ones). One line on stderr unless quiet.
-void install_compression(PolicyOptions& policy, const CompressionArgs& args, LoadedModel& loaded, bool quiet = false);
+// to this model, or the documented initial ones). Returns the adapter applied ("" = none): the
+// given one, or for sentinel without --adapter the shipped one when it belongs to this model.
+// One line on stderr unless quiet.
+std::string install_compression(PolicyOptions& policy, const CompressionArgs& args, LoadedModel& loaded,
+                                bool quiet = false);
 // "sentinel ratio 0.5 span 16 window 0" for messages.
 std::string describe(const PolicyOptions& policy);
 
@@ -66,5 +69,8 @@ Runner register_tokenize(CLI::App& app);
 Runner register_ppl(CLI::App& app);
 Runner register_info(CLI::App& app);
 Runner register_train(CLI::App& app);
+Runner register_eval(CLI::App& app);
+// `eval` subcommands: each adds itself to `eval` and sets the runner it is run by.
+CLI::App* register_eval_lm(CLI::App& eval, Runner& runner);
 
 }  // namespace sentinel::cli
