@@ -1,0 +1,205 @@
+"""Turns the JSON lines of `sentinel eval lm` (and `eval gen`) into markdown tables and PNG plots.
+
+    python3 bench/report.py docs/results/lm.jsonl --out docs/results
+    python3 bench/report.py docs/results/lm.jsonl docs/results/gen.jsonl --out docs/results
+
+Writes OUT/lm.md and OUT/lm.png (perplexity vs achieved compression ratio per method, one panel per
+setting) and, for generation results, OUT/gen.md and OUT/gen.png. The tables give every cell's
+nominal ratio, achieved ratio and KV entries retained beside its score; the footer names the machine,
+threads, dtype and git revision the records carry. Needs matplotlib for the plots only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+METHOD_ORDER = ["full", "sentinel", "local", "scattered", "strided", "streaming", "h2o"]
+GEN_METRICS = [("bleu", "BLEU-4", "{:.2f}"), ("rouge_l", "ROUGE-L F", "{:.4f}"), ("similarity", "MiniLM cos", "{:.4f}"),
+               ("fluency_ppl", "fluency ppl", "{:.2f}"), ("distinct_2", "distinct-2", "{:.3f}")]
+
+
+def load(paths: list[Path]) -> list[dict]:
+    records = []
+    for path in paths:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                print(f"{path}:{number}: skipped a partial line (a run killed mid-write)", file=sys.stderr)
+    return records
+
+
+def row_name(r: dict) -> str:
+    if r["method"] == "full":
+        return "full"
+    if r["variant"] == "fine-tuned":
+        return r["method"] + " (fine-tuned)"
+    return r["method"] + (" (untrained)" if r["method"] == "sentinel" else "")
+
+
+def row_order(name: str) -> tuple:
+    method = name.split(" ")[0]
+    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else 99, "fine-tuned" not in name)
+
+
+def footer(records: list[dict]) -> str:
+    envs = {json.dumps(r.get("environment", {}), sort_keys=True) for r in records}
+    lines = []
+    for e in sorted(envs):
+        env = json.loads(e)
+        if env:
+            lines.append(f"{env.get('cpu')} ({env.get('cores')} cores), {env.get('threads')} threads, "
+                         f"{env.get('dtype')}, git {env.get('git_revision')}, {env.get('time')}")
+    return "Measured on: " + "; ".join(sorted(set(lines))) if lines else ""
+
+
+def lm_tables(records: list[dict]) -> str:
+    out = []
+    for setting in sorted({r["setting"] for r in records}):
+        rows = [r for r in records if r["setting"] == setting]
+        ratios = sorted({r["ratio"] for r in rows if r["method"] != "full"})
+        full = next((r for r in rows if r["method"] == "full"), None)
+        config = rows[0].get("config", {})
+        if setting == "paper":
+            what = (f"masked blocks of {config.get('block')} elements, random {config.get('span_unit')} spans "
+                    f"(max {config.get('max_span')}) for sentinel")
+        else:
+            what = (f"incremental reading with eviction, windows of {config.get('ctx')} tokens, sentinel spans of "
+                    f"{config.get('span')} tokens")
+        out.append(f"### {setting} setting: {what}\n")
+        out.append(f"Data: `{config.get('data')}`, first {config.get('max_tokens')} tokens. "
+                   "Each cell: perplexity (achieved ratio, KV entries retained per query).\n")
+        header = "| method | " + " | ".join(f"r = {x:g}" for x in ratios) + " |"
+        out.append(header)
+        out.append("| --- |" + " ---: |" * len(ratios))
+        if full:
+            out.append(f"| full (no compression) | " + " | ".join(f"{full['ppl']:.2f}" for _ in ratios) + " |")
+        by_name = defaultdict(dict)
+        for r in rows:
+            if r["method"] != "full":
+                by_name[row_name(r)][r["ratio"]] = r
+        for name in sorted(by_name, key=row_order):
+            cells = []
+            for x in ratios:
+                r = by_name[name].get(x)
+                cells.append("" if r is None else
+                             f"{r['ppl']:.2f} ({r['achieved_ratio']:.2f}, {r['kv_entries_retained']:.0f})")
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
+        out.append("")
+    out.append(footer(records))
+    return "\n".join(out) + "\n"
+
+
+def lm_plot(records: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    settings = sorted({r["setting"] for r in records})
+    fig, axes = plt.subplots(1, len(settings), figsize=(6 * len(settings), 4.5), squeeze=False)
+    for ax, setting in zip(axes[0], settings):
+        rows = [r for r in records if r["setting"] == setting]
+        by_name = defaultdict(list)
+        for r in rows:
+            if r["method"] != "full":
+                by_name[row_name(r)].append(r)
+        for name in sorted(by_name, key=row_order):
+            pts = sorted(by_name[name], key=lambda r: r["achieved_ratio"])
+            style = "-" if "fine-tuned" in name or name.startswith("sentinel") else "--"
+            ax.plot([r["achieved_ratio"] for r in pts], [r["ppl"] for r in pts], style, marker="o", label=name)
+        full = next((r for r in rows if r["method"] == "full"), None)
+        if full:
+            ax.axhline(full["ppl"], color="black", linewidth=1, label="full")
+        ax.set_xlim(0, 1)
+        ax.set_yscale("log")
+        ax.set_xlabel("achieved compression ratio (fraction of KV entries removed)")
+        ax.set_ylabel("perplexity (log scale)")
+        ax.set_title(f"{setting} setting")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def gen_tables(records: list[dict]) -> str:
+    out = []
+    ratios = sorted({r["ratio"] for r in records if r["method"] != "full"})
+    config = records[0].get("config", {})
+    out.append(f"Documents: {config.get('documents')} ({config.get('prefix')}-token prefixes, "
+               f"{config.get('new_tokens')} generated tokens, {config.get('sampling', 'greedy')}).\n")
+    for key, title, fmt in GEN_METRICS:
+        if not any(key in r for r in records):
+            continue
+        out.append(f"### {title}\n")
+        out.append("| method | " + " | ".join(f"r = {x:g}" for x in ratios) + " |")
+        out.append("| --- |" + " ---: |" * len(ratios))
+        by_name = defaultdict(dict)
+        for r in records:
+            by_name[row_name(r)][r["ratio"]] = r
+        for name in sorted(by_name, key=row_order):
+            if name == "full":
+                value = fmt.format(by_name[name][0.0][key])
+                out.append(f"| full (no compression) | " + " | ".join(value for _ in ratios) + " |")
+                continue
+            out.append(f"| {name} | " + " | ".join(
+                fmt.format(by_name[name][x][key]) if x in by_name[name] else "" for x in ratios) + " |")
+        out.append("")
+    out.append(footer(records))
+    return "\n".join(out) + "\n"
+
+
+def gen_plot(records: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    metrics = [m for m in GEN_METRICS if any(m[0] in r for r in records)]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 4), squeeze=False)
+    for ax, (key, title, _) in zip(axes[0], metrics):
+        by_name = defaultdict(list)
+        for r in records:
+            if r["method"] != "full":
+                by_name[row_name(r)].append(r)
+        for name in sorted(by_name, key=row_order):
+            pts = sorted(by_name[name], key=lambda r: r["ratio"])
+            ax.plot([r["ratio"] for r in pts], [r[key] for r in pts], marker="o", label=name)
+        full = next((r for r in records if r["method"] == "full"), None)
+        if full:
+            ax.axhline(full[key], color="black", linewidth=1, label="full")
+        ax.set_xlabel("nominal compression ratio")
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", nargs="+", type=Path, help="JSON-lines files from sentinel eval lm / eval gen")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the .md tables and .png plots")
+    parser.add_argument("--no-plots", action="store_true", help="tables only (no matplotlib needed)")
+    args = parser.parse_args()
+    records = load(args.results)
+    lm = [r for r in records if "ppl" in r and "setting" in r]
+    gen = [r for r in records if "bleu" in r]
+    if not lm and not gen:
+        sys.exit("no eval lm or eval gen records in " + ", ".join(map(str, args.results)))
+    args.out.mkdir(parents=True, exist_ok=True)
+    if lm:
+        (args.out / "lm.md").write_text(lm_tables(lm))
+        if not args.no_plots:
+            lm_plot(lm, args.out / "lm.png")
+        print(f"wrote {args.out / 'lm.md'}" + ("" if args.no_plots else f" and {args.out / 'lm.png'}"))
+    if gen:
+        (args.out / "gen.md").write_text(gen_tables(gen))
+        if not args.no_plots:
+            gen_plot(gen, args.out / "gen.png")
+        print(f"wrote {args.out / 'gen.md'}" + ("" if args.no_plots else f" and {args.out / 'gen.png'}"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+// End-to-end tests of `sentinel eval lm` on the tiny model (tests/data/tiny/hf): one JSON line per
+// cell of the grid with its achieved ratio and KV entries, --resume skipping finished cells, and
+// refusals that name the fix. The numbers themselves are checked in unit/model/test_block_perplexity.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+
+#include "sentinel/core/error.h"
+#include "support/subprocess.h"
+#include "support/test_paths.h"
+
+namespace sentinel {
+namespace {
+
+using testing::ProcessResult;
+
+std::string describe(const ProcessResult& r) {
+  return "exit code " + std::to_string(r.exit_code) + "\n--- stdout ---\n" + r.out.substr(0, 2000) +
+         "\n--- stderr ---\n" + r.err.substr(0, 3000);
+}
+
+class EvalCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::string pattern = "/tmp/sentinel-eval-cli-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) throw Error("mkdtemp failed for " + pattern);
+    dir_ = pattern;
+    std::string text;
+    for (int r = 0; r < 30; ++r) {
+      for (int w = 0; w < 36; ++w) text += (w ? " " : "") + std::string(w % 3 ? "the fox" : "a dog") + std::to_string((r * 5 + w) % 13);
+      text += "\n";
+    }
+    std::ofstream(path("text.txt")) << text;
+  }
+  // Plain unlink/rmdir (std::filesystem binds to libtorch's broken exported copies).
+  static void TearDownTestSuite() {
+    for (const char* name : {"text.txt", "a.jsonl", "b.jsonl"}) ::unlink(path(name).c_str());
+    ::rmdir(dir_.c_str());
+  }
+  static std::string path(const std::string& name) { return dir_ + "/" + name; }
+  static ProcessResult sentinel(std::vector<std::string> args) { return testing::run_process(testing::cli_path(), args); }
+  static std::vector<std::string> eval_args(const std::string& out) {
+    return {"eval", "lm", "-m", testing::source_path("tests/data/tiny/hf"), "-d", path("text.txt"), "--methods",
+            "full,sentinel,local,scattered,h2o", "--ratios", "0.5", "--max-tokens", "400", "--block", "64", "--ctx",
+            "128", "--chunk", "32", "--span", "8", "-t", "1", "-o", path(out)};
+  }
+  static std::vector<nlohmann::json> records(const std::string& file) {
+    std::vector<nlohmann::json> out;
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+    return out;
+  }
+  static inline std::string dir_;
+};
+
+TEST_F(EvalCli, LmWritesOneRecordPerCellWithItsAchievedRatio) {
+  const ProcessResult r = sentinel(eval_args("a.jsonl"));
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  const auto rows = records(path("a.jsonl"));
+  // full, sentinel, local, scattered in both settings; h2o streaming only (no fixed mask).
+  ASSERT_EQ(rows.size(), 9u) << describe(r);
+  std::map<std::string, nlohmann::json> by_cell;
+  for (const auto& row : rows) {
+    by_cell[row["setting"].get<std::string>() + "/" + row["method"].get<std::string>()] = row;
+    EXPECT_TRUE(std::isfinite(row["ppl"].get<double>()) && row["ppl"].get<double>() > 1.0) << row.dump();
+    EXPECT_EQ(row["environment"]["threads"], 1) << row.dump();
+    EXPECT_FALSE(row["environment"]["git_revision"].get<std::string>().empty());
+  }
+  EXPECT_FALSE(by_cell.contains("paper/h2o"));
+  EXPECT_EQ(by_cell["paper/full"]["achieved_ratio"], 0.0);
+  for (const char* cell : {"paper/local", "paper/scattered", "stream/local", "stream/scattered", "stream/sentinel",
+                           "stream/h2o"})
+    EXPECT_NEAR(by_cell[cell]["achieved_ratio"].get<double>(), 0.5, 0.12) << cell;
+  // The paper setting's random spans measure their own ratio, as training prints it.
+  EXPECT_GT(by_cell["paper/sentinel"]["span_ratio"].get<double>(), 0.2);
+  EXPECT_LT(by_cell["stream/local"]["kv_entries_retained"].get<double>(),
+            by_cell["stream/full"]["kv_entries_retained"].get<double>());
+  EXPECT_EQ(by_cell["stream/h2o"]["chunk"], 16);  // h2o reads in small passes, --h2o-chunk
+  EXPECT_NE(r.out.find("| paper | sentinel | untrained | 0.50 |"), std::string::npos) << r.out;
+}
+
+TEST_F(EvalCli, ResumeSkipsFinishedCellsAndAnExistingFileIsNotOverwritten) {
+  auto args = eval_args("b.jsonl");
+  args[7] = "full,local";  // --methods
+  ASSERT_EQ(sentinel(args).exit_code, 0);
+  const auto first = records(path("b.jsonl"));
+  ASSERT_EQ(first.size(), 4u);
+
+  const ProcessResult again = sentinel(args);
+  EXPECT_EQ(again.exit_code, 1) << describe(again);
+  EXPECT_NE(again.err.find("--resume"), std::string::npos) << again.err;
+
+  // A run killed mid-write leaves a partial line: resume ends it and redoes only what is missing.
+  { std::ofstream(path("b.jsonl"), std::ios::app) << "{\"key\": \"trunc"; }
+  args[7] = "full,local,scattered";
+  args.push_back("--resume");
+  const ProcessResult resumed = sentinel(args);
+  ASSERT_EQ(resumed.exit_code, 0) << describe(resumed);
+  EXPECT_NE(resumed.err.find("6 cells (4 on file)"), std::string::npos) << resumed.err;
+  int parsed = 0;
+  std::ifstream in(path("b.jsonl"));
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with("{\"key\": \"trunc")) continue; else parsed += nlohmann::json::parse(line).contains("ppl");
+  EXPECT_EQ(parsed, 6);
+}
+
+TEST_F(EvalCli, BadGridsAreRefusedBeforeLoading) {
+  auto args = eval_args("c.jsonl");
+  args[7] = "full,lokal";
+  ProcessResult r = sentinel(args);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("unknown method 'lokal'"), std::string::npos) << r.err;
+  args[7] = "sentinel";
+  args[9] = "1.5";  // --ratios
+  r = sentinel(args);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--ratios: 1.5"), std::string::npos) << r.err;
+  args[9] = "0.5";
+  args.insert(args.end(), {"--adapter", "sentinel"});
+  r = sentinel(args);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("METHOD=FILE"), std::string::npos) << r.err;
+  EXPECT_EQ(::access(path("c.jsonl").c_str(), F_OK), -1) << "a refused run must not create its --out";
+}
+
+}  // namespace
+}  // namespace sentinel

@@ -1,0 +1,172 @@
+// The evaluation grid: methods, ratios, adapters and settings, planned and validated up front.
+#include "eval_grid.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "sentinel/core/error.h"
+#include "sentinel/model/adapter.h"
+#include "sentinel/model/sentinels.h"
+
+namespace sentinel::cli {
+namespace {
+
+Method grid_method(const std::string& name) { return name == "full" ? Method::None : parse_method(name); }
+
+std::string grid_method_name(Method m) { return m == Method::None ? "full" : method_name(m); }
+
+}  // namespace
+
+void add_grid_options(CLI::App& app, GridArgs& args) {
+  app.add_option("--methods", args.methods,
+                 "Methods to compare: full, sentinel, local, scattered, strided, streaming, h2o (comma-separated)")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--ratios", args.ratios, "Nominal compression ratios, in (0, 1) (comma-separated)")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--adapter", args.adapters,
+                 "METHOD=FILE: also evaluate METHOD fine-tuned with this adapter (repeatable). sentinel uses the "
+                 "shipped adapter of the default model unless given one");
+  app.add_flag("--no-bundled-adapter", args.no_bundled_adapter,
+               "Do not add the shipped sentinel adapter (untrained sentinel rows only)");
+  app.add_option("--span", args.span, "sentinel (stream, gen): tokens compressed into each <CR>")->capture_default_str();
+  app.add_option("--window", args.window, "sentinel (stream, gen): most recent tokens never compressed")
+      ->capture_default_str();
+  app.add_option("--sinks", args.sinks, "streaming: initial attention-sink tokens always kept")->capture_default_str();
+  app.add_option("--seed", args.seed, "Seed of random spans and scattered patterns")->capture_default_str();
+}
+
+std::vector<GridCell> plan_grid(const GridArgs& args, const std::vector<std::string>& settings) {
+  check(!args.methods.empty(), "--methods is empty");
+  for (double r : args.ratios) check(r > 0.0 && r < 1.0, "--ratios: ", r, " is not in (0, 1)");
+  std::vector<Method> methods;
+  for (const auto& name : args.methods) {
+    try {
+      methods.push_back(grid_method(name));
+    } catch (const Error&) {
+      fail("--methods: unknown method '", name, "'; use full, sentinel, local, scattered, strided, streaming or h2o");
+    }
+  }
+  const bool compressing = std::any_of(methods.begin(), methods.end(), [](Method m) { return m != Method::None; });
+  check(!compressing || !args.ratios.empty(), "--ratios is empty");
+
+  // Fine-tuned variants: METHOD=FILE, plus the shipped sentinel adapter.
+  std::vector<std::pair<Method, std::string>> tuned;
+  for (const auto& spec : args.adapters) {
+    const size_t eq = spec.find('=');
+    check(eq != std::string::npos, "--adapter '", spec, "': expected METHOD=FILE, e.g. sentinel=my.adapter");
+    const Method m = grid_method(spec.substr(0, eq));
+    const std::string file = spec.substr(eq + 1);
+    check(m != Method::None && m != Method::H2O, "--adapter '", spec, "': only trained methods take an adapter");
+    check(std::filesystem::exists(file), "--adapter '", spec, "': file '", file, "' does not exist");
+    tuned.emplace_back(m, file);
+  }
+  const bool sentinel_given = std::any_of(tuned.begin(), tuned.end(), [](auto& t) { return t.first == Method::Sentinel; });
+  if (!sentinel_given && !args.no_bundled_adapter && std::find(methods.begin(), methods.end(), Method::Sentinel) != methods.end())
+    if (const std::string bundled = bundled_sentinel_adapter_path(); !bundled.empty())
+      tuned.emplace_back(Method::Sentinel, bundled);
+
+  std::vector<GridCell> cells;
+  auto add = [&](Method m, const std::string& variant, const std::string& adapter) {
+    for (const auto& setting : settings) {
+      if (m == Method::None) {
+        cells.push_back(GridCell{setting, m, variant, adapter, 0.0});
+        continue;
+      }
+      for (double r : args.ratios) cells.push_back(GridCell{setting, m, variant, adapter, r});
+    }
+  };
+  for (Method m : methods) add(m, m == Method::None ? "base" : "untrained", "");
+  for (const auto& [m, file] : tuned)
+    if (std::find(methods.begin(), methods.end(), m) != methods.end()) add(m, "fine-tuned", file);
+  return cells;
+}
+
+PolicyOptions grid_policy(const GridArgs& args, const GridCell& cell) {
+  PolicyOptions p;
+  p.method = cell.method;
+  p.ratio = cell.ratio;
+  p.span = args.span;
+  p.window = cell.method == Method::Sentinel ? args.window : 0;
+  p.sinks = args.sinks;
+  p.seed = args.seed;
+  if (cell.method == Method::Sentinel) {
+    p.cl_id = 0;  // placeholders until a model is loaded
+    p.cr_id = 1;
+  }
+  p.validate();
+  return p;
+}
+
+PolicyOptions cell_policy(const GridArgs& args, const GridCell& cell, const LoadedModel& loaded) {
+  PolicyOptions p = grid_policy(args, cell);
+  if (cell.method == Method::Sentinel) {
+    const SentinelTokens st = sentinel_tokens(loaded.config);
+    p.cl_id = st.cl;
+    p.cr_id = st.cr;
+  }
+  return p;
+}
+
+std::string describe_cell(const GridCell& cell) {
+  std::ostringstream out;
+  out << cell.setting << " " << grid_method_name(cell.method);
+  if (cell.method != Method::None) out << " " << cell.variant << " " << cell.ratio;
+  return out.str();
+}
+
+std::string cell_key(const std::string& config_id, const GridCell& cell) {
+  std::ostringstream out;
+  out << config_id << "/" << cell.setting << "/" << grid_method_name(cell.method) << "/" << cell.variant << "/"
+      << cell.ratio;
+  return out.str();
+}
+
+nlohmann::json cell_record(const GridCell& cell) {
+  return {{"setting", cell.setting}, {"method", grid_method_name(cell.method)}, {"variant", cell.variant},
+          {"adapter", cell.adapter}, {"ratio", cell.ratio}};
+}
+
+void for_each_adapter_group(const std::vector<GridCell>& cells,
+                            const std::function<void(const std::string&, const std::vector<GridCell>&)>& fn) {
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<GridCell>> groups;
+  for (const GridCell& c : cells) {
+    if (!groups.contains(c.adapter)) order.push_back(c.adapter);
+    groups[c.adapter].push_back(c);
+  }
+  for (const auto& adapter : order) fn(adapter, groups[adapter]);
+}
+
+LoadedModel open_grid_model(const ModelArgs& model, const std::string& adapter, bool quiet) {
+  LoadedModel loaded = open_model(model, quiet);
+  if (!adapter.empty()) apply_adapter(loaded.model, loaded.name, load_adapter(adapter));
+  if (loaded.model->n_extra_tokens() == 0) install_sentinels(loaded.model);
+  return loaded;
+}
+
+void print_ppl_table(const std::string& path, const std::string& config_id) {
+  std::ifstream in(path);
+  std::printf("| setting | method | variant | ratio | achieved | KV entries | ppl |\n");
+  std::printf("| --- | --- | --- | ---: | ---: | ---: | ---: |\n");
+  for (std::string line; std::getline(in, line);) {
+    nlohmann::json r;
+    try {
+      r = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception&) {
+      continue;
+    }
+    if (!r.contains("ppl") || !r.value("key", "").starts_with(config_id + "/")) continue;
+    std::printf("| %s | %s | %s | %.2f | %.3f | %.0f | %.3f |\n", r["setting"].get<std::string>().c_str(),
+                r["method"].get<std::string>().c_str(), r["variant"].get<std::string>().c_str(),
+                r["ratio"].get<double>(), r["achieved_ratio"].get<double>(), r["kv_entries_retained"].get<double>(),
+                r["ppl"].get<double>());
+  }
+}
+
+}  // namespace sentinel::cli

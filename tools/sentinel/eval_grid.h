@@ -1,0 +1,62 @@
+// The grid the evaluation commands sweep: methods x ratios x settings, each method untrained and,
+// where an adapter exists for it, fine-tuned. Shared by `eval lm` and `eval gen`.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common.h"
+#include "sentinel/policies/policy.h"
+
+namespace sentinel::cli {
+
+struct GridArgs {
+  std::vector<std::string> methods = {"full", "sentinel", "local", "scattered", "strided", "streaming", "h2o"};
+  std::vector<double> ratios = {0.25, 0.5, 0.75};
+  std::vector<std::string> adapters;  // METHOD=FILE: adds that method's fine-tuned rows
+  bool no_bundled_adapter = false;    // sentinel: leave the shipped adapter out
+  int64_t span = 16;                  // sentinel (inference scheduler): tokens per span
+  int64_t window = 0;                 // sentinel: protected recent tokens
+  int64_t sinks = 4;                  // streaming
+  uint64_t seed = 0;                  // scattered patterns, random spans
+};
+
+void add_grid_options(CLI::App& app, GridArgs& args);
+
+struct GridCell {
+  std::string setting;   // e.g. "paper", "stream"
+  Method method = Method::None;
+  std::string variant;   // "base" (full), "untrained", "fine-tuned"
+  std::string adapter;   // file applied to the model, "" = none
+  double ratio = 0.0;    // nominal; 0 for full
+};
+
+// Every cell, in an order that loads each adapter once. Validates the methods, ratios and adapters
+// (files exist, METHOD=FILE syntax) and throws naming the bad value.
+std::vector<GridCell> plan_grid(const GridArgs& args, const std::vector<std::string>& settings);
+
+// The cell's policy with placeholder sentinel ids (for validation before loading).
+PolicyOptions grid_policy(const GridArgs& args, const GridCell& cell);
+// The cell's policy for the loaded model (its sentinel ids).
+PolicyOptions cell_policy(const GridArgs& args, const GridCell& cell, const LoadedModel& loaded);
+
+// "stream sentinel fine-tuned 0.5"
+std::string describe_cell(const GridCell& cell);
+std::string cell_key(const std::string& config_id, const GridCell& cell);
+// The cell's identity as JSON: setting, method, variant, adapter, ratio.
+nlohmann::json cell_record(const GridCell& cell);
+
+// Calls fn(adapter, cells using it) per adapter, in plan order.
+void for_each_adapter_group(const std::vector<GridCell>& cells,
+                            const std::function<void(const std::string&, const std::vector<GridCell>&)>& fn);
+
+// Loads the model with `adapter` merged ("" = none) and the sentinel rows present.
+LoadedModel open_grid_model(const ModelArgs& model, const std::string& adapter, bool quiet);
+
+// Prints the perplexity cells of `path` with this config id as a markdown table on stdout.
+void print_ppl_table(const std::string& path, const std::string& config_id);
+
+}  // namespace sentinel::cli
