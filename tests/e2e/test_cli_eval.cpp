@@ -37,7 +37,7 @@ class EvalCli : public ::testing::Test {
   }
   // Plain unlink/rmdir (std::filesystem binds to libtorch's broken exported copies).
   static void TearDownTestSuite() {
-    for (const char* name : {"text.txt", "a.jsonl", "b.jsonl"}) ::unlink(path(name).c_str());
+    for (const char* name : {"text.txt", "a.jsonl", "b.jsonl", "bench.jsonl"}) ::unlink(path(name).c_str());
     ::rmdir(dir_.c_str());
   }
   static std::string path(const std::string& name) { return dir_ + "/" + name; }
@@ -124,6 +124,31 @@ TEST_F(EvalCli, BadGridsAreRefusedBeforeLoading) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("METHOD=FILE"), std::string::npos) << r.err;
   EXPECT_EQ(::access(path("c.jsonl").c_str(), F_OK), -1) << "a refused run must not create its --out";
+}
+
+TEST_F(EvalCli, BenchProfilesEveryContextAndMethodWithMediansAndMemory) {
+  const ProcessResult r = sentinel({"bench", "-m", testing::source_path("tests/data/tiny/hf"), "-d", path("text.txt"),
+                                    "--contexts", "64,200", "--methods", "full,local,sentinel", "--ratios", "0.5",
+                                    "--span", "8", "--decode-tokens", "4", "--repeats", "2", "-t", "1", "-o",
+                                    path("bench.jsonl")});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  const auto rows = records(path("bench.jsonl"));
+  ASSERT_EQ(rows.size(), 6u);  // 2 contexts x (full, local, sentinel untrained): no adapter rows
+  std::map<std::string, nlohmann::json> by_cell;
+  for (const auto& row : rows) {
+    by_cell[row["method"].get<std::string>() + "/" + std::to_string(row["context"].get<int64_t>())] = row;
+    for (const char* measure : {"prefill_tokens_per_s", "decode_tokens_per_s", "peak_rss_bytes"}) {
+      EXPECT_GT(row[measure]["median"].get<double>(), 0.0) << measure << " " << row.dump();
+      EXPECT_LE(row[measure]["min"].get<double>(), row[measure]["median"].get<double>()) << measure;
+      EXPECT_GE(row[measure]["max"].get<double>(), row[measure]["median"].get<double>()) << measure;
+    }
+    EXPECT_LE(row["decode_latency_ms"]["p50"].get<double>(), row["decode_latency_ms"]["p99"].get<double>());
+    EXPECT_EQ(row["batch"], 1);
+  }
+  EXPECT_EQ(by_cell["full/200"]["kv_entries"], 204);  // prompt + decoded tokens, nothing evicted
+  EXPECT_NEAR(by_cell["local/200"]["kv_entries"].get<double>(), 102, 2);
+  EXPECT_LT(by_cell["local/200"]["kv_bytes"].get<int64_t>(), by_cell["full/200"]["kv_bytes"].get<int64_t>() * 0.6);
+  EXPECT_NEAR(by_cell["sentinel/200"]["achieved_ratio"].get<double>(), 0.5, 0.15);
 }
 
 }  // namespace
