@@ -3,29 +3,16 @@
 // change ids and is not implemented (normalizers, byte fallback, dropout, EOS appending, ...)
 // throws Error naming it, so a tokenizer is either loaded exactly or not at all.
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "sentinel/core/error.h"
+#include "sentinel/core/json_file.h"
 #include "sentinel/tokenizer/bpe.h"
 
 namespace sentinel {
 namespace {
 
 using nlohmann::json;
-
-json read_json(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  check(in.good(), "cannot open tokenizer file '", path, "'");
-  std::ostringstream text;
-  text << in.rdbuf();
-  try {
-    return json::parse(text.str());
-  } catch (const json::exception& e) {
-    fail("'", path, "' is not valid JSON: ", e.what());
-  }
-}
 
 bool is_null_or_missing(const json& node, const char* key) { return !node.contains(key) || node[key].is_null(); }
 
@@ -107,7 +94,7 @@ std::string chat_template_of(const json& config) {
 }
 
 TokenizerParts parts_from_json(const std::string& path) {
-  const json root = read_json(path);
+  const json root = read_json_file(path);
   check(root.is_object() && root.contains("model"), path, ": not a tokenizer.json (no \"model\")");
   const json& model = root["model"];
   check_model_options(model, path);
@@ -178,7 +165,7 @@ TokenizerParts parts_from_json(const std::string& path) {
 
   const std::filesystem::path config_path = std::filesystem::path(path).parent_path() / "tokenizer_config.json";
   if (std::filesystem::exists(config_path)) {
-    const json config = read_json(config_path.string());
+    const json config = read_json_file(config_path.string());
     auto config_id = [&](const char* key) -> std::optional<int32_t> {
       const auto content = token_content(config, key);
       if (!content) return std::nullopt;
