@@ -24,6 +24,8 @@ at::Tensor unpermute_rotary_rows(const at::Tensor& w, int64_t n_head) {
   return w.reshape({n_head, hd / 2, 2, cols}).transpose(1, 2).reshape({rows, cols}).contiguous();
 }
 
+}  // namespace
+
 at::Tensor tensor_from_safetensors(const SafetensorsTensor& t) {
   at::ScalarType type;
   switch (t.dtype) {
@@ -37,8 +39,6 @@ at::Tensor tensor_from_safetensors(const SafetensorsTensor& t) {
   // from_blob over the mapping, then a float32 copy that owns its memory.
   return at::from_blob(const_cast<uint8_t*>(t.data.data()), shape, at::TensorOptions().dtype(type)).to(at::kFloat).clone();
 }
-
-}  // namespace
 
 std::string gguf_tensor_name(const std::string& hf_name) {
   static const std::map<std::string, std::string> top = {

@@ -13,12 +13,17 @@
 namespace sentinel {
 
 class GgufFile;
+struct SafetensorsTensor;
 
 using WeightMap = std::map<std::string, at::Tensor>;  // HF name -> float32 tensor in torch layout
 
 // Dequantizes every tensor of a llama GGUF. Q and K projections are un-permuted back to the
 // Hugging Face "rotate_half" row order.
 WeightMap load_gguf_weights(const GgufFile& gguf, const LlamaConfig& config);
+
+// A float32 copy (owning its memory) of a floating-point safetensors tensor (F32, F16, BF16, F64);
+// throws Error naming the tensor for any other dtype.
+at::Tensor tensor_from_safetensors(const SafetensorsTensor& t);
 
 // Reads model.safetensors or the shards listed in model.safetensors.index.json of a folder.
 WeightMap load_safetensors_weights(const std::string& folder);
