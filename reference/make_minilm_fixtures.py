@@ -36,8 +36,8 @@ from tokenizers import Tokenizer, normalizers, pre_tokenizers
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import REPO, SHARED_DATA, minilm_model_path  # noqa: E402
-from make_tokenizer_fixtures import (case_input, case_text, compact_ids, hostile_cases, ids_sha256,  # noqa: E402
-                                     split_lines, write_json)
+from make_tokenizer_fixtures import (case_input, case_text, code_point_ranges, compact_ids,  # noqa: E402
+                                     hostile_cases, ids_sha256, split_lines, write_json)
 
 OUT = REPO / "tests" / "data" / "minilm"
 MAX_SEQ_LENGTH = 256
@@ -76,16 +76,6 @@ def tokenizer_without_limits(path):
     tok.no_truncation()
     tok.no_padding()
     return tok
-
-
-def code_point_ranges(code_points):
-    ranges = []
-    for c in sorted(code_points):
-        if ranges and ranges[-1][1] == c - 1:
-            ranges[-1][1] = c
-        else:
-            ranges.append([c, c])
-    return ranges
 
 
 def outputs_sha256(outputs):
