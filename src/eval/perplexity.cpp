@@ -146,4 +146,18 @@ PerplexityResult compressed_perplexity(LlamaModel& model, std::span<const int32_
   return result;
 }
 
+double continuation_nll(LlamaModel& model, std::span<const int32_t> prefix, std::span<const int32_t> continuation) {
+  check(!prefix.empty() && !continuation.empty(), "continuation_nll needs a prefix and a continuation");
+  c10::InferenceMode inference;
+  const auto device = model->embed_tokens->weight.device();
+  std::vector<int64_t> all(prefix.begin(), prefix.end());
+  all.insert(all.end(), continuation.begin(), continuation.end());
+  const auto n = static_cast<int64_t>(all.size()), p = static_cast<int64_t>(prefix.size());
+  const at::Tensor ids = at::tensor(all, at::kLong);
+  const at::Tensor positions = at::arange(n, at::kLong).unsqueeze(0).to(device);
+  const at::Tensor hidden = model->forward({ids.unsqueeze(0).to(device), positions, {}}).hidden[0];  // [n, n_embd]
+  // Rows p-1 .. n-2 predict the continuation's tokens.
+  return negative_log_likelihood(model->logits(hidden.slice(0, p - 1, n - 1)), ids.slice(0, p, n).to(device));
+}
+
 }  // namespace sentinel

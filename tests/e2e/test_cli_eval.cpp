@@ -37,7 +37,7 @@ class EvalCli : public ::testing::Test {
   }
   // Plain unlink/rmdir (std::filesystem binds to libtorch's broken exported copies).
   static void TearDownTestSuite() {
-    for (const char* name : {"text.txt", "a.jsonl", "b.jsonl", "bench.jsonl"}) ::unlink(path(name).c_str());
+    for (const char* name : {"text.txt", "a.jsonl", "b.jsonl", "bench.jsonl", "gen.jsonl"}) ::unlink(path(name).c_str());
     ::rmdir(dir_.c_str());
   }
   static std::string path(const std::string& name) { return dir_ + "/" + name; }
@@ -149,6 +149,38 @@ TEST_F(EvalCli, BenchProfilesEveryContextAndMethodWithMediansAndMemory) {
   EXPECT_NEAR(by_cell["local/200"]["kv_entries"].get<double>(), 102, 2);
   EXPECT_LT(by_cell["local/200"]["kv_bytes"].get<int64_t>(), by_cell["full/200"]["kv_bytes"].get<int64_t>() * 0.6);
   EXPECT_NEAR(by_cell["sentinel/200"]["achieved_ratio"].get<double>(), 0.5, 0.15);
+}
+
+// Generation scoring on the tiny model (its text is noise; the scores' plumbing is what is checked
+// here, the metrics themselves against sacrebleu, rouge-score and sentence-transformers elsewhere).
+TEST_F(EvalCli, GenScoresEveryCellAndKeepsItsGenerations) {
+  const ProcessResult r = sentinel({"eval", "gen", "-m", testing::source_path("tests/data/tiny/hf"), "-d",
+                                    testing::shared_data_path("wikitext-2-raw/wiki.test.raw"), "--docs-per-file", "3",
+                                    "--prefix", "48", "--new-tokens", "12", "--methods", "full,sentinel,local",
+                                    "--ratios", "0.5", "--span", "8", "-t", "1", "-o", path("gen.jsonl")});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  const auto rows = records(path("gen.jsonl"));
+  ASSERT_EQ(rows.size(), 3u);
+  for (const auto& row : rows) {
+    ASSERT_EQ(row["documents"].size(), 3u) << row.dump();
+    double rouge = 0;
+    for (const auto& doc : row["documents"]) {
+      rouge += doc["rouge_l"].get<double>() / 3;
+      EXPECT_NE(doc["source"].get<std::string>().find("#article "), std::string::npos);
+      EXPECT_LE(std::abs(doc["similarity"].get<double>()), 1.0 + 1e-6);
+    }
+    EXPECT_NEAR(row["rouge_l"].get<double>(), rouge, 1e-9);  // the cell's ROUGE-L is the mean over documents
+    EXPECT_EQ(row["generated_tokens"], 36);                    // every method writes N tokens per document
+    EXPECT_TRUE(std::isfinite(row["fluency_ppl"].get<double>()));
+    for (const char* d : {"distinct_1", "distinct_2", "distinct_3", "distinct_4"}) {
+      EXPECT_GE(row[d].get<double>(), 0.0);
+      EXPECT_LE(row[d].get<double>(), 1.0);
+    }
+    EXPECT_GE(row["bleu"].get<double>(), 0.0);
+  }
+  EXPECT_EQ(rows[0]["method"], "full");
+  EXPECT_EQ(rows[0]["achieved_ratio"], 0.0);
+  EXPECT_GT(rows[2]["achieved_ratio"].get<double>(), 0.3);
 }
 
 }  // namespace

@@ -8,12 +8,15 @@
 namespace sentinel::cli {
 
 Runner register_eval(CLI::App& app) {
-  CLI::App* eval = app.add_subcommand("eval", "Evaluate compression quality: lm (perplexity grid)");
+  CLI::App* eval = app.add_subcommand("eval", "Evaluate compression quality: lm (perplexity grid), gen (open-ended generation)");
   eval->require_subcommand(1);
   auto subcommands = std::make_shared<std::vector<std::pair<CLI::App*, Runner>>>();
   Runner lm;
   CLI::App* lm_cmd = register_eval_lm(*eval, lm);
   subcommands->emplace_back(lm_cmd, std::move(lm));
+  Runner gen;
+  CLI::App* gen_cmd = register_eval_gen(*eval, gen);
+  subcommands->emplace_back(gen_cmd, std::move(gen));
   return [subcommands] {
     for (auto& [cmd, run] : *subcommands)
       if (cmd->parsed()) return run();

@@ -150,23 +150,43 @@ LoadedModel open_grid_model(const ModelArgs& model, const std::string& adapter, 
   return loaded;
 }
 
-void print_ppl_table(const std::string& path, const std::string& config_id) {
+namespace {
+
+// The records of `path` written under `config_id` (partial lines skipped).
+std::vector<nlohmann::json> config_records(const std::string& path, const std::string& config_id) {
+  std::vector<nlohmann::json> records;
   std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    try {
+      nlohmann::json r = nlohmann::json::parse(line);
+      if (r.value("key", "").starts_with(config_id + "/")) records.push_back(std::move(r));
+    } catch (const nlohmann::json::exception&) {
+    }
+  }
+  return records;
+}
+
+}  // namespace
+
+void print_ppl_table(const std::string& path, const std::string& config_id) {
   std::printf("| setting | method | variant | ratio | achieved | KV entries | ppl |\n");
   std::printf("| --- | --- | --- | ---: | ---: | ---: | ---: |\n");
-  for (std::string line; std::getline(in, line);) {
-    nlohmann::json r;
-    try {
-      r = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception&) {
-      continue;
-    }
-    if (!r.contains("ppl") || !r.value("key", "").starts_with(config_id + "/")) continue;
+  for (const nlohmann::json& r : config_records(path, config_id)) {
     std::printf("| %s | %s | %s | %.2f | %.3f | %.0f | %.3f |\n", r["setting"].get<std::string>().c_str(),
                 r["method"].get<std::string>().c_str(), r["variant"].get<std::string>().c_str(),
                 r["ratio"].get<double>(), r["achieved_ratio"].get<double>(), r["kv_entries_retained"].get<double>(),
                 r["ppl"].get<double>());
   }
+}
+
+void print_gen_table(const std::string& path, const std::string& config_id) {
+  std::printf("| method | variant | ratio | achieved | BLEU-4 | ROUGE-L | similarity | fluency ppl | distinct-2 |\n");
+  std::printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  for (const nlohmann::json& r : config_records(path, config_id))
+    std::printf("| %s | %s | %.2f | %.3f | %.2f | %.4f | %.4f | %.2f | %.3f |\n", r["method"].get<std::string>().c_str(),
+                r["variant"].get<std::string>().c_str(), r["ratio"].get<double>(), r["achieved_ratio"].get<double>(),
+                r["bleu"].get<double>(), r["rouge_l"].get<double>(), r["similarity"].get<double>(),
+                r["fluency_ppl"].get<double>(), r["distinct_2"].get<double>());
 }
 
 }  // namespace sentinel::cli

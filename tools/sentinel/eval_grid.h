@@ -58,5 +58,7 @@ LoadedModel open_grid_model(const ModelArgs& model, const std::string& adapter, 
 
 // Prints the perplexity cells of `path` with this config id as a markdown table on stdout.
 void print_ppl_table(const std::string& path, const std::string& config_id);
+// The same for generation cells: BLEU, ROUGE-L, similarity, fluency, distinct-2.
+void print_gen_table(const std::string& path, const std::string& config_id);
 
 }  // namespace sentinel::cli

@@ -51,4 +51,8 @@ PerplexityResult compressed_perplexity(LlamaModel& model, std::span<const int32_
                                        const PolicyOptions& policy, int64_t chunk,
                                        const ProgressCallback& progress = {});
 
+// -sum log p(continuation | prefix) under the model read plainly (one causal pass, no
+// compression): the fluency of a generated continuation as the uncompressed model judges it.
+double continuation_nll(LlamaModel& model, std::span<const int32_t> prefix, std::span<const int32_t> continuation);
+
 }  // namespace sentinel
