@@ -1,11 +1,11 @@
-"""Turns the JSON lines of `sentinel eval lm` (and `eval gen`) into markdown tables and PNG plots.
+"""Turns the JSON lines of `sentinel eval lm`, `eval gen` and `bench` into markdown tables and PNG plots.
 
-    python3 bench/report.py docs/results/lm.jsonl --out docs/results
-    python3 bench/report.py docs/results/lm.jsonl docs/results/gen.jsonl --out docs/results
+    python3 bench/report.py docs/results/lm.jsonl docs/results/gen.jsonl docs/results/bench.jsonl --out docs/results
 
-Writes OUT/lm.md and OUT/lm.png (perplexity vs achieved compression ratio per method, one panel per
-setting) and, for generation results, OUT/gen.md and OUT/gen.png. The tables give every cell's
-nominal ratio, achieved ratio and KV entries retained beside its score; the footer names the machine,
+Writes, for the kinds of records given: OUT/lm.md and OUT/lm.png (perplexity vs achieved compression
+ratio per method, one panel per setting), OUT/gen.md and OUT/gen.png (each generation metric vs
+ratio), OUT/bench.md and OUT/bench.png (decode speed and KV memory vs context length). The tables
+give every cell's nominal and achieved ratio beside its numbers; the footer names the machine,
 threads, dtype and git revision the records carry. Needs matplotlib for the plots only.
 """
 from __future__ import annotations
@@ -177,17 +177,67 @@ def gen_plot(records: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def bench_tables(records: list[dict]) -> str:
+    out = []
+    config = records[0].get("config", {})
+    out.append(f"Prompt: the first N tokens of `{config.get('data')}`, then {config.get('decode_tokens')} greedy "
+               f"tokens; 1 warm-up + {config.get('repeats')} measured runs per cell, medians [min-max].\n")
+    for n in sorted({r["context"] for r in records}):
+        out.append(f"### {n} tokens of context\n")
+        out.append("| method | ratio | achieved | KV MiB | peak RSS MiB | prefill tok/s | decode tok/s | "
+                   "decode p50 / p99 ms |")
+        out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        rows = sorted((r for r in records if r["context"] == n), key=lambda r: (row_order(row_name(r)), r["ratio"]))
+        for r in rows:
+            p, d, lat = r["prefill_tokens_per_s"], r["decode_tokens_per_s"], r["decode_latency_ms"]
+            out.append(f"| {row_name(r)} | {r['ratio']:g} | {r['achieved_ratio']:.3f} | {r['kv_bytes'] / 2**20:.1f} | "
+                       f"{r['peak_rss_bytes']['median'] / 2**20:.0f} | {p['median']:.0f} [{p['min']:.0f}-{p['max']:.0f}] | "
+                       f"{d['median']:.2f} [{d['min']:.2f}-{d['max']:.2f}] | {lat['p50']:.0f} / {lat['p99']:.0f} |")
+        out.append("")
+    out.append(footer(records))
+    return "\n".join(out) + "\n"
+
+
+def bench_plot(records: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (speed, memory) = plt.subplots(1, 2, figsize=(11, 4))
+    by_name = defaultdict(list)
+    for r in records:
+        name = row_name(r) + ("" if r["method"] == "full" else f" {r['ratio']:g}")
+        by_name[name].append(r)
+    for name in sorted(by_name, key=lambda x: (row_order(x), x)):
+        pts = sorted(by_name[name], key=lambda r: r["context"])
+        xs = [r["context"] for r in pts]
+        style = dict(color="black") if name == "full" else {}
+        speed.plot(xs, [r["decode_tokens_per_s"]["median"] for r in pts], marker="o", label=name, **style)
+        memory.plot(xs, [r["kv_bytes"] / 2**20 for r in pts], marker="o", label=name, **style)
+    speed.set_title("decode speed (median)")
+    speed.set_ylabel("tokens/s")
+    memory.set_title("KV cache after the prompt and decoding")
+    memory.set_ylabel("MiB")
+    for ax in (speed, memory):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("context (tokens)")
+        ax.grid(True, alpha=0.3)
+    speed.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("results", nargs="+", type=Path, help="JSON-lines files from sentinel eval lm / eval gen")
+    parser.add_argument("results", nargs="+", type=Path, help="JSON-lines files from sentinel eval lm, eval gen, bench")
     parser.add_argument("--out", type=Path, required=True, help="folder for the .md tables and .png plots")
     parser.add_argument("--no-plots", action="store_true", help="tables only (no matplotlib needed)")
     args = parser.parse_args()
     records = load(args.results)
     lm = [r for r in records if "ppl" in r and "setting" in r]
     gen = [r for r in records if "bleu" in r]
-    if not lm and not gen:
-        sys.exit("no eval lm or eval gen records in " + ", ".join(map(str, args.results)))
+    bench = [r for r in records if "decode_tokens_per_s" in r]
+    if not lm and not gen and not bench:
+        sys.exit("no eval lm, eval gen or bench records in " + ", ".join(map(str, args.results)))
     args.out.mkdir(parents=True, exist_ok=True)
     if lm:
         (args.out / "lm.md").write_text(lm_tables(lm))
@@ -199,6 +249,11 @@ def main() -> None:
         if not args.no_plots:
             gen_plot(gen, args.out / "gen.png")
         print(f"wrote {args.out / 'gen.md'}" + ("" if args.no_plots else f" and {args.out / 'gen.png'}"))
+    if bench:
+        (args.out / "bench.md").write_text(bench_tables(bench))
+        if not args.no_plots:
+            bench_plot(bench, args.out / "bench.png")
+        print(f"wrote {args.out / 'bench.md'}" + ("" if args.no_plots else f" and {args.out / 'bench.png'}"))
 
 
 if __name__ == "__main__":
