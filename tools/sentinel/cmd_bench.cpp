@@ -103,7 +103,7 @@ int run_bench(BenchArgs& a) {
   for (int64_t n : a.contexts) check(n >= 2, "--contexts: ", n, " is too short (>= 2 tokens)");
   check(a.decode_tokens >= 1 && a.repeats >= 1, "--decode-tokens and --repeats must be >= 1");
   a.grid.no_bundled_adapter = true;  // a merged adapter runs at the base model's speed: untrained rows suffice
-  const std::vector<GridCell> method_cells = plan_grid(a.grid, {"bench"});
+  const std::vector<GridCell> method_cells = plan_grid(a.grid, {"bench"}, a.model.model.empty());
   for (const GridCell& c : method_cells) grid_policy(a.grid, c);
   const std::string text = read_text_file(a.data);
 

@@ -90,7 +90,7 @@ int run_eval_gen(EvalGenArgs& a) {
   check(!a.data.empty(), "give at least one --data file");
   check(a.prefix >= 2 && a.new_tokens >= 1, "--prefix must be >= 2 and --new-tokens >= 1");
   a.sampling.validate();
-  std::vector<GridCell> cells = plan_grid(a.grid, {"gen"});
+  std::vector<GridCell> cells = plan_grid(a.grid, {"gen"}, a.model.model.empty());
   for (const GridCell& c : cells) grid_policy(a.grid, c);
   const std::string encoder_path = a.encoder.empty() ? minilm_model_path() : a.encoder;
 

@@ -110,7 +110,7 @@ int run_eval_lm(EvalLmArgs& a) {
   parse_row_split(a.rows);
   check(a.max_tokens >= 2, "--max-tokens must be >= 2, got ", a.max_tokens);
   check(a.block >= 2, "--block must be >= 2, got ", a.block);
-  const std::vector<GridCell> all_cells = plan_grid(a.grid, a.settings);
+  const std::vector<GridCell> all_cells = plan_grid(a.grid, a.settings, a.model.model.empty());
   std::vector<GridCell> cells;
   for (const GridCell& c : all_cells) {
     if (c.setting == "paper" && c.method == Method::H2O) continue;  // no fixed mask: stream only

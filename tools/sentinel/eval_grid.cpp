@@ -41,7 +41,7 @@ void add_grid_options(CLI::App& app, GridArgs& args) {
   app.add_option("--seed", args.seed, "Seed of random spans and scattered patterns")->capture_default_str();
 }
 
-std::vector<GridCell> plan_grid(const GridArgs& args, const std::vector<std::string>& settings) {
+std::vector<GridCell> plan_grid(const GridArgs& args, const std::vector<std::string>& settings, bool default_model) {
   check(!args.methods.empty(), "--methods is empty");
   for (double r : args.ratios) check(r > 0.0 && r < 1.0, "--ratios: ", r, " is not in (0, 1)");
   std::vector<Method> methods;
@@ -67,7 +67,7 @@ std::vector<GridCell> plan_grid(const GridArgs& args, const std::vector<std::str
     tuned.emplace_back(m, file);
   }
   const bool sentinel_given = std::any_of(tuned.begin(), tuned.end(), [](auto& t) { return t.first == Method::Sentinel; });
-  if (!sentinel_given && !args.no_bundled_adapter && std::find(methods.begin(), methods.end(), Method::Sentinel) != methods.end())
+  if (default_model && !sentinel_given && !args.no_bundled_adapter && std::find(methods.begin(), methods.end(), Method::Sentinel) != methods.end())
     if (const std::string bundled = bundled_sentinel_adapter_path(); !bundled.empty())
       tuned.emplace_back(Method::Sentinel, bundled);
 

@@ -34,9 +34,10 @@ struct GridCell {
   double ratio = 0.0;    // nominal; 0 for full
 };
 
-// Every cell, in an order that loads each adapter once. Validates the methods, ratios and adapters
-// (files exist, METHOD=FILE syntax) and throws naming the bad value.
-std::vector<GridCell> plan_grid(const GridArgs& args, const std::vector<std::string>& settings);
+// Every cell, in an order that loads each adapter once. The shipped sentinel adapter joins only
+// for the default model (`default_model`), the one it was trained on. Validates the methods, ratios
+// and adapters (files exist, METHOD=FILE syntax) and throws naming the bad value.
+std::vector<GridCell> plan_grid(const GridArgs& args, const std::vector<std::string>& settings, bool default_model);
 
 // The cell's policy with placeholder sentinel ids (for validation before loading).
 PolicyOptions grid_policy(const GridArgs& args, const GridCell& cell);
