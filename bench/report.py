@@ -157,8 +157,12 @@ def gen_plot(records: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     metrics = [m for m in GEN_METRICS if any(m[0] in r for r in records)]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 4), squeeze=False)
-    for ax, (key, title, _) in zip(axes[0], metrics):
+    cols = min(3, len(metrics))
+    rows = (len(metrics) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat[len(metrics):]:
+        ax.axis("off")
+    for ax, (key, title, _) in zip(axes.flat, metrics):
         by_name = defaultdict(list)
         for r in records:
             if r["method"] != "full":
@@ -172,7 +176,11 @@ def gen_plot(records: list[dict], path: Path) -> None:
         ax.set_xlabel("nominal compression ratio")
         ax.set_title(title)
         ax.grid(True, alpha=0.3)
-    axes[0][0].legend(fontsize=7)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if len(metrics) < rows * cols:
+        axes.flat[-1].legend(handles, labels, loc="center", fontsize=9)
+    else:
+        axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

@@ -7,7 +7,7 @@
 #
 #   scripts/train_default_adapter.sh [OUT] [extra sentinel train options, e.g. --resume or -t 1]
 #
-# ~45 minutes on 2 CPU cores (float32). Ctrl-C checkpoints; the same command plus --resume continues.
+# ~50 minutes on 2 quiet CPU cores (float32). Ctrl-C checkpoints; the same command plus --resume continues.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 data=${SENTINEL_SHARED_DATA:-$root/../shared/data}
