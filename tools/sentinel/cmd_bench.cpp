@@ -57,10 +57,12 @@ struct Run {
 
 Run run_once(LoadedModel& loaded, const PolicyOptions& policy, std::span<const int32_t> prompt, const BenchArgs& a) {
   reset_peak_rss();
-  Session session(loaded.model,
-                  KvCacheOptions{static_cast<int64_t>(prompt.size()) + a.decode_tokens + 64, loaded.model->dtype(),
-                                 loaded.model->embed_tokens->weight.device()},
-                  policy);
+  // The cache starts at its default capacity and doubles as needed, as in generation: a compressing
+  // policy never grows it past what it retains (plus one chunk), which is the memory it saves.
+  KvCacheOptions cache;
+  cache.dtype = loaded.model->dtype();
+  cache.device = loaded.model->embed_tokens->weight.device();
+  Session session(loaded.model, cache, policy);
   Run run;
   c10::InferenceMode inference;
   auto start = Clock::now();
