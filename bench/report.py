@@ -198,7 +198,7 @@ def bench_tables(records: list[dict]) -> str:
         rows = sorted((r for r in records if r["context"] == n), key=lambda r: (row_order(row_name(r)), r["ratio"]))
         for r in rows:
             p, d, lat = r["prefill_tokens_per_s"], r["decode_tokens_per_s"], r["decode_latency_ms"]
-            out.append(f"| {row_name(r)} | {r['ratio']:g} | {r['achieved_ratio']:.3f} | {r['kv_bytes'] / 2**20:.1f} | "
+            out.append(f"| {r['method']} | {r['ratio']:g} | {r['achieved_ratio']:.3f} | {r['kv_bytes'] / 2**20:.1f} | "
                        f"{r['peak_rss_bytes']['median'] / 2**20:.0f} | {p['median']:.0f} [{p['min']:.0f}-{p['max']:.0f}] | "
                        f"{d['median']:.2f} [{d['min']:.2f}-{d['max']:.2f}] | {lat['p50']:.0f} / {lat['p99']:.0f} |")
         out.append("")
@@ -213,7 +213,7 @@ def bench_plot(records: list[dict], path: Path) -> None:
     fig, (speed, memory) = plt.subplots(1, 2, figsize=(11, 4))
     by_name = defaultdict(list)
     for r in records:
-        name = row_name(r) + ("" if r["method"] == "full" else f" {r['ratio']:g}")
+        name = r["method"] + ("" if r["method"] == "full" else f" {r['ratio']:g}")  # speed: adapters do not matter
         by_name[name].append(r)
     for name in sorted(by_name, key=lambda x: (row_order(x), x)):
         pts = sorted(by_name[name], key=lambda r: r["context"])
