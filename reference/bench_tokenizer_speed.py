@@ -4,7 +4,7 @@ number for tests/slow/base/bench_tokenizer_speed.cpp (docs/tokenizer.md has both
 
 Run:
     python3 reference/make_tokenizer_json.py \
-        /root/.cache/sentinel/models/SmolLM2-135M-Instruct.Q4_1.gguf /tmp/smollm2-tokenizer.json
+        ~/.cache/sentinel/models/SmolLM2-135M-Instruct.Q4_1.gguf /tmp/smollm2-tokenizer.json
     RAYON_NUM_THREADS=1 python3 reference/bench_tokenizer_speed.py /tmp/smollm2-tokenizer.json \
         ../shared/data/wikitext-2-raw/wiki.test.raw
 Not a test; a single encode() of one string does not use threads anyway, the variable makes sure.

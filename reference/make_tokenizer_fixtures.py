@@ -3,7 +3,7 @@
 
 Regenerate (about a minute; needs the default model and ../shared/data/wikitext-2-raw):
     python3 reference/make_tokenizer_fixtures.py \
-        --gguf /root/.cache/sentinel/models/SmolLM2-135M-Instruct.Q4_1.gguf \
+        --gguf ~/.cache/sentinel/models/SmolLM2-135M-Instruct.Q4_1.gguf \
         --wikitext ../shared/data/wikitext-2-raw --out tests/data/tokenizer
 
 The reference tokenizer for SmolLM2 is the one reference/make_tokenizer_json.py builds from the GGUF

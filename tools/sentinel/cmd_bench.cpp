@@ -190,8 +190,7 @@ Runner register_bench(CLI::App& app) {
   cmd->add_option("--decode-tokens", a->decode_tokens, "Tokens decoded after the prompt")->capture_default_str();
   cmd->add_option("--repeats", a->repeats, "Measured runs per cell, after one warm-up run")->capture_default_str();
   cmd->add_option("--chunk", a->chunk, "Prompt tokens per forward pass")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("-o,--out", a->out, "Results file (JSON lines, one per cell)")->required();
-  cmd->add_flag("--resume", a->resume, "Continue --out: cells already on file are skipped");
+  add_results_options(*cmd, a->out, a->resume);
   return [a] { return run_bench(*a); };
 }
 

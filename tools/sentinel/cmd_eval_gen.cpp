@@ -195,8 +195,7 @@ CLI::App* register_eval_gen(CLI::App& eval, Runner& runner) {
   cmd->add_option("--sample-seed", a->sampling.seed, "Seed of sampling")->capture_default_str();
   cmd->add_option("--encoder", a->encoder,
                   "all-MiniLM-L6-v2 folder for the similarity (default: the one scripts/setup.sh installs)");
-  cmd->add_option("-o,--out", a->out, "Results file (JSON lines, one per cell)")->required();
-  cmd->add_flag("--resume", a->resume, "Continue --out: cells already on file are skipped");
+  add_results_options(*cmd, a->out, a->resume);
   runner = [a] { return run_eval_gen(*a); };
   return cmd;
 }

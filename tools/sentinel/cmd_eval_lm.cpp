@@ -211,8 +211,7 @@ CLI::App* register_eval_lm(CLI::App& eval, Runner& runner) {
                   "each other uncompressed; 1 = exact decoding, slow)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("-o,--out", a->out, "Results file (JSON lines, one per cell)")->required();
-  cmd->add_flag("--resume", a->resume, "Continue --out: cells already on file are skipped");
+  add_results_options(*cmd, a->out, a->resume);
   runner = [a] { return run_eval_lm(*a); };
   return cmd;
 }

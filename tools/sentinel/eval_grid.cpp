@@ -128,8 +128,11 @@ std::string cell_key(const std::string& config_id, const GridCell& cell) {
 }
 
 nlohmann::json cell_record(const GridCell& cell) {
+  // The shipped adapter is named by its place in the source tree, not this machine's absolute path.
+  const bool bundled = !cell.adapter.empty() && cell.adapter == bundled_sentinel_adapter_path();
+  const std::string adapter = bundled ? std::string("adapters/") + kBundledSentinelAdapter : cell.adapter;
   return {{"setting", cell.setting}, {"method", grid_method_name(cell.method)}, {"variant", cell.variant},
-          {"adapter", cell.adapter}, {"ratio", cell.ratio}};
+          {"adapter", adapter}, {"ratio", cell.ratio}};
 }
 
 void for_each_adapter_group(const std::vector<GridCell>& cells,

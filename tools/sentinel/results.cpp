@@ -60,6 +60,11 @@ nlohmann::json run_environment(const std::string& dtype) {
           {"time", when}};
 }
 
+void add_results_options(CLI::App& app, std::string& out, bool& resume) {
+  app.add_option("-o,--out", out, "Results file (JSON lines, one per cell)")->required();
+  app.add_flag("--resume", resume, "Continue --out: cells already on file are skipped");
+}
+
 ResultsFile::ResultsFile(const std::string& path, bool resume) : path_(path) {
   check(resume || !std::filesystem::exists(path), "'", path,
         "' already exists; pass --resume to continue it (finished cells are skipped) or choose another --out");

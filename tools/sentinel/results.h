@@ -4,6 +4,7 @@
 // environment (machine, threads, dtype, git revision), so a table can always say where it came from.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <fstream>
@@ -15,6 +16,9 @@ namespace sentinel::cli {
 // Where a measurement was taken: CPU model and cores, threads, compute dtype, git revision of the
 // source tree the binary was built from, and the UTC time.
 nlohmann::json run_environment(const std::string& dtype);
+
+// -o/--out (required) and --resume, as every results-writing command takes them.
+void add_results_options(CLI::App& app, std::string& out, bool& resume);
 
 class ResultsFile {
  public:
