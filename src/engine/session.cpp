@@ -24,91 +24,139 @@ void Session::reset() {
   next_position_ = 0;
 }
 
-namespace {
-
-// [1, T] int64 tensors of ids and positions.
-std::pair<at::Tensor, at::Tensor> ids_and_positions(std::span<const int32_t> ids, std::span<const CacheCell> cells) {
-  const int64_t T = static_cast<int64_t>(ids.size());
-  at::Tensor id_tensor = at::empty({1, T}, at::kLong);
-  at::Tensor position_tensor = at::empty({1, T}, at::kLong);
-  int64_t* id_data = id_tensor.data_ptr<int64_t>();
-  int64_t* position_data = position_tensor.data_ptr<int64_t>();
-  for (int64_t i = 0; i < T; ++i) {
-    id_data[i] = ids[i];
-    position_data[i] = cells[i].position;
-  }
-  return {id_tensor, position_tensor};
-}
-
-}  // namespace
-
 at::Tensor Session::step(std::span<const int32_t> tokens, std::span<const CacheCell> cells, const at::Tensor& mask) {
   check(tokens.size() == cells.size(), "step: ", tokens.size(), " tokens but ", cells.size(), " cells");
   const auto device = model_->embed_tokens->weight.device();
-  auto [ids, positions] = ids_and_positions(tokens, cells);
-  ForwardInput input{ids.to(device), positions.to(device), mask.defined() ? mask.to(device) : mask};
-  at::Tensor hidden = model_->forward(input, &cache_).hidden;  // [1, T, n_embd]
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  at::Tensor ids = at::empty({T}, at::kLong), positions = at::empty({T}, at::kLong);
+  for (int64_t i = 0; i < T; ++i) {
+    ids.data_ptr<int64_t>()[i] = tokens[i];
+    positions.data_ptr<int64_t>()[i] = cells[i].position;
+  }
+  const CachedInput input{ids.to(device), positions.to(device), mask.defined() ? mask.to(device) : mask, &cache_};
+  at::Tensor hidden = model_->forward_cached(std::span(&input, 1))[0].hidden;  // [T, n_embd]
   cache_.commit(cells);
-  return hidden[0];
+  return hidden;
 }
 
-at::Tensor Session::feed(std::span<const Element> elements) {
-  const int64_t T = static_cast<int64_t>(elements.size());
-  std::vector<int32_t> ids(T);
+Session::Chunk Session::plan(std::span<const int32_t> tokens) {
+  Chunk chunk;
+  chunk.elements = policy_->expand(tokens, next_position_);
+  chunk.n_ordinary = static_cast<int64_t>(tokens.size());
+  const int64_t T = static_cast<int64_t>(chunk.elements.size());
   std::vector<CacheCell> cells(cache_.cells());  // cached cells, then the new ones
   cells.reserve(cache_.size() + T);
-  for (const Element& e : elements) {
-    ids[&e - elements.data()] = e.id;
+  at::Tensor ids = at::empty({T}, at::kLong), positions = at::empty({T}, at::kLong);
+  int64_t* id_data = ids.data_ptr<int64_t>();
+  int64_t* position_data = positions.data_ptr<int64_t>();
+  for (int64_t i = 0; i < T; ++i) {
+    const Element& e = chunk.elements[i];
+    id_data[i] = e.id;
+    position_data[i] = e.cell.position;
     cells.push_back(e.cell);
-    if (e.ordinary_index < 0) ++stats_.sentinels_fed;
   }
-  const std::span<const CacheCell> new_cells(cells.data() + cache_.size(), T);
   const at::Tensor mask = policy_->mask(cells, T);  // [1, T, S] or undefined
-
   const auto device = model_->embed_tokens->weight.device();
-  auto [id_tensor, positions] = ids_and_positions(ids, new_cells);
-  ForwardInput input{id_tensor.to(device), positions.to(device), mask.defined() ? mask.to(device) : mask,
-                     policy_->wants_attention()};
-  ForwardOutput out = model_->forward(input, &cache_);
-  cache_.commit(new_cells);
+  chunk.input = {ids.to(device), positions.to(device), mask.defined() ? mask.to(device) : mask, &cache_,
+                 policy_->wants_attention()};
+  return chunk;
+}
 
+at::Tensor Session::complete(const Chunk& chunk, const CachedOutput& out) {
+  std::vector<CacheCell> new_cells;
+  std::vector<int64_t> ordinary_rows;  // rows of the ordinary tokens: sentinels produce no logits (method.md section 2)
+  new_cells.reserve(chunk.elements.size());
+  for (size_t i = 0; i < chunk.elements.size(); ++i) {
+    const Element& e = chunk.elements[i];
+    new_cells.push_back(e.cell);
+    if (e.ordinary_index >= 0)
+      ordinary_rows.push_back(static_cast<int64_t>(i));
+    else
+      ++stats_.sentinels_fed;
+  }
+  cache_.commit(new_cells);
   stats_.peak_cells = std::max(stats_.peak_cells, cache_.size());
   stats_.peak_bytes = std::max(stats_.peak_bytes, cache_.bytes_in_use());
   if (policy_->wants_attention()) policy_->observe_attention(cache_.cells(), out.attention_mass);
-  return out.hidden[0];
+
+  next_position_ += chunk.n_ordinary;
+  stats_.ordinary_seen = next_position_;
+  const std::vector<int64_t> dead = policy_->evictions(cache_.cells(), next_position_);
+  cache_.evict(dead);
+  stats_.cells_evicted += static_cast<int64_t>(dead.size());
+  stats_.cells_in_use = cache_.size();
+
+  if (ordinary_rows.size() == chunk.elements.size()) return out.hidden;
+  return out.hidden.index_select(0, at::tensor(ordinary_rows, at::kLong).to(out.hidden.device()));
 }
 
 at::Tensor Session::append(std::span<const int32_t> tokens, Logits which, int64_t chunk) {
+  Session* self = this;
+  return append_batch(std::span(&self, 1), std::span(&tokens, 1), which, chunk)[0];
+}
+
+std::vector<at::Tensor> append_batch(std::span<Session* const> sessions,
+                                     std::span<const std::span<const int32_t>> tokens, Logits which, int64_t chunk) {
   check(chunk > 0, "chunk size must be > 0, got ", chunk);
-  std::vector<at::Tensor> all_logits;
-  at::Tensor last;
-  for (size_t begin = 0; begin < tokens.size(); begin += static_cast<size_t>(chunk)) {
-    const size_t n = std::min(tokens.size() - begin, static_cast<size_t>(chunk));
-    const std::vector<Element> elements = policy_->expand(tokens.subspan(begin, n), next_position_);
-    at::Tensor hidden = feed(elements);  // [T, n_embd], T = n + sentinels
-    next_position_ += static_cast<int64_t>(n);
-    stats_.ordinary_seen = next_position_;
+  check(sessions.size() == tokens.size(), "append_batch: ", sessions.size(), " sessions but ", tokens.size(),
+        " token lists");
+  check(!sessions.empty(), "append_batch needs at least one session");
+  LlamaModel& model = sessions[0]->model_;
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    check(sessions[i]->model_.get() == model.get(), "sessions advanced together must share one model");
+    for (size_t j = 0; j < i; ++j)
+      check(sessions[j] != sessions[i], "session ", i, " is session ", j, " again: a session advances once per pass");
+  }
+  const size_t n = sessions.size();
+  size_t longest = 0;
+  for (const auto& t : tokens) longest = std::max(longest, t.size());
 
-    const std::vector<int64_t> dead = policy_->evictions(cache_.cells(), next_position_);
-    cache_.evict(dead);
-    stats_.cells_evicted += static_cast<int64_t>(dead.size());
-    stats_.cells_in_use = cache_.size();
+  std::vector<std::vector<at::Tensor>> all_logits(n);
+  std::vector<at::Tensor> last(n);
+  for (size_t begin = 0; begin < longest; begin += static_cast<size_t>(chunk)) {
+    // The sessions with tokens left in this round, and their plans.
+    std::vector<size_t> active;
+    std::vector<Session::Chunk> plans;
+    std::vector<CachedInput> inputs;
+    for (size_t i = 0; i < n; ++i) {
+      if (begin >= tokens[i].size()) continue;
+      const size_t count = std::min(tokens[i].size() - begin, static_cast<size_t>(chunk));
+      active.push_back(i);
+      plans.push_back(sessions[i]->plan(tokens[i].subspan(begin, count)));
+      inputs.push_back(plans.back().input);
+    }
+    const std::vector<CachedOutput> outs = model->forward_cached(inputs);
 
-    if (which == Logits::None) continue;
-    // Rows of the ordinary tokens; sentinel rows produce no logits (method.md section 2).
-    std::vector<int64_t> rows;
-    for (size_t i = 0; i < elements.size(); ++i)
-      if (elements[i].ordinary_index >= 0) rows.push_back(static_cast<int64_t>(i));
-    if (which == Logits::All) {
-      const bool all_ordinary = rows.size() == elements.size();
-      at::Tensor ordinary = all_ordinary ? hidden : hidden.index_select(0, at::tensor(rows, at::kLong).to(hidden.device()));
-      all_logits.push_back(model_->logits(ordinary));
-    } else if (begin + n == tokens.size()) {
-      last = model_->logits(hidden[rows.back()]);
+    // One LM-head product for every row that needs logits (a per-session product would read the
+    // [n_vocab, n_embd] head once per sequence).
+    std::vector<at::Tensor> rows;
+    std::vector<size_t> owners;
+    for (size_t a = 0; a < active.size(); ++a) {
+      const size_t i = active[a];
+      at::Tensor hidden = sessions[i]->complete(plans[a], outs[a]);  // [n_ordinary, n_embd]
+      const bool last_chunk = begin + static_cast<size_t>(chunk) >= tokens[i].size();
+      if (which == Logits::All || (which == Logits::Last && last_chunk)) {
+        rows.push_back(which == Logits::All ? hidden : hidden.narrow(0, hidden.size(0) - 1, 1));
+        owners.push_back(i);
+      }
+    }
+    if (rows.empty()) continue;
+    const at::Tensor logits = model->logits(rows.size() == 1 ? rows[0] : at::cat(rows));  // [rows, n_vocab]
+    int64_t row = 0;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const at::Tensor mine = logits.narrow(0, row, rows[r].size(0));
+      row += rows[r].size(0);
+      if (which == Logits::All)
+        all_logits[owners[r]].push_back(mine);
+      else
+        last[owners[r]] = mine[0];
     }
   }
-  if (which == Logits::All) return all_logits.empty() ? at::Tensor() : at::cat(all_logits, 0);
-  return last;
+  if (which != Logits::All) return last;
+  std::vector<at::Tensor> result(n);
+  for (size_t i = 0; i < n; ++i)
+    if (!all_logits[i].empty()) result[i] = all_logits[i].size() == 1 ? all_logits[i][0] : at::cat(all_logits[i], 0);
+  return result;
 }
 
 }  // namespace sentinel

@@ -37,7 +37,7 @@ class EvalCli : public ::testing::Test {
   }
   // Plain unlink/rmdir (std::filesystem binds to libtorch's broken exported copies).
   static void TearDownTestSuite() {
-    for (const char* name : {"text.txt", "a.jsonl", "b.jsonl", "bench.jsonl", "gen.jsonl"}) ::unlink(path(name).c_str());
+    for (const char* name : {"text.txt", "a.jsonl", "b.jsonl", "bench.jsonl", "batch.jsonl", "gen.jsonl"}) ::unlink(path(name).c_str());
     ::rmdir(dir_.c_str());
   }
   static std::string path(const std::string& name) { return dir_ + "/" + name; }
@@ -149,6 +149,33 @@ TEST_F(EvalCli, BenchProfilesEveryContextAndMethodWithMediansAndMemory) {
   EXPECT_NEAR(by_cell["local/200"]["kv_entries"].get<double>(), 102, 2);
   EXPECT_LT(by_cell["local/200"]["kv_bytes"].get<int64_t>(), by_cell["full/200"]["kv_bytes"].get<int64_t>() * 0.6);
   EXPECT_NEAR(by_cell["sentinel/200"]["achieved_ratio"].get<double>(), 0.5, 0.15);
+}
+
+TEST_F(EvalCli, BenchDecodesBatchesOfSequencesTogether) {
+  std::vector<std::string> args = {"bench", "-m", testing::source_path("tests/data/tiny/hf"), "-d", path("text.txt"),
+                                   "--contexts", "64", "--batch", "1,3", "--methods", "full,streaming", "--ratios",
+                                   "0.5", "--decode-tokens", "4", "--repeats", "1", "-t", "1", "-o",
+                                   path("batch.jsonl")};
+  ProcessResult r = sentinel(args);
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  const auto rows = records(path("batch.jsonl"));
+  ASSERT_EQ(rows.size(), 4u);  // 2 batch sizes x (full, streaming)
+  std::map<std::string, nlohmann::json> by_cell;
+  for (const auto& row : rows)
+    by_cell[row["method"].get<std::string>() + "/" + std::to_string(row["batch"].get<int64_t>())] = row;
+  // Every sequence of a batch holds its own cache: KV entries and bytes add up over the batch.
+  EXPECT_EQ(by_cell["full/1"]["kv_entries"], 68);
+  EXPECT_EQ(by_cell["full/3"]["kv_entries"], 3 * 68);
+  EXPECT_EQ(by_cell["full/3"]["kv_bytes"].get<int64_t>(), 3 * by_cell["full/1"]["kv_bytes"].get<int64_t>());
+  EXPECT_EQ(by_cell["streaming/3"]["kv_entries"], 3 * by_cell["streaming/1"]["kv_entries"].get<int64_t>());
+  EXPECT_NEAR(by_cell["streaming/3"]["achieved_ratio"].get<double>(), 0.5, 0.05);
+
+  args[8] = "0";  // --batch 0
+  args.back() = path("refused.jsonl");
+  r = sentinel(args);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--batch: 0"), std::string::npos) << r.err;
+  EXPECT_EQ(::access(path("refused.jsonl").c_str(), F_OK), -1) << "a refused run must not create its --out";
 }
 
 // Generation scoring on the tiny model (its text is noise; the scores' plumbing is what is checked

@@ -1,14 +1,17 @@
 // `sentinel bench`: the throughput profile (docs/method.md section 8). For each context length x
-// method x ratio: prefill a prompt of exactly that many tokens under the policy, then decode
-// greedily; prefill and decode tokens/s, per-token decode latency percentiles, the KV bytes held
-// and the process's peak resident memory. The first run of each cell is a warm-up and is not
-// reported; medians and min-max spreads over --repeats runs are. One JSON line per cell.
+// batch size x method x ratio: prefill B prompts of exactly that many tokens under the policy
+// (each sequence its own cache and policy, advanced together), then decode greedily, one token of
+// every sequence per forward pass; prefill and decode tokens/s over the batch, per-step decode
+// latency percentiles, the KV bytes held and the process's peak resident memory. The first run of
+// each cell is a warm-up and is not reported; medians and min-max spreads over --repeats runs
+// are. One JSON line per cell.
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 
 #include "common.h"
 #include "eval_grid.h"
@@ -26,6 +29,7 @@ struct BenchArgs {
   ModelArgs model;
   std::string data;
   std::vector<int64_t> contexts = {512, 1024, 2048, 4096, 8192};
+  std::vector<int64_t> batches = {1};
   GridArgs grid;
   int64_t decode_tokens = 32;
   int64_t repeats = 3;
@@ -48,39 +52,64 @@ int64_t peak_rss_bytes() {
 // peak is its own.
 void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
+// The batch's prompts: `batch` windows of n tokens, disjoint while the text is long enough and
+// evenly spread over it otherwise. The first is always the text's first n tokens.
+std::vector<std::span<const int32_t>> batch_prompts(const std::vector<int32_t>& ids, int64_t n, int64_t batch) {
+  const auto total = static_cast<int64_t>(ids.size());
+  const int64_t stride = batch * n <= total ? n : (batch > 1 ? (total - n) / (batch - 1) : 0);
+  std::vector<std::span<const int32_t>> prompts;
+  for (int64_t b = 0; b < batch; ++b) prompts.emplace_back(ids.data() + b * stride, n);
+  return prompts;
+}
+
 struct Run {
   double prefill_s = 0, decode_s = 0;
-  std::vector<double> step_ms;  // per decoded token
+  std::vector<double> step_ms;  // per decode step (one token of every sequence)
+  // Over the whole batch: KV bytes and entries held at the end, the most KV bytes held at once
+  // (sum of the sequences' peaks), mean achieved ratio; the process's peak RSS.
   int64_t kv_bytes = 0, peak_kv_bytes = 0, kv_entries = 0, peak_rss = 0;
   double achieved_ratio = 0;
 };
 
-Run run_once(LoadedModel& loaded, const PolicyOptions& policy, std::span<const int32_t> prompt, const BenchArgs& a) {
+Run run_once(LoadedModel& loaded, const PolicyOptions& policy, const std::vector<std::span<const int32_t>>& prompts,
+             const BenchArgs& a) {
   reset_peak_rss();
   // The cache starts at its default capacity and doubles as needed, as in generation: a compressing
   // policy never grows it past what it retains (plus one chunk), which is the memory it saves.
   KvCacheOptions cache;
   cache.dtype = loaded.model->dtype();
   cache.device = loaded.model->embed_tokens->weight.device();
-  Session session(loaded.model, cache, policy);
+  std::vector<std::unique_ptr<Session>> owned;
+  std::vector<Session*> sessions;
+  for (size_t b = 0; b < prompts.size(); ++b) {
+    owned.push_back(std::make_unique<Session>(loaded.model, cache, policy));
+    sessions.push_back(owned.back().get());
+  }
   Run run;
   c10::InferenceMode inference;
   auto start = Clock::now();
-  at::Tensor logits = session.append(prompt, Logits::Last, a.chunk);  // [n_vocab]
+  std::vector<at::Tensor> logits = append_batch(sessions, prompts, Logits::Last, a.chunk);  // [n_vocab] each
   run.prefill_s = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<int32_t> next(prompts.size());
+  std::vector<std::span<const int32_t>> step_tokens(prompts.size());
   const auto decode_start = Clock::now();
   for (int64_t i = 0; i < a.decode_tokens; ++i) {
     const auto step = Clock::now();
-    const int32_t next = static_cast<int32_t>(logits.argmax().item<int64_t>());
-    logits = session.append(std::span<const int32_t>(&next, 1), Logits::Last);
+    for (size_t b = 0; b < prompts.size(); ++b) {
+      next[b] = static_cast<int32_t>(logits[b].argmax().item<int64_t>());
+      step_tokens[b] = std::span<const int32_t>(&next[b], 1);
+    }
+    logits = append_batch(sessions, step_tokens, Logits::Last);
     run.step_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - step).count());
   }
   run.decode_s = std::chrono::duration<double>(Clock::now() - decode_start).count();
-  const CompressionStats& s = session.stats();
-  run.kv_entries = session.cache().size();
-  run.peak_kv_bytes = s.peak_bytes;
-  run.kv_bytes = s.peak_cells > 0 ? s.peak_bytes / s.peak_cells * run.kv_entries : 0;
-  run.achieved_ratio = s.achieved_ratio();
+  for (const Session* session : sessions) {
+    const CompressionStats& s = session->stats();
+    run.kv_entries += session->cache().size();
+    run.peak_kv_bytes += s.peak_bytes;
+    run.kv_bytes += s.peak_cells > 0 ? s.peak_bytes / s.peak_cells * session->cache().size() : 0;
+    run.achieved_ratio += s.achieved_ratio() / static_cast<double>(sessions.size());
+  }
   run.peak_rss = peak_rss_bytes();
   return run;
 }
@@ -99,10 +128,36 @@ nlohmann::json spread(const std::vector<double>& v) {
           {"max", *std::max_element(v.begin(), v.end())}};
 }
 
+nlohmann::json bench_record(const GridCell& c, int64_t n, int64_t batch, const std::vector<Run>& runs,
+                            const BenchArgs& a) {
+  std::vector<double> prefill_tps, decode_tps, steps, peak_rss;
+  for (const Run& r : runs) {
+    prefill_tps.push_back(static_cast<double>(batch * n) / r.prefill_s);
+    decode_tps.push_back(static_cast<double>(batch * a.decode_tokens) / r.decode_s);
+    steps.insert(steps.end(), r.step_ms.begin(), r.step_ms.end());
+    peak_rss.push_back(static_cast<double>(r.peak_rss));
+  }
+  nlohmann::json record = cell_record(c);
+  record.update({{"context", n},
+                 {"batch", batch},
+                 {"prefill_tokens_per_s", spread(prefill_tps)},
+                 {"decode_tokens_per_s", spread(decode_tps)},
+                 {"decode_latency_ms", {{"p50", percentile(steps, 0.5)}, {"p90", percentile(steps, 0.9)},
+                                        {"p99", percentile(steps, 0.99)}}},
+                 {"kv_bytes", runs.back().kv_bytes},
+                 {"peak_kv_bytes", runs.back().peak_kv_bytes},
+                 {"kv_entries", runs.back().kv_entries},
+                 {"achieved_ratio", runs.back().achieved_ratio},
+                 {"peak_rss_bytes", spread(peak_rss)}});
+  return record;
+}
+
 int run_bench(BenchArgs& a) {
   // ---- validate everything before loading anything ----
   check(!a.contexts.empty(), "--contexts is empty");
   for (int64_t n : a.contexts) check(n >= 2, "--contexts: ", n, " is too short (>= 2 tokens)");
+  check(!a.batches.empty(), "--batch is empty");
+  for (int64_t b : a.batches) check(b >= 1 && b <= 256, "--batch: ", b, " sequences is outside 1..256");
   check(a.decode_tokens >= 1 && a.repeats >= 1, "--decode-tokens and --repeats must be >= 1");
   a.grid.no_bundled_adapter = true;  // a merged adapter runs at the base model's speed: untrained rows suffice
   const std::vector<GridCell> method_cells = plan_grid(a.grid, {"bench"}, a.model.model.empty());
@@ -114,11 +169,15 @@ int run_bench(BenchArgs& a) {
                                  {"model", a.model.model}, {"dtype", a.model.dtype}, {"threads", a.model.threads}};
   const std::string config_id = sha256_bytes(config.dump()).substr(0, 8);
   ResultsFile results(a.out, a.resume);
-  auto key = [&](int64_t n, const GridCell& c) { return cell_key(config_id, c) + "/" + std::to_string(n); };
-  const int64_t total = static_cast<int64_t>(a.contexts.size() * method_cells.size());
+  // Batch 1 keeps the key it had before batches existed, so older result files resume.
+  auto key = [&](int64_t n, int64_t batch, const GridCell& c) {
+    return cell_key(config_id, c) + "/" + std::to_string(n) + (batch > 1 ? "/b" + std::to_string(batch) : "");
+  };
+  const int64_t total = static_cast<int64_t>(a.contexts.size() * a.batches.size() * method_cells.size());
   int64_t finished = 0;
   for (int64_t n : a.contexts)
-    for (const GridCell& c : method_cells) finished += results.done(key(n, c)) ? 1 : 0;
+    for (int64_t batch : a.batches)
+      for (const GridCell& c : method_cells) finished += results.done(key(n, batch, c)) ? 1 : 0;
   std::fprintf(stderr, "bench: %lld cells (%lld on file), %lld decode tokens, 1 warm-up + %lld runs each, writing %s\n",
                static_cast<long long>(total), static_cast<long long>(finished),
                static_cast<long long>(a.decode_tokens), static_cast<long long>(a.repeats), a.out.c_str());
@@ -130,41 +189,23 @@ int run_bench(BenchArgs& a) {
     const std::vector<int32_t> ids = loaded.tokenizer->encode(text, /*add_bos=*/true, SpecialTokens::Ignore);
     for (int64_t n : a.contexts) {
       check(static_cast<int64_t>(ids.size()) >= n, "--data has ", ids.size(), " tokens, fewer than --contexts ", n);
-      const std::span<const int32_t> prompt(ids.data(), n);
-      for (const GridCell& c : group) {
-        if (results.done(key(n, c))) continue;
-        bar.update(finished, describe_cell(c) + " ctx " + std::to_string(n));
-        const PolicyOptions policy = cell_policy(a.grid, c, loaded);
-        std::vector<Run> runs;
-        for (int64_t r = 0; r <= a.repeats; ++r) {
-          Run run = run_once(loaded, policy, prompt, a);
-          if (r > 0) runs.push_back(std::move(run));  // run 0 warms caches and the allocator up
+      for (int64_t batch : a.batches) {
+        const std::vector<std::span<const int32_t>> prompts = batch_prompts(ids, n, batch);
+        for (const GridCell& c : group) {
+          if (results.done(key(n, batch, c))) continue;
+          bar.update(finished, describe_cell(c) + " ctx " + std::to_string(n) + " x" + std::to_string(batch));
+          const PolicyOptions policy = cell_policy(a.grid, c, loaded);
+          std::vector<Run> runs;
+          for (int64_t r = 0; r <= a.repeats; ++r) {
+            Run run = run_once(loaded, policy, prompts, a);
+            if (r > 0) runs.push_back(std::move(run));  // run 0 warms caches and the allocator up
+          }
+          nlohmann::json record = bench_record(c, n, batch, runs, a);
+          record.update({{"config", config}, {"model_name", loaded.name}, {"environment", environment}});
+          results.append(key(n, batch, c), record);
+          ++finished;
+          bar.update(finished);
         }
-        std::vector<double> prefill_tps, decode_tps, steps, peak_rss;
-        for (const Run& r : runs) {
-          prefill_tps.push_back(static_cast<double>(n) / r.prefill_s);
-          decode_tps.push_back(static_cast<double>(a.decode_tokens) / r.decode_s);
-          steps.insert(steps.end(), r.step_ms.begin(), r.step_ms.end());
-          peak_rss.push_back(static_cast<double>(r.peak_rss));
-        }
-        nlohmann::json record = cell_record(c);
-        record.update({{"context", n},
-                       {"batch", 1},
-                       {"prefill_tokens_per_s", spread(prefill_tps)},
-                       {"decode_tokens_per_s", spread(decode_tps)},
-                       {"decode_latency_ms", {{"p50", percentile(steps, 0.5)}, {"p90", percentile(steps, 0.9)},
-                                              {"p99", percentile(steps, 0.99)}}},
-                       {"kv_bytes", runs.back().kv_bytes},
-                       {"peak_kv_bytes", runs.back().peak_kv_bytes},
-                       {"kv_entries", runs.back().kv_entries},
-                       {"achieved_ratio", runs.back().achieved_ratio},
-                       {"peak_rss_bytes", spread(peak_rss)},
-                       {"config", config},
-                       {"model_name", loaded.name},
-                       {"environment", environment}});
-        results.append(key(n, c), record);
-        ++finished;
-        bar.update(finished);
       }
     }
   });
@@ -178,7 +219,7 @@ Runner register_bench(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand(
       "bench", "Throughput profile: prefill/decode tokens/s, decode latency percentiles, KV bytes and peak memory over "
-               "context length x method x ratio (one JSON line per cell)");
+               "context length x batch size x method x ratio (one JSON line per cell)");
   add_model_options(*cmd, a->model);
   cmd->add_option("-d,--data", a->data, "Text the prompts are cut from (its first N tokens)")
       ->required()
@@ -187,6 +228,10 @@ Runner register_bench(CLI::App& app) {
       ->delimiter(',')
       ->capture_default_str();
   add_grid_options(*cmd, a->grid);
+  cmd->add_option("--batch", a->batches,
+                  "Sequences decoded together, each with its own prompt, cache and policy (comma-separated sizes)")
+      ->delimiter(',')
+      ->capture_default_str();
   cmd->add_option("--decode-tokens", a->decode_tokens, "Tokens decoded after the prompt")->capture_default_str();
   cmd->add_option("--repeats", a->repeats, "Measured runs per cell, after one warm-up run")->capture_default_str();
   cmd->add_option("--chunk", a->chunk, "Prompt tokens per forward pass")->check(CLI::PositiveNumber)->capture_default_str();

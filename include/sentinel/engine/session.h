@@ -1,7 +1,8 @@
 // One sequence processed incrementally: the model, its KV cache, the position counter and the
 // compression policy. Feeds ordinary tokens in chunks (prefill) or one at a time (decode) and
 // returns their logits; the policy plans sentinels, masks and evictions (docs/method.md
-// section 6) and the session applies each plan to the cache.
+// section 6) and the session applies each plan to the cache. Sessions over one model can advance
+// together in one forward pass per step (append_batch), each with its own cache and policy.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "sentinel/cache/kv_cache.h"
 #include "sentinel/model/llama.h"
@@ -30,6 +32,16 @@ struct CompressionStats {
   // count against it). 0 for a full cache.
   double achieved_ratio() const;
 };
+
+class Session;
+
+// Appends tokens[i] to *sessions[i] for every i, as Session::append does, but in lock-step: each
+// forward pass carries the next chunk of every session that still has tokens, so the weights are
+// read once per pass for the whole batch (decode: one token of every sequence per pass). The
+// sessions must share one model and be distinct. Returns what append returns, per session.
+std::vector<at::Tensor> append_batch(std::span<Session* const> sessions,
+                                     std::span<const std::span<const int32_t>> tokens, Logits which,
+                                     int64_t chunk = 512);
 
 class Session {
  public:
@@ -53,8 +65,19 @@ class Session {
   void reset();  // empty cache, fresh policy state
 
  private:
-  // One forward pass over the elements of a chunk; returns hidden states [T, n_embd].
-  at::Tensor feed(std::span<const Element> elements);
+  friend std::vector<at::Tensor> append_batch(std::span<Session* const>, std::span<const std::span<const int32_t>>,
+                                              Logits, int64_t);
+
+  // The policy's plan for the next chunk of ordinary tokens, ready for forward_cached.
+  struct Chunk {
+    std::vector<Element> elements;  // the tokens plus inserted sentinels, in feeding order
+    int64_t n_ordinary = 0;
+    CachedInput input;
+  };
+  Chunk plan(std::span<const int32_t> tokens);
+  // Applies a fed chunk: commits its cells, shows the policy the attention, evicts, updates the
+  // stats. Returns the hidden states [n, n_embd] of the chunk's ordinary tokens.
+  at::Tensor complete(const Chunk& chunk, const CachedOutput& out);
 
   LlamaModel model_;
   KvCache cache_;

@@ -10,6 +10,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -19,28 +20,53 @@ namespace sentinel {
 
 class KvCache;
 
+// An uncached pass over whole sequences (training, the masked forward of docs/method.md section 3,
+// sliding-window perplexity).
 struct ForwardInput {
   at::Tensor tokens;     // [B, T] int64; ids >= n_vocab select rows of extra_embeddings (sentinels)
   at::Tensor positions;  // [B, T] int64 rotary position ids
-  // Optional [B or 1, T, S] bool, true = may attend; S = cached cells + T (new keys last).
-  // Undefined means causal over the cache and the new tokens.
+  // Optional [B or 1, T, T] bool, true = may attend. Undefined means causal.
   at::Tensor mask;
-  // Also return the attention mass each key received (H2O). Costs an explicit softmax per layer.
-  bool want_attention_mass = false;
 };
 
 struct ForwardOutput {
   at::Tensor hidden;                  // [B, T, n_embd] after the final norm
   std::vector<at::Tensor> per_layer;  // if requested: embeddings, then each block's output [B, T, n_embd]
-  at::Tensor attention_mass;          // if requested: [S] f32, summed over batch, layers, heads, queries
+};
+
+// One sequence of an incremental pass: its new tokens and the KV cache they extend. Several
+// sequences go through one pass together (LlamaModelImpl::forward_cached): projections and MLPs
+// see all their tokens at once, so the weights are read once per step for the whole batch, while
+// attention runs per sequence over its own cache (compression makes their lengths differ).
+struct CachedInput {
+  at::Tensor tokens;     // [T] int64
+  at::Tensor positions;  // [T] int64 rotary position ids
+  // Optional [1, T, S] bool, true = may attend; S = cache->size() + T (new keys last). Undefined
+  // means causal over the cache and the new tokens.
+  at::Tensor mask;
+  KvCache* cache = nullptr;  // required; the new K/V land after its cells, the caller commits them
+  // Also return the attention mass each key received (H2O). Costs an explicit softmax per layer.
+  bool want_attention_mass = false;
+};
+
+struct CachedOutput {
+  at::Tensor hidden;          // [T, n_embd] after the final norm
+  at::Tensor attention_mass;  // if requested: [S] f32, summed over layers, heads and queries
+};
+
+// One sequence's rows [offset, offset + length) of the flattened tokens of a cached pass.
+struct CachedSequence {
+  int64_t offset = 0, length = 0;
+  KvCache* cache = nullptr;
+  at::Tensor mask;                       // [1, length, cache->size() + length] bool, or undefined (causal)
+  at::Tensor* attention_mass = nullptr;  // [S] f32 accumulator when requested
 };
 
 // What every layer of one forward pass shares besides its input.
 struct LayerContext {
   at::Tensor cos, sin;                   // [B, 1, T, head_dim] rotary tables of the new tokens
-  at::Tensor mask;                       // as in ForwardInput (with the cache's causal part filled in)
-  KvCache* cache = nullptr;              // appended to when given
-  at::Tensor* attention_mass = nullptr;  // [S] f32 accumulator when requested
+  at::Tensor mask;                       // uncached passes: as in ForwardInput
+  std::vector<CachedSequence> sequences;  // cached passes (B = 1, T = all sequences' tokens)
 };
 
 // A bias-free linear map holding "weight" [out, in]; the embedding table is one too (its
@@ -83,6 +109,10 @@ class AttentionImpl : public torch::nn::Module {
   Projection q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 
  private:
+  // q [B, n_head, T, hd], keys/values [B, n_head_kv, S, hd], mask [B|1, T, S] or undefined
+  // (causal when T > 1: then S == T) -> [B, n_head, T, hd]. Adds the attention mass to *mass if given.
+  at::Tensor attend(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values, const at::Tensor& mask,
+                    at::Tensor* mass) const;
   // Softmax attention probabilities summed over batch, heads and queries: [S] f32.
   at::Tensor attention_mass(const at::Tensor& q, const at::Tensor& keys, const std::optional<at::Tensor>& mask,
                             bool causal) const;
@@ -113,9 +143,13 @@ class LlamaModelImpl : public torch::nn::Module {
  public:
   explicit LlamaModelImpl(const LlamaConfig& config);
 
-  // Runs the decoder. With a cache, the new tokens' K/V are appended to it and attention spans
-  // the cached cells plus the new tokens; the caller commits cell metadata via KvCache::commit.
-  ForwardOutput forward(const ForwardInput& input, KvCache* cache = nullptr, bool keep_per_layer = false);
+  // Runs the decoder over whole sequences, without a cache.
+  ForwardOutput forward(const ForwardInput& input, bool keep_per_layer = false);
+
+  // Runs the decoder incrementally over one or more sequences, each extending its own KV cache
+  // (distinct caches). Every sequence's K/V are written after its cached cells and its tokens
+  // attend to those cells plus themselves; the caller commits cell metadata via KvCache::commit.
+  std::vector<CachedOutput> forward_cached(std::span<const CachedInput> sequences);
 
   // hidden [..., n_embd] -> logits [..., n_vocab] float32 (base vocabulary only: sentinels are
   // never predicted, docs/method.md section 2).
@@ -143,6 +177,10 @@ class LlamaModelImpl : public torch::nn::Module {
 
  private:
   at::Tensor embed(const at::Tensor& tokens);  // [B, T] -> [B, T, n_embd]
+  // Embeds, runs every layer with `context` (rotary tables filled in here from positions [B, T])
+  // and applies the final norm: [B, T] -> [B, T, n_embd].
+  at::Tensor decode(const at::Tensor& tokens, const at::Tensor& positions, LayerContext& context,
+                    std::vector<at::Tensor>* per_layer);
   LlamaConfig config_;
   at::Tensor inv_freq_;  // [head_dim / 2] float32 rotary frequencies
 };

@@ -62,7 +62,7 @@ class SmolLM2Test : public ::testing::Test {
   static ForwardOutput run_prompt(int i) {
     const at::Tensor ids = fixture(prompt_prefix(i) + "ids").unsqueeze(0);  // [1, T]
     const at::Tensor positions = at::arange(ids.size(1), at::kLong).unsqueeze(0);
-    return m().model->forward({ids, positions, {}}, nullptr, /*keep_per_layer=*/true);
+    return m().model->forward({ids, positions, {}}, /*keep_per_layer=*/true);
   }
 
   static inline std::unique_ptr<LoadedModel> model_;

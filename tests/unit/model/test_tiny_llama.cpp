@@ -30,7 +30,7 @@ TEST_P(TinyLlama, LayerOutputsAndLogitsMatchTransformers) {
     const std::string p = "s" + std::to_string(s) + ".";
     const at::Tensor ids = expected_.at(p + "ids").unsqueeze(0);
     const at::Tensor positions = at::arange(ids.size(1), at::kLong).unsqueeze(0);
-    ForwardOutput out = m.model->forward({ids, positions, {}}, nullptr, /*keep_per_layer=*/true);
+    ForwardOutput out = m.model->forward({ids, positions, {}}, /*keep_per_layer=*/true);
     for (int64_t layer = 0; layer < m.config.n_layer; ++layer) {
       const double err = relative_error(out.per_layer[layer + 1][0], expected_.at(p + "layer" + std::to_string(layer)));
       EXPECT_LT(err, 1e-5) << "sequence " << s << ": first diverging layer is " << layer;
