@@ -185,11 +185,17 @@ def gen_plot(records: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def batch(r: dict) -> int:
+    return r.get("batch", 1)
+
+
 def bench_tables(records: list[dict]) -> str:
     out = []
     config = records[0].get("config", {})
     out.append(f"Prompt: the first N tokens of `{config.get('data')}`, then {config.get('decode_tokens')} greedy "
                f"tokens; 1 warm-up + {config.get('repeats')} measured runs per cell, medians [min-max].\n")
+    out.append(batch_tables(records))
+    records = [r for r in records if batch(r) == 1]
     for n in sorted({r["context"] for r in records}):
         out.append(f"### {n} tokens of context\n")
         out.append("| method | ratio | achieved | KV MiB | peak RSS MiB | prefill tok/s | decode tok/s | "
@@ -206,13 +212,72 @@ def bench_tables(records: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
+def batch_tables(records: list[dict]) -> str:
+    """Batched decoding: one table per context length that was run with more than one sequence."""
+    out = []
+    for n in sorted({r["context"] for r in records if batch(r) > 1}):
+        out.append(f"### Batched decoding, {n} tokens of context\n")
+        out.append("Each sequence has its own prompt (disjoint windows of the text), KV cache and policy; one forward "
+                   "pass per step decodes a token of every sequence. Tokens/s and KV are summed over the batch; "
+                   "the step latency is one pass.\n")
+        out.append("| method | ratio | batch | KV MiB | peak RSS MiB | prefill tok/s | decode tok/s | x batch 1 | "
+                   "step p50 / p99 ms |")
+        out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        rows = sorted((r for r in records if r["context"] == n),
+                      key=lambda r: (row_order(row_name(r)), r["ratio"], batch(r)))
+        single = {(r["method"], r["ratio"]): r["decode_tokens_per_s"]["median"] for r in rows if batch(r) == 1}
+        for r in rows:
+            d, lat = r["decode_tokens_per_s"]["median"], r["decode_latency_ms"]
+            base = single.get((r["method"], r["ratio"]))
+            gain = f"{d / base:.2f}" if base else "-"
+            out.append(f"| {r['method']} | {r['ratio']:g} | {batch(r)} | {r['kv_bytes'] / 2**20:.1f} | "
+                       f"{r['peak_rss_bytes']['median'] / 2**20:.0f} | {r['prefill_tokens_per_s']['median']:.0f} | "
+                       f"{d:.1f} | {gain} | {lat['p50']:.0f} / {lat['p99']:.0f} |")
+        out.append("")
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def batch_plot(records: list[dict], path: Path) -> bool:
+    """Decode throughput and KV memory against batch size; False when no cell has batch > 1."""
+    contexts = sorted({r["context"] for r in records if batch(r) > 1})
+    if not contexts:
+        return False
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    n = contexts[-1]
+    fig, (speed, memory) = plt.subplots(1, 2, figsize=(11, 4))
+    by_name = defaultdict(list)
+    for r in records:
+        if r["context"] == n:
+            by_name[r["method"] + ("" if r["method"] == "full" else f" {r['ratio']:g}")].append(r)
+    for name in sorted(by_name, key=lambda x: (row_order(x), x)):
+        pts = sorted(by_name[name], key=batch)
+        style = dict(color="black") if name == "full" else {}
+        speed.plot([batch(r) for r in pts], [r["decode_tokens_per_s"]["median"] for r in pts], marker="o", label=name,
+                   **style)
+        memory.plot([batch(r) for r in pts], [r["kv_bytes"] / 2**20 for r in pts], marker="o", label=name, **style)
+    speed.set_title(f"decode throughput over the batch ({n} tokens of context)")
+    speed.set_ylabel("tokens/s")
+    memory.set_title("KV cache of the whole batch")
+    memory.set_ylabel("MiB")
+    for ax in (speed, memory):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("sequences decoded together")
+        ax.grid(True, alpha=0.3)
+    speed.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return True
+
+
 def bench_plot(records: list[dict], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, (speed, memory) = plt.subplots(1, 2, figsize=(11, 4))
     by_name = defaultdict(list)
-    for r in records:
+    for r in (r for r in records if batch(r) == 1):
         name = r["method"] + ("" if r["method"] == "full" else f" {r['ratio']:g}")  # speed: adapters do not matter
         by_name[name].append(r)
     for name in sorted(by_name, key=lambda x: (row_order(x), x)):
@@ -261,6 +326,8 @@ def main() -> None:
         (args.out / "bench.md").write_text(bench_tables(bench))
         if not args.no_plots:
             bench_plot(bench, args.out / "bench.png")
+            if batch_plot(bench, args.out / "bench_batch.png"):
+                print(f"wrote {args.out / 'bench_batch.png'}")
         print(f"wrote {args.out / 'bench.md'}" + ("" if args.no_plots else f" and {args.out / 'bench.png'}"))
 
 
