@@ -237,66 +237,49 @@ def batch_tables(records: list[dict]) -> str:
     return "\n".join(out) + ("\n" if out else "")
 
 
+def speed_memory_plot(records: list[dict], x_of, x_label: str, titles: tuple[str, str], path: Path) -> None:
+    """Decode tokens/s and KV MiB against x_of(record), one line per method and ratio."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (speed, memory) = plt.subplots(1, 2, figsize=(11, 4))
+    by_name = defaultdict(list)
+    for r in records:
+        name = r["method"] + ("" if r["method"] == "full" else f" {r['ratio']:g}")  # speed: adapters do not matter
+        by_name[name].append(r)
+    for name in sorted(by_name, key=lambda x: (row_order(x), x)):
+        pts = sorted(by_name[name], key=x_of)
+        xs = [x_of(r) for r in pts]
+        style = dict(color="black") if name == "full" else {}
+        speed.plot(xs, [r["decode_tokens_per_s"]["median"] for r in pts], marker="o", label=name, **style)
+        memory.plot(xs, [r["kv_bytes"] / 2**20 for r in pts], marker="o", label=name, **style)
+    speed.set_title(titles[0])
+    speed.set_ylabel("tokens/s")
+    memory.set_title(titles[1])
+    memory.set_ylabel("MiB")
+    for ax in (speed, memory):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel(x_label)
+        ax.grid(True, alpha=0.3)
+    speed.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def batch_plot(records: list[dict], path: Path) -> bool:
     """Decode throughput and KV memory against batch size; False when no cell has batch > 1."""
     contexts = sorted({r["context"] for r in records if batch(r) > 1})
     if not contexts:
         return False
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     n = contexts[-1]
-    fig, (speed, memory) = plt.subplots(1, 2, figsize=(11, 4))
-    by_name = defaultdict(list)
-    for r in records:
-        if r["context"] == n:
-            by_name[r["method"] + ("" if r["method"] == "full" else f" {r['ratio']:g}")].append(r)
-    for name in sorted(by_name, key=lambda x: (row_order(x), x)):
-        pts = sorted(by_name[name], key=batch)
-        style = dict(color="black") if name == "full" else {}
-        speed.plot([batch(r) for r in pts], [r["decode_tokens_per_s"]["median"] for r in pts], marker="o", label=name,
-                   **style)
-        memory.plot([batch(r) for r in pts], [r["kv_bytes"] / 2**20 for r in pts], marker="o", label=name, **style)
-    speed.set_title(f"decode throughput over the batch ({n} tokens of context)")
-    speed.set_ylabel("tokens/s")
-    memory.set_title("KV cache of the whole batch")
-    memory.set_ylabel("MiB")
-    for ax in (speed, memory):
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("sequences decoded together")
-        ax.grid(True, alpha=0.3)
-    speed.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    speed_memory_plot([r for r in records if r["context"] == n], batch, "sequences decoded together",
+                      (f"decode throughput over the batch ({n} tokens of context)", "KV cache of the whole batch"), path)
     return True
 
 
 def bench_plot(records: list[dict], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, (speed, memory) = plt.subplots(1, 2, figsize=(11, 4))
-    by_name = defaultdict(list)
-    for r in (r for r in records if batch(r) == 1):
-        name = r["method"] + ("" if r["method"] == "full" else f" {r['ratio']:g}")  # speed: adapters do not matter
-        by_name[name].append(r)
-    for name in sorted(by_name, key=lambda x: (row_order(x), x)):
-        pts = sorted(by_name[name], key=lambda r: r["context"])
-        xs = [r["context"] for r in pts]
-        style = dict(color="black") if name == "full" else {}
-        speed.plot(xs, [r["decode_tokens_per_s"]["median"] for r in pts], marker="o", label=name, **style)
-        memory.plot(xs, [r["kv_bytes"] / 2**20 for r in pts], marker="o", label=name, **style)
-    speed.set_title("decode speed (median)")
-    speed.set_ylabel("tokens/s")
-    memory.set_title("KV cache after the prompt and decoding")
-    memory.set_ylabel("MiB")
-    for ax in (speed, memory):
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("context (tokens)")
-        ax.grid(True, alpha=0.3)
-    speed.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    speed_memory_plot([r for r in records if batch(r) == 1], lambda r: r["context"], "context (tokens)",
+                      ("decode speed (median)", "KV cache after the prompt and decoding"), path)
 
 
 def main() -> None:

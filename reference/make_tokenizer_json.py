@@ -3,7 +3,7 @@
 
 Regenerate:
     python3 reference/make_tokenizer_json.py \
-        /root/.cache/sentinel/models/SmolLM2-135M-Instruct.Q4_1.gguf /tmp/smollm2-tokenizer.json
+        ~/.cache/sentinel/models/SmolLM2-135M-Instruct.Q4_1.gguf /tmp/smollm2-tokenizer.json
 
 Why this script exists instead of transformers' GGUF loader: SmolLM2's published tokenizer.json
 pre-tokenizes with Sequence[Digits(individual_digits=true), ByteLevel(add_prefix_space=false,

@@ -29,9 +29,11 @@ at::Tensor Session::step(std::span<const int32_t> tokens, std::span<const CacheC
   const auto device = model_->embed_tokens->weight.device();
   const int64_t T = static_cast<int64_t>(tokens.size());
   at::Tensor ids = at::empty({T}, at::kLong), positions = at::empty({T}, at::kLong);
+  int64_t* id_data = ids.data_ptr<int64_t>();
+  int64_t* position_data = positions.data_ptr<int64_t>();
   for (int64_t i = 0; i < T; ++i) {
-    ids.data_ptr<int64_t>()[i] = tokens[i];
-    positions.data_ptr<int64_t>()[i] = cells[i].position;
+    id_data[i] = tokens[i];
+    position_data[i] = cells[i].position;
   }
   const CachedInput input{ids.to(device), positions.to(device), mask.defined() ? mask.to(device) : mask, &cache_};
   at::Tensor hidden = model_->forward_cached(std::span(&input, 1))[0].hidden;  // [T, n_embd]

@@ -19,7 +19,7 @@ namespace sentinel::testing {
 
 inline const char* kRegenerateTokenizerFixtures =
     "regenerate with: python3 reference/make_tokenizer_fixtures.py --gguf "
-    "/root/.cache/sentinel/models/SmolLM2-135M-Instruct.Q4_1.gguf --wikitext ../shared/data/wikitext-2-raw "
+    "~/.cache/sentinel/models/SmolLM2-135M-Instruct.Q4_1.gguf --wikitext ../shared/data/wikitext-2-raw "
     "--out tests/data/tokenizer";
 
 inline nlohmann::json read_tokenizer_fixture(const std::string& name) {
