@@ -9,19 +9,64 @@
 
 namespace sentinel {
 
+namespace {
+
+at::ScalarType torch_dtype(kernels::RowType type) {
+  switch (type) {
+    case kernels::RowType::F16: return at::kHalf;
+    case kernels::RowType::BF16: return at::kBFloat16;
+    case kernels::RowType::Q8_0: return at::kByte;
+    default: return at::kFloat;
+  }
+}
+
+}  // namespace
+
+KvStorage parse_kv_storage(const std::string& name) {
+  if (name == "f32" || name == "float32") return KvStorage::F32;
+  if (name == "f16" || name == "float16") return KvStorage::F16;
+  if (name == "bf16" || name == "bfloat16") return KvStorage::BF16;
+  if (name == "q8_0") return KvStorage::Q8_0;
+  fail("unknown KV dtype '", name, "'; use f32, f16, bf16 or q8_0");
+}
+
+std::string kv_storage_name(KvStorage storage) {
+  switch (storage) {
+    case KvStorage::Compute: return "compute";
+    case KvStorage::F32: return "f32";
+    case KvStorage::F16: return "f16";
+    case KvStorage::BF16: return "bf16";
+    case KvStorage::Q8_0: return "q8_0";
+  }
+  return "?";
+}
+
 KvCache::KvCache(const LlamaConfig& config, const KvCacheOptions& options)
     : options_(options), n_head_kv_(config.n_head_kv), head_dim_(config.head_dim) {
   check(options.capacity > 0, "KV cache capacity must be > 0, got ", options.capacity);
+  switch (options.storage) {
+    case KvStorage::Compute: row_type_ = options.dtype == at::kBFloat16 ? kernels::RowType::BF16 : kernels::RowType::F32; break;
+    case KvStorage::F32: row_type_ = kernels::RowType::F32; break;
+    case KvStorage::F16: row_type_ = kernels::RowType::F16; break;
+    case KvStorage::BF16: row_type_ = kernels::RowType::BF16; break;
+    case KvStorage::Q8_0: row_type_ = kernels::RowType::Q8_0; break;
+  }
+  check(row_type_ != kernels::RowType::Q8_0 || head_dim_ % kernels::kBlock == 0, "a q8_0 KV cache needs head_dim a ",
+        "multiple of 32, this model has ", head_dim_, "; use --kv-dtype f16");
+  check(row_type_ == kernels::RowType::F32 || options.device.is_cpu(), "KV dtype ", kernels::row_type_name(row_type_),
+        " is stored on the CPU only; on ", options.device, " use the compute dtype");
+  row_bytes_ = kernels::row_bytes(row_type_, head_dim_);
   keys_.resize(config.n_layer);
   values_.resize(config.n_layer);
   grow_to(options.capacity);
 }
 
 void KvCache::grow_to(int64_t new_capacity) {
-  const auto tensor_options = at::TensorOptions().dtype(options_.dtype).device(options_.device);
+  const auto tensor_options = at::TensorOptions().dtype(torch_dtype(row_type_)).device(options_.device);
+  const int64_t last_dim = row_type_ == kernels::RowType::Q8_0 ? row_bytes_ : head_dim_;
   for (size_t layer = 0; layer < keys_.size(); ++layer) {
-    at::Tensor k = at::empty({1, n_head_kv_, new_capacity, head_dim_}, tensor_options);
-    at::Tensor v = at::empty({1, n_head_kv_, new_capacity, head_dim_}, tensor_options);
+    at::Tensor k = at::empty({1, n_head_kv_, new_capacity, last_dim}, tensor_options);
+    at::Tensor v = at::empty({1, n_head_kv_, new_capacity, last_dim}, tensor_options);
     if (size() > 0) {
       k.narrow(2, 0, size()).copy_(keys_[layer].narrow(2, 0, size()));
       v.narrow(2, 0, size()).copy_(values_[layer].narrow(2, 0, size()));
@@ -42,12 +87,34 @@ void KvCache::write(int64_t layer, const at::Tensor& k, const at::Tensor& v) {
   const int64_t n_new = k.size(2);
   check(size() + n_new <= capacity_, "KV cache write of ", n_new, " cells past capacity ", capacity_,
         " (call reserve_for first)");
-  keys_.at(layer).narrow(2, size(), n_new).copy_(k);
-  values_.at(layer).narrow(2, size(), n_new).copy_(v);
+  keys_.at(layer).narrow(2, size(), n_new).copy_(stored(k));
+  values_.at(layer).narrow(2, size(), n_new).copy_(stored(v));
 }
 
-at::Tensor KvCache::keys(int64_t layer, int64_t n) const { return keys_.at(layer).narrow(2, 0, n); }
-at::Tensor KvCache::values(int64_t layer, int64_t n) const { return values_.at(layer).narrow(2, 0, n); }
+at::Tensor KvCache::stored(const at::Tensor& rows) const {
+  if (row_type_ != kernels::RowType::Q8_0) return rows;  // copy_ converts between float types
+  const at::Tensor x = rows.to(at::kFloat).contiguous();  // [1, n_head_kv, T, head_dim]
+  const int64_t n_rows = x.numel() / head_dim_;
+  at::Tensor out = at::empty({1, x.size(1), x.size(2), row_bytes_}, at::kByte);
+  const kernels::KernelTable& k = kernels::kernels();
+  for (int64_t r = 0; r < n_rows; ++r)
+    k.f32_to_row(row_type_, x.data_ptr<float>() + r * head_dim_, out.data_ptr<uint8_t>() + r * row_bytes_, head_dim_);
+  return out;
+}
+
+at::Tensor KvCache::loaded(const at::Tensor& rows) const {
+  if (row_type_ != kernels::RowType::Q8_0) return rows.scalar_type() == options_.dtype ? rows : rows.to(options_.dtype);
+  const at::Tensor bytes = rows.contiguous();  // [1, n_head_kv, n, row_bytes]
+  at::Tensor out = at::empty({1, bytes.size(1), bytes.size(2), head_dim_}, at::kFloat);
+  const int64_t n_rows = bytes.size(1) * bytes.size(2);
+  const kernels::KernelTable& k = kernels::kernels();
+  for (int64_t r = 0; r < n_rows; ++r)
+    k.row_to_f32(row_type_, bytes.data_ptr<uint8_t>() + r * row_bytes_, out.data_ptr<float>() + r * head_dim_, head_dim_);
+  return out.to(options_.dtype);
+}
+
+at::Tensor KvCache::keys(int64_t layer, int64_t n) const { return loaded(keys_.at(layer).narrow(2, 0, n)); }
+at::Tensor KvCache::values(int64_t layer, int64_t n) const { return loaded(values_.at(layer).narrow(2, 0, n)); }
 
 void KvCache::commit(std::span<const CacheCell> cells) {
   check(size() + static_cast<int64_t>(cells.size()) <= capacity_, "KV cache commit past capacity");
@@ -84,13 +151,9 @@ void KvCache::evict(std::span<const int64_t> cell_indices) {
 
 void KvCache::clear() { cells_.clear(); }
 
-int64_t KvCache::bytes_in_use() const {
-  return 2 * n_layer() * n_head_kv_ * head_dim_ * size() * static_cast<int64_t>(at::elementSize(options_.dtype));
-}
+int64_t KvCache::bytes_in_use() const { return 2 * n_layer() * n_head_kv_ * row_bytes_ * size(); }
 
-int64_t KvCache::bytes_allocated() const {
-  return 2 * n_layer() * n_head_kv_ * head_dim_ * capacity_ * static_cast<int64_t>(at::elementSize(options_.dtype));
-}
+int64_t KvCache::bytes_allocated() const { return 2 * n_layer() * n_head_kv_ * row_bytes_ * capacity_; }
 
 std::string KvCache::summary() const {
   std::ostringstream out;

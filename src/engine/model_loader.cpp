@@ -8,6 +8,7 @@
 
 #include "sentinel/core/error.h"
 #include "sentinel/io/gguf.h"
+#include "sentinel/model/quantized_weights.h"
 #include "sentinel/model/weights.h"
 
 namespace sentinel {
@@ -34,12 +35,26 @@ LoadedModel load_gguf(const std::string& path, const LoadOptions& options) {
   for (const auto& t : gguf.tensors()) counts[ggml_type_name(t.type)]++;
   for (const auto& [type, n] : counts) loaded.tensor_types += (loaded.tensor_types.empty() ? "" : ", ") + type + " x" + std::to_string(n);
   loaded.tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_gguf(gguf));
-  const WeightMap weights = load_gguf_weights(gguf, loaded.config);
-  return finish(std::move(loaded), weights, options);
+  bool quantized = options.backend == Backend::Quantized;
+  if (options.backend == Backend::Auto) {
+    quantized = options.dtype == at::kFloat && options.device.is_cpu() &&
+                !QuantizedWeights::unsupported_reason(gguf, loaded.config).has_value();
+  }
+  if (!quantized) return finish(std::move(loaded), load_gguf_weights(gguf, loaded.config), options);
+  check(options.dtype == at::kFloat && options.device.is_cpu(), "--backend quantized computes in float32 on the CPU; ",
+        "use --backend dense for ", dtype_name(options.dtype), " or another device");
+  loaded.model = LlamaModel(loaded.config);
+  loaded.model->use_quantized(QuantizedWeights::from_gguf(gguf, loaded.config));
+  loaded.model->load_weights(load_gguf_weights(gguf, loaded.config, /*matrices=*/false));
+  loaded.model->eval();
+  for (auto& p : loaded.model->parameters()) p.set_requires_grad(false);
+  return loaded;
 }
 
 LoadedModel load_hf_folder(const std::string& folder, const LoadOptions& options) {
   namespace fs = std::filesystem;
+  check(options.backend != Backend::Quantized, "'", folder, "' is a Hugging Face folder: its weights are dense; ",
+        "the quantized path reads GGUF files (use --backend auto or dense)");
   const fs::path config_path = fs::path(folder) / "config.json";
   check(fs::exists(config_path), "'", folder, "' is a folder without config.json; pass a .gguf file or a Hugging Face model folder");
   nlohmann::json config;
@@ -71,6 +86,22 @@ LoadedModel load_model(const std::string& path, const LoadOptions& options) {
   check(fs::exists(path), "model path '", path, "' does not exist");
   if (fs::is_directory(path)) return load_hf_folder(path, options);
   return load_gguf(path, options);
+}
+
+Backend parse_backend(const std::string& name) {
+  if (name == "auto") return Backend::Auto;
+  if (name == "dense") return Backend::Dense;
+  if (name == "quantized") return Backend::Quantized;
+  fail("unknown backend '", name, "'; use auto, dense or quantized");
+}
+
+std::string backend_name(Backend backend) {
+  switch (backend) {
+    case Backend::Auto: return "auto";
+    case Backend::Dense: return "dense";
+    case Backend::Quantized: return "quantized";
+  }
+  return "?";
 }
 
 at::ScalarType parse_dtype(const std::string& name) {

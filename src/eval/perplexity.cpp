@@ -118,7 +118,7 @@ PerplexityResult compressed_perplexity(LlamaModel& model, std::span<const int32_
   result.n_tokens = n;
   result.n_windows = static_cast<int64_t>(windows.size());
   // Start small: the cache grows by doubling only as far as the policy lets it.
-  Session session(model, KvCacheOptions{std::min<int64_t>(options.ctx, 256), model->dtype(), device}, policy);
+  Session session(model, model->cache_options(std::min<int64_t>(options.ctx, 256)), policy);
   for (const Window& w : windows) {
     session.reset();
     // Token i of the text is predicted by the logits of token i - 1.

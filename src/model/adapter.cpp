@@ -32,10 +32,9 @@ std::string model_fingerprint(LlamaModel& model) {
   std::ostringstream header;
   header << "llama n_vocab=" << c.n_vocab << " n_embd=" << c.n_embd << " n_layer=" << c.n_layer << " n_head=" << c.n_head
          << " n_head_kv=" << c.n_head_kv << " n_ff=" << c.n_ff << "\n";
-  const at::Tensor weight = model->embed_tokens->weight;  // [n_vocab, n_embd]
   const int64_t step = std::max<int64_t>(1, c.n_vocab / kFingerprintRows);
-  const at::Tensor sample =
-      weight.slice(0, 0, c.n_vocab, step).to(at::kCPU).to(at::kBFloat16).contiguous();  // [~256, n_embd]
+  // The same rows on the dense and the quantized path (they hold the same values).
+  const at::Tensor sample = model->embedding_rows(0, c.n_vocab, step).to(at::kCPU).to(at::kBFloat16).contiguous();  // [~256, n_embd]
   std::string bytes = header.str();
   const size_t offset = bytes.size();
   bytes.resize(offset + sample.nbytes());

@@ -10,6 +10,9 @@
 
 #include "sentinel/cache/kv_cache.h"
 #include "sentinel/core/error.h"
+#include "sentinel/kernels/kernels.h"
+#include "sentinel/model/native_decoder.h"
+#include "sentinel/model/quantized_weights.h"
 
 namespace sentinel {
 namespace {
@@ -32,12 +35,13 @@ std::string shape_string(const at::Tensor& t) {
 
 }  // namespace
 
-ProjectionImpl::ProjectionImpl(int64_t in_features, int64_t out_features) {
+ProjectionImpl::ProjectionImpl(int64_t in_features, int64_t out_features)
+    : in_features_(in_features), out_features_(out_features) {
   weight = register_parameter("weight", at::empty({out_features, in_features}));
 }
 
 at::Tensor ProjectionImpl::forward(const at::Tensor& x) {
-  at::Tensor y = at::linear(x, weight);
+  at::Tensor y = quantized != nullptr && weight.numel() == 0 ? quantized_linear(*quantized, x) : at::linear(x, weight);
   if (!lora_A.defined()) return y;
   const at::Tensor in = lora_dropout > 0 && is_training() ? at::dropout(x, lora_dropout, /*train=*/true) : x;
   return y + at::linear(at::linear(in, lora_A), lora_B) * lora_scaling;
@@ -48,13 +52,13 @@ void ProjectionImpl::add_lora(int64_t rank, double alpha, double dropout) {
   check(rank >= 1, "LoRA rank must be >= 1, got ", rank);
   check(dropout >= 0.0 && dropout < 1.0, "LoRA dropout must be in [0, 1), got ", dropout);
   const auto options = weight.options().requires_grad(false);
-  at::Tensor a = at::empty({rank, weight.size(1)}, options);
+  at::Tensor a = at::empty({rank, in_features_}, options);
   {
     at::NoGradGuard no_grad;
     torch::nn::init::kaiming_uniform_(a, std::sqrt(5.0));  // peft's reset_lora_parameters
   }
   lora_A = register_parameter("lora_A", a);
-  lora_B = register_parameter("lora_B", at::zeros({weight.size(0), rank}, options));
+  lora_B = register_parameter("lora_B", at::zeros({out_features_, rank}, options));
   lora_scaling = alpha / static_cast<double>(rank);
   lora_dropout = dropout;
 }
@@ -174,6 +178,7 @@ void LlamaModelImpl::load_weights(const std::map<std::string, at::Tensor>& weigh
   std::vector<std::string> missing;
   for (auto& item : named_parameters(/*recurse=*/true)) {
     const std::string name = hf_name(item.key());
+    if (item.value().numel() == 0 && is_quantized()) continue;  // read in place from the stored matrix
     auto it = weights.find(name);
     if (it == weights.end()) {
       missing.push_back(name);
@@ -206,6 +211,20 @@ void LlamaModelImpl::set_extra_embeddings(const at::Tensor& rows) {
 }
 
 at::Tensor LlamaModelImpl::embed(const at::Tensor& tokens) {
+  if (is_quantized()) {  // rows dequantized one by one from the stored table
+    const at::Tensor ids = tokens.reshape({-1}).contiguous();
+    const int64_t n_total = config_.n_vocab + n_extra_tokens();
+    check(ids.numel() == 0 || (ids.min().item<int64_t>() >= 0 && ids.max().item<int64_t>() < n_total),
+          "token id out of range [0, ", n_total, ")");
+    std::vector<at::Tensor> rows;
+    for (int64_t t = 0; t < ids.numel(); ++t) {
+      const int64_t id = ids.data_ptr<int64_t>()[t];
+      rows.push_back(id < config_.n_vocab ? embedding_rows(id, id + 1)[0] : extra_embeddings[id - config_.n_vocab]);
+    }
+    std::vector<int64_t> shape(tokens.sizes().begin(), tokens.sizes().end());
+    shape.push_back(config_.n_embd);
+    return (rows.empty() ? at::empty({0, config_.n_embd}) : at::stack(rows)).reshape(shape);
+  }
   const at::Tensor& table = embed_tokens->weight;  // [n_vocab, n_embd]
   const int64_t n_vocab = config_.n_vocab;
   if (!extra_embeddings.defined()) {
@@ -243,6 +262,7 @@ at::Tensor LlamaModelImpl::decode(const at::Tensor& tokens, const at::Tensor& po
 }
 
 ForwardOutput LlamaModelImpl::forward(const ForwardInput& input, bool keep_per_layer) {
+  ensure_dense();  // whole-sequence passes (training, masked forward) use the dense matrices
   const at::Tensor& tokens = input.tokens;
   check(tokens.dim() == 2, "tokens must be [B, T], got ", shape_string(tokens));
   check(input.positions.sizes() == tokens.sizes(), "positions ", shape_string(input.positions),
@@ -296,7 +316,11 @@ std::vector<CachedOutput> LlamaModelImpl::forward_cached(std::span<const CachedI
   }
   const at::Tensor tokens = (all_tokens.size() == 1 ? all_tokens[0] : at::cat(all_tokens)).unsqueeze(0);  // [1, N]
   const at::Tensor positions = (all_positions.size() == 1 ? all_positions[0] : at::cat(all_positions)).unsqueeze(0);
-  const at::Tensor hidden = decode(tokens, positions, context, nullptr)[0];  // [N, n_embd]
+  // A few tokens (decode, batched decode, sentinel steps) go through the native step; larger
+  // passes through libtorch, whose GEMMs pay for dequantizing each matrix once per pass.
+  const at::Tensor hidden = native_ && offset <= kFewRows && !is_training()
+                                ? native_->forward(tokens, positions, context.sequences)
+                                : decode(tokens, positions, context, nullptr)[0];  // [N, n_embd]
   for (size_t i = 0; i < sequences.size(); ++i)
     out[i].hidden = hidden.narrow(0, context.sequences[i].offset, context.sequences[i].length);
   return out;
@@ -307,7 +331,8 @@ at::Tensor LlamaModelImpl::logits(const at::Tensor& hidden) {
   // n_embd] x [n_embd, rows] shape ~3x faster on CPU (SmolLM2 head, 2 cores: 4 rows 12.9 vs
   // 47.9 ms, 16 rows 25.4 vs 66.5 ms; one row is a GEMV either way). LoRA never touches the head.
   const int64_t rows = hidden.numel() / hidden.size(-1);
-  if (rows >= 2 && rows <= 64 && !lm_head->has_lora() && hidden.device().is_cpu()) {
+  if (native_ && rows <= kFewRows && !lm_head->has_lora()) return native_->logits(hidden);
+  if (rows >= 2 && rows <= 64 && !lm_head->has_lora() && hidden.device().is_cpu() && !is_quantized()) {
     const at::Tensor flat = hidden.reshape({rows, hidden.size(-1)});                        // [rows, n_embd]
     at::Tensor out = at::matmul(lm_head->weight, flat.t()).t().to(at::kFloat);             // [rows, n_vocab]
     std::vector<int64_t> shape(hidden.sizes().begin(), hidden.sizes().end() - 1);
@@ -315,6 +340,70 @@ at::Tensor LlamaModelImpl::logits(const at::Tensor& hidden) {
     return out.reshape(shape);
   }
   return lm_head(hidden).to(at::kFloat);
+}
+
+void LlamaModelImpl::use_quantized(std::shared_ptr<const QuantizedWeights> weights) {
+  check(weights != nullptr, "use_quantized needs weights");
+  check(dtype() == at::kFloat && embed_tokens->weight.device().is_cpu(),
+        "the quantized path computes in float32 on the CPU; load with --dtype float32 on the CPU or --backend dense");
+  at::NoGradGuard no_grad;
+  auto attach = [](Projection& p, const QuantizedMatrix& m) {
+    check(p->in_features() == m.cols && p->out_features() == m.rows, "stored matrix ", m.name, " is [", m.rows, ", ",
+          m.cols, "], the model expects [", p->out_features(), ", ", p->in_features(), "]");
+    p->quantized = &m;
+    p->weight.set_();  // releases the dense matrix; forward() reads the stored one
+  };
+  attach(embed_tokens, weights->embed());
+  if (!config_.tied_embeddings) attach(lm_head, weights->lm_head());
+  for (int64_t i = 0; i < config_.n_layer; ++i) {
+    DecoderLayerImpl& layer = *layers[i]->as<DecoderLayerImpl>();
+    const QuantizedLayer& w = weights->layer(i);
+    attach(layer.self_attn->q_proj, w.q);
+    attach(layer.self_attn->k_proj, w.k);
+    attach(layer.self_attn->v_proj, w.v);
+    attach(layer.self_attn->o_proj, w.o);
+    attach(layer.mlp->gate_proj, w.gate);
+    attach(layer.mlp->up_proj, w.up);
+    attach(layer.mlp->down_proj, w.down);
+  }
+  quantized_ = std::move(weights);
+  native_ = std::make_shared<NativeDecoder>(*this, quantized_);
+  if (kv_storage_ == KvStorage::Compute) kv_storage_ = KvStorage::F16;
+}
+
+KvCacheOptions LlamaModelImpl::cache_options(int64_t capacity) const {
+  return KvCacheOptions{capacity, dtype(), embed_tokens->weight.device(), kv_storage_};
+}
+
+void LlamaModelImpl::ensure_dense() {
+  if (!is_quantized()) return;
+  at::NoGradGuard no_grad;
+  for (auto& item : named_modules()) {
+    auto* p = dynamic_cast<ProjectionImpl*>(item.value().get());
+    if (p == nullptr || p->quantized == nullptr) continue;
+    if (p->weight.numel() == 0) p->weight.set_(p->quantized->dense());
+    p->quantized = nullptr;
+  }
+  native_.reset();
+  quantized_.reset();
+}
+
+std::string LlamaModelImpl::backend_description() const {
+  if (!is_quantized()) return "dense " + std::string(dtype() == at::kBFloat16 ? "bfloat16" : "float32");
+  return "quantized (" + quantized_->describe() + "), " + kernels::isa_name(kernels::active_isa()) + " kernels";
+}
+
+at::Tensor LlamaModelImpl::embedding_rows(int64_t begin, int64_t end, int64_t step) const {
+  check(0 <= begin && begin <= end && end <= config_.n_vocab && step >= 1, "embedding rows [", begin, ", ", end,
+        ") step ", step, " outside the vocabulary of ", config_.n_vocab);
+  if (!is_quantized()) return embed_tokens->weight.slice(0, begin, end, step).to(at::kFloat);
+  const QuantizedMatrix& table = quantized_->embed();
+  const int64_t n = (end - begin + step - 1) / step;
+  at::Tensor out = at::empty({n, config_.n_embd}, at::kFloat);
+  const kernels::KernelTable& k = kernels::kernels();
+  for (int64_t i = 0; i < n; ++i)
+    k.row_to_f32(table.type, table.row(begin + i * step), out.data_ptr<float>() + i * config_.n_embd, config_.n_embd);
+  return out;
 }
 
 }  // namespace sentinel

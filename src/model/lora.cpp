@@ -123,9 +123,19 @@ void merge_lora(LlamaModel& model, const std::map<std::string, at::Tensor>& tens
   for (const auto& [module, ab] : pairs) {
     const auto& [a, b] = ab;
     check(a.defined() && b.defined(), "LoRA for '", module, "' lacks ", a.defined() ? "lora_B" : "lora_A");
-    at::Tensor& w = projections.at(module)->weight;  // [out, in]
-    check(a.dim() == 2 && b.dim() == 2 && a.size(0) == b.size(1) && a.size(1) == w.size(1) && b.size(0) == w.size(0),
-          "LoRA for '", module, "': A ", a.sizes(), " and B ", b.sizes(), " do not fit the weight ", w.sizes());
+    ProjectionImpl& p = *projections.at(module);
+    check(a.dim() == 2 && b.dim() == 2 && a.size(0) == b.size(1) && a.size(1) == p.in_features() &&
+              b.size(0) == p.out_features(),
+          "LoRA for '", module, "': A ", a.sizes(), " and B ", b.sizes(), " do not fit the weight [", p.out_features(),
+          ", ", p.in_features(), "]");
+    if (model->is_quantized()) {
+      // The stored matrix stays as it is: the low-rank term runs beside it, unmerged.
+      p.add_lora(a.size(0), alpha, 0.0);
+      p.lora_A.copy_(a.to(at::kFloat));
+      p.lora_B.copy_(b.to(at::kFloat));
+      continue;
+    }
+    at::Tensor& w = p.weight;  // [out, in]
     const double scaling = alpha / static_cast<double>(a.size(0));
     const at::Tensor delta = at::matmul(b.to(at::kFloat), a.to(at::kFloat)) * scaling;  // [out, in]
     w.copy_((w.to(at::kFloat) + delta.to(w.device())).to(w.scalar_type()));

@@ -11,7 +11,15 @@ SentinelTokens sentinel_tokens(const LlamaConfig& config) {
 
 at::Tensor initial_sentinel_embeddings(LlamaModel& model) {
   at::NoGradGuard no_grad;
-  const at::Tensor mean = model->embed_tokens->weight.to(at::kFloat).mean(0);  // [n_embd]
+  at::Tensor mean;  // [n_embd]
+  if (!model->is_quantized()) {
+    mean = model->embed_tokens->weight.to(at::kFloat).mean(0);
+  } else {  // summed in slices, so the table is never dense all at once
+    const int64_t n = model->config().n_vocab, slice = 4096;
+    at::Tensor sum = at::zeros({model->config().n_embd}, at::kDouble);
+    for (int64_t b = 0; b < n; b += slice) sum += model->embedding_rows(b, std::min(n, b + slice)).to(at::kDouble).sum(0);
+    mean = (sum / static_cast<double>(n)).to(at::kFloat);
+  }
   return mean.unsqueeze(0).repeat({2, 1});                                  // [2, n_embd]
 }
 

@@ -62,7 +62,7 @@ std::string gguf_tensor_name(const std::string& hf_name) {
   return {};
 }
 
-WeightMap load_gguf_weights(const GgufFile& gguf, const LlamaConfig& config) {
+WeightMap load_gguf_weights(const GgufFile& gguf, const LlamaConfig& config, bool matrices) {
   std::vector<std::string> names = {"model.embed_tokens.weight", "model.norm.weight"};
   if (!config.tied_embeddings) names.push_back("lm_head.weight");
   for (int64_t i = 0; i < config.n_layer; ++i) {
@@ -74,6 +74,7 @@ WeightMap load_gguf_weights(const GgufFile& gguf, const LlamaConfig& config) {
   }
   WeightMap weights;
   for (const std::string& name : names) {
+    if (!matrices && !name.ends_with("norm.weight")) continue;
     const GgufTensorInfo& info = gguf.tensor(gguf_tensor_name(name));
     std::vector<int64_t> shape(info.dims.rbegin(), info.dims.rend());  // ggml dims are reversed
     at::Tensor t = at::empty(shape, at::kFloat);

@@ -76,9 +76,7 @@ Run run_once(LoadedModel& loaded, const PolicyOptions& policy, const std::vector
   reset_peak_rss();
   // The cache starts at its default capacity and doubles as needed, as in generation: a compressing
   // policy never grows it past what it retains (plus one chunk), which is the memory it saves.
-  KvCacheOptions cache;
-  cache.dtype = loaded.model->dtype();
-  cache.device = loaded.model->embed_tokens->weight.device();
+  const KvCacheOptions cache = loaded.model->cache_options(KvCacheOptions{}.capacity);
   std::vector<std::unique_ptr<Session>> owned;
   std::vector<Session*> sessions;
   for (size_t b = 0; b < prompts.size(); ++b) {
@@ -166,7 +164,7 @@ int run_bench(BenchArgs& a) {
 
   const nlohmann::json config = {{"data", a.data}, {"decode_tokens", a.decode_tokens}, {"repeats", a.repeats},
                                  {"chunk", a.chunk}, {"span", a.grid.span}, {"sinks", a.grid.sinks},
-                                 {"model", a.model.model}, {"dtype", a.model.dtype}, {"threads", a.model.threads}};
+                                 {"model", a.model.model}, {"dtype", a.model.dtype}, {"backend", a.model.backend}, {"kv_dtype", a.model.kv_dtype}, {"threads", a.model.threads}};
   const std::string config_id = sha256_bytes(config.dump()).substr(0, 8);
   ResultsFile results(a.out, a.resume);
   // Batch 1 keeps the key it had before batches existed, so older result files resume.
@@ -185,7 +183,10 @@ int run_bench(BenchArgs& a) {
   nlohmann::json environment;
   for_each_adapter_group(method_cells, [&](const std::string& adapter, const std::vector<GridCell>& group) {
     LoadedModel loaded = open_grid_model(a.model, adapter, /*quiet=*/true);
-    if (environment.is_null()) environment = run_environment(dtype_name(loaded.model->dtype()));
+    if (environment.is_null()) {
+      environment = run_environment(dtype_name(loaded.model->dtype()));
+      environment["engine"] = engine_fields(loaded);
+    }
     const std::vector<int32_t> ids = loaded.tokenizer->encode(text, /*add_bos=*/true, SpecialTokens::Ignore);
     for (int64_t n : a.contexts) {
       check(static_cast<int64_t>(ids.size()) >= n, "--data has ", ids.size(), " tokens, fewer than --contexts ", n);

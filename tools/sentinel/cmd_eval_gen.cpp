@@ -43,7 +43,7 @@ nlohmann::json run_config(const EvalGenArgs& a, int64_t n_docs) {
   return {{"data", a.data},          {"prefix", a.prefix},       {"new_tokens", a.new_tokens},
           {"docs_per_file", a.per_file}, {"documents", n_docs},  {"chunk", a.chunk},
           {"span", a.grid.span},     {"window", a.grid.window},  {"sinks", a.grid.sinks},
-          {"seed", a.grid.seed},     {"model", a.model.model},   {"dtype", a.model.dtype},
+          {"seed", a.grid.seed},     {"model", a.model.model},   {"dtype", a.model.dtype}, {"backend", a.model.backend}, {"kv_dtype", a.model.kv_dtype},
           {"sampling", a.sampling.temperature > 0 ? "temperature " + std::to_string(a.sampling.temperature) +
                                                         " top-p " + std::to_string(a.sampling.top_p) + " seed " +
                                                         std::to_string(a.sampling.seed)
@@ -69,10 +69,7 @@ Generations generate_all(const EvalGenArgs& a, const GridCell& cell, LoadedModel
   Generations out;
   const auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < excerpts.size(); ++i) {
-    Session session(loaded.model,
-                    KvCacheOptions{a.prefix + a.new_tokens + 64, loaded.model->dtype(),
-                                   loaded.model->embed_tokens->weight.device()},
-                    policy);
+    Session session(loaded.model, loaded.model->cache_options(a.prefix + a.new_tokens + 64), policy);
     GenerationResult r = generate(session, *loaded.tokenizer, excerpts[i].prefix, g);
     out.texts.push_back(r.text);
     out.tokens.push_back(r.tokens);
@@ -113,7 +110,8 @@ int run_eval_gen(EvalGenArgs& a) {
   std::fprintf(stderr, "eval gen: %zu documents x %zu cells (%lld on file), %lld-token prefixes, %lld new tokens, "
                "writing %s\n", excerpts.size(), cells.size(), static_cast<long long>(finished),
                static_cast<long long>(a.prefix), static_cast<long long>(a.new_tokens), a.out.c_str());
-  const nlohmann::json environment = run_environment(dtype_name(base.model->dtype()));
+  nlohmann::json environment = run_environment(dtype_name(base.model->dtype()));
+  environment["engine"] = engine_fields(base);
   ProgressBar bar("eval gen", static_cast<int64_t>(cells.size() * excerpts.size()), "docs",
                   finished * static_cast<int64_t>(excerpts.size()));
   for_each_adapter_group(cells, [&](const std::string& adapter, const std::vector<GridCell>& group) {

@@ -52,7 +52,7 @@ nlohmann::json run_config(const EvalLmArgs& a) {
           {"max_span", a.spans.max_length}, {"span_unit", a.span_unit}, {"rows", a.rows},
           {"ctx", a.ctx},             {"stride", a.stride},         {"chunk", a.chunk}, {"h2o_chunk", a.h2o_chunk},
           {"span", a.grid.span},      {"window", a.grid.window},    {"sinks", a.grid.sinks},
-          {"seed", a.grid.seed},      {"model", a.model.model},     {"dtype", a.model.dtype}};
+          {"seed", a.grid.seed},      {"model", a.model.model},     {"dtype", a.model.dtype}, {"backend", a.model.backend}, {"kv_dtype", a.model.kv_dtype}};
 }
 
 // Tokens per forward pass when reading a window in the stream setting.
@@ -140,7 +140,10 @@ int run_eval_lm(EvalLmArgs& a) {
       if (!results.done(cell_key(config_id, c))) pending.push_back(c);
     if (pending.empty()) return;
     LoadedModel loaded = open_grid_model(a.model, adapter, /*quiet=*/true);
-    if (environment.is_null()) environment = run_environment(dtype_name(loaded.model->dtype()));
+    if (environment.is_null()) {
+      environment = run_environment(dtype_name(loaded.model->dtype()));
+      environment["engine"] = engine_fields(loaded);
+    }
     std::vector<int32_t> ids = loaded.tokenizer->encode(text, /*add_bos=*/true, SpecialTokens::Ignore);
     if (static_cast<int64_t>(ids.size()) > a.max_tokens) ids.resize(a.max_tokens);
     for (const GridCell& c : pending) {

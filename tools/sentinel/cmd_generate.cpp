@@ -44,7 +44,7 @@ int run_generate(const GenerateArgs& args) {
   // far as the policy lets it, so its memory really shrinks.
   const int64_t all_tokens = static_cast<int64_t>(ids.size()) + options.max_tokens + 1;
   const int64_t capacity = policy.method == Method::None ? all_tokens : std::min<int64_t>(all_tokens, 256);
-  Session session(loaded.model, KvCacheOptions{capacity, loaded.model->dtype(), at::kCPU}, policy);
+  Session session(loaded.model, loaded.model->cache_options(capacity), policy);
   TextCallback stream;
   if (!args.json) {
     stream = [](std::string_view piece) {
@@ -77,6 +77,7 @@ int run_generate(const GenerateArgs& args) {
                           {"kv_bytes", session.cache().bytes_in_use()},
                           {"peak_kv_bytes", stats.peak_bytes},
                           {"kv_bytes_allocated", session.cache().bytes_allocated()}};
+    out["engine"] = engine_fields(loaded);
     // Invalid UTF-8 (a reply cut inside a character) is replaced rather than refused.
     std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
   } else {

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "common.h"
+#include "sentinel/model/quantized_weights.h"
 #include "sentinel/tokenizer/bpe.h"
 
 namespace sentinel::cli {
@@ -15,11 +16,25 @@ struct InfoArgs {
   bool json = false;
 };
 
+// Bytes of the weights the model computes with: mapped matrices plus dense tensors.
+int64_t resident_weight_bytes(const LoadedModel& loaded) {
+  int64_t bytes = loaded.model->is_quantized() ? loaded.model->quantized_weights()->bytes() : 0;
+  for (const auto& p : loaded.model->parameters()) bytes += p.numel() * static_cast<int64_t>(p.element_size());
+  return bytes;
+}
+
 int run_info(const InfoArgs& args) {
   LoadedModel loaded = open_model(args.model, /*quiet=*/true);
   const LlamaConfig& c = loaded.config;
+  // Counted from the shapes: on the quantized path the matrices live in the file, not in tensors.
   int64_t n_params = 0;
-  for (const auto& p : loaded.model->parameters()) n_params += p.numel();
+  for (const auto& item : loaded.model->named_modules()) {
+    if (const auto* p = dynamic_cast<const ProjectionImpl*>(item.value().get())) {
+      if (item.key() != "lm_head" || !c.tied_embeddings) n_params += p->in_features() * p->out_features();
+    }
+  }
+  for (const auto& item : loaded.model->named_parameters())
+    if (!item.key().ends_with(".weight") || item.key().find("norm") != std::string::npos) n_params += item.value().numel();
   if (args.json) {
     nlohmann::json out = {{"path", loaded.path},
                           {"name", loaded.name},
@@ -38,6 +53,8 @@ int run_info(const InfoArgs& args) {
                           {"rms_norm_eps", c.rms_norm_eps},
                           {"tied_embeddings", c.tied_embeddings},
                           {"tensor_types", loaded.tensor_types},
+                          {"engine", engine_fields(loaded)},
+                          {"resident_weight_bytes", resident_weight_bytes(loaded)},
                           {"tokenizer", loaded.tokenizer->summary()}};
     std::cout << out.dump(2) << "\n";
     return 0;
@@ -48,6 +65,10 @@ int run_info(const InfoArgs& args) {
   std::printf("model:       %s\n", c.summary().c_str());
   std::printf("parameters:  %.1fM\n", n_params / 1e6);
   std::printf("tensors:     %s\n", loaded.tensor_types.c_str());
+  std::printf("backend:     %s, KV %s\n", loaded.model->backend_description().c_str(),
+              engine_fields(loaded)["kv_dtype"].get<std::string>().c_str());
+  std::printf("weights:     %.1f MB %s\n", resident_weight_bytes(loaded) / 1e6,
+              loaded.model->is_quantized() ? "read in place from the file's mapping" : "in memory");
   std::printf("tokenizer:   %s\n", loaded.tokenizer->summary().c_str());
   std::printf("KV per token: %lld bytes (float32), %lld bytes (bfloat16)\n",
               static_cast<long long>(2 * c.n_layer * c.kv_dim() * 4), static_cast<long long>(2 * c.n_layer * c.kv_dim() * 2));

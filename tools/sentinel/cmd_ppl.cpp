@@ -29,8 +29,10 @@ int run_ppl(const PplArgs& args) {
   const std::string text = read_text_file(args.data);
   LoadedModel loaded = open_model(args.model, args.json);
   const std::string adapter = install_compression(policy, args.compression, loaded, args.json);
-  // Without compression and --chunk, each window is one causal pass: same result, fastest path.
-  const bool incremental = policy.method != Method::None || args.chunk > 0;
+  // Without compression and --chunk, each window is one causal pass on the dense path: same
+  // result, fastest there. The quantized path reads windows through a session (its whole-window
+  // pass would need the dense matrices).
+  const bool incremental = policy.method != Method::None || args.chunk > 0 || loaded.model->is_quantized();
   if (policy.method == Method::H2O && chunk > 1 && !args.json)
     std::fprintf(stderr, "note: h2o evicts between forward passes only, so the %lld tokens of a chunk see each other "
                          "uncompressed; --chunk 1 measures it as it decodes\n", static_cast<long long>(chunk));
@@ -58,6 +60,7 @@ int run_ppl(const PplArgs& args) {
                           {"window", policy.window}, {"adapter", adapter},
                           {"chunk", incremental ? chunk : args.window.ctx},
                           {"seconds", r.seconds},  {"tokens_per_s", tps}};
+    out["engine"] = engine_fields(loaded);
     std::cout << out.dump() << "\n";
   } else {
     std::printf("ppl %.4f over %lld tokens (%lld windows, ctx %lld, stride %lld) in %.1fs, %.0f tok/s\n", r.ppl,

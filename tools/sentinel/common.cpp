@@ -24,17 +24,39 @@ void add_model_options(CLI::App& app, ModelArgs& args) {
       ->check(CLI::IsMember({"float32", "bfloat16", "f32", "bf16"}))
       ->capture_default_str();
   app.add_option("-t,--threads", args.threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--backend", args.backend,
+                 "Weights: quantized reads a GGUF's Q4_0/Q4_1/Q8_0/F16/BF16/F32 matrices in place (float32 compute, "
+                 "CPU kernels picked from cpuid; SENTINEL_ISA=scalar forces the portable ones), dense dequantizes them "
+                 "to float32/bfloat16 (parity with transformers, Hugging Face folders), auto picks quantized where it "
+                 "can run")
+      ->check(CLI::IsMember({"auto", "dense", "quantized"}))
+      ->capture_default_str();
+  app.add_option("--kv-dtype", args.kv_dtype,
+                 "KV-cache storage: f32, f16, bf16 or q8_0 (stacks with --compress); auto = f16 on the quantized "
+                 "backend, the compute dtype on the dense one")
+      ->check(CLI::IsMember({"auto", "f32", "f16", "bf16", "q8_0"}))
+      ->capture_default_str();
+}
+
+nlohmann::json engine_fields(const LoadedModel& loaded) {
+  return {{"backend", loaded.model->is_quantized() ? "quantized" : "dense"},
+          {"weights", loaded.model->backend_description()},
+          {"kv_dtype", kv_storage_name(loaded.model->cache_options(1).storage == KvStorage::Compute
+                                           ? (loaded.model->dtype() == at::kBFloat16 ? KvStorage::BF16 : KvStorage::F32)
+                                           : loaded.model->kv_storage())}};
 }
 
 LoadedModel open_model(const ModelArgs& args, bool quiet) {
   if (args.threads > 0) at::set_num_threads(args.threads);
   const std::string path = args.model.empty() ? default_model_path() : args.model;
   const auto start = std::chrono::steady_clock::now();
-  LoadedModel loaded = load_model(path, LoadOptions{parse_dtype(args.dtype), at::kCPU});
+  LoadedModel loaded = load_model(path, LoadOptions{parse_dtype(args.dtype), at::kCPU, parse_backend(args.backend)});
+  if (args.kv_dtype != "auto") loaded.model->set_kv_storage(parse_kv_storage(args.kv_dtype));
   if (!quiet) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::fprintf(stderr, "loaded %s (%s, %s) in %.2fs, %d threads\n", loaded.name.c_str(),
-                 dtype_name(loaded.model->dtype()).c_str(), loaded.tensor_types.c_str(), s, at::get_num_threads());
+    std::fprintf(stderr, "loaded %s (%s; %s, KV %s) in %.2fs, %d threads\n", loaded.name.c_str(),
+                 loaded.tensor_types.c_str(), loaded.model->backend_description().c_str(),
+                 engine_fields(loaded)["kv_dtype"].get<std::string>().c_str(), s, at::get_num_threads());
   }
   return loaded;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -17,9 +18,13 @@ struct ModelArgs {
   std::string model;             // empty = the default model from the cache
   std::string dtype = "float32";
   int threads = 0;               // 0 = all cores
+  std::string backend = "auto";  // auto, dense, quantized (model_loader.h: Backend)
+  std::string kv_dtype = "auto"; // auto (f16 quantized, compute dtype dense), f32, f16, bf16, q8_0
 };
 
 void add_model_options(CLI::App& app, ModelArgs& args);
+// Which path ran, for every JSON result: backend, kernels, KV dtype.
+nlohmann::json engine_fields(const LoadedModel& loaded);
 // Resolves the path, sets the thread count, loads, and prints one line to stderr.
 LoadedModel open_model(const ModelArgs& args, bool quiet = false);
 

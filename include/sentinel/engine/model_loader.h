@@ -15,9 +15,19 @@ namespace sentinel {
 
 enum class ModelFormat { Gguf, HuggingFace };
 
+// Which weights a model computes with. Quantized reads a GGUF's Q4_0/Q4_1/Q8_0/F16/BF16/F32
+// matrices in place (float32 compute on the CPU, NativeDecoder); Dense holds float32 or bfloat16
+// copies (training, CUDA, Hugging Face folders, parity with transformers). Auto picks Quantized
+// wherever it can run and Dense elsewhere. A quantized model becomes dense by itself when a pass
+// needs dense matrices (LlamaModelImpl::ensure_dense).
+enum class Backend { Auto, Dense, Quantized };
+Backend parse_backend(const std::string& name);  // "auto", "dense", "quantized"
+std::string backend_name(Backend backend);
+
 struct LoadOptions {
   at::ScalarType dtype = at::kFloat;  // compute and weight dtype: kFloat or kBFloat16
   at::Device device = at::kCPU;
+  Backend backend = Backend::Dense;   // the library's default keeps exact parity with transformers
 };
 
 struct LoadedModel {

@@ -14,11 +14,15 @@
 #include <string>
 #include <vector>
 
+#include "sentinel/cache/kv_cache.h"
 #include "sentinel/model/config.h"
 
 namespace sentinel {
 
 class KvCache;
+class NativeDecoder;
+class QuantizedWeights;
+struct QuantizedMatrix;
 
 // An uncached pass over whole sequences (training, the masked forward of docs/method.md section 3,
 // sliding-window perplexity).
@@ -76,6 +80,8 @@ class ProjectionImpl : public torch::nn::Module {
  public:
   ProjectionImpl(int64_t in_features, int64_t out_features);
   at::Tensor forward(const at::Tensor& x);  // [..., in] -> [..., out]
+  int64_t in_features() const { return in_features_; }
+  int64_t out_features() const { return out_features_; }
 
   // Registers trainable "lora_A" [rank, in] (kaiming-uniform, a = sqrt(5), like peft) and
   // "lora_B" [out, rank] (zeros, so the adapted map starts equal to the base one), in the
@@ -88,6 +94,12 @@ class ProjectionImpl : public torch::nn::Module {
   at::Tensor lora_B;          // [out, rank]
   double lora_scaling = 0.0;  // alpha / rank
   double lora_dropout = 0.0;  // probability, applied to x before lora_A while is_training()
+  // Quantized path: the stored matrix read in place while `weight` is empty (LlamaModelImpl::
+  // use_quantized); LoRA then stays unmerged, a small low-rank term beside it.
+  const QuantizedMatrix* quantized = nullptr;
+
+ private:
+  int64_t in_features_, out_features_;
 };
 TORCH_MODULE(Projection);
 
@@ -169,6 +181,28 @@ class LlamaModelImpl : public torch::nn::Module {
   const LlamaConfig& config() const { return config_; }
   at::ScalarType dtype() const { return embed_tokens->weight.scalar_type(); }
 
+  // --- the quantized CPU path ---
+  // Switches to weights read in place from a GGUF mapping: the dense matrices are released,
+  // decode steps of up to kFewRows tokens run in the NativeDecoder, larger passes dequantize
+  // blocks for a GEMM. Norms and sentinel rows stay dense. Float32 on the CPU only.
+  void use_quantized(std::shared_ptr<const QuantizedWeights> weights);
+  bool is_quantized() const { return quantized_ != nullptr; }
+  const QuantizedWeights* quantized_weights() const { return quantized_.get(); }
+  // Materialises the dense float32 matrices from the quantized ones and leaves the quantized path
+  // (training, masked forward passes, other devices need them); a no-op on a dense model.
+  void ensure_dense();
+  // "quantized (q4_1 x210, q8_0 x1), avx2 kernels" or "dense float32": which path runs.
+  std::string backend_description() const;
+  // How sessions over this model store K/V (--kv-dtype): f16 by default on the quantized path
+  // (as llama.cpp), the compute dtype on the dense one.
+  KvStorage kv_storage() const { return kv_storage_; }
+  void set_kv_storage(KvStorage storage) { kv_storage_ = storage; }
+  // Cache options for a session over this model: its dtype, device and KV storage.
+  KvCacheOptions cache_options(int64_t capacity) const;
+  // Rows begin, begin + step, ... < end of the input embedding as [n, n_embd] float32, read from
+  // whichever weights the model holds (fingerprints and the sentinels' initial rows use it).
+  at::Tensor embedding_rows(int64_t begin, int64_t end, int64_t step = 1) const;
+
   Projection embed_tokens{nullptr};  // weight [n_vocab, n_embd]
   Projection lm_head{nullptr};       // weight [n_vocab, n_embd]; the same module as embed_tokens when tied
   torch::nn::ModuleList layers{nullptr};
@@ -183,6 +217,9 @@ class LlamaModelImpl : public torch::nn::Module {
                     std::vector<at::Tensor>* per_layer);
   LlamaConfig config_;
   at::Tensor inv_freq_;  // [head_dim / 2] float32 rotary frequencies
+  std::shared_ptr<const QuantizedWeights> quantized_;  // set on the quantized path
+  std::shared_ptr<NativeDecoder> native_;
+  KvStorage kv_storage_ = KvStorage::Compute;
 };
 TORCH_MODULE(LlamaModel);
 

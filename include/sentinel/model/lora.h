@@ -46,6 +46,7 @@ void load_lora(LlamaModel& model, const std::map<std::string, at::Tensor>& tenso
 
 // Folds LoRA weights given by peft name into the base projections: W += (alpha / r) * B A,
 // computed in float32 and cast to W's dtype. Nothing is attached; inference costs nothing extra.
+// On the quantized path (weights read in place) the LoRA is attached unmerged instead.
 void merge_lora(LlamaModel& model, const std::map<std::string, at::Tensor>& tensors, double alpha);
 
 // What fine-tuning trains. Adapter: the attached LoRA tensors plus the sentinel embedding rows

@@ -18,8 +18,9 @@ struct SafetensorsTensor;
 using WeightMap = std::map<std::string, at::Tensor>;  // HF name -> float32 tensor in torch layout
 
 // Dequantizes every tensor of a llama GGUF. Q and K projections are un-permuted back to the
-// Hugging Face "rotate_half" row order.
-WeightMap load_gguf_weights(const GgufFile& gguf, const LlamaConfig& config);
+// Hugging Face "rotate_half" row order. matrices = false reads only the norms (the quantized
+// path maps the matrices in place).
+WeightMap load_gguf_weights(const GgufFile& gguf, const LlamaConfig& config, bool matrices = true);
 
 // A float32 copy (owning its memory) of a floating-point safetensors tensor (F32, F16, BF16, F64);
 // throws Error naming the tensor for any other dtype.

@@ -1,0 +1,63 @@
+// The CPU kernels of the quantized path, one table of function pointers per instruction set.
+// Every table computes the same functions: Scalar is the plain reference (portable C++) and
+// Avx2 the x86-64 AVX2/FMA/F16C version, tested against it over odd sizes and unaligned inputs
+// (tests/unit/base/test_kernels.cpp). kernels() picks the best table the CPU supports at run
+// time; nothing here assumes the build machine's instruction set.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "sentinel/kernels/blocks.h"
+
+namespace sentinel::kernels {
+
+enum class Isa { Scalar, Avx2 };
+
+// Element types a weight row or a KV row can have on this path.
+enum class RowType : uint8_t { F32, F16, BF16, Q4_0, Q4_1, Q8_0 };
+std::string row_type_name(RowType type);
+int64_t row_bytes(RowType type, int64_t n);  // bytes of n values (n a multiple of 32 for blocks)
+bool is_block_type(RowType type);            // Q4_0, Q4_1, Q8_0: dotted with BlockQ8A activations
+
+struct KernelTable {
+  Isa isa;
+  // x [n] -> y [n / 32] blocks; n % 32 == 0.
+  void (*quantize_q8a)(const float* x, BlockQ8A* y, int64_t n);
+  // sum_i w[i] * x[i] over n_blocks blocks of a weight row and an activation row.
+  float (*dot_q4_0)(const BlockQ4_0* w, const BlockQ8A* x, int64_t n_blocks);
+  float (*dot_q4_1)(const BlockQ4_1* w, const BlockQ8A* x, int64_t n_blocks);
+  float (*dot_q8_0)(const BlockQ8_0* w, const BlockQ8A* x, int64_t n_blocks);
+  // sum_i w[i] * x[i] over n floats of activations, for float weight rows.
+  float (*dot_f32)(const float* w, const float* x, int64_t n);
+  float (*dot_f16)(const uint16_t* w, const float* x, int64_t n);
+  float (*dot_bf16)(const uint16_t* w, const float* x, int64_t n);
+  // A row of any RowType to float: n values (n % 32 == 0 for block types).
+  void (*row_to_f32)(RowType type, const void* row, float* out, int64_t n);
+  // One float row into KV storage of type F32, F16, BF16 or Q8_0 (n % 32 == 0 for Q8_0).
+  void (*f32_to_row)(RowType type, const float* x, void* row, int64_t n);
+  // out[r] = scale * dot(q, rows + r * stride) for r < n_rows (attention scores; rows float).
+  // Returns the largest score (-inf for no rows).
+  float (*scores)(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float scale,
+                 float* out);
+  // acc[i] += sum_r p[r] * rows[r * stride + i] for i < n (attention output).
+  void (*accumulate)(const float* p, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* acc);
+  // x[i] = exp(x[i] - max) in place; returns the sum. exp(-inf) = 0.
+  float (*exp_shift_sum)(float* x, int64_t n, float max);
+  // y = x * rsqrt(mean(x^2) + eps) * w (RMSNorm), n values.
+  void (*rms_norm)(const float* x, const float* w, float eps, float* y, int64_t n);
+  // out[i] = silu(gate[i]) * up[i].
+  void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
+};
+
+const KernelTable& kernel_table(Isa isa);  // throws Error if the CPU lacks the instructions
+bool isa_supported(Isa isa);
+Isa best_isa();                            // the fastest table this CPU can run
+const KernelTable& kernels();              // kernel_table(active_isa())
+Isa active_isa();
+// Overrides the choice (tests, benchmarks, SENTINEL_ISA=scalar); throws if unsupported.
+void set_active_isa(Isa isa);
+std::string isa_name(Isa isa);  // "scalar", "avx2"
+Isa parse_isa(const std::string& name);
+
+}  // namespace sentinel::kernels

@@ -1,0 +1,68 @@
+// The quantized path's forward pass for a few tokens at a time (decode, batched decode, the
+// sentinel steps): weights read in place through the kernel table, one persistent thread pool,
+// buffers reused from step to step, and fused steps where they pay: RMSNorm then one activation
+// quantization per input, Q/K/V (and gate/up) as one parallel product, SiLU on the gate/up rows,
+// RoPE with the K/V write into the cache's own storage type. Not for training: no autograd.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <span>
+#include <vector>
+
+#include "sentinel/kernels/attention.h"
+#include "sentinel/kernels/blocks.h"
+#include "sentinel/model/llama.h"
+#include "sentinel/model/quantized_weights.h"
+
+namespace sentinel {
+
+// y [n, m.rows] = x [n, m.cols] W^T, reading the stored matrix in place through the integer
+// kernels (activations quantized per 32-block): the product for few rows of x.
+void project_rows(const QuantizedMatrix& m, const float* x, int64_t n, float* y);
+
+// y = x W^T for x [..., cols] float32 on the CPU: up to kFewRows rows through project_rows, more
+// through blocks of the matrix dequantized once and a float32 GEMM (prefill: the weights are
+// then reused by every row, where integer dot products would not pay).
+at::Tensor quantized_linear(const QuantizedMatrix& m, const at::Tensor& x);
+inline constexpr int64_t kFewRows = 16;
+
+class NativeDecoder {
+ public:
+  NativeDecoder(LlamaModelImpl& model, std::shared_ptr<const QuantizedWeights> weights);
+
+  // One cached pass over every sequence's tokens (the flattened [N] tokens and positions, and
+  // each sequence's rows, cache and mask as forward_cached validated them). Writes every layer's
+  // new K/V after the sequence's cells and adds attention mass where asked. Returns [N, n_embd]
+  // hidden states after the final norm.
+  at::Tensor forward(const at::Tensor& tokens, const at::Tensor& positions, std::span<const CachedSequence> sequences);
+
+  // hidden [rows, n_embd] -> logits [rows, n_vocab] f32 through the quantized LM head.
+  at::Tensor logits(const at::Tensor& hidden);
+
+  struct Target {  // one matrix of a fused product and where its outputs go
+    const QuantizedMatrix* matrix;
+    float* out;  // out[t * stride + r]
+    int64_t stride;
+  };
+  // x [n, cols] in float -> activations quantized once (when any target has block rows), then
+  // every target's rows in one parallel region. q8 is the caller's reusable buffer.
+  static void run_targets(const float* x, int64_t n, int64_t cols, std::span<const Target> targets,
+                          std::vector<kernels::BlockQ8A>& q8);
+
+ private:
+  void project(const QuantizedMatrix& m, const float* x, int64_t n, float* y);
+  void add_lora(const ProjectionImpl& p, const float* x, int64_t n, float* y, int64_t y_stride);
+  void embed(const at::Tensor& tokens, float* out);
+
+  LlamaModelImpl& model_;
+  std::shared_ptr<const QuantizedWeights> weights_;
+  const LlamaConfig& config_;
+  std::vector<float> inv_freq_;  // [head_dim / 2]
+  // Buffers, grown on demand and reused: [N, ...] f32 unless noted.
+  std::vector<float> x_, normed_, q_, k_, v_, attn_, gate_, up_, ff_, proj_, rope_, lora_;
+  std::vector<kernels::BlockQ8A> q8_;  // [N, cols / 32]
+  kernels::AttentionScratch attention_scratch_;
+};
+
+}  // namespace sentinel

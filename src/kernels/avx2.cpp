@@ -1,0 +1,340 @@
+// The AVX2/FMA/F16C kernel table. This file alone is compiled with -mavx2 -mfma -mf16c
+// (CMakeLists.txt); it is only called after cpuid says the CPU has those instructions. The
+// quantized dots follow ggml's x86 scheme (arch/x86/quants.c): unpack nibbles, multiply unsigned
+// by signed bytes with maddubs, widen pairs with madd, one fused multiply-add per 32-block.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "kernel_tables.h"
+#include "sentinel/core/error.h"
+
+namespace sentinel::kernels {
+namespace {
+
+inline float hsum(__m256 v) {
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_add_ss(x, _mm_movehdup_ps(x));
+  return _mm_cvtss_f32(x);
+}
+
+inline float hmax(__m256 v) {
+  __m128 x = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_max_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_max_ss(x, _mm_movehdup_ps(x));
+  return _mm_cvtss_f32(x);
+}
+
+inline float f16(uint16_t h) { return _cvtsh_ss(h); }
+
+// 16 bytes of nibbles -> 32 bytes 0..15: low nibbles first, then high nibbles (ggml's order).
+inline __m256i unpack_nibbles(const uint8_t* qs) {
+  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// Sum of unsigned a[i] * signed b[i] in 8 int32 lanes, as float.
+inline __m256 mul_sum_u8_i8(__m256i a, __m256i b) {
+  const __m256i pairs = _mm256_maddubs_epi16(a, b);
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
+// Sum of signed a[i] * signed b[i]: |a| times b with a's sign.
+inline __m256 mul_sum_i8_i8(__m256i a, __m256i b) {
+  return mul_sum_u8_i8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+}
+
+inline __m256i load_q8(const int8_t* qs) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs)); }
+
+void quantize_q8a(const float* x, BlockQ8A* y, int64_t n) {
+  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+  for (int64_t b = 0; b < n / kBlock; ++b) {
+    const float* xb = x + b * kBlock;
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int j = 0; j < 4; ++j) {
+      v[j] = _mm256_loadu_ps(xb + 8 * j);
+      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_bit, v[j]));
+    }
+    const float d = hmax(amax) / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m256 mul = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int j = 0; j < 4; ++j)
+      q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    // Sum of the 32 integers, before they are packed.
+    const __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    s4 = _mm_hadd_epi32(s4, s4);
+    s4 = _mm_hadd_epi32(s4, s4);
+    // int32 -> int8 with packs, then undo the lane interleaving packs introduces.
+    const __m256i p16a = _mm256_packs_epi32(q[0], q[1]);
+    const __m256i p16b = _mm256_packs_epi32(q[2], q[3]);
+    __m256i p8 = _mm256_packs_epi16(p16a, p16b);
+    p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs), p8);
+    y[b].d = d;
+    y[b].s = d * static_cast<float>(_mm_cvtsi128_si32(s4));
+  }
+}
+
+float dot_q4_0(const BlockQ4_0* w, const BlockQ8A* x, int64_t n_blocks) {
+  __m256 acc = _mm256_setzero_ps();
+  float offset = 0.0f;  // sum_b d_w * 8 * s_x: the -8 of every nibble
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const float dw = f16(w[b].d);
+    const __m256 xy = mul_sum_u8_i8(unpack_nibbles(w[b].qs), load_q8(x[b].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[b].d), xy, acc);
+    offset += dw * x[b].s;
+  }
+  return hsum(acc) - 8.0f * offset;
+}
+
+float dot_q4_1(const BlockQ4_1* w, const BlockQ8A* x, int64_t n_blocks) {
+  __m256 acc = _mm256_setzero_ps();
+  float minimums = 0.0f;  // sum_b m_w * s_x
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const __m256 xy = mul_sum_u8_i8(unpack_nibbles(w[b].qs), load_q8(x[b].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[b].d) * x[b].d), xy, acc);
+    minimums += f16(w[b].m) * x[b].s;
+  }
+  return hsum(acc) + minimums;
+}
+
+float dot_q8_0(const BlockQ8_0* w, const BlockQ8A* x, int64_t n_blocks) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const __m256 xy = mul_sum_i8_i8(load_q8(w[b].qs), load_q8(x[b].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[b].d) * x[b].d), xy, acc);
+  }
+  return hsum(acc);
+}
+
+float dot_f32(const float* w, const float* x, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+  }
+  for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+  float sum = hsum(_mm256_add_ps(a0, a1));
+  for (; i < n; ++i) sum += w[i] * x[i];
+  return sum;
+}
+
+inline __m256 load_f16x8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline __m256 load_bf16x8(const uint16_t* p) {
+  const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+
+float dot_f16(const uint16_t* w, const float* x, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm256_fmadd_ps(load_f16x8(w + i), _mm256_loadu_ps(x + i), a0);
+    a1 = _mm256_fmadd_ps(load_f16x8(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+  }
+  for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load_f16x8(w + i), _mm256_loadu_ps(x + i), a0);
+  float sum = hsum(_mm256_add_ps(a0, a1));
+  for (; i < n; ++i) sum += f16(w[i]) * x[i];
+  return sum;
+}
+
+float dot_bf16(const uint16_t* w, const float* x, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm256_fmadd_ps(load_bf16x8(w + i), _mm256_loadu_ps(x + i), a0);
+    a1 = _mm256_fmadd_ps(load_bf16x8(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+  }
+  for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load_bf16x8(w + i), _mm256_loadu_ps(x + i), a0);
+  float sum = hsum(_mm256_add_ps(a0, a1));
+  for (; i < n; ++i) sum += bf16_to_float(w[i]) * x[i];
+  return sum;
+}
+
+void row_to_f32(RowType type, const void* row, float* out, int64_t n) {
+  switch (type) {
+    case RowType::F32: std::memcpy(out, row, static_cast<size_t>(n) * sizeof(float)); return;
+    case RowType::F16: {
+      const auto* p = static_cast<const uint16_t*>(row);
+      int64_t i = 0;
+      for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, load_f16x8(p + i));
+      for (; i < n; ++i) out[i] = f16(p[i]);
+      return;
+    }
+    case RowType::BF16: {
+      const auto* p = static_cast<const uint16_t*>(row);
+      int64_t i = 0;
+      for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, load_bf16x8(p + i));
+      for (; i < n; ++i) out[i] = bf16_to_float(p[i]);
+      return;
+    }
+    case RowType::Q8_0:
+      for (int64_t b = 0; b < n / kBlock; ++b) {
+        const BlockQ8_0& blk = static_cast<const BlockQ8_0*>(row)[b];
+        const __m256 d = _mm256_set1_ps(f16(blk.d));
+        for (int j = 0; j < 4; ++j) {
+          const __m128i q8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.qs + 8 * j));
+          _mm256_storeu_ps(out + b * kBlock + 8 * j, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8))));
+        }
+      }
+      return;
+    case RowType::Q4_0:
+    case RowType::Q4_1:
+      scalar_table().row_to_f32(type, row, out, n);  // dequantized once per matrix, not on a hot path
+      return;
+  }
+}
+
+void f32_to_row(RowType type, const float* x, void* row, int64_t n) {
+  if (type == RowType::F16) {
+    auto* p = static_cast<uint16_t*>(row);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; ++i) p[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
+    return;
+  }
+  scalar_table().f32_to_row(type, x, row, n);  // one row per token and layer: not worth more
+}
+
+// Attention scores against rows of n floats. NV = n / 8 registers hold q; 0 = any n.
+template <int NV>
+float scores_fixed(const float* q, const float* rows, int64_t stride, int64_t n_rows, float scale, float* out) {
+  float max = -std::numeric_limits<float>::infinity();
+  __m256 qv[NV];
+  for (int j = 0; j < NV; ++j) qv[j] = _mm256_loadu_ps(q + 8 * j);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* row = rows + r * stride;
+    __m256 a0 = _mm256_mul_ps(qv[0], _mm256_loadu_ps(row));
+    __m256 a1 = _mm256_mul_ps(qv[1], _mm256_loadu_ps(row + 8));
+    for (int j = 2; j < NV; j += 2) {
+      a0 = _mm256_fmadd_ps(qv[j], _mm256_loadu_ps(row + 8 * j), a0);
+      a1 = _mm256_fmadd_ps(qv[j + 1], _mm256_loadu_ps(row + 8 * j + 8), a1);
+    }
+    out[r] = scale * hsum(_mm256_add_ps(a0, a1));
+    max = std::max(max, out[r]);
+  }
+  return max;
+}
+
+float scores(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float scale, float* out) {
+  if (n == 64) return scores_fixed<8>(q, rows, stride, n_rows, scale, out);
+  if (n == 128) return scores_fixed<16>(q, rows, stride, n_rows, scale, out);
+  float max = -std::numeric_limits<float>::infinity();
+  for (int64_t r = 0; r < n_rows; ++r) {
+    out[r] = scale * dot_f32(rows + r * stride, q, n);
+    max = std::max(max, out[r]);
+  }
+  return max;
+}
+
+template <int NV>
+void accumulate_fixed(const float* p, const float* rows, int64_t stride, int64_t n_rows, float* acc) {
+  __m256 a[NV];
+  for (int j = 0; j < NV; ++j) a[j] = _mm256_loadu_ps(acc + 8 * j);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const __m256 pr = _mm256_set1_ps(p[r]);
+    const float* row = rows + r * stride;
+    for (int j = 0; j < NV; ++j) a[j] = _mm256_fmadd_ps(pr, _mm256_loadu_ps(row + 8 * j), a[j]);
+  }
+  for (int j = 0; j < NV; ++j) _mm256_storeu_ps(acc + 8 * j, a[j]);
+}
+
+void accumulate(const float* p, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* acc) {
+  if (n == 64) return accumulate_fixed<8>(p, rows, stride, n_rows, acc);
+  if (n == 128) return accumulate_fixed<16>(p, rows, stride, n_rows, acc);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const __m256 pr = _mm256_set1_ps(p[r]);
+    const float* row = rows + r * stride;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(pr, _mm256_loadu_ps(row + i), _mm256_loadu_ps(acc + i)));
+    for (; i < n; ++i) acc[i] += p[r] * row[i];
+  }
+}
+
+// exp(x) for 8 floats: Cephes' range reduction and degree-5 polynomial (relative error ~1e-7).
+inline __m256 exp8(__m256 x) {
+  x = _mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f));
+  x = _mm256_max_ps(x, _mm256_set1_ps(-88.3762626647949f));
+  __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+  __m256 y = _mm256_set1_ps(1.9875691500E-4f);
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+  const __m256i pow2n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(pow2n));
+}
+
+float exp_shift_sum(float* x, int64_t n, float max) {
+  const __m256 vmax = _mm256_set1_ps(max);
+  const __m256 neg_inf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  __m256 sum = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    // Masked scores (-inf) give exactly 0, not exp(-88).
+    const __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(v, vmax)), _mm256_cmp_ps(v, neg_inf, _CMP_NEQ_OQ));
+    _mm256_storeu_ps(x + i, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  float total = hsum(sum);
+  for (; i < n; ++i) {
+    x[i] = x[i] == -std::numeric_limits<float>::infinity() ? 0.0f : std::exp(x[i] - max);
+    total += x[i];
+  }
+  return total;
+}
+
+void rms_norm(const float* x, const float* w, float eps, float* y, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    acc = _mm256_fmadd_ps(v, v, acc);
+  }
+  float sum = hsum(acc);
+  for (; i < n; ++i) sum += x[i] * x[i];
+  const float inv = 1.0f / std::sqrt(sum / static_cast<float>(n) + eps);
+  const __m256 vinv = _mm256_set1_ps(inv);
+  for (i = 0; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(w + i), _mm256_mul_ps(_mm256_loadu_ps(x + i), vinv)));
+  for (; i < n; ++i) y[i] = w[i] * (x[i] * inv);
+}
+
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 g = _mm256_loadu_ps(gate + i);
+    const __m256 e = exp8(_mm256_xor_ps(g, sign));  // exp(-g)
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
+  }
+  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+}  // namespace
+
+const KernelTable& avx2_table() {
+  static const KernelTable table{Isa::Avx2, quantize_q8a, dot_q4_0,   dot_q4_1,   dot_q8_0, dot_f32,
+                                 dot_f16,   dot_bf16,     row_to_f32, f32_to_row, scores,   accumulate,
+                                 exp_shift_sum, rms_norm, silu_mul};
+  return table;
+}
+
+}  // namespace sentinel::kernels

@@ -1,0 +1,20 @@
+// The kernel tables each instruction set defines (private to src/kernels).
+#pragma once
+
+#include "sentinel/kernels/kernels.h"
+
+namespace sentinel::kernels {
+
+const KernelTable& scalar_table();
+const KernelTable& avx2_table();  // defined in avx2.cpp, compiled for AVX2/FMA/F16C
+
+// bfloat16 with round-to-nearest-even (NaN kept quiet), as torch's float -> bfloat16.
+inline uint16_t float_to_bf16(float f) {
+  uint32_t bits;
+  __builtin_memcpy(&bits, &f, sizeof bits);
+  if ((bits & 0x7F800000u) == 0x7F800000u && (bits & 0x007FFFFFu) != 0) return static_cast<uint16_t>((bits >> 16) | 0x40);
+  bits += 0x7FFFu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+}  // namespace sentinel::kernels

@@ -1,0 +1,186 @@
+// The scalar kernel table: plain C++ over the block formats, written to be obviously right. It is
+// the reference every vectorised table is tested against, and the fallback on CPUs without AVX2.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "kernel_tables.h"
+#include "sentinel/core/error.h"
+
+namespace sentinel::kernels {
+namespace {
+
+void quantize_q8a(const float* x, BlockQ8A* y, int64_t n) {
+  for (int64_t b = 0; b < n / kBlock; ++b) {
+    const float* xb = x + b * kBlock;
+    float amax = 0.0f;
+    for (int64_t i = 0; i < kBlock; ++i) amax = std::max(amax, std::fabs(xb[i]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    int32_t sum = 0;
+    for (int64_t i = 0; i < kBlock; ++i) {
+      const auto q = static_cast<int8_t>(std::nearbyint(xb[i] * id));  // ties to even, as vroundps
+      y[b].qs[i] = q;
+      sum += q;
+    }
+    y[b].d = d;
+    y[b].s = d * static_cast<float>(sum);
+  }
+}
+
+// Nibble i of a 4-bit block: low nibbles hold values 0..15, high nibbles 16..31 (ggml's layout).
+inline int32_t nibble(const uint8_t* qs, int64_t i) { return i < 16 ? (qs[i] & 0x0F) : (qs[i - 16] >> 4); }
+
+float dot_q4_0(const BlockQ4_0* w, const BlockQ8A* x, int64_t n_blocks) {
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    int32_t isum = 0;
+    for (int64_t i = 0; i < kBlock; ++i) isum += (nibble(w[b].qs, i) - 8) * x[b].qs[i];
+    sum += half_to_float(w[b].d) * x[b].d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+float dot_q4_1(const BlockQ4_1* w, const BlockQ8A* x, int64_t n_blocks) {
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    int32_t isum = 0;
+    for (int64_t i = 0; i < kBlock; ++i) isum += nibble(w[b].qs, i) * x[b].qs[i];
+    // sum_i (d q_i + m) x_i = d * sum_i q_i x_i + m * sum_i x_i
+    sum += half_to_float(w[b].d) * x[b].d * static_cast<float>(isum) + half_to_float(w[b].m) * x[b].s;
+  }
+  return sum;
+}
+
+float dot_q8_0(const BlockQ8_0* w, const BlockQ8A* x, int64_t n_blocks) {
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    int32_t isum = 0;
+    for (int64_t i = 0; i < kBlock; ++i) isum += w[b].qs[i] * x[b].qs[i];
+    sum += half_to_float(w[b].d) * x[b].d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+float dot_f32(const float* w, const float* x, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += w[i] * x[i];
+  return sum;
+}
+
+float dot_f16(const uint16_t* w, const float* x, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += half_to_float(w[i]) * x[i];
+  return sum;
+}
+
+float dot_bf16(const uint16_t* w, const float* x, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += bf16_to_float(w[i]) * x[i];
+  return sum;
+}
+
+void row_to_f32(RowType type, const void* row, float* out, int64_t n) {
+  switch (type) {
+    case RowType::F32: std::memcpy(out, row, static_cast<size_t>(n) * sizeof(float)); return;
+    case RowType::F16:
+      for (int64_t i = 0; i < n; ++i) out[i] = half_to_float(static_cast<const uint16_t*>(row)[i]);
+      return;
+    case RowType::BF16:
+      for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_float(static_cast<const uint16_t*>(row)[i]);
+      return;
+    case RowType::Q4_0:
+      for (int64_t b = 0; b < n / kBlock; ++b) {
+        const BlockQ4_0& blk = static_cast<const BlockQ4_0*>(row)[b];
+        const float d = half_to_float(blk.d);
+        for (int64_t i = 0; i < kBlock; ++i) out[b * kBlock + i] = d * static_cast<float>(nibble(blk.qs, i) - 8);
+      }
+      return;
+    case RowType::Q4_1:
+      for (int64_t b = 0; b < n / kBlock; ++b) {
+        const BlockQ4_1& blk = static_cast<const BlockQ4_1*>(row)[b];
+        const float d = half_to_float(blk.d), m = half_to_float(blk.m);
+        for (int64_t i = 0; i < kBlock; ++i) out[b * kBlock + i] = d * static_cast<float>(nibble(blk.qs, i)) + m;
+      }
+      return;
+    case RowType::Q8_0:
+      for (int64_t b = 0; b < n / kBlock; ++b) {
+        const BlockQ8_0& blk = static_cast<const BlockQ8_0*>(row)[b];
+        const float d = half_to_float(blk.d);
+        for (int64_t i = 0; i < kBlock; ++i) out[b * kBlock + i] = d * static_cast<float>(blk.qs[i]);
+      }
+      return;
+  }
+}
+
+void f32_to_row(RowType type, const float* x, void* row, int64_t n) {
+  switch (type) {
+    case RowType::F32: std::memcpy(row, x, static_cast<size_t>(n) * sizeof(float)); return;
+    case RowType::F16:
+      for (int64_t i = 0; i < n; ++i) static_cast<uint16_t*>(row)[i] = float_to_half(x[i]);
+      return;
+    case RowType::BF16:
+      for (int64_t i = 0; i < n; ++i) static_cast<uint16_t*>(row)[i] = float_to_bf16(x[i]);
+      return;
+    case RowType::Q8_0:
+      for (int64_t b = 0; b < n / kBlock; ++b) {
+        BlockQ8_0& blk = static_cast<BlockQ8_0*>(row)[b];
+        float amax = 0.0f;
+        for (int64_t i = 0; i < kBlock; ++i) amax = std::max(amax, std::fabs(x[b * kBlock + i]));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        for (int64_t i = 0; i < kBlock; ++i) blk.qs[i] = static_cast<int8_t>(std::nearbyint(x[b * kBlock + i] * id));
+        blk.d = float_to_half(d);
+      }
+      return;
+    case RowType::Q4_0:
+    case RowType::Q4_1: break;
+  }
+  fail("cannot store rows as ", row_type_name(type), "; KV rows are f32, f16, bf16 or q8_0");
+}
+
+float scores(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float scale, float* out) {
+  float max = -std::numeric_limits<float>::infinity();
+  for (int64_t r = 0; r < n_rows; ++r) {
+    out[r] = scale * dot_f32(rows + r * stride, q, n);
+    max = std::max(max, out[r]);
+  }
+  return max;
+}
+
+void accumulate(const float* p, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* acc) {
+  for (int64_t r = 0; r < n_rows; ++r)
+    for (int64_t i = 0; i < n; ++i) acc[i] += p[r] * rows[r * stride + i];
+}
+
+float exp_shift_sum(float* x, int64_t n, float max) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = x[i] == -std::numeric_limits<float>::infinity() ? 0.0f : std::exp(x[i] - max);
+    sum += x[i];
+  }
+  return sum;
+}
+
+void rms_norm(const float* x, const float* w, float eps, float* y, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += x[i] * x[i];
+  const float inv = 1.0f / std::sqrt(sum / static_cast<float>(n) + eps);
+  for (int64_t i = 0; i < n; ++i) y[i] = w[i] * (x[i] * inv);
+}
+
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+}  // namespace
+
+const KernelTable& scalar_table() {
+  static const KernelTable table{Isa::Scalar, quantize_q8a, dot_q4_0,   dot_q4_1,   dot_q8_0, dot_f32,
+                                 dot_f16,     dot_bf16,     row_to_f32, f32_to_row, scores,   accumulate,
+                                 exp_shift_sum, rms_norm,   silu_mul};
+  return table;
+}
+
+}  // namespace sentinel::kernels

@@ -1,0 +1,296 @@
+// NativeDecoder: the Llama block of llama.cpp for a few rows, in the same math as the dense
+// path (HF rotate_half RoPE on Q/K in Hugging Face row order, RMSNorm in float32, SwiGLU).
+#include "sentinel/model/native_decoder.h"
+
+#include <ATen/Parallel.h>
+
+#include <cmath>
+
+#include "sentinel/cache/kv_cache.h"
+#include "sentinel/core/error.h"
+#include "sentinel/kernels/thread_pool.h"
+
+namespace sentinel {
+
+using kernels::BlockQ8A;
+using kernels::KernelTable;
+using kernels::RowType;
+
+namespace {
+
+constexpr int64_t kRowsPerTask = 16;  // rows of a weight matrix per work item
+
+template <typename T>
+T* sized(std::vector<T>& buffer, int64_t n) {
+  if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(static_cast<size_t>(n));
+  return buffer.data();
+}
+
+// out[t * stride + r] for r in [r0, r1) and every token: row r of m dotted with token t's input.
+void dot_rows(const KernelTable& k, const QuantizedMatrix& m, const float* x, const BlockQ8A* q8, int64_t n,
+              int64_t r0, int64_t r1, float* out, int64_t stride) {
+  const int64_t cols = m.cols, nb = cols / kernels::kBlock;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = m.row(r);
+    for (int64_t t = 0; t < n; ++t) {
+      float v;
+      switch (m.type) {
+        case RowType::Q4_0: v = k.dot_q4_0(reinterpret_cast<const kernels::BlockQ4_0*>(row), q8 + t * nb, nb); break;
+        case RowType::Q4_1: v = k.dot_q4_1(reinterpret_cast<const kernels::BlockQ4_1*>(row), q8 + t * nb, nb); break;
+        case RowType::Q8_0: v = k.dot_q8_0(reinterpret_cast<const kernels::BlockQ8_0*>(row), q8 + t * nb, nb); break;
+        case RowType::F32: v = k.dot_f32(reinterpret_cast<const float*>(row), x + t * cols, cols); break;
+        case RowType::F16: v = k.dot_f16(reinterpret_cast<const uint16_t*>(row), x + t * cols, cols); break;
+        case RowType::BF16: v = k.dot_bf16(reinterpret_cast<const uint16_t*>(row), x + t * cols, cols); break;
+      }
+      out[t * stride + r] = v;
+    }
+  }
+}
+
+kernels::ThreadPool& pool() { return kernels::shared_pool(at::get_num_threads()); }
+
+const float* f32_data(const at::Tensor& t, const char* what) {
+  check(t.defined() && t.scalar_type() == at::kFloat && t.is_contiguous() && t.device().is_cpu(), what,
+        " must be a contiguous float32 CPU tensor on the quantized path");
+  return t.data_ptr<float>();
+}
+
+}  // namespace
+
+NativeDecoder::NativeDecoder(LlamaModelImpl& model, std::shared_ptr<const QuantizedWeights> weights)
+    : model_(model), weights_(std::move(weights)), config_(model.config()) {
+  check(weights_->n_layer() == config_.n_layer, "quantized weights have ", weights_->n_layer(), " layers, the config ",
+        config_.n_layer);
+  check(config_.n_embd % kernels::kBlock == 0 && config_.n_ff % kernels::kBlock == 0 &&
+            (config_.n_head * config_.head_dim) % kernels::kBlock == 0,
+        "the quantized path needs n_embd, n_ff and n_head * head_dim multiples of 32");
+  // inv_freq[i] = 1 / theta^(2i / head_dim) in float32, as the dense path computes it.
+  const at::Tensor inv = 1.0 / at::pow(config_.rope_theta, at::arange(0, config_.head_dim, 2, at::kLong).to(at::kFloat) /
+                                                               static_cast<double>(config_.head_dim));
+  const at::Tensor inv32 = inv.to(at::kFloat).contiguous();
+  inv_freq_.assign(inv32.data_ptr<float>(), inv32.data_ptr<float>() + inv32.numel());
+}
+
+void NativeDecoder::run_targets(const float* x, int64_t n, int64_t cols, std::span<const Target> targets,
+                                std::vector<BlockQ8A>& q8_buffer) {
+  const KernelTable& k = kernels::kernels();
+  const BlockQ8A* q8 = nullptr;
+  bool any_blocks = false;
+  int64_t total_rows = 0;
+  for (const Target& t : targets) {
+    check(t.matrix->cols == cols, "matrix ", t.matrix->name, " has ", t.matrix->cols, " columns, its input ", cols);
+    any_blocks = any_blocks || kernels::is_block_type(t.matrix->type);
+    total_rows += t.matrix->rows;
+  }
+  if (any_blocks) {
+    BlockQ8A* blocks = sized(q8_buffer, n * cols / kernels::kBlock);
+    for (int64_t t = 0; t < n; ++t) k.quantize_q8a(x + t * cols, blocks + t * cols / kernels::kBlock, cols);
+    q8 = blocks;
+  }
+  // Chunks of rows over the concatenated targets (rows of one chunk may span two targets).
+  pool().parallel_for(total_rows, kRowsPerTask, [&](int64_t begin, int64_t end, int) {
+    int64_t base = 0;
+    for (const Target& t : targets) {
+      const int64_t r0 = std::max(begin, base), r1 = std::min(end, base + t.matrix->rows);
+      if (r0 < r1) dot_rows(k, *t.matrix, x, q8, n, r0 - base, r1 - base, t.out, t.stride);
+      base += t.matrix->rows;
+    }
+  });
+}
+
+void NativeDecoder::project(const QuantizedMatrix& m, const float* x, int64_t n, float* y) {
+  const Target target{&m, y, m.rows};
+  run_targets(x, n, m.cols, std::span(&target, 1), q8_);
+}
+
+void project_rows(const QuantizedMatrix& m, const float* x, int64_t n, float* y) {
+  thread_local std::vector<BlockQ8A> q8;
+  const NativeDecoder::Target target{&m, y, m.rows};
+  NativeDecoder::run_targets(x, n, m.cols, std::span(&target, 1), q8);
+}
+
+at::Tensor quantized_linear(const QuantizedMatrix& m, const at::Tensor& x) {
+  check(x.size(-1) == m.cols, "input of ", m.name, " has ", x.size(-1), " features, the matrix ", m.cols);
+  const at::Tensor flat = x.reshape({-1, m.cols}).to(at::kFloat).contiguous();  // [n, cols]
+  const int64_t n = flat.size(0);
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
+  shape.push_back(m.rows);
+  if (n <= kFewRows) {
+    at::Tensor y = at::empty({n, m.rows}, at::kFloat);
+    project_rows(m, flat.data_ptr<float>(), n, y.data_ptr<float>());
+    return y.reshape(shape);
+  }
+  // Blocks of at most 16 MiB of float32 rows: the whole of a layer's matrix, the LM head in pieces.
+  const int64_t block = std::max<int64_t>(1, (int64_t{4} << 20) / m.cols);
+  std::vector<at::Tensor> parts;
+  at::Tensor dense = at::empty({std::min(block, m.rows), m.cols}, at::kFloat);
+  for (int64_t r = 0; r < m.rows; r += block) {
+    const int64_t rows = std::min(block, m.rows - r);
+    at::Tensor w = dense.narrow(0, 0, rows);
+    m.dequantize_rows(r, r + rows, w.data_ptr<float>());
+    parts.push_back(at::linear(flat, w));
+  }
+  return (parts.size() == 1 ? parts[0] : at::cat(parts, 1)).reshape(shape);
+}
+
+void NativeDecoder::add_lora(const ProjectionImpl& p, const float* x, int64_t n, float* y, int64_t y_stride) {
+  if (!p.has_lora()) return;
+  const KernelTable& k = kernels::kernels();
+  const float* a = f32_data(p.lora_A, "lora_A");  // [rank, in]
+  const float* b = f32_data(p.lora_B, "lora_B");  // [out, rank]
+  const int64_t rank = p.lora_A.size(0), in = p.lora_A.size(1), out = p.lora_B.size(0);
+  float* ax = sized(lora_, n * rank);
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t r = 0; r < rank; ++r) ax[t * rank + r] = k.dot_f32(a + r * in, x + t * in, in);
+  const auto scaling = static_cast<float>(p.lora_scaling);
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t o = 0; o < out; ++o) y[t * y_stride + o] += scaling * k.dot_f32(b + o * rank, ax + t * rank, rank);
+}
+
+void NativeDecoder::embed(const at::Tensor& tokens, float* out) {
+  const KernelTable& k = kernels::kernels();
+  const QuantizedMatrix& table = weights_->embed();
+  const int64_t E = config_.n_embd, n_vocab = config_.n_vocab, n_extra = model_.n_extra_tokens();
+  const int64_t* ids = tokens.data_ptr<int64_t>();
+  for (int64_t t = 0; t < tokens.numel(); ++t) {
+    const int64_t id = ids[t];
+    check(id >= 0 && id < n_vocab + n_extra, "token id ", id, " out of range [0, ", n_vocab + n_extra, ")");
+    if (id < n_vocab) {
+      k.row_to_f32(table.type, table.row(id), out + t * E, E);
+    } else {
+      const at::Tensor row = model_.extra_embeddings[id - n_vocab].to(at::kFloat).contiguous();
+      std::copy(row.data_ptr<float>(), row.data_ptr<float>() + E, out + t * E);
+    }
+  }
+}
+
+at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor& positions_in,
+                                  std::span<const CachedSequence> sequences) {
+  at::NoGradGuard no_grad;
+  const KernelTable& k = kernels::kernels();
+  const at::Tensor tokens = tokens_in.reshape({-1}).to(at::kCPU).contiguous();
+  const at::Tensor positions = positions_in.reshape({-1}).to(at::kCPU).contiguous();
+  const int64_t N = tokens.numel(), E = config_.n_embd, hd = config_.head_dim, half = hd / 2;
+  const int64_t q_dim = config_.n_head * hd, kv_dim = config_.kv_dim(), F = config_.n_ff;
+  const auto eps = static_cast<float>(config_.rms_norm_eps);
+
+  float* x = sized(x_, N * E);
+  float* normed = sized(normed_, N * std::max(E, q_dim));
+  float* q = sized(q_, N * q_dim);
+  float* kk = sized(k_, N * kv_dim);
+  float* v = sized(v_, N * kv_dim);
+  float* attn = sized(attn_, N * q_dim);
+  float* gate = sized(gate_, N * F);
+  float* up = sized(up_, N * F);
+  float* ff = sized(ff_, N * F);
+  float* proj = sized(proj_, N * E);
+  embed(tokens, x);
+
+  // RoPE tables per token: cos then sin, [N, 2, half], angle = position * inv_freq in float32.
+  float* rope = sized(rope_, N * hd);
+  const int64_t* pos = positions.data_ptr<int64_t>();
+  for (int64_t t = 0; t < N; ++t)
+    for (int64_t i = 0; i < half; ++i) {
+      const float angle = static_cast<float>(pos[t]) * inv_freq_[i];
+      rope[t * hd + i] = std::cos(angle);
+      rope[t * hd + half + i] = std::sin(angle);
+    }
+  auto rotate = [&](float* head, int64_t t) {  // HF rotate_half: [x1, x2] -> [x1 c - x2 s, x2 c + x1 s]
+    const float* c = rope + t * hd;
+    const float* s = c + half;
+    for (int64_t i = 0; i < half; ++i) {
+      const float x1 = head[i], x2 = head[i + half];
+      head[i] = x1 * c[i] - x2 * s[i];
+      head[i + half] = x2 * c[i] + x1 * s[i];
+    }
+  };
+
+  // Masks as bytes, kept alive for the pass.
+  std::vector<at::Tensor> masks(sequences.size());
+  std::vector<kernels::AttentionJob> jobs(sequences.size());
+  for (size_t s = 0; s < sequences.size(); ++s)
+    if (sequences[s].mask.defined()) masks[s] = sequences[s].mask.to(at::kCPU).to(at::kBool).contiguous();
+
+  const kernels::AttentionShape shape{config_.n_head, config_.n_head_kv, hd};
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  for (int64_t l = 0; l < config_.n_layer; ++l) {
+    const QuantizedLayer& w = weights_->layer(l);
+    auto& block = *model_.layers[l]->as<DecoderLayerImpl>();
+    AttentionImpl& sa = *block.self_attn;
+
+    // Attention: norm, Q/K/V in one region, LoRA, RoPE + K/V write, attention, output projection.
+    const float* norm_w = f32_data(block.input_layernorm->weight, "input_layernorm");
+    for (int64_t t = 0; t < N; ++t) k.rms_norm(x + t * E, norm_w, eps, normed + t * E, E);
+    const Target qkv[] = {{&w.q, q, q_dim}, {&w.k, kk, kv_dim}, {&w.v, v, kv_dim}};
+    run_targets(normed, N, E, qkv, q8_);
+    add_lora(*sa.q_proj, normed, N, q, q_dim);
+    add_lora(*sa.k_proj, normed, N, kk, kv_dim);
+    add_lora(*sa.v_proj, normed, N, v, kv_dim);
+    for (int64_t t = 0; t < N; ++t) {
+      for (int64_t h = 0; h < config_.n_head; ++h) rotate(q + t * q_dim + h * hd, t);
+      for (int64_t h = 0; h < config_.n_head_kv; ++h) rotate(kk + t * kv_dim + h * hd, t);
+    }
+    for (size_t s = 0; s < sequences.size(); ++s) {
+      const CachedSequence& seq = sequences[s];
+      KvCache& cache = *seq.cache;
+      const RowType type = cache.row_type();
+      uint8_t* keys = cache.key_data(l);
+      uint8_t* values = cache.value_data(l);
+      for (int64_t t = 0; t < seq.length; ++t) {
+        const int64_t cell = cache.size() + t, row = seq.offset + t;
+        for (int64_t h = 0; h < config_.n_head_kv; ++h) {
+          const int64_t at = h * cache.head_stride() + cell * cache.row_stride();
+          k.f32_to_row(type, kk + row * kv_dim + h * hd, keys + at, hd);
+          k.f32_to_row(type, v + row * kv_dim + h * hd, values + at, hd);
+        }
+      }
+      kernels::AttentionJob& job = jobs[s];
+      job.kv_type = type;
+      job.keys = keys;
+      job.values = values;
+      job.head_stride = cache.head_stride();
+      job.row_stride = cache.row_stride();
+      job.n_keys = cache.size() + seq.length;
+      job.q = q + seq.offset * q_dim;
+      job.n_queries = seq.length;
+      job.mask = masks[s].defined() ? reinterpret_cast<const uint8_t*>(masks[s].data_ptr<bool>()) : nullptr;
+      job.out = attn + seq.offset * q_dim;
+      job.mass = seq.attention_mass != nullptr ? seq.attention_mass->data_ptr<float>() : nullptr;
+    }
+    kernels::attention(shape, jobs, scale, pool(), attention_scratch_, k);
+    project(w.o, attn, N, proj);
+    add_lora(*sa.o_proj, attn, N, proj, E);
+    for (int64_t i = 0; i < N * E; ++i) x[i] += proj[i];
+
+    // MLP: norm, gate and up in one region, SiLU(gate) * up, down.
+    MlpImpl& mlp = *block.mlp;
+    const float* ffn_w = f32_data(block.post_attention_layernorm->weight, "post_attention_layernorm");
+    for (int64_t t = 0; t < N; ++t) k.rms_norm(x + t * E, ffn_w, eps, normed + t * E, E);
+    const Target gate_up[] = {{&w.gate, gate, F}, {&w.up, up, F}};
+    run_targets(normed, N, E, gate_up, q8_);
+    add_lora(*mlp.gate_proj, normed, N, gate, F);
+    add_lora(*mlp.up_proj, normed, N, up, F);
+    k.silu_mul(gate, up, ff, N * F);
+    project(w.down, ff, N, proj);
+    add_lora(*mlp.down_proj, ff, N, proj, E);
+    for (int64_t i = 0; i < N * E; ++i) x[i] += proj[i];
+  }
+
+  at::Tensor hidden = at::empty({N, E}, at::kFloat);
+  const float* final_w = f32_data(model_.norm->weight, "norm");
+  for (int64_t t = 0; t < N; ++t) k.rms_norm(x + t * E, final_w, eps, hidden.data_ptr<float>() + t * E, E);
+  return hidden;
+}
+
+at::Tensor NativeDecoder::logits(const at::Tensor& hidden) {
+  at::NoGradGuard no_grad;
+  const at::Tensor h = hidden.reshape({-1, config_.n_embd}).to(at::kFloat).contiguous();
+  const QuantizedMatrix& head = weights_->lm_head();
+  at::Tensor out = at::empty({h.size(0), head.rows}, at::kFloat);
+  project(head, h.data_ptr<float>(), h.size(0), out.data_ptr<float>());
+  std::vector<int64_t> shape(hidden.sizes().begin(), hidden.sizes().end() - 1);
+  shape.push_back(head.rows);
+  return out.reshape(shape);
+}
+
+}  // namespace sentinel

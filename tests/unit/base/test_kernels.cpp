@@ -1,0 +1,217 @@
+// Every kernel of the vectorised tables against its plain scalar twin, over odd sizes and
+// unaligned inputs, and the scalar twin against the definition (dequantize, then dot in double).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "sentinel/kernels/kernels.h"
+
+namespace sentinel::kernels {
+namespace {
+
+class KernelTwins : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!isa_supported(Isa::Avx2)) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C: only the scalar table runs here";
+  }
+  const KernelTable& scalar = kernel_table(Isa::Scalar);
+  const KernelTable& fast() { return kernel_table(Isa::Avx2); }
+};
+
+std::vector<float> random_floats(int64_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, scale);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (float& v : x) v = normal(rng);
+  return x;
+}
+
+// Random weight blocks: random nibbles/bytes, scales of a realistic size.
+template <typename Block>
+std::vector<Block> random_blocks(int64_t n_blocks, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<Block> blocks(static_cast<size_t>(n_blocks));
+  for (Block& b : blocks) {
+    auto* bytes = reinterpret_cast<uint8_t*>(&b);
+    for (size_t i = 0; i < sizeof(Block); ++i) bytes[i] = static_cast<uint8_t>(rng());
+    b.d = float_to_half(std::uniform_real_distribution<float>(1e-3f, 5e-2f)(rng));
+    if constexpr (std::is_same_v<Block, BlockQ4_1>) b.m = float_to_half(std::uniform_real_distribution<float>(-0.2f, 0.2f)(rng));
+    if constexpr (std::is_same_v<Block, BlockQ8_0>)
+      for (int8_t& q : b.qs) q = std::max<int8_t>(q, -127);  // ggml's quantizer never writes -128
+  }
+  return blocks;
+}
+
+TEST_F(KernelTwins, ActivationQuantizationIsBitIdentical) {
+  for (int64_t n : {32, 64, 96, 576, 1536}) {
+    std::vector<float> storage = random_floats(n + 1, static_cast<uint32_t>(n), 3.0f);
+    storage[5] = 0.0f;
+    const float* x = storage.data() + 1;  // unaligned
+    std::vector<BlockQ8A> a(n / 32), b(n / 32);
+    scalar.quantize_q8a(x, a.data(), n);
+    fast().quantize_q8a(x, b.data(), n);
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(BlockQ8A)), 0) << "n = " << n;
+    // And it is a quantization: |x - d q| <= d / 2 per value, s = d * sum(q).
+    for (int64_t i = 0; i < n; ++i) EXPECT_LE(std::fabs(x[i] - a[i / 32].d * a[i / 32].qs[i % 32]), a[i / 32].d * 0.5f + 1e-6f);
+  }
+  std::vector<float> zeros(32, 0.0f);
+  BlockQ8A z;
+  fast().quantize_q8a(zeros.data(), &z, 32);
+  EXPECT_EQ(z.d, 0.0f);
+  EXPECT_EQ(z.s, 0.0f);
+}
+
+template <typename Block, typename Dot>
+void check_block_dot(RowType type, Dot scalar_dot, Dot fast_dot, const KernelTable& scalar) {
+  for (int64_t nb : {1, 2, 3, 7, 18, 48}) {
+    const auto w = random_blocks<Block>(nb, static_cast<uint32_t>(nb * 7 + 1));
+    const std::vector<float> x = random_floats(nb * 32, static_cast<uint32_t>(nb));
+    std::vector<BlockQ8A> q(nb);
+    scalar.quantize_q8a(x.data(), q.data(), nb * 32);
+    // Definition: dequantized weights times dequantized activations, in double.
+    std::vector<float> wf(nb * 32);
+    scalar.row_to_f32(type, w.data(), wf.data(), nb * 32);
+    double exact = 0.0, magnitude = 0.0;
+    for (int64_t i = 0; i < nb * 32; ++i) {
+      const double xi = static_cast<double>(q[i / 32].d) * q[i / 32].qs[i % 32];
+      exact += wf[i] * xi;
+      magnitude += std::fabs(wf[i] * xi);
+    }
+    const float s = scalar_dot(w.data(), q.data(), nb), f = fast_dot(w.data(), q.data(), nb);
+    EXPECT_NEAR(s, exact, 1e-5 * magnitude + 1e-6) << row_type_name(type) << " scalar, blocks " << nb;
+    EXPECT_NEAR(f, s, 1e-5 * magnitude + 1e-6) << row_type_name(type) << " avx2, blocks " << nb;
+  }
+}
+
+TEST_F(KernelTwins, QuantizedDotsMatchTheScalarTwinAndTheDefinition) {
+  check_block_dot<BlockQ4_0>(RowType::Q4_0, scalar.dot_q4_0, fast().dot_q4_0, scalar);
+  check_block_dot<BlockQ4_1>(RowType::Q4_1, scalar.dot_q4_1, fast().dot_q4_1, scalar);
+  check_block_dot<BlockQ8_0>(RowType::Q8_0, scalar.dot_q8_0, fast().dot_q8_0, scalar);
+}
+
+TEST_F(KernelTwins, FloatDotsOverOddSizesAndUnalignedRows) {
+  for (int64_t n = 1; n <= 70; n += 3) {
+    const std::vector<float> w = random_floats(n + 1, 11u + static_cast<uint32_t>(n));
+    const std::vector<float> x = random_floats(n + 1, 97u + static_cast<uint32_t>(n));
+    std::vector<uint16_t> h(n + 1), b(n + 1);
+    scalar.f32_to_row(RowType::F16, w.data(), h.data() + 1, n);
+    scalar.f32_to_row(RowType::BF16, w.data(), b.data() + 1, n);
+    double magnitude = 0.0;
+    for (int64_t i = 0; i < n; ++i) magnitude += std::fabs(w[i] * x[i + 1]);
+    const double tol = 1e-5 * magnitude + 1e-7;
+    EXPECT_NEAR(fast().dot_f32(w.data() + 1, x.data() + 1, n), scalar.dot_f32(w.data() + 1, x.data() + 1, n), tol) << n;
+    EXPECT_NEAR(fast().dot_f16(h.data() + 1, x.data() + 1, n), scalar.dot_f16(h.data() + 1, x.data() + 1, n), tol) << n;
+    EXPECT_NEAR(fast().dot_bf16(b.data() + 1, x.data() + 1, n), scalar.dot_bf16(b.data() + 1, x.data() + 1, n), tol) << n;
+  }
+}
+
+TEST_F(KernelTwins, HalfConversionsAgreeWithF16COnEveryValue) {
+  std::vector<uint16_t> all(65536);
+  for (uint32_t i = 0; i < 65536; ++i) all[i] = static_cast<uint16_t>(i);
+  std::vector<float> a(65536), b(65536);
+  scalar.row_to_f32(RowType::F16, all.data(), a.data(), 65536);
+  fast().row_to_f32(RowType::F16, all.data(), b.data(), 65536);
+  for (uint32_t i = 0; i < 65536; ++i) {
+    if (std::isnan(a[i])) {
+      EXPECT_TRUE(std::isnan(b[i])) << i;
+      continue;
+    }
+    ASSERT_EQ(std::memcmp(&a[i], &b[i], 4), 0) << "half " << i;
+  }
+  // float -> half, round to nearest even, around every boundary (subnormals, overflow, ties).
+  std::vector<float> probes = random_floats(4000, 5u, 1000.0f);
+  for (float v : {0.0f, -0.0f, 65504.0f, 65519.0f, 65520.0f, 1e-8f, 5.96e-8f, 2.98e-8f, 6.1e-5f, 1.0f + 1.0f / 2048,
+                  std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()})
+    probes.push_back(v);
+  for (int i = 0; i < 2000; ++i) probes.push_back(std::ldexp(static_cast<float>(i % 97) + 0.5f, -(i % 30)));
+  for (float& v : probes) v = std::ldexp(v, -10 - static_cast<int>(std::fabs(v)) % 20);
+  const int64_t n = static_cast<int64_t>(probes.size());
+  std::vector<uint16_t> hs(n), hf(n);
+  scalar.f32_to_row(RowType::F16, probes.data(), hs.data(), n);
+  fast().f32_to_row(RowType::F16, probes.data(), hf.data(), n);
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hs[i], hf[i]) << probes[i];
+}
+
+TEST_F(KernelTwins, RowConversionsAreExact) {
+  const int64_t n = 96;
+  const auto q40 = random_blocks<BlockQ4_0>(3, 1);
+  const auto q41 = random_blocks<BlockQ4_1>(3, 2);
+  const auto q80 = random_blocks<BlockQ8_0>(3, 3);
+  const std::vector<float> f = random_floats(n, 4);
+  std::vector<uint16_t> h(n), bf(n);
+  scalar.f32_to_row(RowType::F16, f.data(), h.data(), n);
+  scalar.f32_to_row(RowType::BF16, f.data(), bf.data(), n);
+  const std::pair<RowType, const void*> rows[] = {{RowType::Q4_0, q40.data()}, {RowType::Q4_1, q41.data()},
+                                                  {RowType::Q8_0, q80.data()}, {RowType::F16, h.data()},
+                                                  {RowType::BF16, bf.data()},  {RowType::F32, f.data()}};
+  for (const auto& [type, data] : rows) {
+    std::vector<float> a(n), b(n);
+    scalar.row_to_f32(type, data, a.data(), n);
+    fast().row_to_f32(type, data, b.data(), n);
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), n * 4), 0) << row_type_name(type);
+  }
+  // KV rows stored as q8_0: both tables write the same bytes, within half a step of the input.
+  std::vector<BlockQ8_0> sa(3), sb(3);
+  scalar.f32_to_row(RowType::Q8_0, f.data(), sa.data(), n);
+  fast().f32_to_row(RowType::Q8_0, f.data(), sb.data(), n);
+  EXPECT_EQ(std::memcmp(sa.data(), sb.data(), sizeof(BlockQ8_0) * 3), 0);
+  std::vector<float> back(n);
+  scalar.row_to_f32(RowType::Q8_0, sa.data(), back.data(), n);
+  for (int64_t i = 0; i < n; ++i) EXPECT_LE(std::fabs(back[i] - f[i]), half_to_float(sa[i / 32].d) * 0.51f + 1e-7f);
+}
+
+TEST_F(KernelTwins, AttentionPiecesMatch) {
+  for (int64_t n : {32, 40, 64, 72, 128}) {
+    for (int64_t rows : {1, 5, 64}) {
+      const int64_t stride = n + 3;  // rows not packed, not aligned
+      const std::vector<float> q = random_floats(n, 1), m = random_floats(rows * stride, 2);
+      std::vector<float> a(rows), b(rows);
+      const float ma = scalar.scores(q.data(), m.data(), stride, rows, n, 0.125f, a.data());
+      const float mb = fast().scores(q.data(), m.data(), stride, rows, n, 0.125f, b.data());
+      for (int64_t r = 0; r < rows; ++r) EXPECT_NEAR(a[r], b[r], 1e-5f * (1.0f + std::fabs(a[r])));
+      EXPECT_NEAR(ma, mb, 1e-5f * (1.0f + std::fabs(ma)));
+      std::vector<float> acc_a(n, 0.5f), acc_b(n, 0.5f);
+      scalar.accumulate(a.data(), m.data(), stride, rows, n, acc_a.data());
+      fast().accumulate(a.data(), m.data(), stride, rows, n, acc_b.data());
+      for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(acc_a[i], acc_b[i], 1e-5f * (1.0f + std::fabs(acc_a[i])));
+    }
+  }
+}
+
+TEST_F(KernelTwins, ExponentsNormsAndSiluMatch) {
+  for (int64_t n : {1, 7, 8, 9, 100, 576}) {
+    std::vector<float> x = random_floats(n, 3u + static_cast<uint32_t>(n), 10.0f), y = x;
+    if (n > 3) x[2] = y[2] = -std::numeric_limits<float>::infinity();  // masked: exactly zero
+    const float sa = scalar.exp_shift_sum(x.data(), n, 30.0f), sb = fast().exp_shift_sum(y.data(), n, 30.0f);
+    EXPECT_NEAR(sa, sb, 2e-6f * sa);
+    for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(x[i], y[i], 2e-6f * x[i] + 1e-30f);
+    if (n > 3) EXPECT_EQ(y[2], 0.0f);
+
+    const std::vector<float> v = random_floats(n, 8), w = random_floats(n, 9);
+    std::vector<float> ra(n), rb(n), ga(n), gb(n);
+    scalar.rms_norm(v.data(), w.data(), 1e-5f, ra.data(), n);
+    fast().rms_norm(v.data(), w.data(), 1e-5f, rb.data(), n);
+    scalar.silu_mul(v.data(), w.data(), ga.data(), n);
+    fast().silu_mul(v.data(), w.data(), gb.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      EXPECT_NEAR(ra[i], rb[i], 1e-5f * (1.0f + std::fabs(ra[i])));
+      EXPECT_NEAR(ga[i], gb[i], 1e-5f * (1.0f + std::fabs(ga[i])));
+    }
+  }
+}
+
+TEST(KernelDispatch, NamesAndChoice) {
+  EXPECT_EQ(parse_isa("scalar"), Isa::Scalar);
+  EXPECT_EQ(isa_name(best_isa()), isa_supported(Isa::Avx2) ? "avx2" : "scalar");
+  EXPECT_THROW(parse_isa("avx512"), std::exception);
+  EXPECT_EQ(row_bytes(RowType::Q4_1, 576), 18 * 20);
+  EXPECT_EQ(row_bytes(RowType::Q8_0, 64), 68);
+  EXPECT_EQ(row_bytes(RowType::F16, 64), 128);
+}
+
+}  // namespace
+}  // namespace sentinel::kernels
