@@ -7,6 +7,7 @@
 
 #include "sentinel/core/error.h"
 #include "sentinel/engine/model_loader.h"
+#include "sentinel/engine/session.h"
 #include "sentinel/io/safetensors.h"
 #include "sentinel/model/adapter.h"
 #include "sentinel/model/sentinels.h"
@@ -107,6 +108,62 @@ TEST_F(AdapterFile, ForeignOrDamagedFilesAreRefused) {
   std::string bytes = testing::read_file(path_);
   std::ofstream(path_, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() - 10);
   EXPECT_THROW(load_adapter(path_), Error);
+}
+
+}  // namespace
+}  // namespace sentinel
+
+namespace sentinel {
+namespace {
+
+// On the quantized path the adapter's LoRA stays unmerged beside the stored matrices (every
+// projection, MLP included): the logits equal those of the dense model with the LoRA merged, and
+// the fingerprint of the in-place weights is the dense one's.
+TEST(AdapterOnQuantizedPath, UnmergedLoraGivesTheMergedLogits) {
+  c10::InferenceMode guard;
+  LoadedModel dense = load_model(source_path("tests/data/tiny/tiny.gguf"));
+  LoadOptions options;
+  options.backend = Backend::Quantized;
+  LoadedModel quantized = load_model(source_path("tests/data/tiny/tiny.gguf"), options);
+  ASSERT_TRUE(quantized.model->is_quantized());
+  EXPECT_EQ(model_fingerprint(quantized.model), model_fingerprint(dense.model));
+
+  Adapter adapter;
+  adapter.path = "generated";
+  adapter.lora_rank = 4;
+  adapter.lora_alpha = 8.0;
+  at::manual_seed(3);
+  const LlamaConfig& c = dense.config;
+  const std::map<std::string, std::pair<int64_t, int64_t>> shapes = {  // module -> (out, in)
+      {"self_attn.q_proj", {c.n_head * c.head_dim, c.n_embd}}, {"self_attn.v_proj", {c.kv_dim(), c.n_embd}},
+      {"self_attn.o_proj", {c.n_embd, c.n_head * c.head_dim}}, {"mlp.down_proj", {c.n_embd, c.n_ff}}};
+  for (int64_t layer = 0; layer < c.n_layer; ++layer)
+    for (const auto& [module, shape] : shapes) {
+      const std::string base = "base_model.model.model.layers." + std::to_string(layer) + "." + module;
+      adapter.lora[base + ".lora_A.weight"] = at::randn({4, shape.second}) * 0.3;
+      adapter.lora[base + ".lora_B.weight"] = at::randn({shape.first, 4}) * 0.3;
+    }
+  adapter.sentinel_embeddings = at::randn({2, c.n_embd});
+  adapter.metadata = {{"base_model", dense.name}, {"base_fingerprint", model_fingerprint(dense.model)}};
+  apply_adapter(dense.model, dense.name, adapter);
+  apply_adapter(quantized.model, quantized.name, adapter);
+  EXPECT_FALSE(dense.model->layers[0]->as<DecoderLayerImpl>()->self_attn->q_proj->has_lora());  // merged
+  EXPECT_TRUE(quantized.model->layers[0]->as<DecoderLayerImpl>()->self_attn->q_proj->has_lora());  // beside
+
+  quantized.model->set_kv_storage(KvStorage::F32);
+  LoadedModel plain = load_model(source_path("tests/data/tiny/tiny.gguf"), options);  // no adapter
+  plain.model->set_kv_storage(KvStorage::F32);
+  std::vector<int32_t> ids;
+  for (int32_t i = 0; i < 24; ++i) ids.push_back((i * 29 + 5) % static_cast<int32_t>(c.n_vocab));
+  for (int64_t chunk : {1, 24}) {  // decode steps (native) and one prefill pass (dequantized GEMMs)
+    Session a(dense.model, dense.model->cache_options(8)), b(quantized.model, quantized.model->cache_options(8));
+    Session without(plain.model, plain.model->cache_options(8));
+    const at::Tensor expected = a.append(ids, Logits::All, chunk);
+    const at::Tensor actual = b.append(ids, Logits::All, chunk);
+    EXPECT_LT((expected - actual).abs().max().item<double>(), 5e-5) << "chunk " << chunk;
+    EXPECT_GT((expected - without.append(ids, Logits::All, chunk)).abs().max().item<double>(), 1e-2)
+        << "the LoRA must change the logits for this comparison to mean anything";
+  }
 }
 
 }  // namespace

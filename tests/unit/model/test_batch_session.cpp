@@ -74,7 +74,7 @@ KvCacheOptions small_cache() {
 
 double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
-TEST(BatchSession, EverySequenceMatchesItsOwnSession) {
+void expect_batch_matches_alone(LoadedModel& m) {
   c10::InferenceMode inference;
   const int64_t n_vocab = tiny().config.n_vocab;
   const std::vector<Sequence> batch = mixed_batch();
@@ -83,7 +83,7 @@ TEST(BatchSession, EverySequenceMatchesItsOwnSession) {
   std::vector<std::unique_ptr<Session>> together;
   std::vector<std::vector<int32_t>> prompts;
   for (size_t i = 0; i < batch.size(); ++i) {
-    together.push_back(std::make_unique<Session>(tiny().model, small_cache(), batch[i].policy));
+    together.push_back(std::make_unique<Session>(m.model, m.model->cache_options(8), batch[i].policy));
     prompts.push_back(prompt(batch[i].prompt_tokens, static_cast<int64_t>(i), n_vocab));
   }
   std::vector<Session*> sessions;
@@ -113,7 +113,7 @@ TEST(BatchSession, EverySequenceMatchesItsOwnSession) {
   double worst = 0.0;
   for (size_t i = 0; i < batch.size(); ++i) {
     SCOPED_TRACE(batch[i].name);
-    Session alone(tiny().model, small_cache(), batch[i].policy);
+    Session alone(m.model, m.model->cache_options(8), batch[i].policy);
     const at::Tensor expected_prefill = alone.append(prompts[i], Logits::All, kChunk);
     ASSERT_EQ(prefill[i].sizes(), expected_prefill.sizes());
     EXPECT_LT(max_diff(prefill[i], expected_prefill), kTolerance);
@@ -140,6 +140,23 @@ TEST(BatchSession, EverySequenceMatchesItsOwnSession) {
   // The compressing sequences really compressed while batched.
   EXPECT_GT(together[1]->stats().sentinels_fed, 0);
   EXPECT_GT(together[2]->stats().cells_evicted, 0);
+}
+
+TEST(BatchSession, EverySequenceMatchesItsOwnSession) { expect_batch_matches_alone(tiny()); }
+
+// The same on the quantized path (tiny.gguf's F16 matrices in place, K/V as f32): batched decode
+// steps run in the NativeDecoder, one region per matrix for every sequence's row.
+TEST(BatchSession, EverySequenceMatchesItsOwnSessionOnTheQuantizedPath) {
+  static LoadedModel m = [] {
+    LoadOptions options;
+    options.backend = Backend::Quantized;
+    LoadedModel out = load_model(testing::source_path("tests/data/tiny/tiny.gguf"), options);
+    out.model->set_kv_storage(KvStorage::F32);
+    install_sentinels(out.model);
+    return out;
+  }();
+  ASSERT_TRUE(m.model->is_quantized());
+  expect_batch_matches_alone(m);
 }
 
 TEST(BatchSession, SequencesWithoutTokensThisRoundAreLeftAlone) {
