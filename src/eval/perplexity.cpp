@@ -104,7 +104,8 @@ void validate_compressed_perplexity(const PerplexityOptions& options, const Poli
 }
 
 PerplexityResult compressed_perplexity(LlamaModel& model, std::span<const int32_t> ids, const PerplexityOptions& options,
-                                       const PolicyOptions& policy, int64_t chunk, const ProgressCallback& progress) {
+                                       const PolicyOptions& policy, int64_t chunk, const ProgressCallback& progress,
+                                       LlamaModel* reference) {
   validate_compressed_perplexity(options, policy, chunk);
   const int64_t n = static_cast<int64_t>(ids.size());
   check(n >= 2, "perplexity needs at least 2 tokens, got ", n);
@@ -119,10 +120,19 @@ PerplexityResult compressed_perplexity(LlamaModel& model, std::span<const int32_
   result.n_windows = static_cast<int64_t>(windows.size());
   // Start small: the cache grows by doubling only as far as the policy lets it.
   Session session(model, model->cache_options(std::min<int64_t>(options.ctx, 256)), policy);
+  result.has_reference = reference != nullptr;
   for (const Window& w : windows) {
     session.reset();
     // Token i of the text is predicted by the logits of token i - 1.
     const int64_t first_predictor = w.first_scored - 1;
+    at::Tensor reference_log_p;  // [w.end - first_predictor - 1, n_vocab]: the reference's predictions of the scored tokens
+    if (reference != nullptr) {
+      const at::Tensor window_ids = all_ids.slice(0, w.begin, w.end).unsqueeze(0);
+      const at::Tensor positions = at::arange(w.end - w.begin, at::kLong).unsqueeze(0);
+      const at::Tensor hidden = (*reference)->forward({window_ids, positions, {}}).hidden[0];  // [L, n_embd]
+      reference_log_p = (*reference)->logits(hidden.slice(0, first_predictor - w.begin, w.end - 1 - w.begin)).log_softmax(-1);
+      result.reference_nll_sum += -reference_log_p.gather(1, all_ids.slice(0, w.first_scored, w.end).unsqueeze(1)).sum().item<double>();
+    }
     for (int64_t begin = w.begin; begin < w.end; begin += chunk) {
       const int64_t end = std::min(begin + chunk, w.end);
       const std::span<const int32_t> piece = ids.subspan(begin, end - begin);
@@ -134,6 +144,12 @@ PerplexityResult compressed_perplexity(LlamaModel& model, std::span<const int32_
       at::Tensor logits = session.append(piece, Logits::All, chunk);  // [end - begin, n_vocab]
       result.nll_sum += negative_log_likelihood(logits.slice(0, lo - begin, hi - begin),
                                                 all_ids.slice(0, lo + 1, hi + 1).to(logits.device()));
+      if (reference != nullptr) {
+        const at::Tensor log_p = logits.slice(0, lo - begin, hi - begin).to(at::kCPU).log_softmax(-1);  // [m, n_vocab]
+        const at::Tensor ref = reference_log_p.slice(0, lo - first_predictor, hi - first_predictor);
+        result.kl_sum += (ref.exp() * (ref - log_p)).sum().item<double>();
+        result.top1_agree += (ref.argmax(-1) == log_p.argmax(-1)).sum().item<int64_t>();
+      }
     }
     result.n_scored += w.end - w.first_scored;
     result.ordinary_fed += session.stats().ordinary_seen;

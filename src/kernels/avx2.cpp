@@ -83,36 +83,59 @@ void quantize_q8a(const float* x, BlockQ8A* y, int64_t n) {
   }
 }
 
+// The block loops run two blocks per iteration into independent accumulators: one chain of
+// fused multiply-adds would wait on its own latency every block.
 float dot_q4_0(const BlockQ4_0* w, const BlockQ8A* x, int64_t n_blocks) {
-  __m256 acc = _mm256_setzero_ps();
-  float offset = 0.0f;  // sum_b d_w * 8 * s_x: the -8 of every nibble
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const float dw = f16(w[b].d);
-    const __m256 xy = mul_sum_u8_i8(unpack_nibbles(w[b].qs), load_q8(x[b].qs));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[b].d), xy, acc);
-    offset += dw * x[b].s;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  float offset0 = 0.0f, offset1 = 0.0f;  // sum_b d_w * s_x: the -8 of every nibble
+  int64_t b = 0;
+  for (; b + 2 <= n_blocks; b += 2) {
+    const float dw0 = f16(w[b].d), dw1 = f16(w[b + 1].d);
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(dw0 * x[b].d), mul_sum_u8_i8(unpack_nibbles(w[b].qs), load_q8(x[b].qs)), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(dw1 * x[b + 1].d),
+                           mul_sum_u8_i8(unpack_nibbles(w[b + 1].qs), load_q8(x[b + 1].qs)), acc1);
+    offset0 += dw0 * x[b].s;
+    offset1 += dw1 * x[b + 1].s;
   }
-  return hsum(acc) - 8.0f * offset;
+  if (b < n_blocks) {
+    const float dw = f16(w[b].d);
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[b].d), mul_sum_u8_i8(unpack_nibbles(w[b].qs), load_q8(x[b].qs)), acc0);
+    offset0 += dw * x[b].s;
+  }
+  return hsum(_mm256_add_ps(acc0, acc1)) - 8.0f * (offset0 + offset1);
 }
 
 float dot_q4_1(const BlockQ4_1* w, const BlockQ8A* x, int64_t n_blocks) {
-  __m256 acc = _mm256_setzero_ps();
-  float minimums = 0.0f;  // sum_b m_w * s_x
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const __m256 xy = mul_sum_u8_i8(unpack_nibbles(w[b].qs), load_q8(x[b].qs));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[b].d) * x[b].d), xy, acc);
-    minimums += f16(w[b].m) * x[b].s;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  float min0 = 0.0f, min1 = 0.0f;  // sum_b m_w * s_x
+  int64_t b = 0;
+  for (; b + 2 <= n_blocks; b += 2) {
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[b].d) * x[b].d), mul_sum_u8_i8(unpack_nibbles(w[b].qs), load_q8(x[b].qs)),
+                           acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[b + 1].d) * x[b + 1].d),
+                           mul_sum_u8_i8(unpack_nibbles(w[b + 1].qs), load_q8(x[b + 1].qs)), acc1);
+    min0 += f16(w[b].m) * x[b].s;
+    min1 += f16(w[b + 1].m) * x[b + 1].s;
   }
-  return hsum(acc) + minimums;
+  if (b < n_blocks) {
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[b].d) * x[b].d), mul_sum_u8_i8(unpack_nibbles(w[b].qs), load_q8(x[b].qs)),
+                           acc0);
+    min0 += f16(w[b].m) * x[b].s;
+  }
+  return hsum(_mm256_add_ps(acc0, acc1)) + (min0 + min1);
 }
 
 float dot_q8_0(const BlockQ8_0* w, const BlockQ8A* x, int64_t n_blocks) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const __m256 xy = mul_sum_i8_i8(load_q8(w[b].qs), load_q8(x[b].qs));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[b].d) * x[b].d), xy, acc);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t b = 0;
+  for (; b + 2 <= n_blocks; b += 2) {
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[b].d) * x[b].d), mul_sum_i8_i8(load_q8(w[b].qs), load_q8(x[b].qs)), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[b + 1].d) * x[b + 1].d),
+                           mul_sum_i8_i8(load_q8(w[b + 1].qs), load_q8(x[b + 1].qs)), acc1);
   }
-  return hsum(acc);
+  if (b < n_blocks)
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[b].d) * x[b].d), mul_sum_i8_i8(load_q8(w[b].qs), load_q8(x[b].qs)), acc0);
+  return hsum(_mm256_add_ps(acc0, acc1));
 }
 
 float dot_f32(const float* w, const float* x, int64_t n) {
@@ -189,7 +212,25 @@ void row_to_f32(RowType type, const void* row, float* out, int64_t n) {
       return;
     case RowType::Q4_0:
     case RowType::Q4_1:
-      scalar_table().row_to_f32(type, row, out, n);  // dequantized once per matrix, not on a hot path
+      // Prefill dequantizes every matrix once per pass, so this is on its path too.
+      for (int64_t b = 0; b < n / kBlock; ++b) {
+        const uint8_t* qs;
+        float d, m;
+        if (type == RowType::Q4_0) {
+          const BlockQ4_0& blk = static_cast<const BlockQ4_0*>(row)[b];
+          qs = blk.qs, d = f16(blk.d), m = -8.0f * d;
+        } else {
+          const BlockQ4_1& blk = static_cast<const BlockQ4_1*>(row)[b];
+          qs = blk.qs, d = f16(blk.d), m = f16(blk.m);
+        }
+        const __m256i nibbles = unpack_nibbles(qs);  // 32 bytes 0..15
+        const __m256 vd = _mm256_set1_ps(d), vm = _mm256_set1_ps(m);
+        const __m128i lo = _mm256_castsi256_si128(nibbles), hi = _mm256_extracti128_si256(nibbles, 1);
+        const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+        for (int j = 0; j < 4; ++j)
+          _mm256_storeu_ps(out + b * kBlock + 8 * j,
+                           _mm256_fmadd_ps(vd, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(parts[j])), vm));
+      }
       return;
   }
 }

@@ -2,6 +2,8 @@
 // optionally read incrementally under a compression policy.
 #include <nlohmann/json.hpp>
 
+#include <optional>
+
 #include <cstdio>
 #include <iostream>
 
@@ -20,6 +22,7 @@ struct PplArgs {
   int64_t chunk = 0;  // 0 = one forward pass per window (no compression only)
   int64_t max_tokens = 0;
   bool json = false;
+  bool kl_divergence = false;  // compare every prediction with the uncompressed dense float32 model
 };
 
 int run_ppl(const PplArgs& args) {
@@ -43,9 +46,20 @@ int run_ppl(const PplArgs& args) {
     if (!progress) progress = std::make_unique<ProgressBar>("ppl", total, "windows");
     progress->update(done);
   };
-  const PerplexityResult r = incremental
-                                 ? compressed_perplexity(loaded.model, ids, args.window, policy, chunk, on_window)
-                                 : strided_perplexity(loaded.model, ids, args.window, on_window);
+  // The reference of --kl-divergence: the same file on the dense float32 path, uncompressed.
+  std::optional<LoadedModel> reference;
+  if (args.kl_divergence) {
+    ModelArgs dense = args.model;
+    dense.backend = "dense";
+    dense.dtype = "float32";
+    dense.kv_dtype = "auto";
+    reference.emplace(open_model(dense, /*quiet=*/true));
+  }
+  const PerplexityResult r =
+      incremental || reference
+          ? compressed_perplexity(loaded.model, ids, args.window, policy, chunk, on_window,
+                                  reference ? &reference->model : nullptr)
+          : strided_perplexity(loaded.model, ids, args.window, on_window);
   if (progress) progress->finish();
   const double tps = r.seconds > 0 ? r.n_scored / r.seconds : 0;
   if (args.json) {
@@ -60,6 +74,10 @@ int run_ppl(const PplArgs& args) {
                           {"window", policy.window}, {"adapter", adapter},
                           {"chunk", incremental ? chunk : args.window.ctx},
                           {"seconds", r.seconds},  {"tokens_per_s", tps}};
+    if (r.has_reference)
+      out["reference"] = {{"model", "dense float32, uncompressed"}, {"ppl", r.reference_ppl()},
+                          {"ppl_ratio", r.ppl / r.reference_ppl()}, {"mean_kl_divergence", r.mean_kl()},
+                          {"top1_agreement", r.top1_agreement()}};
     out["engine"] = engine_fields(loaded);
     std::cout << out.dump() << "\n";
   } else {
@@ -68,6 +86,9 @@ int run_ppl(const PplArgs& args) {
                 static_cast<long long>(args.window.ctx), static_cast<long long>(args.window.stride), r.seconds, tps);
     std::printf("kv cache: %s, achieved ratio %.4f, peak %.1f MiB\n", describe(policy).c_str(), r.achieved_ratio(),
                 static_cast<double>(r.peak_kv_bytes) / (1 << 20));
+    if (r.has_reference)
+      std::printf("vs dense float32 uncompressed: ppl %.4f (ratio %.4f), mean KL %.5f, same top token %.2f%%\n",
+                  r.reference_ppl(), r.ppl / r.reference_ppl(), r.mean_kl(), 100.0 * r.top1_agreement());
   }
   return 0;
 }
@@ -90,6 +111,10 @@ Runner register_ppl(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--max-tokens", args->max_tokens, "Evaluate only the first N tokens (0 = all)")->capture_default_str();
   cmd->add_flag("--json", args->json, "Print one JSON object with \"ppl\", \"tokens\", ...");
+  cmd->add_flag("--kl-divergence", args->kl_divergence,
+                "Also read every window with the same model on the dense float32 path, uncompressed, and report its "
+                "perplexity, the mean KL divergence per token and the top-token agreement (as llama-perplexity "
+                "--kl-divergence): what quantization and compression cost");
   return [args] { return run_ppl(*args); };
 }
 

@@ -4,6 +4,7 @@
 // "Perplexity of fixed-length models", but summing exact per-token log-likelihoods).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -32,6 +33,16 @@ struct PerplexityResult {
   int64_t peak_kv_bytes = 0;  // most K/V bytes held at once in any window
   // 1 - cells retained / ordinary tokens fed, over all windows (0 for a full cache).
   double achieved_ratio() const;
+  // Against a reference model (compressed_perplexity with `reference`), llama-perplexity style:
+  // the reference's own perplexity on the same tokens, the mean per-token KL divergence
+  // KL(p_reference || p) in nats, and how often both put the same token on top.
+  bool has_reference = false;
+  double reference_nll_sum = 0;
+  double kl_sum = 0;
+  int64_t top1_agree = 0;
+  double reference_ppl() const { return std::exp(reference_nll_sum / static_cast<double>(n_scored)); }
+  double mean_kl() const { return kl_sum / static_cast<double>(n_scored); }
+  double top1_agreement() const { return static_cast<double>(top1_agree) / static_cast<double>(n_scored); }
 };
 
 // Called after each window with (windows done, windows total).
@@ -47,9 +58,12 @@ PerplexityResult strided_perplexity(LlamaModel& model, std::span<const int32_t> 
 // the window, a protected window covering it all, ...). compressed_perplexity calls it first.
 void validate_compressed_perplexity(const PerplexityOptions& options, const PolicyOptions& policy, int64_t chunk);
 
+// With `reference`, each window is also read by that model in one plain causal pass (no
+// compression; the dense path, e.g. a float32 copy of a quantized model) and compared token by
+// token (PerplexityResult's reference fields).
 PerplexityResult compressed_perplexity(LlamaModel& model, std::span<const int32_t> ids, const PerplexityOptions& options,
                                        const PolicyOptions& policy, int64_t chunk,
-                                       const ProgressCallback& progress = {});
+                                       const ProgressCallback& progress = {}, LlamaModel* reference = nullptr);
 
 // -sum log p(continuation | prefix) under the model read plainly (one causal pass, no
 // compression): the fluency of a generated continuation as the uncompressed model judges it.
