@@ -80,7 +80,10 @@ void KvCache::grow_to(int64_t new_capacity) {
 void KvCache::reserve_for(int64_t n_new) {
   const int64_t needed = size() + n_new;
   if (needed <= capacity_) return;
-  grow_to(std::max(needed, 2 * capacity_));
+  // 1.5x, not 2x: a cache grown past a long prompt by a few decoded tokens would otherwise hold
+  // up to twice the memory it uses (8,192 + 32 tokens: 16,384 cells). Layers regrow one at a
+  // time, so the copy never holds two whole caches.
+  grow_to(std::max(needed, capacity_ + capacity_ / 2));
 }
 
 void KvCache::write(int64_t layer, const at::Tensor& k, const at::Tensor& v) {
@@ -129,21 +132,32 @@ void KvCache::evict(std::span<const int64_t> cell_indices) {
     check(!drop[i], "cell ", i, " listed twice for eviction");
     drop[i] = true;
   }
-  std::vector<int64_t> keep;
   std::vector<CacheCell> kept_cells;
-  keep.reserve(cells_.size());
-  for (int64_t i = 0; i < size(); ++i) {
-    if (drop[i]) continue;
-    keep.push_back(i);
-    kept_cells.push_back(cells_[i]);
+  kept_cells.reserve(cells_.size());
+  for (int64_t i = 0; i < size(); ++i)
+    if (!drop[i]) kept_cells.push_back(cells_[i]);
+  // Cells before the first dropped one stay where they are; only the rest moves, in runs of
+  // consecutive kept cells (a closed sentinel span leaves one run: the recent window after it).
+  const int64_t first_drop = std::find(drop.begin(), drop.end(), true) - drop.begin();
+  std::vector<std::pair<int64_t, int64_t>> runs;  // [source begin, length) of kept cells after first_drop
+  for (int64_t i = first_drop; i < size();) {
+    if (drop[i]) {
+      ++i;
+      continue;
+    }
+    const int64_t begin = i;
+    while (i < size() && !drop[i]) ++i;
+    runs.emplace_back(begin, i - begin);
   }
-  const int64_t n_keep = static_cast<int64_t>(keep.size());
-  if (n_keep > 0) {
-    const at::Tensor index = at::tensor(keep, at::TensorOptions().dtype(at::kLong)).to(options_.device);
-    for (size_t layer = 0; layer < keys_.size(); ++layer) {
-      // index_select copies first, so writing the result over the front of the same storage is safe.
-      keys_[layer].narrow(2, 0, n_keep).copy_(keys_[layer].index_select(2, index));
-      values_[layer].narrow(2, 0, n_keep).copy_(values_[layer].index_select(2, index));
+  for (size_t layer = 0; layer < keys_.size(); ++layer) {
+    for (at::Tensor* storage : {&keys_[layer], &values_[layer]}) {
+      int64_t to = first_drop;
+      for (const auto& [from, length] : runs) {
+        // Moving down within one storage: copy through a temporary when source and target overlap.
+        at::Tensor source = storage->narrow(2, from, length);
+        storage->narrow(2, to, length).copy_(from < to + length ? source.clone() : source);
+        to += length;
+      }
     }
   }
   cells_ = std::move(kept_cells);

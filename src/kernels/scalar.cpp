@@ -63,6 +63,11 @@ float dot_q8_0(const BlockQ8_0* w, const BlockQ8A* x, int64_t n_blocks) {
   return sum;
 }
 
+template <typename Block, float (*Dot)(const Block*, const BlockQ8A*, int64_t)>
+void dot4(const Block* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out) {
+  for (int r = 0; r < 4; ++r) out[r] = Dot(rows[r], x, n_blocks);
+}
+
 float dot_f32(const float* w, const float* x, int64_t n) {
   float sum = 0.0f;
   for (int64_t i = 0; i < n; ++i) sum += w[i] * x[i];
@@ -177,7 +182,8 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
 }  // namespace
 
 const KernelTable& scalar_table() {
-  static const KernelTable table{Isa::Scalar, quantize_q8a, dot_q4_0,   dot_q4_1,   dot_q8_0, dot_f32,
+  static const KernelTable table{Isa::Scalar, quantize_q8a, dot_q4_0,   dot_q4_1,   dot_q8_0,
+                                 dot4<BlockQ4_0, dot_q4_0>, dot4<BlockQ4_1, dot_q4_1>, dot4<BlockQ8_0, dot_q8_0>, dot_f32,
                                  dot_f16,     dot_bf16,     row_to_f32, f32_to_row, scores,   accumulate,
                                  exp_shift_sum, rms_norm,   silu_mul};
   return table;

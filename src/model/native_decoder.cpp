@@ -30,6 +30,20 @@ T* sized(std::vector<T>& buffer, int64_t n) {
 void dot_rows(const KernelTable& k, const QuantizedMatrix& m, const float* x, const BlockQ8A* q8, int64_t n,
               int64_t r0, int64_t r1, float* out, int64_t stride) {
   const int64_t cols = m.cols, nb = cols / kernels::kBlock;
+  if (kernels::is_block_type(m.type)) {  // four rows at a time, then the rest one by one
+    for (; r0 + 4 <= r1; r0 += 4) {
+      const void* rows[4] = {m.row(r0), m.row(r0 + 1), m.row(r0 + 2), m.row(r0 + 3)};
+      for (int64_t t = 0; t < n; ++t) {
+        float v[4];
+        switch (m.type) {
+          case RowType::Q4_0: k.dot4_q4_0(reinterpret_cast<const kernels::BlockQ4_0* const*>(rows), q8 + t * nb, nb, v); break;
+          case RowType::Q4_1: k.dot4_q4_1(reinterpret_cast<const kernels::BlockQ4_1* const*>(rows), q8 + t * nb, nb, v); break;
+          default: k.dot4_q8_0(reinterpret_cast<const kernels::BlockQ8_0* const*>(rows), q8 + t * nb, nb, v); break;
+        }
+        for (int i = 0; i < 4; ++i) out[t * stride + r0 + i] = v[i];
+      }
+    }
+  }
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = m.row(r);
     for (int64_t t = 0; t < n; ++t) {

@@ -28,6 +28,12 @@ struct KernelTable {
   float (*dot_q4_0)(const BlockQ4_0* w, const BlockQ8A* x, int64_t n_blocks);
   float (*dot_q4_1)(const BlockQ4_1* w, const BlockQ8A* x, int64_t n_blocks);
   float (*dot_q8_0)(const BlockQ8_0* w, const BlockQ8A* x, int64_t n_blocks);
+  // Four weight rows against one activation row at once: out[r] = dot(rows[r], x). The
+  // activation blocks are loaded once and the four accumulation chains run side by side, which
+  // a decode step (one activation row per matrix) needs to keep the core busy.
+  void (*dot4_q4_0)(const BlockQ4_0* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
+  void (*dot4_q4_1)(const BlockQ4_1* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
+  void (*dot4_q8_0)(const BlockQ8_0* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
   // sum_i w[i] * x[i] over n floats of activations, for float weight rows.
   float (*dot_f32)(const float* w, const float* x, int64_t n);
   float (*dot_f16)(const uint16_t* w, const float* x, int64_t n);
