@@ -201,6 +201,27 @@ void dot4_q8_0(const BlockQ8_0* const* rows, const BlockQ8A* x, int64_t n_blocks
   hsum4(acc, out);
 }
 
+void dot4_q8_0_f32(const BlockQ8_0* const* rows, const float* x, int64_t n_blocks, float* out) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    prefetch_next_rows(rows, b, n_blocks);
+    const __m256 x0 = _mm256_loadu_ps(x + b * kBlock), x1 = _mm256_loadu_ps(x + b * kBlock + 8);
+    const __m256 x2 = _mm256_loadu_ps(x + b * kBlock + 16), x3 = _mm256_loadu_ps(x + b * kBlock + 24);
+    for (int r = 0; r < 4; ++r) {
+      const int8_t* q = rows[r][b].qs;
+      auto widen = [](const int8_t* p) {
+        return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+      };
+      __m256 block = _mm256_mul_ps(widen(q), x0);
+      block = _mm256_fmadd_ps(widen(q + 8), x1, block);
+      block = _mm256_fmadd_ps(widen(q + 16), x2, block);
+      block = _mm256_fmadd_ps(widen(q + 24), x3, block);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(f16(rows[r][b].d)), block, acc[r]);
+    }
+  }
+  hsum4(acc, out);
+}
+
 float dot_f32(const float* w, const float* x, int64_t n) {
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
   int64_t i = 0;
@@ -436,7 +457,7 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
 
 const KernelTable& avx2_table() {
   static const KernelTable table{Isa::Avx2, quantize_q8a, dot_q4_0,   dot_q4_1,   dot_q8_0,
-                                 dot4_q4_0, dot4_q4_1, dot4_q8_0, dot_f32,
+                                 dot4_q4_0, dot4_q4_1, dot4_q8_0, dot4_q8_0_f32, dot_f32,
                                  dot_f16,   dot_bf16,     row_to_f32, f32_to_row, scores,   accumulate,
                                  exp_shift_sum, rms_norm, silu_mul};
   return table;

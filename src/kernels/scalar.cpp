@@ -68,6 +68,18 @@ void dot4(const Block* const* rows, const BlockQ8A* x, int64_t n_blocks, float* 
   for (int r = 0; r < 4; ++r) out[r] = Dot(rows[r], x, n_blocks);
 }
 
+void dot4_q8_0_f32(const BlockQ8_0* const* rows, const float* x, int64_t n_blocks, float* out) {
+  for (int r = 0; r < 4; ++r) {
+    float sum = 0.0f;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      float block = 0.0f;
+      for (int64_t i = 0; i < kBlock; ++i) block += static_cast<float>(rows[r][b].qs[i]) * x[b * kBlock + i];
+      sum += half_to_float(rows[r][b].d) * block;
+    }
+    out[r] = sum;
+  }
+}
+
 float dot_f32(const float* w, const float* x, int64_t n) {
   float sum = 0.0f;
   for (int64_t i = 0; i < n; ++i) sum += w[i] * x[i];
@@ -183,7 +195,8 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
 
 const KernelTable& scalar_table() {
   static const KernelTable table{Isa::Scalar, quantize_q8a, dot_q4_0,   dot_q4_1,   dot_q8_0,
-                                 dot4<BlockQ4_0, dot_q4_0>, dot4<BlockQ4_1, dot_q4_1>, dot4<BlockQ8_0, dot_q8_0>, dot_f32,
+                                 dot4<BlockQ4_0, dot_q4_0>, dot4<BlockQ4_1, dot_q4_1>, dot4<BlockQ8_0, dot_q8_0>,
+                                 dot4_q8_0_f32, dot_f32,
                                  dot_f16,     dot_bf16,     row_to_f32, f32_to_row, scores,   accumulate,
                                  exp_shift_sum, rms_norm,   silu_mul};
   return table;

@@ -152,6 +152,9 @@ int run_train(TrainArgs& a) {
   if (!a.val_data.empty()) validate_compressed_perplexity(val_window, val_policy, 64);
 
   // ---- model and data ----
+  // Training needs dense weights it can differentiate through: the quantized path is inference only.
+  check(a.model.backend != "quantized", "sentinel train fine-tunes dense float32 weights; --backend quantized is for ",
+        "inference (drop it: train loads the model dense, the adapter then runs on either path)");
   if (a.model.threads > 0) at::set_num_threads(a.model.threads);
   LoadedModel loaded = load_model(a.model.model.empty() ? default_model_path() : a.model.model,
                                   LoadOptions{at::kFloat, cuda ? at::Device(at::kCUDA) : at::Device(at::kCPU)});

@@ -52,6 +52,7 @@ LoadedModel open_model(const ModelArgs& args, bool quiet) {
   const auto start = std::chrono::steady_clock::now();
   LoadedModel loaded = load_model(path, LoadOptions{parse_dtype(args.dtype), at::kCPU, parse_backend(args.backend)});
   if (args.kv_dtype != "auto") loaded.model->set_kv_storage(parse_kv_storage(args.kv_dtype));
+  KvCache probe(loaded.config, loaded.model->cache_options(1));  // a KV dtype this model cannot store fails here
   if (!quiet) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::fprintf(stderr, "loaded %s (%s; %s, KV %s) in %.2fs, %d threads\n", loaded.name.c_str(),

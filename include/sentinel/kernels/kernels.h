@@ -34,6 +34,9 @@ struct KernelTable {
   void (*dot4_q4_0)(const BlockQ4_0* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
   void (*dot4_q4_1)(const BlockQ4_1* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
   void (*dot4_q8_0)(const BlockQ8_0* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
+  // Four Q8_0 rows against float activations (no 8-bit rounding of x): the tied LM head, where
+  // the top token is decided and 8-bit activations cost ~1% top-token agreement.
+  void (*dot4_q8_0_f32)(const BlockQ8_0* const* rows, const float* x, int64_t n_blocks, float* out);
   // sum_i w[i] * x[i] over n floats of activations, for float weight rows.
   float (*dot_f32)(const float* w, const float* x, int64_t n);
   float (*dot_f16)(const uint16_t* w, const float* x, int64_t n);

@@ -44,6 +44,7 @@ class NativeDecoder {
     const QuantizedMatrix* matrix;
     float* out;  // out[t * stride + r]
     int64_t stride;
+    bool float_activations = false;  // dot dequantized rows with float inputs (no 8-bit rounding)
   };
   // x [n, cols] in float -> activations quantized once (when any target has block rows), then
   // every target's rows in one parallel region. q8 is the caller's reusable buffer.
@@ -51,7 +52,7 @@ class NativeDecoder {
                           std::vector<kernels::BlockQ8A>& q8);
 
  private:
-  void project(const QuantizedMatrix& m, const float* x, int64_t n, float* y);
+  void project(const QuantizedMatrix& m, const float* x, int64_t n, float* y, bool float_activations = false);
   void add_lora(const ProjectionImpl& p, const float* x, int64_t n, float* y, int64_t y_stride);
   void embed(const at::Tensor& tokens, float* out);
 

@@ -106,6 +106,29 @@ void check_dot4(void (*dot4)(const Block* const*, const BlockQ8A*, int64_t, floa
   }
 }
 
+TEST_F(KernelTwins, Q8RowsAgainstFloatActivations) {
+  for (int64_t nb : {1, 3, 18}) {
+    const auto w = random_blocks<BlockQ8_0>(nb * 5, static_cast<uint32_t>(nb + 70));
+    std::vector<float> storage = random_floats(nb * 32 + 1, static_cast<uint32_t>(nb + 80));
+    const float* x = storage.data() + 1;  // unaligned
+    const BlockQ8_0* rows[4] = {w.data() + 4 * nb, w.data() + 2 * nb, w.data(), w.data() + nb};
+    float s[4], f[4];
+    scalar.dot4_q8_0_f32(rows, x, nb, s);
+    fast().dot4_q8_0_f32(rows, x, nb, f);
+    for (int r = 0; r < 4; ++r) {
+      std::vector<float> wf(nb * 32);
+      scalar.row_to_f32(RowType::Q8_0, rows[r], wf.data(), nb * 32);
+      double exact = 0.0, magnitude = 0.0;
+      for (int64_t i = 0; i < nb * 32; ++i) {
+        exact += static_cast<double>(wf[i]) * x[i];
+        magnitude += std::fabs(static_cast<double>(wf[i]) * x[i]);
+      }
+      EXPECT_NEAR(s[r], exact, 1e-5 * magnitude) << "scalar row " << r;
+      EXPECT_NEAR(f[r], exact, 1e-5 * magnitude) << "avx2 row " << r;
+    }
+  }
+}
+
 TEST_F(KernelTwins, FourRowDotsEqualSingleRowDots) {
   for (const KernelTable* t : {&scalar, &fast()}) {
     check_dot4<BlockQ4_0>(t->dot4_q4_0, scalar.dot_q4_0, scalar);
