@@ -44,10 +44,11 @@ void attention(const AttentionShape& shape, std::span<const AttentionJob> jobs, 
   const int64_t group = n_head / n_kv;
   const int64_t partial_size = 2 + hd;  // max, sum, accumulator
 
-  // Split keys into chunks so that there are a few items per thread, but never tiny chunks.
-  int64_t base_items = 0;
-  for (const AttentionJob& job : jobs) base_items += job.n_queries * n_kv;
-  const int64_t chunks_wanted = std::max<int64_t>(1, (4 * pool.size() + base_items - 1) / std::max<int64_t>(base_items, 1));
+  // Keys split into chunks of a size that depends on the cache length and the thread count only,
+  // never on how many queries come along: then a query's arithmetic (and so, through the 8-bit
+  // rounding of the next layer's activations, the whole result) is the same whether its token is
+  // decoded alone or in a chunk, as method.md section 6 wants. Never tiny chunks.
+  const int64_t chunks_wanted = 4 * pool.size();
 
   auto& items = scratch.items;
   items.clear();

@@ -417,12 +417,21 @@ float exp_shift_sum(float* x, int64_t n, float max) {
     _mm256_storeu_ps(x + i, e);
     sum = _mm256_add_ps(sum, e);
   }
-  float total = hsum(sum);
-  for (; i < n; ++i) {
-    x[i] = x[i] == -std::numeric_limits<float>::infinity() ? 0.0f : std::exp(x[i] - max);
-    total += x[i];
+  // The tail through the same polynomial, padded with masked lanes: an element must get the same
+  // exponent whether it ends up in the body or the tail, which depends on how many keys follow
+  // it. With std::exp here, a token decoded alone and the same token in a chunk differed in the
+  // last bit, which the next layer's 8-bit activations could round the other way (perplexity
+  // moved by 0.5% between --chunk 1 and 8).
+  if (i < n) {
+    alignas(32) float tail[8];
+    for (int j = 0; j < 8; ++j) tail[j] = i + j < n ? x[i + j] : -std::numeric_limits<float>::infinity();
+    const __m256 v = _mm256_load_ps(tail);
+    const __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(v, vmax)), _mm256_cmp_ps(v, neg_inf, _CMP_NEQ_OQ));
+    sum = _mm256_add_ps(sum, e);
+    _mm256_store_ps(tail, e);
+    for (int64_t j = 0; i + j < n; ++j) x[i + j] = tail[j];
   }
-  return total;
+  return hsum(sum);
 }
 
 void rms_norm(const float* x, const float* w, float eps, float* y, int64_t n) {
@@ -450,7 +459,14 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
     const __m256 e = exp8(_mm256_xor_ps(g, sign));  // exp(-g)
     _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
   }
-  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  if (i < n) {  // the tail through the same polynomial, as in exp_shift_sum
+    alignas(32) float g[8] = {}, u[8] = {}, o[8];
+    for (int j = 0; i + j < n; ++j) g[j] = gate[i + j], u[j] = up[i + j];
+    const __m256 gv = _mm256_load_ps(g);
+    const __m256 e = exp8(_mm256_xor_ps(gv, sign));
+    _mm256_store_ps(o, _mm256_mul_ps(_mm256_div_ps(gv, _mm256_add_ps(one, e)), _mm256_load_ps(u)));
+    for (int j = 0; i + j < n; ++j) out[i + j] = o[j];
+  }
 }
 
 }  // namespace
