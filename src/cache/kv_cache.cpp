@@ -41,16 +41,21 @@ std::string kv_storage_name(KvStorage storage) {
   return "?";
 }
 
+kernels::RowType kv_row_type(KvStorage storage, at::ScalarType compute_dtype) {
+  switch (storage) {
+    case KvStorage::Compute: return compute_dtype == at::kBFloat16 ? kernels::RowType::BF16 : kernels::RowType::F32;
+    case KvStorage::F32: return kernels::RowType::F32;
+    case KvStorage::F16: return kernels::RowType::F16;
+    case KvStorage::BF16: return kernels::RowType::BF16;
+    case KvStorage::Q8_0: return kernels::RowType::Q8_0;
+  }
+  return kernels::RowType::F32;
+}
+
 KvCache::KvCache(const LlamaConfig& config, const KvCacheOptions& options)
     : options_(options), n_head_kv_(config.n_head_kv), head_dim_(config.head_dim) {
   check(options.capacity > 0, "KV cache capacity must be > 0, got ", options.capacity);
-  switch (options.storage) {
-    case KvStorage::Compute: row_type_ = options.dtype == at::kBFloat16 ? kernels::RowType::BF16 : kernels::RowType::F32; break;
-    case KvStorage::F32: row_type_ = kernels::RowType::F32; break;
-    case KvStorage::F16: row_type_ = kernels::RowType::F16; break;
-    case KvStorage::BF16: row_type_ = kernels::RowType::BF16; break;
-    case KvStorage::Q8_0: row_type_ = kernels::RowType::Q8_0; break;
-  }
+  row_type_ = kv_row_type(options.storage, options.dtype);
   check(row_type_ != kernels::RowType::Q8_0 || head_dim_ % kernels::kBlock == 0, "a q8_0 KV cache needs head_dim a ",
         "multiple of 32, this model has ", head_dim_, "; use --kv-dtype f16");
   check(row_type_ == kernels::RowType::F32 || options.device.is_cpu(), "KV dtype ", kernels::row_type_name(row_type_),

@@ -222,49 +222,37 @@ void dot4_q8_0_f32(const BlockQ8_0* const* rows, const float* x, int64_t n_block
   hsum4(acc, out);
 }
 
-float dot_f32(const float* w, const float* x, int64_t n) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-  }
-  for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-  float sum = hsum(_mm256_add_ps(a0, a1));
-  for (; i < n; ++i) sum += w[i] * x[i];
-  return sum;
-}
-
 inline __m256 load_f16x8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 inline __m256 load_bf16x8(const uint16_t* p) {
   const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
 }
 
-float dot_f16(const uint16_t* w, const float* x, int64_t n) {
+// sum_i w[i] * x[i] for float-like weights: load8(w + i) gives 8 floats, one(w[i]) the tail's.
+template <typename W, typename Load8, typename One>
+inline float dot_weights(const W* w, const float* x, int64_t n, Load8 load8, One one) {
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    a0 = _mm256_fmadd_ps(load_f16x8(w + i), _mm256_loadu_ps(x + i), a0);
-    a1 = _mm256_fmadd_ps(load_f16x8(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+    a0 = _mm256_fmadd_ps(load8(w + i), _mm256_loadu_ps(x + i), a0);
+    a1 = _mm256_fmadd_ps(load8(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
   }
-  for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load_f16x8(w + i), _mm256_loadu_ps(x + i), a0);
+  for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load8(w + i), _mm256_loadu_ps(x + i), a0);
   float sum = hsum(_mm256_add_ps(a0, a1));
-  for (; i < n; ++i) sum += f16(w[i]) * x[i];
+  for (; i < n; ++i) sum += one(w[i]) * x[i];
   return sum;
 }
 
+float dot_f32(const float* w, const float* x, int64_t n) {
+  return dot_weights(w, x, n, [](const float* p) { return _mm256_loadu_ps(p); }, [](float v) { return v; });
+}
+
+float dot_f16(const uint16_t* w, const float* x, int64_t n) {
+  return dot_weights(w, x, n, load_f16x8, f16);
+}
+
 float dot_bf16(const uint16_t* w, const float* x, int64_t n) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    a0 = _mm256_fmadd_ps(load_bf16x8(w + i), _mm256_loadu_ps(x + i), a0);
-    a1 = _mm256_fmadd_ps(load_bf16x8(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-  }
-  for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load_bf16x8(w + i), _mm256_loadu_ps(x + i), a0);
-  float sum = hsum(_mm256_add_ps(a0, a1));
-  for (; i < n; ++i) sum += bf16_to_float(w[i]) * x[i];
-  return sum;
+  return dot_weights(w, x, n, load_bf16x8, bf16_to_float);
 }
 
 void row_to_f32(RowType type, const void* row, float* out, int64_t n) {

@@ -41,9 +41,7 @@ void add_model_options(CLI::App& app, ModelArgs& args) {
 nlohmann::json engine_fields(const LoadedModel& loaded) {
   return {{"backend", loaded.model->is_quantized() ? "quantized" : "dense"},
           {"weights", loaded.model->backend_description()},
-          {"kv_dtype", kv_storage_name(loaded.model->cache_options(1).storage == KvStorage::Compute
-                                           ? (loaded.model->dtype() == at::kBFloat16 ? KvStorage::BF16 : KvStorage::F32)
-                                           : loaded.model->kv_storage())}};
+          {"kv_dtype", kernels::row_type_name(kv_row_type(loaded.model->kv_storage(), loaded.model->dtype()))}};
 }
 
 LoadedModel open_model(const ModelArgs& args, bool quiet) {

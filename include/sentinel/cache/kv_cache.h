@@ -32,6 +32,8 @@ struct CacheCell {
 enum class KvStorage : uint8_t { Compute, F32, F16, BF16, Q8_0 };
 KvStorage parse_kv_storage(const std::string& name);  // "f32", "f16", "bf16", "q8_0"; throws naming them
 std::string kv_storage_name(KvStorage storage);
+// The row type K/V are stored as: Compute resolves to the compute dtype's (f32 or bf16).
+kernels::RowType kv_row_type(KvStorage storage, at::ScalarType compute_dtype);
 
 struct KvCacheOptions {
   int64_t capacity = 512;                  // initial cells; grows by doubling when exceeded
