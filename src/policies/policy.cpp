@@ -40,6 +40,14 @@ std::vector<std::string> method_names() {
   return names;
 }
 
+SpanLayout parse_span_layout(const std::string& name) {
+  if (name == "stream") return SpanLayout::Stream;
+  if (name == "periodic") return SpanLayout::Periodic;
+  fail("unknown span layout '", name, "': expected stream (sinks + window + spans of what leaves it) or periodic (the paper's spans from the first token)");
+}
+
+std::string span_layout_name(SpanLayout layout) { return layout == SpanLayout::Stream ? "stream" : "periodic"; }
+
 int64_t kv_budget(double ratio, int64_t n_ordinary) {
   return std::max<int64_t>(1, static_cast<int64_t>(std::ceil((1.0 - ratio) * static_cast<double>(n_ordinary) - 1e-9)));
 }

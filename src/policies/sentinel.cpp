@@ -12,7 +12,8 @@ namespace sentinel {
 SentinelPolicy::SentinelPolicy(const PolicyOptions& options) : options_(options) {
   options_.validate();
   if (options_.spans.empty() && options_.ratio > 0)
-    period_ = static_cast<double>(options_.span - 1) / options_.ratio;
+    period_ = options_.layout == SpanLayout::Stream ? static_cast<double>(options_.span)
+                                                    : static_cast<double>(options_.span - 1) / options_.ratio;
 }
 
 std::optional<Span> SentinelPolicy::span(int64_t k) const {
@@ -21,12 +22,23 @@ std::optional<Span> SentinelPolicy::span(int64_t k) const {
     return options_.spans[k];
   }
   if (period_ <= 0) return std::nullopt;
+  if (options_.layout == SpanLayout::Stream) {
+    const int64_t begin = options_.sinks + k * options_.span;
+    return Span{begin, begin + options_.span};
+  }
   const int64_t begin = static_cast<int64_t>(std::floor(static_cast<double>(k) * period_));
   return Span{begin, begin + options_.span};
 }
 
-int64_t SentinelPolicy::close_after(const Span& s) const {
-  return options_.spans.empty() ? s.end - 1 + options_.window : s.end - 1;
+bool SentinelPolicy::closes_after(int64_t k, const Span& s, int64_t index) const {
+  if (!options_.spans.empty()) return s.end - 1 == index;
+  if (options_.layout == SpanLayout::Periodic) return s.end - 1 + options_.window == index;
+  // Stream: fed already, outside the window floor, and needed so that the next query (index + 1)
+  // sees no more than the budget of index + 2 tokens. k spans closed leave index + 1 - k (L - 1)
+  // entries plus the next query itself.
+  if (s.end - 1 + options_.window > index) return false;
+  const int64_t seen_by_next = index + 2 - k * (options_.span - 1);
+  return seen_by_next > kv_budget(options_.ratio, index + 2);
 }
 
 Element SentinelPolicy::sentinel(int32_t id, CellKind kind, int64_t position, int64_t k) const {
@@ -58,7 +70,7 @@ std::vector<Element> SentinelPolicy::expand(std::span<const int32_t> tokens, int
     // Close every span whose time has come. A scheduled span gets its <CL> here too: <CL> sees
     // only itself, so its K/V do not depend on when it is fed (method.md section 6).
     while (auto s = span(next_close_)) {
-      if (close_after(*s) != index) break;
+      if (!closes_after(next_close_, *s, index)) break;
       if (!explicit_spans)
         out.push_back(sentinel(options_.cl_id, CellKind::CompressLeft, std::max<int64_t>(s->begin - 1, 0), next_close_));
       out.push_back(sentinel(options_.cr_id, CellKind::CompressRight, s->end - 1, next_close_));

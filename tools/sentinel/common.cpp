@@ -70,11 +70,18 @@ void add_compression_options(CLI::App& app, CompressionArgs& args) {
                  "Fraction of the context to remove from the KV cache, in [0, 1); every baseline gets the same budget")
       ->capture_default_str();
   app.add_option("--span", args.policy.span, "sentinel: tokens compressed into each <CR>")->capture_default_str();
-  app.add_option("--window", args.policy.window,
-                 "sentinel: most recent tokens never compressed; local: a fixed window of this size instead of the "
-                 "paper's relative one (0 = relative)")
+  app.add_option("--layout", args.layout,
+                 "sentinel: where scheduled spans go. stream: after the --sinks first tokens, each span compressed as "
+                 "the budget pushes it out of the raw recent window (the window is what the budget leaves); "
+                 "periodic: the paper setting's spans every (L-1)/ratio tokens from the first one")
+      ->check(CLI::IsMember({"stream", "periodic"}))
       ->capture_default_str();
-  app.add_option("--sinks", args.policy.sinks, "streaming: initial attention-sink tokens always kept")
+  app.add_option("--window", args.policy.window,
+                 "sentinel: most recent tokens never compressed (stream: a floor under the window the budget leaves); "
+                 "local: a fixed window of this size instead of the paper's relative one (0 = relative)")
+      ->capture_default_str();
+  app.add_option("--sinks", args.policy.sinks,
+                 "streaming, sentinel (stream layout): initial attention-sink tokens always kept")
       ->capture_default_str();
   app.add_option("--compress-seed", args.policy.seed, "scattered: seed of the kept positions")->capture_default_str();
   app.add_option("--adapter", args.adapter,
@@ -87,6 +94,7 @@ void add_compression_options(CLI::App& app, CompressionArgs& args) {
 PolicyOptions parse_compression(const CompressionArgs& args) {
   PolicyOptions policy = args.policy;
   policy.method = parse_method(args.method);
+  policy.layout = parse_span_layout(args.layout);
   check(policy.method != Method::None || policy.ratio == 0.0, "--ratio ", policy.ratio,
         " needs a --compress method (none keeps the full cache)");
   if (policy.method == Method::Sentinel) {
@@ -137,7 +145,11 @@ std::string describe(const PolicyOptions& policy) {
   out << method_name(policy.method);
   if (policy.method == Method::None) return out.str();
   out << " ratio " << policy.ratio;
-  if (policy.method == Method::Sentinel) out << " span " << policy.span << " window " << policy.window;
+  if (policy.method == Method::Sentinel) {
+    out << " span " << policy.span << " layout " << span_layout_name(policy.layout);
+    if (policy.layout == SpanLayout::Stream) out << " sinks " << policy.sinks;
+    if (policy.window > 0 || policy.layout == SpanLayout::Periodic) out << " window " << policy.window;
+  }
   if (policy.method == Method::Local && policy.window > 0) out << " window " << policy.window;
   if (policy.method == Method::Streaming) out << " sinks " << policy.sinks;
   if (policy.method == Method::Scattered) out << " seed " << policy.seed;

@@ -32,6 +32,7 @@ LoadedModel open_model(const ModelArgs& args, bool quiet = false);
 struct CompressionArgs {
   std::string method = "none";
   PolicyOptions policy;
+  std::string layout = "stream";  // sentinel: SpanLayout by name
   std::string adapter;  // an adapter file; "" = the shipped one for sentinel, "none" = no adapter
 };
 
@@ -79,5 +80,6 @@ Runner register_bench(CLI::App& app);
 // `eval` subcommands: each adds itself to `eval` and sets the runner it is run by.
 CLI::App* register_eval_lm(CLI::App& eval, Runner& runner);
 CLI::App* register_eval_gen(CLI::App& eval, Runner& runner);
+CLI::App* register_eval_recall(CLI::App& eval, Runner& runner);
 
 }  // namespace sentinel::cli

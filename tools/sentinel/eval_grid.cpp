@@ -35,9 +35,15 @@ void add_grid_options(CLI::App& app, GridArgs& args) {
   app.add_flag("--no-bundled-adapter", args.no_bundled_adapter,
                "Do not add the shipped sentinel adapter (untrained sentinel rows only)");
   app.add_option("--span", args.span, "sentinel (stream, gen): tokens compressed into each <CR>")->capture_default_str();
-  app.add_option("--window", args.window, "sentinel (stream, gen): most recent tokens never compressed")
+  app.add_option("--window", args.window, "sentinel (stream, gen): most recent tokens never compressed (a floor)")
       ->capture_default_str();
-  app.add_option("--sinks", args.sinks, "streaming: initial attention-sink tokens always kept")->capture_default_str();
+  app.add_option("--layout", args.layout,
+                 "sentinel (stream, gen): stream (sinks, then spans compressed as they leave the window the budget "
+                 "leaves) or periodic (the paper's spans from the first token)")
+      ->check(CLI::IsMember({"stream", "periodic"}))
+      ->capture_default_str();
+  app.add_option("--sinks", args.sinks, "streaming, sentinel (stream layout): initial tokens always kept")
+      ->capture_default_str();
   app.add_option("--seed", args.seed, "Seed of random spans and scattered patterns")->capture_default_str();
 }
 
@@ -93,6 +99,7 @@ PolicyOptions grid_policy(const GridArgs& args, const GridCell& cell) {
   p.ratio = cell.ratio;
   p.span = args.span;
   p.window = cell.method == Method::Sentinel ? args.window : 0;
+  p.layout = parse_span_layout(args.layout);
   p.sinks = args.sinks;
   p.seed = args.seed;
   if (cell.method == Method::Sentinel) {
@@ -172,13 +179,14 @@ std::vector<nlohmann::json> config_records(const std::string& path, const std::s
 }  // namespace
 
 void print_ppl_table(const std::string& path, const std::string& config_id) {
-  std::printf("| setting | method | variant | ratio | achieved | KV entries | ppl |\n");
-  std::printf("| --- | --- | --- | ---: | ---: | ---: | ---: |\n");
+  std::printf("| setting | method | variant | ratio | achieved | KV entries | ppl | KL |\n");
+  std::printf("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
   for (const nlohmann::json& r : config_records(path, config_id)) {
-    std::printf("| %s | %s | %s | %.2f | %.3f | %.0f | %.3f |\n", r["setting"].get<std::string>().c_str(),
+    const std::string kl = r.contains("kl") ? std::to_string(r["kl"].get<double>()).substr(0, 6) : "-";
+    std::printf("| %s | %s | %s | %.2f | %.3f | %.0f | %.3f | %s |\n", r["setting"].get<std::string>().c_str(),
                 r["method"].get<std::string>().c_str(), r["variant"].get<std::string>().c_str(),
                 r["ratio"].get<double>(), r["achieved_ratio"].get<double>(), r["kv_entries_retained"].get<double>(),
-                r["ppl"].get<double>());
+                r["ppl"].get<double>(), kl.c_str());
   }
 }
 

@@ -20,7 +20,8 @@ struct GridArgs {
   bool no_bundled_adapter = false;    // sentinel: leave the shipped adapter out
   int64_t span = 16;                  // sentinel (inference scheduler): tokens per span
   int64_t window = 0;                 // sentinel: protected recent tokens
-  int64_t sinks = 4;                  // streaming
+  std::string layout = "stream";      // sentinel: SpanLayout by name
+  int64_t sinks = 4;                  // streaming, sentinel (stream layout)
   uint64_t seed = 0;                  // scattered patterns, random spans
 };
 

@@ -29,6 +29,18 @@ struct Span {
   int64_t length() const { return end - begin; }
 };
 
+// Where the sentinel scheduler puts its spans (when no explicit spans are given).
+//   Stream: the first `sinks` tokens are never compressed; after them, span k covers
+//     [sinks + k*L, sinks + (k+1)*L) and is closed (its <CL> and <CR> fed together) just when the
+//     budget needs it, so the raw recent window is what the budget leaves: after ordinary token
+//     i, spans are closed while the next query would see more than kv_budget(ratio, i + 2)
+//     entries (closing one removes L - 1 entries). The same budget as every other method.
+//   Periodic: the paper setting's scheduler: span k covers [floor(k*P), floor(k*P) + L) with
+//     P = (L - 1) / ratio from the first token on, closed once older than `window` tokens.
+enum class SpanLayout { Stream, Periodic };
+SpanLayout parse_span_layout(const std::string& name);  // "stream" | "periodic"; throws naming both
+std::string span_layout_name(SpanLayout layout);
+
 // Every knob of every policy, validated once by validate(). Fields a method does not use are ignored.
 struct PolicyOptions {
   Method method = Method::None;
@@ -38,10 +50,12 @@ struct PolicyOptions {
   // sentinel: tokens per scheduled span (L). Compressing L tokens leaves 1 <CR>, so a ratio above
   // (L-1)/L is impossible with spans of L.
   int64_t span = 16;
-  // sentinel: the most recent `window` ordinary tokens are never compressed by the scheduler.
+  SpanLayout layout = SpanLayout::Stream;  // sentinel: the scheduler's layout
+  // sentinel: the most recent `window` ordinary tokens are never compressed by the scheduler
+  // (stream: a floor under the window the budget leaves).
   // local: when > 0, a fixed window of this many tokens instead of the paper's relative window.
   int64_t window = 0;
-  int64_t sinks = 4;        // streaming: initial "attention sink" tokens always kept
+  int64_t sinks = 4;        // streaming, sentinel (stream layout): initial "attention sink" tokens always kept
   uint64_t seed = 0;        // scattered: which tokens are kept
   std::vector<Span> spans;  // sentinel: explicit spans (sorted, disjoint); replaces the scheduler
   int32_t cl_id = -1;       // sentinel: token ids of <CL> and <CR> (n_vocab and n_vocab + 1)

@@ -1,9 +1,10 @@
 // Sentinel compression (docs/method.md sections 2-6): spans of ordinary tokens are closed by a
 // <CR> whose K/V summarise them, then the span and its <CL> leave the cache in every layer.
 // Spans are either named by the caller (in-stream: <CL> before the span, <CR> right after it) or
-// scheduled: span k covers [floor(k * P), floor(k * P) + L) with P = (L - 1) / ratio, so that at
-// steady state the fraction of entries removed is `ratio`, and it is compressed (its <CL> and
-// <CR> fed together) once it is older than the protected recent window.
+// scheduled (its <CL> and <CR> fed together when it is compressed), in one of two layouts
+// (policy.h: SpanLayout): stream, after the attention sinks, each span compressed as the budget
+// pushes it out of the raw recent window; or periodic, the paper setting's spans every
+// P = (L - 1) / ratio tokens from the first one, compressed once older than `window`.
 #pragma once
 
 #include <unordered_set>
@@ -24,12 +25,12 @@ class SentinelPolicy final : public CompressionPolicy {
   std::optional<Span> span(int64_t k) const;
 
  private:
-  // Ordinary index after which span k's <CR> is fed.
-  int64_t close_after(const Span& span) const;
+  // Is span k's <CR> fed right after ordinary index `index`? (Asked in order, k = next_close_.)
+  bool closes_after(int64_t k, const Span& span, int64_t index) const;
   Element sentinel(int32_t id, CellKind kind, int64_t position, int64_t k) const;
 
   PolicyOptions options_;
-  double period_ = 0;            // scheduler: ordinary tokens per span period, P
+  double period_ = 0;            // scheduler: ordinary tokens per span period (0: no scheduled spans)
   int64_t next_index_ = 0;       // ordinary index expand() expects next
   int64_t next_member_ = 0;      // first span that may still contain next_index_
   int64_t next_open_ = 0;        // explicit: first span whose <CL> is not fed yet

@@ -74,6 +74,14 @@ PolicyOptions sentinel_scheduled(double ratio, int64_t span, int64_t window) {
   o.ratio = ratio;
   o.span = span;
   o.window = window;
+  o.layout = SpanLayout::Periodic;
+  return o;
+}
+
+PolicyOptions sentinel_streamed(double ratio, int64_t span, int64_t sinks, int64_t window) {
+  PolicyOptions o = sentinel_scheduled(ratio, span, window);
+  o.layout = SpanLayout::Stream;
+  o.sinks = sinks;
   return o;
 }
 
@@ -111,6 +119,12 @@ std::vector<Layout> layouts() {
       {"scheduled_75_window_0", sentinel_scheduled(0.75, 4, 0), 40 - 10 * 3},
       // Window 5: spans ending at 4, 8, ..., 32 close (after token 8, ..., 36); 36 and 40 do not.
       {"scheduled_75_window_5", sentinel_scheduled(0.75, 4, 5), 40 - 8 * 3},
+      // Stream, L = 4, 2 sinks: spans [2,6), [6,10), ... close as the budget needs: 7 by token 36.
+      {"stream_50_sinks_2", sentinel_streamed(0.5, 4, 2, 0), 40 - 7 * 3},
+      // r = 0.75: 9 spans closed by token 37 (the two sinks keep it above the budget).
+      {"stream_75_sinks_2", sentinel_streamed(0.75, 4, 2, 0), 40 - 9 * 3},
+      // A window floor of 6 delays the first closes; the budget catches up by token 36.
+      {"stream_50_window_6", sentinel_streamed(0.5, 4, 2, 6), 40 - 7 * 3},
       {"local_relative_50", baseline(Method::Local, 0.5), 20},  // next query 40 sees k >= 20
       {"local_fixed_8", fixed, 7},                               // next query 40 sees 33..39
       {"scattered_50", scattered, 21},  // seed 42 keeps 21 of 0..39 (see test_policies.cpp)

@@ -28,11 +28,21 @@ PolicyOptions explicit_spans(std::vector<Span> spans) {
   return o;
 }
 
+// The paper setting's periodic scheduler.
 PolicyOptions scheduled(double ratio, int64_t span, int64_t window) {
   PolicyOptions o = explicit_spans({});
   o.ratio = ratio;
   o.span = span;
   o.window = window;
+  o.layout = SpanLayout::Periodic;
+  return o;
+}
+
+// The stream scheduler: sinks, then spans compressed as the budget needs.
+PolicyOptions streamed(double ratio, int64_t span, int64_t sinks, int64_t window = 0) {
+  PolicyOptions o = scheduled(ratio, span, window);
+  o.layout = SpanLayout::Stream;
+  o.sinks = sinks;
   return o;
 }
 
@@ -211,6 +221,13 @@ TEST(SentinelPositions, ASpanEndingTheInputClosesAfterItsLastToken) {
 
 // ---- section 6: the scheduler ----
 
+std::vector<CacheCell> cells_of(const std::vector<Element>& elements) {
+  std::vector<CacheCell> cells;
+  for (const Element& e : elements) cells.push_back(e.cell);
+  return cells;
+}
+
+
 TEST(SentinelScheduler, SpansOfLTokensEveryPeriod) {
   // P = (L - 1) / r: r = 0.5, L = 4 -> P = 6; r = 0.75 -> P = 4, adjacent spans.
   const SentinelPolicy half(scheduled(0.5, 4, 0));
@@ -241,6 +258,51 @@ TEST(SentinelScheduler, FeedsSentinelsAfterTheWindowWithInStreamPositions) {
   EXPECT_EQ(notation(layout(scheduled(0.75, 4, 0), 9)), "a0 b1 c2 d3 CL0 CR3 e4 f5 g6 h7 CL3 CR7 i8");
 }
 
+// Stream layout: the sinks are never in a span; spans follow them back to back and close just when
+// the next query would otherwise see more than the budget (r = 0.5: after tokens 5, 9, 13).
+TEST(SentinelScheduler, StreamLayoutKeepsTheSinksAndClosesSpansAsTheBudgetNeeds) {
+  EXPECT_EQ(notation(layout(streamed(0.5, 4, 2), 14)),
+            "a0 b1 c2 d3 e4 f5 CL1 CR5 g6 h7 i8 j9 CL5 CR9 k10 l11 m12 n13 CL9 CR13");
+  const SentinelPolicy policy(streamed(0.5, 4, 2));
+  EXPECT_EQ(policy.span(0)->begin, 2);
+  EXPECT_EQ(policy.span(3)->begin, 14);
+  // A window floor holds the first close back until span 0 is 6 tokens old.
+  EXPECT_EQ(notation(layout(streamed(0.5, 4, 2, 6), 12)), "a0 b1 c2 d3 e4 f5 g6 h7 i8 j9 k10 l11 CL1 CR5");
+}
+
+// The stream layout spends the shared budget (policy.h: kv_budget) like every baseline: at steady
+// state the next query never sees more than the budget, and at most L - 2 fewer. Early on, only a
+// span not yet complete can hold it above: sinks + <CR>s + fewer than L raw tokens.
+TEST(SentinelScheduler, StreamLayoutSpendsExactlyTheBudget) {
+  const int64_t sinks = 4, n = 2000;
+  for (double r : {0.25, 0.5, 0.75, 0.9}) {
+    for (int64_t span : {4, 16, 32}) {
+      // The <CR>s alone cost n / L entries: the budget (1 - r) n is reachable only below (L-1)/L.
+      const double slack = (1.0 - r) - 1.0 / static_cast<double>(span);
+      if (slack <= 0) continue;
+      SCOPED_TRACE("ratio " + std::to_string(r) + " span " + std::to_string(span));
+      auto policy = make_policy(streamed(r, span, sinks));
+      std::vector<CacheCell> cache;
+      const std::vector<int32_t> ids = tokens(n);
+      for (int64_t i = 0; i < n; ++i) {
+        for (const CacheCell& c : cells_of(policy->expand(std::span(ids).subspan(i, 1), i))) cache.push_back(c);
+        std::vector<int64_t> dead = policy->evictions(cache, i + 1);
+        for (auto it = dead.rbegin(); it != dead.rend(); ++it) cache.erase(cache.begin() + *it);
+        const int64_t seen_by_next = static_cast<int64_t>(cache.size()) + 1;
+        const int64_t budget = kv_budget(r, i + 2);
+        const auto n_cr = std::count_if(cache.begin(), cache.end(),
+                                        [](const CacheCell& c) { return c.kind == CellKind::CompressRight; });
+        ASSERT_LE(seen_by_next, std::max<int64_t>(budget, sinks + n_cr + span)) << "after token " << i;
+        // Steady state: once the budget has outgrown the sinks and one span (twice over).
+        if (static_cast<double>(i + 1) * slack >= 2.0 * static_cast<double>(sinks + span)) {
+          ASSERT_LE(seen_by_next, budget) << "after token " << i;
+          ASSERT_GE(seen_by_next, budget - (span - 2)) << "after token " << i;
+        }
+      }
+    }
+  }
+}
+
 // With a window, tokens fed after the span but before its <CR> still see the span (it is not
 // closed for them); later tokens see only the <CR>.
 TEST(SentinelScheduler, TokensInsideTheWindowStillSeeTheOpenSpan) {
@@ -265,7 +327,7 @@ TEST(SentinelScheduler, TokensInsideTheWindowStillSeeTheOpenSpan) {
 // expand() depends on the token indices only: any chunking gives the same elements.
 TEST(SentinelScheduler, ExpansionDoesNotDependOnChunking) {
   for (const PolicyOptions& o : {scheduled(0.5, 4, 0), scheduled(0.5, 4, 3), scheduled(0.75, 4, 1),
-                                 explicit_spans({Span{0, 3}, Span{3, 7}, Span{12, 19}})}) {
+                                 streamed(0.5, 4, 2), streamed(0.6, 3, 0, 2), explicit_spans({Span{0, 3}, Span{3, 7}, Span{12, 19}})}) {
     auto whole = make_policy(o);
     const std::string expected = notation(whole->expand(tokens(20), 0));
     for (int64_t chunk = 1; chunk <= 20; ++chunk) {
@@ -293,12 +355,6 @@ TEST(SentinelScheduler, RefusesTokensOutOfOrder) {
 }
 
 // ---- section 6: eviction ----
-
-std::vector<CacheCell> cells_of(const std::vector<Element>& elements) {
-  std::vector<CacheCell> cells;
-  for (const Element& e : elements) cells.push_back(e.cell);
-  return cells;
-}
 
 // Once a <CR> is fed, its <CL> and the span's tokens leave the cache; the <CR> stays.
 TEST(SentinelEviction, DropsTheClosedSpanAndItsClKeepsTheCr) {
