@@ -46,7 +46,7 @@ ProjectionImpl::ProjectionImpl(int64_t in_features, int64_t out_features)
 
 at::Tensor ProjectionImpl::forward(const at::Tensor& x) {
   at::Tensor y = quantized != nullptr && weight.numel() == 0 ? quantized_linear(*quantized, x) : at::linear(x, weight);
-  if (!lora_A.defined()) return y;
+  if (!lora_A.defined() || !lora_enabled) return y;
   const at::Tensor in = lora_dropout > 0 && is_training() ? at::dropout(x, lora_dropout, /*train=*/true) : x;
   return y + at::linear(at::linear(in, lora_A), lora_B) * lora_scaling;
 }

@@ -97,6 +97,17 @@ std::map<std::string, at::Tensor> lora_tensors(LlamaModel& model) {
   return out;
 }
 
+LoraDisabled::LoraDisabled(LlamaModel& model) {
+  for (auto& [name, projection] : layer_projections(model)) {
+    saved_.emplace_back(projection, projection->lora_enabled);
+    projection->lora_enabled = false;
+  }
+}
+
+LoraDisabled::~LoraDisabled() {
+  for (auto& [projection, enabled] : saved_) projection->lora_enabled = enabled;
+}
+
 void load_lora(LlamaModel& model, const std::map<std::string, at::Tensor>& tensors) {
   at::NoGradGuard no_grad;
   const auto attached = lora_tensors(model);

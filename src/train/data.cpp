@@ -1,6 +1,7 @@
 // Training corpus, block layout and labels (docs/method.md sections 2-5).
 #include "sentinel/train/data.h"
 
+#include <algorithm>
 #include <cctype>
 #include <random>
 
@@ -129,19 +130,34 @@ at::Tensor next_ordinary_labels(const MaskedSequence& block) {
 
 TrainBatch make_batch(std::span<const MaskedSequence> blocks) {
   check(!blocks.empty(), "a training batch needs at least one block");
-  const int64_t n = static_cast<int64_t>(blocks[0].elements.size());
-  std::vector<at::Tensor> ids, positions, masks, labels;
+  int64_t n = 0;
+  for (const MaskedSequence& b : blocks) n = std::max<int64_t>(n, static_cast<int64_t>(b.elements.size()));
+  std::vector<at::Tensor> ids, positions, masks, labels, plain;
+  bool same_ordinary = true;
   for (const MaskedSequence& b : blocks) {
-    check(static_cast<int64_t>(b.elements.size()) == n, "blocks of one batch must have one length: ", n, " and ",
-          b.elements.size());
-    ids.push_back(b.ids[0]);
-    positions.push_back(b.positions[0]);
-    masks.push_back(b.mask[0]);
-    labels.push_back(next_ordinary_labels(b));
+    const int64_t len = static_cast<int64_t>(b.elements.size()), pad = n - len;
+    at::Tensor mask = at::eye(n, at::kBool);  // padding rows: themselves only
+    mask.slice(0, 0, len).slice(1, 0, len).copy_(b.mask[0]);
+    ids.push_back(at::constant_pad_nd(b.ids[0], {0, pad}, 0));
+    positions.push_back(at::constant_pad_nd(b.positions[0], {0, pad}, 0));
+    masks.push_back(mask);
+    labels.push_back(at::constant_pad_nd(next_ordinary_labels(b), {0, pad}, kIgnoreLabel));
+    std::vector<int64_t> ordinary;
+    for (int64_t row : b.ordinary_rows) ordinary.push_back(b.elements[row].id);
+    same_ordinary = same_ordinary && ordinary.size() == blocks[0].ordinary_rows.size();
+    plain.push_back(at::tensor(ordinary, at::kLong));
   }
-  TrainBatch batch{at::stack(ids), at::stack(positions), at::stack(masks), at::stack(labels), 0};
+  TrainBatch batch{at::stack(ids), at::stack(positions), at::stack(masks), at::stack(labels), 0, {}};
+  if (same_ordinary) batch.plain = at::stack(plain);
   batch.n_targets = batch.labels.ne(kIgnoreLabel).sum().item<int64_t>();
   return batch;
+}
+
+TrainLayout parse_train_layout(const std::string& name) {
+  if (name == "blocks") return TrainLayout::Blocks;
+  if (name == "stream") return TrainLayout::Stream;
+  fail("unknown training layout '", name, "': use blocks (the paper's random spans in fixed blocks) or stream ",
+       "(sequences read with the inference schedule)");
 }
 
 void TrainDataOptions::validate() const {
@@ -150,6 +166,43 @@ void TrainDataOptions::validate() const {
   check(block >= 2, "--block must be >= 2 elements, got ", block);
   check(ratio >= 0.0 && ratio < 1.0, "--ratio must be in [0, 1), got ", ratio);
   check(method != Method::Sentinel || (cl_id >= 0 && cr_id >= 0), "sentinel training needs the <CL>/<CR> ids");
+  if (layout == TrainLayout::Stream) {
+    check(seq_len >= 2, "--seq-len must be >= 2 tokens, got ", seq_len);
+    check(ratio_min > 0.0 && ratio_min <= ratio_max && ratio_max < 1.0, "--ratio-range must be 0 < LO <= HI < 1, got ",
+          ratio_min, ":", ratio_max);
+    check(span_min >= 2 && span_min <= span_max, "--span-range must be 2 <= LO <= HI tokens, got ", span_min, ":",
+          span_max);
+    check(sinks >= 0 && sinks + span_max < seq_len, "--sinks ", sinks, " plus the longest span ", span_max,
+          " must fit in a --seq-len ", seq_len, " sequence");
+  }
+}
+
+namespace {
+
+// splitmix64: well-mixed, platform-independent draws from (seed, index).
+uint64_t mix(uint64_t seed, uint64_t index) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (index + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+PolicyOptions stream_sequence_policy(const TrainDataOptions& o, int64_t index) {
+  const uint64_t a = mix(o.seed, 2 * static_cast<uint64_t>(index)), b = mix(o.seed, 2 * static_cast<uint64_t>(index) + 1);
+  PolicyOptions p;
+  p.method = o.method;
+  p.layout = SpanLayout::Stream;
+  p.span = o.span_min + static_cast<int64_t>(b % static_cast<uint64_t>(o.span_max - o.span_min + 1));
+  const double u = static_cast<double>(a >> 11) * 0x1.0p-53;  // uniform in [0, 1)
+  p.ratio = std::min(o.ratio_min + u * (o.ratio_max - o.ratio_min), static_cast<double>(p.span - 1) / p.span);
+  p.sinks = o.sinks;
+  p.window = o.method == Method::Local ? o.window : 0;
+  p.seed = mix(o.seed ^ 0x5EED, static_cast<uint64_t>(index));
+  p.cl_id = o.cl_id;
+  p.cr_id = o.cr_id;
+  return p;
 }
 
 namespace {
@@ -159,11 +212,7 @@ PolicyOptions block_policy(const TrainDataOptions& o, uint64_t block_index) {
   p.method = o.method;
   p.ratio = o.method == Method::Sentinel ? 0.0 : o.ratio;  // sentinel: explicit spans (or none)
   p.window = o.method == Method::Local ? o.window : 0;
-  // A different kept pattern per block, the same on every run: splitmix64 of seed and block.
-  uint64_t z = o.seed + 0x9E3779B97F4A7C15ull * (block_index + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  p.seed = z ^ (z >> 31);
+  p.seed = mix(o.seed, block_index);  // a different kept pattern per block, the same on every run
   p.cl_id = o.cl_id;
   p.cr_id = o.cr_id;
   return p;
@@ -174,6 +223,12 @@ PolicyOptions block_policy(const TrainDataOptions& o, uint64_t block_index) {
 TrainData::TrainData(TrainCorpus corpus, const TrainDataOptions& options)
     : corpus_(std::move(corpus)), options_(options) {
   options_.validate();
+  if (options_.layout == TrainLayout::Stream) {
+    n_blocks_ = static_cast<int64_t>(corpus_.tokens.size()) / options_.seq_len;
+    check(n_blocks_ >= 1, "the training data has ", corpus_.tokens.size(), " tokens, fewer than one --seq-len of ",
+          options_.seq_len, "; give more text or a shorter --seq-len");
+    return;
+  }
   PolicyOptions layout = block_policy(options_, 0);
   if (options_.method == Method::Sentinel) layout.spans = corpus_.spans;
   elements_ = make_policy(layout)->expand(corpus_.tokens, 0);
@@ -184,6 +239,11 @@ TrainData::TrainData(TrainCorpus corpus, const TrainDataOptions& options)
 
 MaskedSequence TrainData::block(int64_t index) const {
   check(index >= 0 && index < n_blocks_, "block ", index, " out of range [0, ", n_blocks_, ")");
+  if (options_.layout == TrainLayout::Stream) {
+    const auto policy = make_policy(stream_sequence_policy(options_, index));
+    const std::span<const int32_t> tokens(corpus_.tokens);
+    return masked_sequence(*policy, tokens.subspan(index * options_.seq_len, options_.seq_len));
+  }
   const auto policy = make_policy(block_policy(options_, static_cast<uint64_t>(index)));
   return masked_block(*policy, std::span<const Element>(elements_).subspan(index * options_.block, options_.block));
 }

@@ -12,6 +12,7 @@
 
 #include "sentinel/core/error.h"
 #include "sentinel/io/safetensors.h"
+#include "sentinel/model/lora.h"
 
 namespace sentinel {
 namespace {
@@ -41,17 +42,47 @@ at::Tensor read_tensor(const SafetensorsFile& file, const std::string& name) {
 
 }  // namespace
 
-at::Tensor lm_loss(LlamaModel& model, const TrainBatch& batch) {
+namespace {
+
+// The uncompressed teacher's log-probabilities at every target of a stream batch:
+// [B * (n - 1), n_vocab] float32, in the batch's target order (TrainBatch::plain).
+at::Tensor teacher_log_probs(LlamaModel& model, const TrainBatch& batch) {
+  check(batch.plain.defined(), "distillation needs blocks that hold the same number of ordinary tokens ",
+        "(--layout stream); the paper's blocks layout has none");
+  at::NoGradGuard no_grad;
+  const LoraDisabled base(model);
+  const auto device = model->embed_tokens->weight.device();
+  const at::Tensor plain = batch.plain.to(device);  // [B, n]
+  const int64_t n = plain.size(1);
+  const at::Tensor positions = at::arange(n, plain.options()).expand_as(plain);
+  const at::Tensor hidden = model->forward(ForwardInput{plain, positions, {}}).hidden;  // [B, n, n_embd]
+  const at::Tensor targets = hidden.slice(1, 0, n - 1).reshape({-1, hidden.size(-1)});
+  return at::log_softmax(model->logits(targets).to(at::kFloat), -1);
+}
+
+}  // namespace
+
+LossTerms training_loss(LlamaModel& model, const TrainBatch& batch, double distill) {
+  check(distill >= 0.0 && distill <= 1.0, "--distill must be in [0, 1], got ", distill);
   const auto device = model->embed_tokens->weight.device();
   ForwardInput input{batch.ids.to(device), batch.positions.to(device), batch.mask.to(device)};
   const at::Tensor hidden = model->forward(input).hidden;  // [B, N, n_embd]
   const at::Tensor labels = batch.labels.to(device).reshape({-1});
   const at::Tensor rows = labels.ne(kIgnoreLabel).nonzero().squeeze(1);  // [n_targets]
-  if (rows.numel() == 0) return hidden.sum().to(at::kFloat) * 0.0;      // nothing to predict: zero, with a graph
+  if (rows.numel() == 0) return {hidden.sum().to(at::kFloat) * 0.0, 0, 0};  // nothing to predict: zero, with a graph
   // Logits at the target rows only: [n_targets, n_vocab] float32.
   const at::Tensor logits = model->logits(hidden.reshape({-1, hidden.size(-1)}).index_select(0, rows));
-  return at::cross_entropy_loss(logits, labels.index_select(0, rows));
+  const at::Tensor ce = at::cross_entropy_loss(logits, labels.index_select(0, rows));
+  if (distill == 0.0) return {ce, ce.item<double>(), 0};
+  const at::Tensor teacher = teacher_log_probs(model, batch);  // [n_targets, n_vocab]
+  check(teacher.size(0) == rows.numel(), "distillation: ", teacher.size(0), " teacher rows for ", rows.numel(),
+        " targets (every ordinary token but a block's last must take a label)");
+  const at::Tensor student = at::log_softmax(logits.to(at::kFloat), -1);
+  const at::Tensor kl = (teacher.exp() * (teacher - student)).sum(-1).mean();  // KL(teacher || student)
+  return {ce * (1.0 - distill) + kl * distill, ce.item<double>(), kl.item<double>()};
 }
+
+at::Tensor lm_loss(LlamaModel& model, const TrainBatch& batch) { return training_loss(model, batch, 0.0).loss; }
 
 LrSchedule parse_lr_schedule(const std::string& name) {
   if (name == "constant") return LrSchedule::Constant;
@@ -98,14 +129,16 @@ void AdamW::step(double lr) {
   const double bias1 = 1.0 - std::pow(b1, static_cast<double>(n_steps));
   const double bias2_sqrt = std::sqrt(1.0 - std::pow(b2, static_cast<double>(n_steps)));
   for (auto& [name, p] : params_) {
+    const auto scale = lr_scale.find(name);
+    const double lr_p = scale == lr_scale.end() ? lr : lr * scale->second;
     const at::Tensor grad = p.grad().defined() ? p.grad() : at::zeros_like(p);
     at::Tensor& m = exp_avg.at(name);
     at::Tensor& v = exp_avg_sq.at(name);
-    if (options_.weight_decay != 0) p.mul_(1.0 - lr * options_.weight_decay);
+    if (options_.weight_decay != 0) p.mul_(1.0 - lr_p * options_.weight_decay);
     m.lerp_(grad, 1.0 - b1);
     v.mul_(b2).addcmul_(grad, grad, 1.0 - b2);
     const at::Tensor denom = (v.sqrt() / bias2_sqrt).add_(options_.eps);
-    p.addcdiv_(m, denom, -lr / bias1);
+    p.addcdiv_(m, denom, -lr_p / bias1);
   }
 }
 
@@ -154,16 +187,16 @@ StepResult Trainer::step(std::span<const TrainBatch> micro_batches) {
   const at::DeviceType device = model_->embed_tokens->weight.device().type();
   with_generator(device_generator(model_), rng_state_, [&] {
     for (const TrainBatch& b : micro_batches) {
-      at::Tensor loss;
+      LossTerms loss;
       if (compute_dtype == at::kFloat) {
-        loss = lm_loss(model_, b);
+        loss = training_loss(model_, b, distill);
       } else {
         const bool was_enabled = at::autocast::is_autocast_enabled(device);
         const at::ScalarType was_dtype = at::autocast::get_autocast_dtype(device);
         at::autocast::set_autocast_dtype(device, compute_dtype);
         at::autocast::set_autocast_enabled(device, true);
         try {
-          loss = lm_loss(model_, b);
+          loss = training_loss(model_, b, distill);
         } catch (...) {
           at::autocast::set_autocast_enabled(device, was_enabled);
           at::autocast::set_autocast_dtype(device, was_dtype);
@@ -173,8 +206,10 @@ StepResult Trainer::step(std::span<const TrainBatch> micro_batches) {
         at::autocast::set_autocast_dtype(device, was_dtype);
         at::autocast::clear_cache();
       }
-      (loss / n_micro).backward();
-      r.loss += loss.item<double>() / n_micro;
+      (loss.loss / n_micro).backward();
+      r.loss += loss.loss.item<double>() / n_micro;
+      r.ce += loss.ce / n_micro;
+      r.kl += loss.kl / n_micro;
       r.n_targets += b.n_targets;
       r.n_elements += b.ids.numel();
     }

@@ -47,7 +47,7 @@ class TrainCli : public ::testing::Test {
   static std::string path(const std::string& name) { return dir_ + "/" + name; }
   static ProcessResult sentinel(std::vector<std::string> args) { return testing::run_process(testing::cli_path(), args); }
   static std::vector<std::string> train_args(const std::string& out) {
-    return {"train", path("train.txt"), "-m", testing::source_path("tests/data/tiny/hf"), "--block", "48", "--batch", "2",
+    return {"train", path("train.txt"), "-m", testing::source_path("tests/data/tiny/hf"), "--layout", "blocks", "--block", "48", "--batch", "2",
             "--accum", "2", "--steps", "6", "--lr", "2e-3", "--warmup", "1", "--lora-rank", "4", "--lora-alpha", "8",
             "--seed", "5", "-t", "1", "-o", path(out)};
   }

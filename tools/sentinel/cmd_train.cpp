@@ -9,6 +9,8 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <tuple>
+#include <type_traits>
 
 #include "common.h"
 #include "sentinel/core/error.h"
@@ -40,6 +42,13 @@ struct TrainArgs {
   std::string rows = "line";
   int64_t window = 0;
   int64_t block = 256;
+  std::string layout = "stream";
+  std::string ratio_range = "0.4:0.8";
+  std::string span_range = "8:32";
+  TrainDataOptions stream;  // seq_len, ratio and span ranges, sinks (the rest comes from above)
+  double distill = 0.0;
+  double sentinel_lr = 0.0;  // 0: --lr
+  std::string init_adapter;  // start LoRA and sentinel rows from this adapter
   TrainLoopOptions loop;
   OptimizerOptions optimizer;
   std::string schedule = "linear";
@@ -70,7 +79,34 @@ nlohmann::json run_identity(const TrainArgs& a, const std::string& data_sha, con
           {"weight_decay", a.optimizer.weight_decay}, {"clip", a.optimizer.clip},
           {"lora_rank", a.lora.rank},  {"lora_alpha", a.lora.alpha},     {"lora_dropout", a.lora.dropout},
           {"lora_targets", a.lora_targets}, {"full", a.full},            {"seed", a.loop.seed},
-          {"dtype", a.model.dtype},    {"max_tokens", a.max_tokens},     {"data_sha256", data_sha}};
+          {"dtype", a.model.dtype},    {"max_tokens", a.max_tokens},     {"data_sha256", data_sha},
+          {"layout", a.layout},        {"seq_len", a.stream.seq_len},    {"ratio_range", a.ratio_range},
+          {"span_range", a.span_range}, {"sinks", a.stream.sinks},       {"distill", a.distill},
+          {"sentinel_lr", a.sentinel_lr}, {"init_adapter", a.init_adapter}};
+}
+
+// "0.4:0.8" -> {0.4, 0.8}; one number N means N:N.
+template <typename T>
+std::pair<T, T> parse_range(const std::string& text, const char* option) {
+  const size_t colon = text.find(':');
+  try {
+    size_t used = 0;
+    const std::string lo = text.substr(0, colon), hi = colon == std::string::npos ? lo : text.substr(colon + 1);
+    T a, b;
+    if constexpr (std::is_floating_point_v<T>) {
+      a = std::stod(lo, &used);
+      check(used == lo.size(), "");
+      b = std::stod(hi, &used);
+    } else {
+      a = std::stoll(lo, &used);
+      check(used == lo.size(), "");
+      b = std::stoll(hi, &used);
+    }
+    check(used == hi.size(), "");
+    return {a, b};
+  } catch (const std::exception&) {
+    fail(option, " takes LO:HI (or one value), got '", text, "'");
+  }
 }
 
 void check_resume(const nlohmann::json& now, const std::string& saved, const std::string& path) {
@@ -120,6 +156,13 @@ int run_train(TrainArgs& a) {
   a.spans.validate();
   check(method == Method::Sentinel || a.spans.ratio > 0 || a.window > 0, "--method ", a.method,
         " needs --ratio > 0 (the fraction of the context its mask removes)");
+  const TrainLayout layout = parse_train_layout(a.layout);
+  std::tie(a.stream.ratio_min, a.stream.ratio_max) = parse_range<double>(a.ratio_range, "--ratio-range");
+  std::tie(a.stream.span_min, a.stream.span_max) = parse_range<int64_t>(a.span_range, "--span-range");
+  check(a.distill >= 0.0 && a.distill <= 1.0, "--distill must be in [0, 1] (the weight of the KL term), got ", a.distill);
+  check(a.distill == 0.0 || layout == TrainLayout::Stream, "--distill needs --layout stream (the teacher reads each ",
+        "sequence's ordinary tokens; the blocks layout cuts sequences anywhere)");
+  check(a.sentinel_lr >= 0.0, "--sentinel-lr must be >= 0 (0 = --lr), got ", a.sentinel_lr);
   a.optimizer.schedule = parse_lr_schedule(a.schedule);
   a.lora.targets = parse_lora_targets(a.lora_targets);
   a.lora.validate();
@@ -144,6 +187,8 @@ int run_train(TrainArgs& a) {
   val_policy.method = method;
   val_policy.ratio = a.spans.ratio;
   val_policy.span = a.val_span;
+  val_policy.layout = layout == TrainLayout::Stream ? SpanLayout::Stream : SpanLayout::Periodic;
+  val_policy.sinks = a.stream.sinks;
   val_policy.window = method == Method::Local ? a.window : 0;
   val_policy.seed = a.loop.seed;
   val_policy.cl_id = 0;  // placeholders until the model is loaded
@@ -164,10 +209,12 @@ int run_train(TrainArgs& a) {
   for (const auto& path : a.data) text += read_text_file(path);
   const std::string data_sha = sha256_bytes(text);
   const SentinelTokens st = sentinel_tokens(loaded.config);
-  TrainCorpus corpus = build_corpus(*loaded.tokenizer, text, method == Method::Sentinel ? &a.spans : nullptr, a.loop.seed,
+  const bool sample_spans = method == Method::Sentinel && layout == TrainLayout::Blocks;
+  TrainCorpus corpus = build_corpus(*loaded.tokenizer, text, sample_spans ? &a.spans : nullptr, a.loop.seed,
                                    parse_row_split(a.rows));
   if (a.max_tokens > 0) corpus.truncate(a.max_tokens);
-  TrainDataOptions d;
+  TrainDataOptions d = a.stream;
+  d.layout = layout;
   d.method = method;
   d.ratio = a.spans.ratio;
   d.window = a.window;
@@ -181,7 +228,13 @@ int run_train(TrainArgs& a) {
   if (a.loop.steps == 0) a.loop.steps = (a.epochs > 0 ? a.epochs : 3) * per_epoch;
   a.optimizer.total_steps = a.loop.steps;
   a.optimizer.validate();
-  if (method == Method::Sentinel) {
+  if (layout == TrainLayout::Stream) {
+    std::fprintf(stderr, "data: %lld tokens, %lld sequences of %lld read with the inference schedule (%s, %lld sinks): "
+                 "ratio uniform in [%g, %g], span in [%lld, %lld] per sequence%s\n", static_cast<long long>(n_tokens),
+                 static_cast<long long>(data.n_blocks()), static_cast<long long>(d.seq_len), a.method.c_str(),
+                 static_cast<long long>(d.sinks), d.ratio_min, d.ratio_max, static_cast<long long>(d.span_min),
+                 static_cast<long long>(d.span_max), a.distill > 0 ? ", distilled from the uncompressed model" : "");
+  } else if (method == Method::Sentinel) {
     std::fprintf(stderr, "data: %lld tokens in %lld rows, %zu %s spans (max %lld), compression ratio: nominal %.3f, "
                  "achieved %.3f (rows with spans: %lld)\n", static_cast<long long>(n_tokens),
                  static_cast<long long>(data.corpus().n_rows), data.corpus().spans.size(), a.span_unit.c_str(),
@@ -192,14 +245,31 @@ int run_train(TrainArgs& a) {
                  static_cast<long long>(n_tokens), a.method.c_str(), a.spans.ratio);
   }
   std::fprintf(stderr, "%lld blocks of %lld, %lld updates per epoch, %lld updates of %lld blocks\n",
-               static_cast<long long>(data.n_blocks()), static_cast<long long>(a.block),
+               static_cast<long long>(data.n_blocks()),
+               static_cast<long long>(layout == TrainLayout::Stream ? d.seq_len : a.block),
                static_cast<long long>(per_epoch), static_cast<long long>(a.loop.steps),
                static_cast<long long>(a.loop.batch * a.loop.accum));
 
   const std::string base_fingerprint = model_fingerprint(loaded.model);  // before any weight changes
   const ModelSetup setup{method, a.full ? TrainScope::Full : TrainScope::Adapter, a.lora, a.loop.seed};
-  Trainer trainer(loaded.model, prepare_for_training(loaded.model, setup), a.optimizer, a.loop.seed);
+  auto trainable = prepare_for_training(loaded.model, setup);
+  if (!a.init_adapter.empty()) {
+    // Continued training: the adapter's LoRA (same rank and targets) and sentinel rows as the start.
+    const Adapter start = load_adapter(a.init_adapter);
+    check(adapter_belongs_to(start, loaded.model), "--init-adapter ", a.init_adapter, " was trained on another base model");
+    check(start.lora_rank == a.lora.rank && start.lora_alpha == a.lora.alpha, "--init-adapter ", a.init_adapter,
+          " has LoRA r=", start.lora_rank, " alpha ", start.lora_alpha, "; pass --lora-rank ", start.lora_rank,
+          " --lora-alpha ", start.lora_alpha);
+    at::NoGradGuard no_grad;
+    load_lora(loaded.model, start.lora);
+    if (start.sentinel_embeddings.defined() && method == Method::Sentinel)
+      loaded.model->extra_embeddings.copy_(start.sentinel_embeddings);
+    std::fprintf(stderr, "starting from %s\n", a.init_adapter.c_str());
+  }
+  Trainer trainer(loaded.model, std::move(trainable), a.optimizer, a.loop.seed);
   trainer.compute_dtype = compute;
+  trainer.distill = a.distill;
+  if (a.sentinel_lr > 0) trainer.optimizer().lr_scale["sentinel_embeddings"] = a.sentinel_lr / a.optimizer.lr;
   const nlohmann::json identity = run_identity(a, data_sha, base_fingerprint);
   a.loop.checkpoint = checkpoint_path(a);
   a.loop.checkpoint_metadata = {{"run", identity.dump()}};
@@ -232,7 +302,7 @@ int run_train(TrainArgs& a) {
     tokens_seen += r.n_elements;
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double tps = s > 0 ? tokens_seen / s : 0;
-    log << nlohmann::json{{"step", r.step}, {"loss", r.loss}, {"lr", r.lr}, {"grad_norm", r.grad_norm},
+    log << nlohmann::json{{"step", r.step}, {"loss", r.loss}, {"ce", r.ce}, {"kl", r.kl}, {"lr", r.lr}, {"grad_norm", r.grad_norm},
                           {"tokens", r.n_elements}, {"targets", r.n_targets}, {"tokens_per_s", tps}, {"elapsed_s", s}}
                .dump()
         << "\n" << std::flush;
@@ -263,7 +333,13 @@ int run_train(TrainArgs& a) {
   std::map<std::string, std::string> meta = {
       {"method", a.method},
       {"ratio", std::to_string(a.spans.ratio)},
-      {"achieved_ratio", std::to_string(method == Method::Sentinel ? data.corpus().achieved_ratio() : a.spans.ratio)},
+      {"achieved_ratio", std::to_string(sample_spans ? data.corpus().achieved_ratio() : a.spans.ratio)},
+      {"layout", a.layout},
+      {"ratio_range", a.ratio_range},
+      {"span_range", a.span_range},
+      {"seq_len", std::to_string(d.seq_len)},
+      {"sinks", std::to_string(d.sinks)},
+      {"distill", std::to_string(a.distill)},
       {"span_unit", a.span_unit},
       {"rows", a.rows},
       {"max_span", std::to_string(a.spans.max_length)},
@@ -312,8 +388,9 @@ Runner register_train(CLI::App& app) {
                   "its own mask without sentinels: local, scattered")
       ->capture_default_str();
   cmd->add_option("--ratio", a->spans.ratio,
-                  "Fraction of the context to remove: the span sampler's target (sentinel) or the mask's budget "
-                  "(local, scattered); the achieved ratio of the data is printed beside it")
+                  "Fraction of the context to remove. stream: the validation ratio (training draws from --ratio-range); "
+                  "blocks: the span sampler's target (sentinel) or the mask's budget (local, scattered), its achieved "
+                  "ratio printed beside it")
       ->capture_default_str();
   cmd->add_option("--max-span", a->spans.max_length, "sentinel: longest span, in --span-unit units (lengths uniform in [2, N])")
       ->capture_default_str();
@@ -328,7 +405,28 @@ Runner register_train(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--window", a->window, "local: a fixed window of N tokens instead of the paper's relative one (0)")
       ->capture_default_str();
-  cmd->add_option("--block", a->block, "Elements per training block, sentinels included")->capture_default_str();
+  cmd->add_option("--layout", a->layout,
+                  "How examples are laid out. stream: sequences of --seq-len tokens read with the inference schedule "
+                  "(sinks + window + spans as inference compresses them; ratio and span drawn per sequence from "
+                  "--ratio-range and --span-range). blocks: the paper's random --max-span spans in --block blocks")
+      ->check(CLI::IsMember({"stream", "blocks"}))
+      ->capture_default_str();
+  cmd->add_option("--seq-len", a->stream.seq_len, "stream: ordinary tokens per training sequence")->capture_default_str();
+  cmd->add_option("--ratio-range", a->ratio_range, "stream: LO:HI, each sequence's ratio uniform in it")
+      ->capture_default_str();
+  cmd->add_option("--span-range", a->span_range, "stream: LO:HI tokens, each sequence's span length uniform in it")
+      ->capture_default_str();
+  cmd->add_option("--sinks", a->stream.sinks, "stream: initial tokens never compressed (as at inference)")
+      ->capture_default_str();
+  cmd->add_option("--distill", a->distill,
+                  "stream: weight of KL(uncompressed base model || compressed student) in the loss, the rest "
+                  "cross-entropy (0 = cross-entropy only; the teacher is the base weights without LoRA)")
+      ->capture_default_str();
+  cmd->add_option("--init-adapter", a->init_adapter,
+                  "Start from this adapter's LoRA and sentinel rows (continued training; same --lora-rank/alpha/targets)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--sentinel-lr", a->sentinel_lr, "Learning rate of the <CL>/<CR> rows (0 = --lr)")->capture_default_str();
+  cmd->add_option("--block", a->block, "blocks: elements per training block, sentinels included")->capture_default_str();
   cmd->add_option("--batch", a->loop.batch, "Blocks per forward pass")->capture_default_str();
   cmd->add_option("--accum", a->loop.accum, "Forward passes per update (gradient accumulation)")->capture_default_str();
   cmd->add_option("--lr", a->optimizer.lr, "Peak learning rate (AdamW)")->capture_default_str();

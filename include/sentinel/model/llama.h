@@ -94,6 +94,7 @@ class ProjectionImpl : public torch::nn::Module {
   at::Tensor lora_B;          // [out, rank]
   double lora_scaling = 0.0;  // alpha / rank
   double lora_dropout = 0.0;  // probability, applied to x before lora_A while is_training()
+  bool lora_enabled = true;   // false: the base projection alone (the distillation teacher)
   // Quantized path: the stored matrix read in place while `weight` is empty (LlamaModelImpl::
   // use_quantized); LoRA then stays unmerged, a small low-rank term beside it.
   const QuantizedMatrix* quantized = nullptr;

@@ -44,6 +44,19 @@ std::map<std::string, at::Tensor> lora_tensors(LlamaModel& model);
 // given with its exact shape. Used to resume and by the parity tests.
 void load_lora(LlamaModel& model, const std::map<std::string, at::Tensor>& tensors);
 
+// While alive, every attached LoRA is switched off: the model computes as its base weights (the
+// teacher of distillation, trainer.h). Restores the previous state on destruction.
+class LoraDisabled {
+ public:
+  explicit LoraDisabled(LlamaModel& model);
+  ~LoraDisabled();
+  LoraDisabled(const LoraDisabled&) = delete;
+  LoraDisabled& operator=(const LoraDisabled&) = delete;
+
+ private:
+  std::vector<std::pair<ProjectionImpl*, bool>> saved_;  // owned by the model, which outlives the guard
+};
+
 // Folds LoRA weights given by peft name into the base projections: W += (alpha / r) * B A,
 // computed in float32 and cast to W's dtype. Nothing is attached; inference costs nothing extra.
 // On the quantized path (weights read in place) the LoRA is attached unmerged instead.

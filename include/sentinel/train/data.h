@@ -1,9 +1,14 @@
-// Training examples (docs/method.md sections 2-5): plain text is tokenized row by row, spans are
-// sampled (spans.h), the whole stream is laid out with <CL>/<CR> by the policy, and the layout is
-// cut into fixed blocks of `block` elements, sentinels included (as the authors group their
-// spliced text into 256-token blocks). Each block gets its own positions and dense mask
-// (masked_block) and labels: the next ordinary token; sentinels and a block's last ordinary token
-// take no loss. Not the optimiser loop (trainer.h).
+// Training examples (docs/method.md sections 2-5), in one of two layouts (TrainLayout):
+//   blocks: the paper's. Plain text is tokenized row by row, spans are sampled (spans.h), the whole
+//     stream is laid out with <CL>/<CR> by the policy, and the layout is cut into fixed blocks of
+//     `block` elements, sentinels included (as the authors group their spliced text into 256-token
+//     blocks); each block gets its own positions and dense mask (masked_block).
+//   stream: the inference schedule. The text is cut into sequences of `seq_len` ordinary tokens and
+//     each is laid out by a fresh policy exactly as `sentinel ppl` reads one window (masked_sequence:
+//     for sentinel the stream scheduler of policies/sentinel.h, sinks + window + spans), with the
+//     ratio and span length drawn per sequence from a range, so that one adapter serves many.
+// Labels: the next ordinary token; sentinels and a block's last ordinary token take no loss. Not
+// the optimiser loop (trainer.h).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -49,33 +54,53 @@ TrainCorpus build_corpus(const Tokenizer& tokenizer, std::string_view text, cons
                          uint64_t seed, RowSplit rows = RowSplit::Line);
 
 // A batch of blocks of equal length N: what one forward pass of training reads.
+// A batch of blocks padded to one length N: what one forward pass of training reads.
 struct TrainBatch {
   at::Tensor ids;        // [B, N] int64; sentinels are n_vocab (<CL>) and n_vocab + 1 (<CR>)
   at::Tensor positions;  // [B, N] int64 rotary position ids (method.md section 4)
   at::Tensor mask;       // [B, N, N] bool, true = may attend (section 3, or the baseline's rule)
   at::Tensor labels;     // [B, N] int64 next ordinary token, kIgnoreLabel where no loss
   int64_t n_targets = 0; // labels that are not kIgnoreLabel
+  // [B, n] int64 the ordinary tokens alone, when every block holds the same number n of them (the
+  // stream layout): what the uncompressed teacher reads for distillation (trainer.h). Target row
+  // t of the batch (in row-major order) is then ordinary token t % (n - 1) of block t / (n - 1).
+  at::Tensor plain;
 };
 
 // [N] int64 labels of one block: at an ordinary row, the next ordinary token of the block.
 at::Tensor next_ordinary_labels(const MaskedSequence& block);
-// Stacks blocks of one length into a batch; throws naming the lengths otherwise.
+// Stacks blocks into a batch. Shorter blocks are padded at the end with rows that see only
+// themselves, are seen by no other row and take no loss, so the padding changes nothing.
 TrainBatch make_batch(std::span<const MaskedSequence> blocks);
 
+enum class TrainLayout { Blocks, Stream };
+TrainLayout parse_train_layout(const std::string& name);  // "blocks" | "stream"; throws naming both
+
 struct TrainDataOptions {
+  TrainLayout layout = TrainLayout::Blocks;
   Method method = Method::Sentinel;  // any method with a fixed mask (training: sentinel, local, scattered)
-  double ratio = 0.5;                // local / scattered: fraction removed (the mask's budget)
+  double ratio = 0.5;                // blocks, local / scattered: fraction removed (the mask's budget)
   int64_t window = 0;                // local: fixed window (0 = the paper's relative window)
-  int64_t block = 256;               // elements per block, sentinels included
-  uint64_t seed = 0;                 // scattered: mixed with the block index for each block's pattern
+  int64_t block = 256;               // blocks: elements per block, sentinels included
+  uint64_t seed = 0;                 // scattered: mixed with the block index; stream: the draws below
   int32_t cl_id = -1, cr_id = -1;    // sentinel ids (n_vocab, n_vocab + 1)
+  // stream: ordinary tokens per sequence; per sequence, a ratio uniform in [ratio_min, ratio_max]
+  // and a span length uniform in [span_min, span_max] (the ratio capped at (L - 1) / L); sinks as
+  // at inference (PolicyOptions::sinks).
+  int64_t seq_len = 1024;
+  double ratio_min = 0.4, ratio_max = 0.8;
+  int64_t span_min = 8, span_max = 32;
+  int64_t sinks = 4;
   void validate() const;
 };
 
+// The policy that lays out stream sequence `index` (its ratio and span drawn from the seed).
+PolicyOptions stream_sequence_policy(const TrainDataOptions& options, int64_t index);
+
 class TrainData {
  public:
-  // Lays the corpus out and cuts it into blocks; the incomplete last block is dropped. Throws
-  // when not even one block fits, naming the sizes.
+  // Lays the corpus out and cuts it into blocks (stream: sequences); the incomplete last one is
+  // dropped. Throws when not even one fits, naming the sizes.
   TrainData(TrainCorpus corpus, const TrainDataOptions& options);
   int64_t n_blocks() const { return n_blocks_; }
   int64_t n_elements() const { return static_cast<int64_t>(elements_.size()); }
@@ -86,7 +111,7 @@ class TrainData {
  private:
   TrainCorpus corpus_;
   TrainDataOptions options_;
-  std::vector<Element> elements_;  // the whole layout, sentinels included
+  std::vector<Element> elements_;  // blocks: the whole layout, sentinels included
   int64_t n_blocks_ = 0;
 };
 

@@ -19,8 +19,18 @@
 
 namespace sentinel {
 
-// Mean next-token cross-entropy over the batch's targets (labels != kIgnoreLabel), logits over
-// the base vocabulary only: a float32 scalar with a graph back to the trainable tensors.
+// The training objective over the batch's targets (labels != kIgnoreLabel), logits over the base
+// vocabulary only: (1 - distill) * cross-entropy + distill * KL(teacher || student), each a mean
+// per target. The teacher is the same model with its LoRA switched off reading the ordinary tokens
+// alone (batch.plain) with full causal attention and no gradient: the uncompressed base model
+// whose next-token distributions compression should keep. distill = 0: cross-entropy alone.
+struct LossTerms {
+  at::Tensor loss;       // float32 scalar with a graph back to the trainable tensors
+  double ce = 0;         // the cross-entropy term's value
+  double kl = 0;         // the KL term's value (0 when distill = 0)
+};
+LossTerms training_loss(LlamaModel& model, const TrainBatch& batch, double distill = 0.0);
+// training_loss(model, batch, 0).loss: mean next-token cross-entropy.
 at::Tensor lm_loss(LlamaModel& model, const TrainBatch& batch);
 
 enum class LrSchedule { Constant, Linear, Cosine };
@@ -45,7 +55,10 @@ double lr_at(const OptimizerOptions& options, int64_t step);
 class AdamW {
  public:
   AdamW(std::vector<std::pair<std::string, at::Tensor>> params, const OptimizerOptions& options);
-  void step(double lr);   // one update from the parameters' .grad(); a missing grad counts as zero
+  // One update from the parameters' .grad() (a missing grad counts as zero); parameter p moves at
+  // lr * lr_scale[p] (1 when absent): torch's parameter groups, one per scaled parameter.
+  void step(double lr);
+  std::map<std::string, double> lr_scale;
   void zero_grad();
   int64_t n_steps = 0;    // updates done (torch's state "step")
   std::map<std::string, at::Tensor> exp_avg, exp_avg_sq;  // same shape and dtype as each parameter
@@ -59,6 +72,7 @@ class AdamW {
 struct StepResult {
   int64_t step = 0;        // updates done after this one
   double loss = 0;         // mean of the micro-batch losses
+  double ce = 0, kl = 0;   // their terms (LossTerms), same mean
   double lr = 0;           // learning rate used
   double grad_norm = 0;    // global gradient norm before clipping
   int64_t n_targets = 0;   // tokens that took loss
@@ -77,6 +91,7 @@ class Trainer {
   // of the micro-batch means), clip, AdamW at lr_at(step). Model in training mode.
   StepResult step(std::span<const TrainBatch> micro_batches);
   int64_t steps_done() const { return optimizer_.n_steps; }
+  double distill = 0.0;  // weight of the KL term of training_loss
   // kBFloat16: forward and backward under autocast (matmuls in bfloat16, weights, gradients and
   // AdamW state stay float32). kFloat: plain float32.
   at::ScalarType compute_dtype = at::kFloat;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
 
 #include "sentinel/core/error.h"
 #include "sentinel/engine/model_loader.h"
@@ -178,6 +179,101 @@ TEST(TrainData, BaselinesHaveNoSentinelsAndTheirOwnMasks) {
     EXPECT_FALSE(at::equal(block.mask[0], causal)) << method_name(method) << " mask is plain causal";
     EXPECT_TRUE(at::equal(block.mask[0].logical_and(causal.logical_not()), at::zeros({32, 32}, at::kBool)));
   }
+}
+
+// The stream layout reads each sequence with the inference schedule: the policy a session would
+// run (sinks, then spans compressed as the budget needs), its ratio and span drawn per sequence.
+TEST(TrainData, StreamSequencesAreLaidOutByTheInferenceScheduler) {
+  LoadedModel m = load_model(source_path("tests/data/tiny/hf"));
+  const SentinelTokens st = sentinel_tokens(m.config);
+  TrainDataOptions d;
+  d.layout = TrainLayout::Stream;
+  d.seq_len = 64;
+  d.ratio_min = 0.3;
+  d.ratio_max = 0.7;
+  d.span_min = 4;
+  d.span_max = 9;
+  d.sinks = 3;
+  d.seed = 11;
+  d.cl_id = st.cl;
+  d.cr_id = st.cr;
+  const TrainData data(build_corpus(*m.tokenizer, sample_text(8), nullptr, 0), d);
+  ASSERT_EQ(data.n_blocks(), static_cast<int64_t>(data.corpus().tokens.size()) / 64);
+  std::set<int64_t> spans;
+  for (int64_t i = 0; i < data.n_blocks(); ++i) {
+    const PolicyOptions p = stream_sequence_policy(d, i);
+    EXPECT_EQ(p.layout, SpanLayout::Stream);
+    EXPECT_GE(p.ratio, 0.3);
+    EXPECT_LT(p.ratio, 0.7);
+    EXPECT_GE(p.span, 4);
+    EXPECT_LE(p.span, 9);
+    spans.insert(p.span);
+    auto policy = make_policy(p);
+    const std::span<const int32_t> tokens = std::span<const int32_t>(data.corpus().tokens).subspan(i * 64, 64);
+    const MaskedSequence want = masked_sequence(*policy, tokens);
+    const MaskedSequence got = data.block(i);
+    ASSERT_TRUE(at::equal(got.ids, want.ids)) << "sequence " << i;
+    ASSERT_TRUE(at::equal(got.mask, want.mask)) << "sequence " << i;
+    EXPECT_EQ(got.ordinary_rows.size(), 64u);
+    for (int64_t k = 0; k < 3; ++k) EXPECT_EQ(got.elements[k].cell.span, -1) << "a sink is inside a span";
+  }
+  EXPECT_GT(spans.size(), 1u) << "the span length is not drawn per sequence";
+  // Every sequence holds 64 ordinary tokens: the batch carries them for the teacher, in order.
+  const std::vector<int64_t> idx = {0, 1};
+  const TrainBatch batch = data.batch(idx);
+  ASSERT_TRUE(batch.plain.defined());
+  EXPECT_EQ(batch.plain.sizes(), (at::IntArrayRef{2, 64}));
+  EXPECT_EQ(batch.plain[1][5].item<int64_t>(), data.corpus().tokens[64 + 5]);
+  EXPECT_EQ(batch.n_targets, 2 * 63);
+}
+
+// Blocks of different lengths are padded: the padding sees only itself and no real row sees it,
+// so every real row's logits, and the loss, are those of the block alone.
+TEST(TrainData, PaddingABatchChangesNoRealRow) {
+  LoadedModel m = load_model(source_path("tests/data/tiny/hf"));
+  install_sentinels(m.model);
+  const SentinelTokens st = sentinel_tokens(m.config);
+  PolicyOptions p;
+  p.method = Method::Sentinel;
+  p.cl_id = st.cl;
+  p.cr_id = st.cr;
+  p.spans = {Span{3, 9}, Span{12, 20}};
+  const std::vector<int32_t> tokens = {5, 9, 14, 3, 8, 22, 17, 6, 2, 11, 19, 4, 7, 13, 21, 10, 15, 1, 12, 18, 16, 20};
+  auto long_policy = make_policy(p);
+  const MaskedSequence longer = masked_sequence(*long_policy, tokens);
+  p.spans = {};
+  auto short_policy = make_policy(p);
+  const MaskedSequence shorter = masked_sequence(*short_policy, std::span(tokens).subspan(0, 10));
+  const std::vector<MaskedSequence> both = {longer, shorter};
+  const TrainBatch batch = make_batch(both);
+  const std::vector<MaskedSequence> alone = {shorter};
+  const TrainBatch single = make_batch(alone);
+  ASSERT_EQ(batch.ids.size(1), static_cast<int64_t>(longer.elements.size()));
+  EXPECT_FALSE(batch.plain.defined()) << "different ordinary counts have no common teacher layout";
+  at::NoGradGuard no_grad;
+  const at::Tensor padded = m.model->forward(ForwardInput{batch.ids, batch.positions, batch.mask}).hidden;
+  const at::Tensor own = m.model->forward(ForwardInput{single.ids, single.positions, single.mask}).hidden;
+  const int64_t n = single.ids.size(1);
+  EXPECT_LT((padded[1].slice(0, 0, n) - own[0]).abs().max().item<double>(), 1e-5);
+  EXPECT_EQ(batch.labels[1].slice(0, n).ne(kIgnoreLabel).sum().item<int64_t>(), 0) << "padding takes loss";
+}
+
+TEST(TrainData, StreamOptionsAreValidated) {
+  TrainDataOptions d;
+  d.layout = TrainLayout::Stream;
+  d.cl_id = 0;
+  d.cr_id = 1;
+  d.ratio_min = 0.8;
+  d.ratio_max = 0.4;
+  EXPECT_THROW(d.validate(), Error);
+  d.ratio_min = 0.4;
+  d.span_min = 1;
+  EXPECT_THROW(d.validate(), Error);
+  d.span_min = 8;
+  d.seq_len = 16;
+  EXPECT_THROW(d.validate(), Error);  // sinks + the longest span do not fit
+  EXPECT_EQ(parse_train_layout("stream"), TrainLayout::Stream);
+  EXPECT_THROW(parse_train_layout("windows"), Error);
 }
 
 TEST(TrainData, TooLittleTextIsRefusedWithSizes) {

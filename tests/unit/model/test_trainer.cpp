@@ -8,7 +8,9 @@
 #include <atomic>
 #include <set>
 
+#include "sentinel/core/error.h"
 #include "sentinel/engine/model_loader.h"
+#include "sentinel/model/lora.h"
 #include "sentinel/model/sentinels.h"
 #include "sentinel/train/setup.h"
 #include "sentinel/train/trainer.h"
@@ -134,6 +136,62 @@ TEST_F(TrainerRun, Bfloat16AutocastFollowsFloat32AndKeepsFloat32State) {
   for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(b[i], a[i], 0.02 * a[i]) << "update " << i;
   EXPECT_NE(a, b);  // it really ran in bfloat16
   for (const auto& [name, t] : bf16.trainer->optimizer().params()) EXPECT_EQ(t.scalar_type(), at::kFloat) << name;
+}
+
+// Distillation: the teacher is the base model reading the plain tokens. With LoRA at its zero
+// start and no compression the student is the teacher, so KL is 0 and the loss is (1 - w) CE; once
+// LoRA moves, KL is positive, and the teacher (LoRA off) still matches the base model.
+TEST(TrainerDistillation, KlIsZeroForTheUncompressedBaseAndPositiveOnceLoraMoves) {
+  LoadedModel m = load_model(source_path("tests/data/tiny/hf"));
+  at::set_num_threads(1);
+  const ModelSetup setup{Method::Sentinel, TrainScope::Adapter, LoraOptions{4, 8.0, 0.0}, 3};
+  prepare_for_training(m.model, setup);
+  m.model->eval();
+  TrainDataOptions d;
+  d.layout = TrainLayout::Stream;
+  d.method = Method::Local;  // a fixed mask without sentinels; with ratio ~0 it removes nothing
+  d.ratio_min = d.ratio_max = 1e-9;
+  d.seq_len = 48;
+  d.span_min = d.span_max = 4;
+  const TrainData data(build_corpus(*m.tokenizer, sample_text(), nullptr, 0), d);
+  const std::vector<int64_t> idx = {0, 2};
+  const TrainBatch batch = data.batch(idx);
+  ASSERT_TRUE(at::equal(batch.mask, at::ones_like(batch.mask).tril())) << "the student should be uncompressed";
+  const LossTerms start = training_loss(m.model, batch, 0.7);
+  EXPECT_NEAR(start.kl, 0.0, 1e-6);
+  EXPECT_NEAR(start.loss.item<double>(), 0.3 * start.ce, 1e-5);
+  EXPECT_NEAR(start.ce, lm_loss(m.model, batch).item<double>(), 1e-6);
+
+  const at::Tensor before = m.model->forward(ForwardInput{batch.plain, at::arange(48).expand_as(batch.plain), {}}).hidden;
+  {
+    at::NoGradGuard no_grad;
+    for (auto& [name, t] : lora_tensors(m.model))
+      if (name.find("lora_B") != std::string::npos) t.normal_(0.0, 0.05);
+  }
+  const LossTerms moved = training_loss(m.model, batch, 1.0);
+  EXPECT_GT(moved.kl, 1e-4);
+  EXPECT_NEAR(moved.loss.item<double>(), moved.kl, 1e-5);
+  {
+    const LoraDisabled base(m.model);
+    const at::Tensor off = m.model->forward(ForwardInput{batch.plain, at::arange(48).expand_as(batch.plain), {}}).hidden;
+    EXPECT_LT((off - before).abs().max().item<double>(), 1e-6) << "LoraDisabled is not the base model";
+  }
+  const at::Tensor on = m.model->forward(ForwardInput{batch.plain, at::arange(48).expand_as(batch.plain), {}}).hidden;
+  EXPECT_GT((on - before).abs().max().item<double>(), 1e-4) << "LoRA stayed off after the guard";
+  EXPECT_THROW(training_loss(m.model, batch, 1.5), Error);
+}
+
+// A scaled parameter moves at lr * scale: Adam's first step is lr * sign(grad) for every entry.
+TEST(TrainerOptimizer, PerParameterLearningRateScale) {
+  at::Tensor a = at::zeros({3}).requires_grad_(true), b = at::zeros({3}).requires_grad_(true);
+  OptimizerOptions o;
+  AdamW adam({{"a", a}, {"b", b}}, o);
+  adam.lr_scale["b"] = 10.0;
+  a.mutable_grad() = at::ones({3});
+  b.mutable_grad() = at::ones({3});
+  adam.step(0.01);
+  EXPECT_NEAR(a[0].item<double>(), -0.01, 1e-6);
+  EXPECT_NEAR(b[0].item<double>(), -0.1, 1e-5);
 }
 
 TEST(TrainerSchedule, WarmupThenLinearOrCosineAsTransformers) {
