@@ -8,7 +8,7 @@
 namespace sentinel::cli {
 
 Runner register_eval(CLI::App& app) {
-  CLI::App* eval = app.add_subcommand("eval", "Evaluate compression quality: lm (perplexity grid), gen (open-ended generation)");
+  CLI::App* eval = app.add_subcommand("eval", "Evaluate compression quality: lm (perplexity grid), gen (open-ended generation), recall (beyond the window)");
   eval->require_subcommand(1);
   auto subcommands = std::make_shared<std::vector<std::pair<CLI::App*, Runner>>>();
   Runner lm;
@@ -17,6 +17,9 @@ Runner register_eval(CLI::App& app) {
   Runner gen;
   CLI::App* gen_cmd = register_eval_gen(*eval, gen);
   subcommands->emplace_back(gen_cmd, std::move(gen));
+  Runner recall;
+  CLI::App* recall_cmd = register_eval_recall(*eval, recall);
+  subcommands->emplace_back(recall_cmd, std::move(recall));
   return [subcommands] {
     for (auto& [cmd, run] : *subcommands)
       if (cmd->parsed()) return run();

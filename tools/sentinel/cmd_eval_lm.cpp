@@ -6,9 +6,11 @@
 //           the policy decodes (compressed_perplexity).
 // Each finished cell is one JSON line with the nominal ratio, the achieved ratio and the KV
 // entries retained; --resume skips the cells already on file.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "common.h"
@@ -41,6 +43,7 @@ struct EvalLmArgs {
   int64_t stride = 0;  // 0 = ctx (disjoint windows)
   int64_t chunk = 512;
   int64_t h2o_chunk = 16;  // h2o evicts between forward passes only: tokens of one chunk see each other in full
+  bool kl = true;  // stream: KL divergence from the uncompressed base model per token
   std::string out;
   bool resume = false;
 };
@@ -51,7 +54,7 @@ nlohmann::json run_config(const EvalLmArgs& a) {
   return {{"data", a.data},           {"max_tokens", a.max_tokens}, {"block", a.block},
           {"max_span", a.spans.max_length}, {"span_unit", a.span_unit}, {"rows", a.rows},
           {"ctx", a.ctx},             {"stride", a.stride},         {"chunk", a.chunk}, {"h2o_chunk", a.h2o_chunk},
-          {"span", a.grid.span},      {"window", a.grid.window},    {"sinks", a.grid.sinks},
+          {"span", a.grid.span},      {"window", a.grid.window},    {"sinks", a.grid.sinks}, {"layout", a.grid.layout}, {"kl", a.kl},
           {"seed", a.grid.seed},      {"model", a.model.model},     {"dtype", a.model.dtype}, {"backend", a.model.backend}, {"kv_dtype", a.model.kv_dtype}};
 }
 
@@ -64,6 +67,7 @@ struct CellResult {
   double ppl = 0, nll = 0, achieved_ratio = 0, kv_entries = 0, seconds = 0;
   int64_t scored = 0;
   double span_ratio = -1;  // paper sentinel: the sampled spans' own ratio
+  double kl = -1, top1 = -1;  // stream with a reference: mean KL(base || cell) per token, top-1 agreement
 };
 
 CellResult run_paper(const EvalLmArgs& a, const GridCell& cell, LoadedModel& loaded, const std::string& text,
@@ -89,17 +93,25 @@ CellResult run_paper(const EvalLmArgs& a, const GridCell& cell, LoadedModel& loa
   return c;
 }
 
+// `reference`: the base model without adapter (nullptr = no KL). The full cache reads through a
+// session too when there is a reference, so that its KL row measures the engine, not a definition.
 CellResult run_stream(const EvalLmArgs& a, const GridCell& cell, LoadedModel& loaded, std::span<const int32_t> ids,
-                      const ProgressCallback& progress) {
+                      const ProgressCallback& progress, LlamaModel* reference) {
   const PerplexityOptions window{a.ctx, a.stride > 0 ? a.stride : a.ctx};
-  if (cell.method == Method::None) {
+  if (cell.method == Method::None && reference == nullptr) {
     const PerplexityResult r = strided_perplexity(loaded.model, ids, window, progress);
     return {r.ppl, r.nll_sum, 0.0, static_cast<double>(r.cells_retained) / r.n_windows, r.seconds, r.n_scored};
   }
   PolicyOptions policy = cell_policy(a.grid, cell, loaded);
-  const PerplexityResult r = compressed_perplexity(loaded.model, ids, window, policy, stream_chunk(a, cell), progress);
-  return {r.ppl, r.nll_sum, r.achieved_ratio(), static_cast<double>(r.cells_retained) / r.n_windows, r.seconds,
-          r.n_scored};
+  const PerplexityResult r =
+      compressed_perplexity(loaded.model, ids, window, policy, stream_chunk(a, cell), progress, reference);
+  CellResult c{r.ppl, r.nll_sum, r.achieved_ratio(), static_cast<double>(r.cells_retained) / r.n_windows, r.seconds,
+               r.n_scored};
+  if (r.has_reference) {
+    c.kl = r.mean_kl();
+    c.top1 = r.top1_agreement();
+  }
+  return c;
 }
 
 int run_eval_lm(EvalLmArgs& a) {
@@ -134,6 +146,10 @@ int run_eval_lm(EvalLmArgs& a) {
   ProgressBar bar("eval lm", static_cast<int64_t>(cells.size()), "cells", static_cast<int64_t>(cells.size()) - todo);
   int64_t finished = static_cast<int64_t>(cells.size()) - todo;
   nlohmann::json environment;
+  // The uncompressed base model every stream cell is compared with, token by token.
+  std::optional<LoadedModel> reference;
+  const bool any_stream = std::any_of(cells.begin(), cells.end(), [](const GridCell& c) { return c.setting == "stream"; });
+  if (a.kl && any_stream && todo > 0) reference.emplace(open_grid_model(a.model, "", /*quiet=*/true));
   for_each_adapter_group(cells, [&](const std::string& adapter, const std::vector<GridCell>& group) {
     std::vector<GridCell> pending;
     for (const GridCell& c : group)
@@ -154,7 +170,8 @@ int run_eval_lm(EvalLmArgs& a) {
         bar.update(finished, extra.str());
       };
       const CellResult r = c.setting == "paper" ? run_paper(a, c, loaded, text, progress)
-                                                : run_stream(a, c, loaded, ids, progress);
+                                                : run_stream(a, c, loaded, ids, progress,
+                                                             reference ? &reference->model : nullptr);
       nlohmann::json record = cell_record(c);
       record.update({{"ppl", r.ppl},
                      {"nll", r.nll},
@@ -166,6 +183,7 @@ int run_eval_lm(EvalLmArgs& a) {
                      {"model_name", loaded.name},
                      {"environment", environment}});
       if (r.span_ratio >= 0) record["span_ratio"] = r.span_ratio;
+      if (r.kl >= 0) record.update({{"kl", r.kl}, {"top1_agreement", r.top1}});
       if (c.setting == "stream") record["chunk"] = stream_chunk(a, c);
       results.append(cell_key(config_id, c), record);
       ++finished;
@@ -214,6 +232,9 @@ CLI::App* register_eval_lm(CLI::App& eval, Runner& runner) {
                   "each other uncompressed; 1 = exact decoding, slow)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd->add_flag("!--no-kl", a->kl,
+                "stream: skip the KL divergence from the uncompressed base model (no adapter, full cache), which "
+                "costs one plain pass per window");
   add_results_options(*cmd, a->out, a->resume);
   runner = [a] { return run_eval_lm(*a); };
   return cmd;
