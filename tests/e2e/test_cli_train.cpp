@@ -40,7 +40,8 @@ class TrainCli : public ::testing::Test {
   // Plain unlink/rmdir (std::filesystem binds to libtorch's broken exported copies).
   static void TearDownTestSuite() {
     for (const char* name : {"train.txt", "val.txt", "a.st", "a.st.checkpoint", "a.st.log.jsonl", "b.st",
-                             "b.st.checkpoint", "b.st.log.jsonl", "c.st", "c.st.checkpoint", "c.st.log.jsonl"})
+                             "b.st.checkpoint", "b.st.log.jsonl", "c.st", "c.st.checkpoint", "c.st.log.jsonl", "d.st",
+                             "d.st.checkpoint", "d.st.log.jsonl", "e.st", "e.st.checkpoint", "e.st.log.jsonl"})
       ::unlink(path(name).c_str());
     ::rmdir(dir_.c_str());
   }
@@ -69,7 +70,8 @@ TEST_F(TrainCli, HelpExplainsEveryOption) {
   for (const char* option : {"--method", "--ratio", "--max-span", "--span-unit", "--block", "--batch", "--accum", "--lr",
                              "--warmup", "--schedule", "--steps", "--epochs", "--lora-rank", "--lora-alpha",
                              "--lora-dropout", "--lora-targets", "--full", "--dtype", "--val-data", "--val-every",
-                             "--save-every", "--out", "--resume", "--seed"})
+                             "--save-every", "--out", "--resume", "--seed", "--layout", "--seq-len", "--ratio-range",
+                             "--span-range", "--sinks", "--distill", "--sentinel-lr", "--init-adapter"})
     EXPECT_NE(r.out.find(option), std::string::npos) << option << " missing from --help";
 }
 
@@ -91,6 +93,41 @@ TEST_F(TrainCli, TrainsAnAdapterThatPplAcceptsAndLogsEveryUpdate) {
                                       "--span", "8", "--adapter", path("a.st"), "--json"});
   ASSERT_EQ(ppl.exit_code, 0) << describe(ppl);
   EXPECT_NE(ppl.out.find("\"ppl\""), std::string::npos) << describe(ppl);
+}
+
+// The inference schedule with distillation: every update logs its KL from the base model, the
+// adapter records the layout, and a second run continues from it (--init-adapter).
+TEST_F(TrainCli, StreamLayoutWithDistillationAndContinuedTraining) {
+  auto stream_args = [&](const std::string& out) {
+    auto args = train_args(out);
+    *(std::find(args.begin(), args.end(), "--layout") + 1) = "stream";
+    args.insert(args.end(), {"--seq-len", "64", "--span-range", "4:8", "--sinks", "2", "--distill", "0.5",
+                             "--sentinel-lr", "5e-3"});
+    return args;
+  };
+  const ProcessResult r = sentinel(stream_args("d.st"));
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_NE(r.err.find("read with the inference schedule"), std::string::npos) << describe(r);
+  std::ifstream log(path("d.st.log.jsonl"));
+  int updates = 0;
+  for (std::string line; std::getline(log, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (!j.contains("kl")) continue;
+    ++updates;
+    EXPECT_GT(j["kl"].get<double>(), 0.0) << line;
+    EXPECT_NEAR(j["loss"].get<double>(), 0.5 * j["ce"].get<double>() + 0.5 * j["kl"].get<double>(), 1e-4) << line;
+  }
+  EXPECT_EQ(updates, 6);
+  const Adapter adapter = load_adapter(path("d.st"));
+  EXPECT_EQ(adapter.metadata.at("layout"), "stream");
+  EXPECT_EQ(adapter.metadata.at("distill"), "0.500000");
+
+  auto continued = stream_args("e.st");
+  continued.insert(continued.end(), {"--init-adapter", path("d.st")});
+  *(std::find(continued.begin(), continued.end(), "--steps") + 1) = "1";
+  const ProcessResult again = sentinel(continued);
+  ASSERT_EQ(again.exit_code, 0) << describe(again);
+  EXPECT_NE(again.err.find("starting from"), std::string::npos) << describe(again);
 }
 
 TEST_F(TrainCli, StoppedAndResumedGivesTheUninterruptedLosses) {
@@ -120,9 +157,15 @@ TEST_F(TrainCli, BadRequestsAreRefusedBeforeLoading) {
            {{"--method", "h2o"}, "--method h2o"},
            {{"--lora-targets", "q_proj,wq"}, "wq"},
            {{"--max-span", "1"}, "--max-span"},
-           {{"--val-every", "5"}, "--val-data"}}) {
+           {{"--val-every", "5"}, "--val-data"},
+           {{"--distill", "0.5"}, "--layout stream"},
+           {{"stream", "--ratio-range", "0.9:0.2"}, "--ratio-range"},
+           {{"stream", "--seq-len", "8"}, "--seq-len"},
+           {{"stream", "--span-range", "a:b"}, "LO:HI"}}) {
     auto args = train_args("never.st");
-    args.insert(args.end(), extra.begin(), extra.end());
+    auto tail = extra.begin();
+    if (*tail == "stream") *(std::find(args.begin(), args.end(), "--layout") + 1) = *tail++;  // the layout under test
+    args.insert(args.end(), tail, extra.end());
     const ProcessResult r = sentinel(args);
     EXPECT_EQ(r.exit_code, 1) << describe(r);
     EXPECT_NE(r.err.find(needle), std::string::npos) << describe(r);

@@ -163,6 +163,14 @@ int run_train(TrainArgs& a) {
   check(a.distill == 0.0 || layout == TrainLayout::Stream, "--distill needs --layout stream (the teacher reads each ",
         "sequence's ordinary tokens; the blocks layout cuts sequences anywhere)");
   check(a.sentinel_lr >= 0.0, "--sentinel-lr must be >= 0 (0 = --lr), got ", a.sentinel_lr);
+  TrainDataOptions layout_probe = a.stream;  // the data options as far as they are known before loading
+  layout_probe.layout = layout;
+  layout_probe.method = method;
+  layout_probe.ratio = a.spans.ratio;
+  layout_probe.block = a.block;
+  layout_probe.cl_id = 0;
+  layout_probe.cr_id = 1;
+  layout_probe.validate();
   a.optimizer.schedule = parse_lr_schedule(a.schedule);
   a.lora.targets = parse_lora_targets(a.lora_targets);
   a.lora.validate();
