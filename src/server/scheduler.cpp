@@ -107,6 +107,7 @@ Scheduler::Scheduler(LoadedModel& model, const SchedulerOptions& options, Prompt
   check(options.n_parallel >= 1 && options.n_parallel <= 256, "--parallel must be in [1, 256], got ", options.n_parallel);
   check(options.queue_size >= 0, "--queue must be >= 0, got ", options.queue_size);
   check(options.prefill_chunk >= 1, "--chunk must be >= 1, got ", options.prefill_chunk);
+  check(options.step_tokens >= 1, "--batch-tokens must be >= 1, got ", options.step_tokens);
   for (int i = 0; i < options.n_parallel; ++i) {
     slots_.push_back(std::make_unique<Slot>());
     slots_.back()->id = i;
@@ -369,25 +370,43 @@ void Scheduler::step() {
     bool prefill;
   };
   std::vector<Work> groups[2];  // [0]: Logits::Last, [1]: Logits::All
+  // Decoding slots go first, one token each; prompts share what is left of the step's token
+  // budget oldest first, so that one request's long prompt delays the others' next token by a
+  // bounded pass, and the oldest prompt finishes first (its time to first token does not wait
+  // for every other prompt). One prompt chunk always runs, so prompts progress whatever the budget.
+  int64_t budget = options_.step_tokens;
+  std::vector<Slot*> prefilling;
   for (auto& s : slots_) {
     Slot& slot = *s;
     if (!slot.busy()) continue;
-    const Job& job = *slot.job;
-    if (slot.phase == Slot::Phase::Prefill) {
-      const int64_t n_prompt = static_cast<int64_t>(job.prompt.tokens.size());
-      const int64_t fed = static_cast<int64_t>(slot.fed.size());
-      int64_t end = n_prompt;
-      // Stop at the cacheable prefix's end, to keep its state for later requests.
-      const int64_t boundary = job.prompt.cache_boundary;
-      if (job.request.cache_prompt && boundary > fed && boundary >= options_.min_cache_tokens &&
-          !policy_key(job.prompt.policy, boundary).empty())
-        end = boundary;
-      end = std::min(end, fed + options_.prefill_chunk);
-      const bool all = job.request.echo && job.request.logprobs;
-      groups[all ? 1 : 0].push_back({&slot, std::vector<int32_t>(job.prompt.tokens.begin() + fed, job.prompt.tokens.begin() + end), true});
-    } else {
+    if (slot.phase == Slot::Phase::Decode) {
       groups[0].push_back({&slot, {slot.next_token}, false});
+      --budget;
+    } else {
+      prefilling.push_back(&slot);
     }
+  }
+  std::sort(prefilling.begin(), prefilling.end(),
+            [](const Slot* a, const Slot* b) { return a->job->arrival < b->job->arrival; });
+  bool any_prompt = false;
+  for (Slot* slot_ptr : prefilling) {
+    Slot& slot = *slot_ptr;
+    const Job& job = *slot.job;
+    const int64_t n_prompt = static_cast<int64_t>(job.prompt.tokens.size());
+    const int64_t fed = static_cast<int64_t>(slot.fed.size());
+    int64_t end = n_prompt;
+    // Stop at the cacheable prefix's end, to keep its state for later requests.
+    const int64_t boundary = job.prompt.cache_boundary;
+    if (job.request.cache_prompt && boundary > fed && boundary >= options_.min_cache_tokens &&
+        !policy_key(job.prompt.policy, boundary).empty())
+      end = boundary;
+    end = std::min(end, fed + options_.prefill_chunk);
+    if (any_prompt) end = std::min(end, fed + budget);
+    if (end <= fed) break;
+    budget -= end - fed;
+    any_prompt = true;
+    const bool all = job.request.echo && job.request.logprobs;
+    groups[all ? 1 : 0].push_back({&slot, std::vector<int32_t>(job.prompt.tokens.begin() + fed, job.prompt.tokens.begin() + end), true});
   }
   for (int g = 0; g < 2; ++g) {
     std::vector<Work>& work = groups[g];

@@ -103,6 +103,11 @@ Runner register_serve(CLI::App& app) {
                   "prompt, larger reads prompts faster")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd->add_option("--batch-tokens", o.scheduler.step_tokens,
+                  "Tokens one step feeds, all slots together: every decoding slot's next token, then prompt chunks "
+                  "oldest request first (smaller: steadier streaming while prompts are read; larger: prompts read faster)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--cache-mib", args->cache_mib,
                   "Memory for the prompt cache (compressed states of earlier prompts' prefixes, reused by later "
                   "requests that start the same way); 0 turns it off")
@@ -125,6 +130,10 @@ Runner register_serve(CLI::App& app) {
   cmd->get_option("--compress")
       ->description("Default compression of requests without a \"compression\" object (none, sentinel, local, "
                     "scattered, strided, streaming, h2o); each request may choose its own");
+  cmd->get_option("--adapter")
+      ->description("Adapter for every request (sentinel rows and LoRA): default the shipped one when it belongs to "
+                    "the model, so that a request asking for sentinel compression gets trained sentinels; 'none' serves "
+                    "the base model (sentinel requests then read with untrained rows)");
   return [args] { return run_serve(*args); };
 }
 

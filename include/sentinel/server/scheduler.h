@@ -92,7 +92,8 @@ struct Job {
 struct SchedulerOptions {
   int n_parallel = 4;             // slots decoded together
   int64_t queue_size = 64;        // jobs waiting for a slot; more -> 503
-  int64_t prefill_chunk = 256;    // prompt tokens one slot reads per step (bounds others' step latency)
+  int64_t prefill_chunk = 256;    // prompt tokens one slot reads per step at most
+  int64_t step_tokens = 512;      // tokens of one step, all slots together (decode tokens first); bounds a step's latency
   int64_t min_cache_tokens = 32;  // shortest prefix worth keeping in the prompt cache
   int64_t n_ctx = 8192;
 };
