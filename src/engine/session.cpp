@@ -24,6 +24,23 @@ void Session::reset() {
   next_position_ = 0;
 }
 
+void Session::resume(std::span<const int32_t> ordinary_tokens, const CompressionStats& stats) {
+  check(policy_options_.method != Method::H2O,
+        "an h2o session cannot be resumed: its plan depends on attention scores that are not saved");
+  policy_ = make_policy(policy_options_);
+  const int64_t n = static_cast<int64_t>(ordinary_tokens.size());
+  if (n > 0) {
+    policy_->expand(ordinary_tokens, 0);  // advances the index-based state; the elements are already cached
+    const std::vector<int64_t> dead = policy_->evictions(cache_.cells(), n);
+    check(dead.empty(), "resumed cache holds ", dead.size(),
+          " cells its policy would evict: it was saved under other compression options");
+  }
+  next_position_ = n;
+  stats_ = stats;
+  stats_.ordinary_seen = n;
+  stats_.cells_in_use = cache_.size();
+}
+
 at::Tensor Session::step(std::span<const int32_t> tokens, std::span<const CacheCell> cells, const at::Tensor& mask) {
   check(tokens.size() == cells.size(), "step: ", tokens.size(), " tokens but ", cells.size(), " cells");
   const auto device = model_->embed_tokens->weight.device();

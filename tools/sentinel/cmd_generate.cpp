@@ -9,6 +9,9 @@
 #include "sentinel/core/error.h"
 #include "sentinel/engine/generator.h"
 #include "sentinel/engine/session.h"
+#include "sentinel/model/adapter.h"
+#include "sentinel/server/session_state.h"
+#include "sentinel/server/state_file.h"
 #include "sentinel/tokenizer/chat_template.h"
 
 namespace sentinel::cli {
@@ -20,6 +23,7 @@ struct GenerateArgs {
   bool chat = false, json = false, ignore_eos = false;
   GenerationOptions generation;
   CompressionArgs compression;
+  std::string save_state, load_state;  // session state files (server/state_file.h)
 };
 
 int run_generate(const GenerateArgs& args) {
@@ -45,6 +49,20 @@ int run_generate(const GenerateArgs& args) {
   const int64_t all_tokens = static_cast<int64_t>(ids.size()) + options.max_tokens + 1;
   const int64_t capacity = policy.method == Method::None ? all_tokens : std::min<int64_t>(all_tokens, 256);
   Session session(loaded.model, loaded.model->cache_options(capacity), policy);
+  // --load-state: continue a saved sequence; the prompt must start with its tokens.
+  const server::StateFileInfo state_info{model_fingerprint(loaded.model), loaded.name};
+  std::span<const int32_t> to_read(ids);
+  if (!args.load_state.empty()) {
+    const server::SessionState state = server::load_state_file(args.load_state, state_info);
+    check(state.tokens.size() < ids.size() && std::equal(state.tokens.begin(), state.tokens.end(), ids.begin()),
+          "--load-state: the prompt (", ids.size(), " tokens) does not continue the saved sequence (", state.tokens.size(),
+          " tokens); give the saved text plus more");
+    check(describe(state.policy) == describe(policy) && state.policy.spans.empty() == policy.spans.empty(),
+          "--load-state: the file was compressed with ", describe(state.policy), ", this run asks for ", describe(policy),
+          "; use the same --compress options");
+    server::restore_state(session, state);
+    to_read = to_read.subspan(state.tokens.size());
+  }
   TextCallback stream;
   if (!args.json) {
     stream = [](std::string_view piece) {
@@ -53,7 +71,19 @@ int run_generate(const GenerateArgs& args) {
       return true;
     };
   }
-  const GenerationResult r = generate(session, tokenizer, ids, options, stream);
+  const GenerationResult r = generate(session, tokenizer, to_read, options, stream);
+  if (!args.save_state.empty()) {
+    // The session has read the prompt and every generated token but (usually) the last sampled one.
+    std::vector<int32_t> fed(ids);
+    fed.insert(fed.end(), r.tokens.begin(), r.tokens.end());
+    fed.resize(static_cast<size_t>(session.next_position()));
+    server::SessionState state = server::capture_state(session, fed);
+    state.policy = policy;
+    const int64_t bytes = server::save_state_file(args.save_state, state, state_info);
+    if (!args.json)
+      std::fprintf(stderr, "saved %zu tokens (%lld KV entries, %lld bytes) to %s\n", fed.size(),
+                   static_cast<long long>(state.cells.size()), static_cast<long long>(bytes), args.save_state.c_str());
+  }
   const double n_gen = static_cast<double>(r.tokens.size());
   const CompressionStats& stats = session.stats();
   const double prefill_tps = r.prefill_seconds > 0 ? r.n_prompt / r.prefill_seconds : 0;
@@ -64,7 +94,8 @@ int run_generate(const GenerateArgs& args) {
                           {"text", r.text},
                           {"tokens", r.tokens},
                           {"stop_reason", stop_reason_name(r.stop_reason)},
-                          {"prompt_tokens", r.n_prompt},
+                          {"prompt_tokens", r.n_prompt + static_cast<int64_t>(ids.size() - to_read.size())},
+                          {"prompt_tokens_restored", ids.size() - to_read.size()},
                           {"generated_tokens", r.tokens.size()},
                           {"prefill_seconds", r.prefill_seconds},
                           {"decode_seconds", r.decode_seconds},
@@ -118,6 +149,13 @@ Runner register_generate(CLI::App& app) {
   cmd->add_flag("--ignore-eos", args->ignore_eos, "Do not stop at the end-of-sequence token");
   cmd->add_option("--chunk", g.prefill_chunk, "Prompt tokens per forward pass")->capture_default_str();
   add_compression_options(*cmd, args->compression);
+  cmd->add_option("--save-state", args->save_state,
+                  "Write the session (tokens read, compressed KV cache) to this file after generating; "
+                  "--load-state or the server's /slots restore continues it");
+  cmd->add_option("--load-state", args->load_state,
+                  "Continue a session saved by --save-state or the server's /slots save: the prompt must start "
+                  "with its tokens, and only the rest is read")
+      ->check(CLI::ExistingFile);
   cmd->add_flag("--json", args->json, "Print one JSON object (text, tokens, counts, speeds) instead of streaming");
   cmd->callback([prompt, prompt_file] {
     if (prompt->count() == 0 && prompt_file->count() == 0)

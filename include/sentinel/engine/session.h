@@ -64,6 +64,13 @@ class Session {
   int64_t next_position() const { return next_position_; }
   void reset();  // empty cache, fresh policy state
 
+  // Continues a sequence whose cache was refilled from saved rows (server/session_state.h): the
+  // cache must already hold the cells the saved session held after `ordinary_tokens`. Sets the
+  // position counter and stats, and rebuilds the policy's state by replaying its expansion over
+  // the token indices (every policy but H2O plans from indices alone; H2O's accumulated attention
+  // is not in the cache, so it is refused).
+  void resume(std::span<const int32_t> ordinary_tokens, const CompressionStats& stats);
+
  private:
   friend std::vector<at::Tensor> append_batch(std::span<Session* const>, std::span<const std::span<const int32_t>>,
                                               Logits, int64_t);

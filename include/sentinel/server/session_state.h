@@ -1,0 +1,42 @@
+// A session's compressed state as plain data: the ordinary tokens it has read, the compression
+// options, the cache cells with every layer's K/V rows, and the stats. The prompt cache keeps
+// these in memory and the state file (state_file.h) writes them to disk; restoring one into a
+// fresh Session continues the sequence exactly where it was, without re-reading the tokens.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sentinel/engine/session.h"
+
+namespace sentinel::server {
+
+struct SessionState {
+  std::vector<int32_t> tokens;  // [n_tokens] ordinary tokens fed, in order
+  PolicyOptions policy;         // what compressed them (explicit spans included)
+  CompressionStats stats;
+  std::vector<CacheCell> cells; // [n_cells] metadata of the cells held
+  kernels::RowType row_type = kernels::RowType::F16;  // storage type of one K or V row
+  int64_t n_head_kv = 0;
+  int64_t row_bytes = 0;        // bytes of one stored row of head_dim values
+  // [n_layer][n_head_kv * n_cells * row_bytes] raw rows, head-major (head h's cells contiguous)
+  std::vector<std::vector<uint8_t>> keys, values;
+
+  int64_t n_layer() const { return static_cast<int64_t>(keys.size()); }
+  int64_t bytes() const;  // memory held (rows, tokens, cells)
+};
+
+// Can a session of this method be saved and resumed? Every method whose plan depends on token
+// indices alone (all but h2o, whose attention scores are not in the cache).
+bool resumable(Method method);
+
+// Copies the session's tokens (given: the session does not keep them), cells and rows.
+SessionState capture_state(Session& session, std::span<const int32_t> tokens_fed);
+
+// Fills `fresh` (an empty session of the same model) with `state` and resumes it: its next
+// append continues after state.tokens. `fresh`'s own policy options are kept; they must agree
+// with the state's over its tokens (the caller matches them, see prompt_cache.h policy_key).
+void restore_state(Session& fresh, const SessionState& state);
+
+}  // namespace sentinel::server

@@ -1,0 +1,77 @@
+// Longest-prefix lookup over a small LRU list. The list holds tens of entries at most (each is
+// megabytes of K/V), so a linear scan with a token compare is cheaper than any index.
+#include "sentinel/server/prompt_cache.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace sentinel::server {
+
+std::string policy_key(const PolicyOptions& policy, int64_t n_tokens) {
+  if (!resumable(policy.method)) return "";
+  std::ostringstream key;
+  key << method_name(policy.method);
+  if (policy.method != Method::None)
+    key << " r" << policy.ratio << " L" << policy.span << " w" << policy.window << " k" << policy.sinks << " s"
+        << policy.seed;
+  for (const Span& s : policy.spans) {
+    if (s.begin >= n_tokens) break;
+    if (s.end > n_tokens) return "";  // a span still open at the prefix's end
+    key << " [" << s.begin << "," << s.end << ")";
+  }
+  return key.str();
+}
+
+std::shared_ptr<const SessionState> PromptCache::lookup(std::span<const int32_t> tokens, const PolicyOptions& policy) {
+  std::lock_guard lock(mutex_);
+  auto best = entries_.end();
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    const auto& cached = it->state->tokens;
+    if (cached.size() >= tokens.size()) continue;
+    if (best != entries_.end() && cached.size() <= best->state->tokens.size()) continue;
+    if (!std::equal(cached.begin(), cached.end(), tokens.begin())) continue;
+    const std::string key = policy_key(policy, static_cast<int64_t>(cached.size()));
+    if (key.empty() || key != it->key) continue;
+    best = it;
+  }
+  if (best == entries_.end()) return nullptr;
+  entries_.splice(entries_.begin(), entries_, best);  // most recently used
+  ++hits_;
+  return entries_.front().state;
+}
+
+void PromptCache::insert(std::shared_ptr<const SessionState> state) {
+  const std::string key = policy_key(state->policy, static_cast<int64_t>(state->tokens.size()));
+  if (key.empty() || state->bytes() > max_bytes_) return;
+  std::lock_guard lock(mutex_);
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (it->key == key && it->state->tokens == state->tokens) {
+      bytes_ -= it->state->bytes();
+      entries_.erase(it);
+      break;
+    }
+  }
+  bytes_ += state->bytes();
+  entries_.push_front({key, std::move(state)});
+  while (bytes_ > max_bytes_ && !entries_.empty()) {
+    bytes_ -= entries_.back().state->bytes();
+    entries_.pop_back();
+  }
+}
+
+int64_t PromptCache::bytes() const {
+  std::lock_guard lock(mutex_);
+  return bytes_;
+}
+
+int64_t PromptCache::size() const {
+  std::lock_guard lock(mutex_);
+  return static_cast<int64_t>(entries_.size());
+}
+
+int64_t PromptCache::hits() const {
+  std::lock_guard lock(mutex_);
+  return hits_;
+}
+
+}  // namespace sentinel::server

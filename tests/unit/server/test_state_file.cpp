@@ -1,0 +1,133 @@
+// Session state capture, the state file and restore, on the tiny model: a restored session
+// continues with the logits the original would have produced, under every resumable method;
+// files of another model, truncated, altered or of another version are refused by name.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "sentinel/core/error.h"
+#include "sentinel/engine/model_loader.h"
+#include "sentinel/model/adapter.h"
+#include "sentinel/model/sentinels.h"
+#include "sentinel/server/session_state.h"
+#include "sentinel/server/state_file.h"
+#include "support/test_paths.h"
+
+namespace sentinel::server {
+namespace {
+
+LoadedModel& tiny() {
+  static LoadedModel m = [] {
+    LoadedModel out = load_model(testing::source_path("tests/data/tiny/hf"));
+    install_sentinels(out.model);
+    return out;
+  }();
+  return m;
+}
+
+std::vector<int32_t> tokens(int64_t n) {
+  std::vector<int32_t> ids(n);
+  for (int64_t i = 0; i < n; ++i) ids[i] = static_cast<int32_t>((i * 37 + 11) % tiny().config.n_vocab);
+  return ids;
+}
+
+std::vector<PolicyOptions> policies() {
+  const SentinelTokens st = sentinel_tokens(tiny().config);
+  PolicyOptions none;
+  PolicyOptions scheduled;
+  scheduled.method = Method::Sentinel;
+  scheduled.ratio = 0.5;
+  scheduled.span = 4;
+  scheduled.cl_id = st.cl;
+  scheduled.cr_id = st.cr;
+  PolicyOptions marked = scheduled;
+  marked.spans = {{3, 9}, {12, 20}, {30, 36}};  // the last span lies past the saved prefix
+  PolicyOptions streaming;
+  streaming.method = Method::Streaming;
+  streaming.ratio = 0.5;
+  streaming.sinks = 2;
+  return {none, scheduled, marked, streaming};
+}
+
+class StateFile : public ::testing::Test {
+ protected:
+  void TearDown() override { std::filesystem::remove(path_); }
+  std::string path_ = (std::filesystem::temp_directory_path() / "sentinel_state_test.state").string();
+  StateFileInfo info() { return {model_fingerprint(tiny().model), tiny().name}; }
+};
+
+TEST_F(StateFile, RestoredSessionContinuesExactly) {
+  c10::InferenceMode guard;
+  const std::vector<int32_t> all = tokens(40);
+  const std::span<const int32_t> prefix(all.data(), 24), rest(all.data() + 24, 16);
+  for (const PolicyOptions& policy : policies()) {
+    SCOPED_TRACE(method_name(policy.method) + (policy.spans.empty() ? "" : " marked"));
+    Session original(tiny().model, tiny().model->cache_options(16), policy);
+    original.append(prefix, Logits::None);
+    const SessionState captured = capture_state(original, prefix);
+    save_state_file(path_, captured, info());
+    const SessionState loaded = load_state_file(path_, info());
+    EXPECT_EQ(loaded.tokens, captured.tokens);
+    EXPECT_EQ(loaded.cells.size(), captured.cells.size());
+    if (policy.method != Method::None) EXPECT_LT(loaded.cells.size(), prefix.size());  // really compressed
+
+    Session restored(tiny().model, tiny().model->cache_options(16), policy);
+    restore_state(restored, loaded);
+    EXPECT_EQ(restored.next_position(), 24);
+    EXPECT_EQ(restored.stats().cells_evicted, original.stats().cells_evicted);
+    const at::Tensor expected = original.append(rest, Logits::All);  // [16, n_vocab]
+    const at::Tensor got = restored.append(rest, Logits::All);
+    EXPECT_TRUE(at::equal(got, expected)) << "max diff " << (got - expected).abs().max().item<double>();
+    EXPECT_EQ(restored.cache().size(), original.cache().size());
+    EXPECT_DOUBLE_EQ(restored.stats().achieved_ratio(), original.stats().achieved_ratio());
+  }
+}
+
+TEST_F(StateFile, ForeignTruncatedAlteredAndOldFilesAreRefused) {
+  c10::InferenceMode guard;
+  const std::vector<int32_t> prefix = tokens(20);
+  Session s(tiny().model, tiny().model->cache_options(32), policies()[1]);
+  s.append(prefix, Logits::None);
+  save_state_file(path_, capture_state(s, prefix), info());
+  auto expect_refused = [&](const std::string& part, StateFileInfo who) {
+    try {
+      load_state_file(path_, who);
+      ADD_FAILURE() << "accepted; expected an error with '" << part << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    }
+  };
+  expect_refused("another model", {"0123456789abcdef", "other"});
+
+  std::string bytes = testing::read_file(path_);
+  auto write = [&](const std::string& data) { std::ofstream(path_, std::ios::binary | std::ios::trunc) << data; };
+  write(bytes.substr(0, bytes.size() - 100));
+  expect_refused("truncated", info());
+  std::string altered = bytes;
+  altered[altered.size() - 5] ^= 0x40;
+  write(altered);
+  expect_refused("SHA-256", info());
+  std::string old = bytes;
+  old[10] = 9;  // version field
+  write(old);
+  expect_refused("version 9", info());
+  write("GGUF" + bytes.substr(4));
+  expect_refused("not a Sentinel session state file", info());
+  write(bytes.substr(0, 30));
+  expect_refused("truncated", info());
+}
+
+TEST_F(StateFile, H2OSessionsAreNotResumable) {
+  c10::InferenceMode guard;
+  PolicyOptions h2o;
+  h2o.method = Method::H2O;
+  h2o.ratio = 0.5;
+  Session s(tiny().model, tiny().model->cache_options(32), h2o);
+  EXPECT_FALSE(resumable(h2o.method));
+  EXPECT_THROW(s.resume({}, {}), Error);
+}
+
+}  // namespace
+}  // namespace sentinel::server
