@@ -51,7 +51,7 @@ bool adapter_belongs_to(const Adapter& adapter, LlamaModel& base);
 // The sentinel adapter trained for the default model and shipped in the source tree (adapters/,
 // docs/training.md says how it was made), which `--compress sentinel` uses when no --adapter is
 // given; $SENTINEL_ADAPTER_DIR overrides the folder. "" when the file is absent.
-inline constexpr const char* kBundledSentinelAdapter = "SmolLM2-135M-Instruct.sentinel-0.5.safetensors";
+inline constexpr const char* kBundledSentinelAdapter = "SmolLM2-135M-Instruct.sentinel.safetensors";
 std::string bundled_sentinel_adapter_path();
 
 }  // namespace sentinel
