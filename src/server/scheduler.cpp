@@ -90,6 +90,7 @@ struct Scheduler::Slot {
   enum class Phase { Idle, Prefill, Decode } phase = Phase::Idle;
   std::optional<Job> job;
   std::unique_ptr<Session> session;  // kept after the request ends, for /slots/{id}?action=save
+  PolicyOptions policy;              // what compresses `session` (explicit spans included)
   std::vector<int32_t> fed;          // tokens the session has read
   std::optional<Sampler> sampler;
   std::optional<StreamDecoder> decoder;
@@ -186,7 +187,7 @@ SessionState Scheduler::capture_slot(int id) {
   if (!resumable(slot.session->policy().method()))
     throw HttpError(400, "slot " + std::to_string(id) + " used h2o compression, whose state cannot be saved");
   SessionState state = capture_state(*slot.session, slot.fed);
-  state.policy = slot.outcome.policy;
+  state.policy = slot.policy;
   return state;
 }
 
@@ -258,6 +259,7 @@ void Scheduler::admit(Slot& slot, Job job) {
     slot.session.reset();  // the previous sequence's memory goes before the next one's comes
     slot.session = std::make_unique<Session>(loaded_.model, loaded_.model->cache_options(capacity), p.policy);
     slot.fed.clear();
+    slot.policy = p.policy;
     const bool wants_prompt_logprobs = r.echo && r.logprobs;
     if (r.cache_prompt && !wants_prompt_logprobs) {
       if (auto state = cache_.lookup(p.tokens, p.policy)) {

@@ -93,7 +93,7 @@ def test_compression_per_request_holds_fewer_entries(server, document):
         assert r.choices[0].message.content
 
 
-def test_marked_message_is_compressed_and_the_question_is_not(server, document):
+def test_marked_message_is_compressed_and_the_question_is_not(server, slot_dir, document):
     question = "Who is this text about? Answer in one sentence."
     messages = [{"role": "user", "content": document, "compress": True}, {"role": "user", "content": question}]
     r = server.client.chat.completions.create(model="any", messages=messages, **GREEDY,
@@ -107,6 +107,14 @@ def test_marked_message_is_compressed_and_the_question_is_not(server, document):
     assert c["kv_entries"] == c["tokens_seen"] - 7 * c["marked_spans"]
     assert c["kv_entries_evicted"] == 9 * c["marked_spans"]  # the span's 8 tokens and its <CL>
     assert r.choices[0].message.content
+    # Saved, the slot's state file names the marked spans in its header.
+    status, saved = server.post(f"/slots/{extra(r, 'id_slot')}?action=save", {"filename": "marked.state"})
+    assert status == 200, saved
+    data = (slot_dir / "marked.state").read_bytes()
+    assert data[:10] == b"SNTLSTATE\0"
+    header = json.loads(data[22:22 + int.from_bytes(data[14:22], "little")])
+    assert header["method"] == "sentinel" and len(header["spans"]) == c["marked_spans"]
+    assert all(end - begin == 8 for begin, end in header["spans"])
 
 
 def test_prompt_cache_reuses_the_compressed_document(server, document):
