@@ -85,8 +85,9 @@ def test_compression_per_request_holds_fewer_entries(server, document):
                                                   extra_body={"compression": {"method": "sentinel", "ratio": ratio}})
         c = extra(r, "compression")
         assert c["method"] == "sentinel" and c["tokens_seen"] == fc["tokens_seen"]
-        # The scheduler reaches the ratio at steady state; a window of recent spans is still open.
-        assert ratio - 0.1 < c["achieved_ratio"] <= ratio + 0.01, c
+        # The stream scheduler spends the budget: it compresses a span of L = 16 tokens (L - 1 entries
+        # removed) only once the budget is exceeded, so it sits at most L - 2 entries past the ratio.
+        assert ratio - 0.1 < c["achieved_ratio"] <= ratio + 14 / c["tokens_seen"] + 1e-9, c
         assert c["kv_entries"] < (1 - ratio + 0.1) * c["tokens_seen"]
         assert c["kv_bytes"] < fc["kv_bytes"] * (1 - ratio + 0.1)
         assert c["kv_bytes_full"] == fc["kv_bytes"]

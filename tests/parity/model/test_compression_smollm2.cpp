@@ -59,8 +59,9 @@ std::vector<Layout> layouts() {
   const std::vector<int64_t> all = {1, 7, 64, kTokens};
   const std::vector<int64_t> prefill = {7, 64, kTokens};
   return {
-      // P = 7 / 0.5 = 14: spans [14k, 14k + 8) for k = 0..13 close within 200 tokens, 7 cells saved each.
-      {"sentinel_scheduled_50_span_8", scheduled, 200 - 14 * 7, all},
+      // Stream layout: 4 sinks, spans [4 + 8k, 12 + 8k) compressed as the budget needs, 15 by the
+      // last token (the next query may see kv_budget(0.5, 201) = 101: 201 - 15 * 7 = 96), 7 cells saved each.
+      {"sentinel_scheduled_50_span_8", scheduled, 200 - 15 * 7, all},
       // Chunks of 7 open both spans mid-chunk, close the first mid-chunk and the second at a chunk's
       // end; chunks of 64 open the second span in one chunk and close it in the next.
       {"sentinel_explicit", spans, 200 - 39 - 39, prefill},
