@@ -11,12 +11,17 @@
 #
 #   scripts/train_default_adapter.sh [OUT] [extra sentinel train options, e.g. --resume or -t 1]
 #
+# OUT defaults to $SENTINEL_HOME/runs/ (~/.cache/sentinel), beside its checkpoint and log, which stay
+# out of the repository; copy OUT to adapters/SmolLM2-135M-Instruct.sentinel.safetensors to ship it.
+#
 # ~100 s per update on one CPU core (float32). Ctrl-C checkpoints; the same command plus --resume
 # continues exactly, so the run may be split over many sittings (--stop-after N ends one cleanly).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 data=${SENTINEL_SHARED_DATA:-$root/../shared/data}
-out=${1:-$root/adapters/SmolLM2-135M-Instruct.sentinel.safetensors}
+home=${SENTINEL_HOME:-$HOME/.cache/sentinel}
+mkdir -p "$home/runs"
+out=${1:-$home/runs/SmolLM2-135M-Instruct.sentinel.safetensors}
 [ $# -gt 0 ] && shift
 books=""
 for book in "$data"/gutenberg/*.txt; do

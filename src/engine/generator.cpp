@@ -15,7 +15,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// Length of the longest suffix of `text` that is a proper prefix of some stop string.
+}  // namespace
+
 size_t held_back_length(std::string_view text, const std::vector<std::string>& stops) {
   size_t hold = 0;
   for (const auto& stop : stops) {
@@ -28,8 +29,6 @@ size_t held_back_length(std::string_view text, const std::vector<std::string>& s
   }
   return hold;
 }
-
-}  // namespace
 
 void GenerationOptions::validate() const {
   check(max_tokens >= 0, "max_tokens must be >= 0, got ", max_tokens);

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "sentinel/core/error.h"
+#include "sentinel/engine/generator.h"
 #include "sentinel/engine/sampler.h"
 #include "sentinel/engine/session.h"
 
@@ -17,20 +18,6 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-// Length of the longest suffix of `text` that is a proper prefix of a stop string: text that may
-// still turn into a stop string is held back, so a stop string is never streamed.
-size_t held_back_length(std::string_view text, const std::vector<std::string>& stops) {
-  size_t hold = 0;
-  for (const auto& stop : stops) {
-    for (size_t n = std::min(stop.size() - 1, text.size()); n > hold; --n) {
-      if (text.substr(text.size() - n) == std::string_view(stop).substr(0, n)) {
-        hold = n;
-        break;
-      }
-    }
-  }
-  return hold;
-}
 
 // logits: [n_vocab] float32 -> the token's log-probability and the `top` most likely tokens.
 TokenLogprob score_token(const at::Tensor& logits, int32_t id, int64_t top, const Tokenizer& tokenizer) {

@@ -44,4 +44,8 @@ using TextCallback = std::function<bool(std::string_view piece)>;
 GenerationResult generate(Session& session, const Tokenizer& tokenizer, std::span<const int32_t> prompt,
                           const GenerationOptions& options, const TextCallback& on_text = {});
 
+// Length of the longest suffix of `text` that is a proper prefix of a stop string: text that may
+// still turn into a stop string is held back, so a stop string is never streamed.
+size_t held_back_length(std::string_view text, const std::vector<std::string>& stops);
+
 }  // namespace sentinel
