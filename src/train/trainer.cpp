@@ -169,7 +169,7 @@ void with_generator(at::Generator gen, at::Tensor& state, Body&& body) {
 
 Trainer::Trainer(LlamaModel model, std::vector<std::pair<std::string, at::Tensor>> trainable,
                  const OptimizerOptions& options, uint64_t seed)
-    : model_(std::move(model)), options_(options), optimizer_(std::move(trainable), options) {
+    : model_(std::move(model)), options_(options), optimizer_(std::move(trainable), options), seed_(seed) {
   options_.validate();
   at::Generator gen = device_generator(model_);
   const at::Tensor outside = gen.get_state();
@@ -178,15 +178,54 @@ Trainer::Trainer(LlamaModel model, std::vector<std::pair<std::string, at::Tensor
   gen.set_state(outside);
 }
 
+void Trainer::distribute(ProcessGroup& group, const BucketOptions& buckets) {
+  check(group_ == nullptr, "Trainer::distribute called twice");
+  group_ = &group;
+  std::vector<at::Tensor> params;
+  for (const auto& [name, p] : optimizer_.params()) params.push_back(p);
+  {
+    at::NoGradGuard no_grad;
+    for (auto& p : params) {
+      at::Tensor t = p.detach();
+      group.broadcast(t, 0, "broadcasting the initial weights from rank 0");
+    }
+  }
+  buckets_ = std::make_unique<GradientBuckets>(group, params, buckets);
+  // Each rank draws its own dropout masks (rank 0 keeps the single-process stream).
+  at::Generator gen = device_generator(model_);
+  const at::Tensor outside = gen.get_state();
+  gen.set_current_seed(seed_ + 1000003ull * static_cast<uint64_t>(group.rank()));
+  rng_state_ = gen.get_state();
+  gen.set_state(outside);
+}
+
+bool Trainer::any_rank(bool local) {
+  if (group_ == nullptr) return local;
+  std::vector<at::Tensor> flag{at::full({1}, local ? 1.0f : 0.0f)};
+  group_->all_reduce_sum(flag, "agreeing on stopping after update " + std::to_string(optimizer_.n_steps));
+  return flag[0].item<float>() > 0;
+}
+
 StepResult Trainer::step(std::span<const TrainBatch> micro_batches) {
   check(!micro_batches.empty(), "an update needs at least one micro-batch");
   model_->train();
   optimizer_.zero_grad();
   StepResult r;
-  const double n_micro = static_cast<double>(micro_batches.size());
+  const std::string update = "update " + std::to_string(optimizer_.n_steps + 1);
+  // Targets of the whole update, over every rank: each micro-batch's mean loss counts by its share.
+  double n_update_targets = 0;
+  for (const TrainBatch& b : micro_batches) n_update_targets += static_cast<double>(b.n_targets);
+  if (group_ != nullptr) {
+    std::vector<at::Tensor> count{at::full({1}, n_update_targets, at::kDouble)};
+    group_->all_reduce_sum(count, "counting the targets of " + update);
+    n_update_targets = count[0].item<double>();
+  }
   const at::DeviceType device = model_->embed_tokens->weight.device().type();
   with_generator(device_generator(model_), rng_state_, [&] {
-    for (const TrainBatch& b : micro_batches) {
+    for (size_t m = 0; m < micro_batches.size(); ++m) {
+      const TrainBatch& b = micro_batches[m];
+      const double weight = n_update_targets > 0 ? static_cast<double>(b.n_targets) / n_update_targets : 0.0;
+      if (buckets_ != nullptr && m + 1 == micro_batches.size()) buckets_->arm(update);
       LossTerms loss;
       if (compute_dtype == at::kFloat) {
         loss = training_loss(model_, b, distill);
@@ -206,14 +245,23 @@ StepResult Trainer::step(std::span<const TrainBatch> micro_batches) {
         at::autocast::set_autocast_dtype(device, was_dtype);
         at::autocast::clear_cache();
       }
-      (loss.loss / n_micro).backward();
-      r.loss += loss.loss.item<double>() / n_micro;
-      r.ce += loss.ce / n_micro;
-      r.kl += loss.kl / n_micro;
+      (loss.loss * weight).backward();
+      r.loss += loss.loss.item<double>() * weight;
+      r.ce += loss.ce * weight;
+      r.kl += loss.kl * weight;
       r.n_targets += b.n_targets;
       r.n_elements += b.ids.numel();
     }
   });
+  if (group_ != nullptr) {
+    buckets_->finish();  // .grad() now holds the sum over ranks of the weighted gradients
+    std::vector<at::Tensor> stats{at::tensor({r.loss, r.ce, r.kl, static_cast<double>(r.n_targets),
+                                              static_cast<double>(r.n_elements)}, at::kDouble)};
+    group_->all_reduce_sum(stats, "summing the statistics of " + update);
+    const auto v = stats[0].accessor<double, 1>();
+    r.loss = v[0], r.ce = v[1], r.kl = v[2];
+    r.n_targets = static_cast<int64_t>(v[3]), r.n_elements = static_cast<int64_t>(v[4]);
+  }
   std::vector<at::Tensor> params;
   for (const auto& [name, p] : optimizer_.params()) params.push_back(p);
   if (options_.clip > 0) {
@@ -238,6 +286,22 @@ void Trainer::save_checkpoint(const std::string& path, const std::map<std::strin
     add_tensor(writer, "exp_avg_sq." + name, optimizer_.exp_avg_sq.at(name));
   }
   add_tensor(writer, "rng", rng_state_);
+  if (group_ != nullptr) {
+    // Every rank's dropout stream, so that a resumed job continues each one exactly.
+    const at::Tensor mine = rng_state_.contiguous();
+    const auto states = group_->gather_to_root(
+        std::string(static_cast<const char*>(mine.data_ptr()), mine.nbytes()), "rng states at update " +
+                                                                                  std::to_string(optimizer_.n_steps));
+    if (!group_->is_root()) return;  // rank 0 writes the file
+    for (int rank = 1; rank < group_->world(); ++rank) {
+      const std::string& bytes = states[rank];
+      check(bytes.size() == mine.nbytes(), "rank ", rank, " sent an RNG state of ", bytes.size(), " bytes, expected ",
+            mine.nbytes());
+      writer.add("rng.rank" + std::to_string(rank), DType::U8, {static_cast<int64_t>(bytes.size())},
+                 std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+    }
+  }
+  writer.set_metadata("world_size", std::to_string(group_ != nullptr ? group_->world() : 1));
   for (const auto& [key, value] : metadata) writer.set_metadata(key, value);
   writer.set_metadata("format", "sentinel-checkpoint");
   writer.set_metadata("step", std::to_string(optimizer_.n_steps));
@@ -248,6 +312,14 @@ std::map<std::string, std::string> Trainer::load_checkpoint(const std::string& p
   const SafetensorsFile file = SafetensorsFile::open(path);
   auto meta = file.metadata();
   check(meta["format"] == "sentinel-checkpoint", "'", path, "' is not a sentinel training checkpoint");
+  const int world = group_ != nullptr ? group_->world() : 1;
+  const int saved_world = meta.count("world_size") ? std::stoi(meta["world_size"]) : 1;
+  check(saved_world == world, "--resume: checkpoint ", path, " was written by a job of ", saved_world, " process",
+        saved_world == 1 ? "" : "es", ", this one has ", world, ". Which blocks each rank reads and each rank's ",
+        "dropout stream depend on the world size: relaunch with ",
+        saved_world == 1 ? "a single process (no torchrun)" : "torchrun --nproc-per-node " + std::to_string(saved_world) +
+                                                                 " (WORLD_SIZE=" + std::to_string(saved_world) + ")",
+        ", or start afresh without --resume");
   at::NoGradGuard no_grad;
   for (auto& [name, p] : optimizer_.params()) {
     check(file.find("param." + name) != nullptr, "checkpoint ", path, " lacks trainable tensor '", name,
@@ -262,22 +334,25 @@ std::map<std::string, std::string> Trainer::load_checkpoint(const std::string& p
     }
   }
   optimizer_.n_steps = std::stoll(meta["step"]);
-  rng_state_ = read_tensor(file, "rng");
+  const int rank = group_ != nullptr ? group_->rank() : 0;
+  rng_state_ = read_tensor(file, rank == 0 ? "rng" : "rng.rank" + std::to_string(rank));
   return meta;
 }
 
 void TrainLoopOptions::validate(int64_t n_blocks) const {
   check(batch >= 1, "--batch must be >= 1, got ", batch);
   check(accum >= 1, "--accum must be >= 1, got ", accum);
+  check(world >= 1 && rank >= 0 && rank < world, "rank ", rank, " is outside a world of ", world);
   check(steps >= 1, "the run needs at least one update (--steps or --epochs), got ", steps);
   check(val_every >= 0 && save_every >= 0, "--val-every and --save-every must be >= 0");
-  check(batch * accum <= n_blocks, "one update reads --batch ", batch, " x --accum ", accum, " = ", batch * accum,
-        " blocks, but the training data has only ", n_blocks, "; give more text or lower --batch/--accum/--block");
+  check(world * batch * accum <= n_blocks, "one update reads ", world > 1 ? std::to_string(world) + " processes x " : "",
+        "--batch ", batch, " x --accum ", accum, " = ", world * batch * accum, " blocks, but the training data has only ",
+        n_blocks, "; give more text or lower --batch/--accum/--block");
 }
 
 int64_t updates_per_epoch(int64_t n_blocks, const TrainLoopOptions& options) {
   options.validate(n_blocks);
-  return n_blocks / (options.batch * options.accum);
+  return n_blocks / (options.world * options.batch * options.accum);
 }
 
 std::vector<int64_t> blocks_of_update(int64_t n_blocks, const TrainLoopOptions& options, int64_t step) {
@@ -288,8 +363,14 @@ std::vector<int64_t> blocks_of_update(int64_t n_blocks, const TrainLoopOptions& 
   std::vector<int64_t> order(n_blocks);
   for (int64_t i = 0; i < n_blocks; ++i) order[i] = i;
   for (int64_t i = n_blocks - 1; i > 0; --i) std::swap(order[i], order[rng() % static_cast<uint64_t>(i + 1)]);
-  const int64_t per_update = options.batch * options.accum;
-  return std::vector<int64_t>(order.begin() + within * per_update, order.begin() + (within + 1) * per_update);
+  // The update's slice of the order; micro-batch m is its m-th run of world x batch blocks, of
+  // which this rank takes every world-th (one process with world x batch reads them all).
+  const int64_t per_micro = options.world * options.batch, per_update = per_micro * options.accum;
+  std::vector<int64_t> mine;
+  for (int64_t m = 0; m < options.accum; ++m)
+    for (int64_t j = 0; j < options.batch; ++j)
+      mine.push_back(order[within * per_update + m * per_micro + options.rank + j * options.world]);
+  return mine;
 }
 
 TrainOutcome run_training(Trainer& trainer, const TrainData& data, const TrainLoopOptions& options,
@@ -308,7 +389,7 @@ TrainOutcome run_training(Trainer& trainer, const TrainData& data, const TrainLo
     const StepResult r = trainer.step(micro);
     if (callbacks.on_step) callbacks.on_step(r);
     if (options.val_every > 0 && r.step % options.val_every == 0 && callbacks.on_validate) callbacks.on_validate(r.step);
-    const bool stopping = stop != nullptr && stop->load();
+    const bool stopping = trainer.any_rank(stop != nullptr && stop->load());
     if (stopping || r.step == options.steps || (options.save_every > 0 && r.step % options.save_every == 0))
       checkpoint();
     if (stopping && r.step < options.steps) return TrainOutcome::Stopped;

@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "common.h"
+#include "distributed_args.h"
 #include "sentinel/core/error.h"
 #include "sentinel/core/paths.h"
 #include "sentinel/core/sha256.h"
@@ -66,6 +67,8 @@ struct TrainArgs {
   std::string log;
   bool resume = false;
   int64_t stop_after = 0;
+  DistArgs dist;
+  double bucket_mb = 25;  // DDP's bucket_cap_mb
 };
 
 std::string checkpoint_path(const TrainArgs& a) { return a.out + ".checkpoint"; }
@@ -203,16 +206,30 @@ int run_train(TrainArgs& a) {
   val_policy.cr_id = 1;
   PerplexityOptions val_window{a.val_ctx, a.val_ctx};
   if (!a.val_data.empty()) validate_compressed_perplexity(val_window, val_policy, 64);
+  check(a.bucket_mb > 0, "--bucket-mb must be > 0, got ", a.bucket_mb);
+
+  // ---- the data-parallel job (torchrun), when launched as one ----
+  const std::unique_ptr<ProcessGroup> group = join_launched_job(a.dist, cuda);
+  const bool root = group == nullptr || group->is_root();  // rank 0 alone logs, checkpoints and writes
+  if (group != nullptr) {
+    a.loop.rank = group->rank();
+    a.loop.world = group->world();
+  }
+  // Quiet on the other ranks: one job, one account of it.
+  auto note = [root](auto... args) {
+    if (root) std::fprintf(stderr, args...);
+  };
 
   // ---- model and data ----
   // Training needs dense weights it can differentiate through: the quantized path is inference only.
   check(a.model.backend != "quantized", "sentinel train fine-tunes dense float32 weights; --backend quantized is for ",
         "inference (drop it: train loads the model dense, the adapter then runs on either path)");
   if (a.model.threads > 0) at::set_num_threads(a.model.threads);
+  const int gpu = group != nullptr ? group->env().local_rank : 0;  // torchrun: one GPU per local rank
   LoadedModel loaded = load_model(a.model.model.empty() ? default_model_path() : a.model.model,
-                                  LoadOptions{at::kFloat, cuda ? at::Device(at::kCUDA) : at::Device(at::kCPU)});
-  std::fprintf(stderr, "loaded %s on %s, %d threads\n", loaded.name.c_str(), cuda ? "cuda" : "cpu",
-               at::get_num_threads());
+                                  LoadOptions{at::kFloat, cuda ? at::Device(at::kCUDA, gpu) : at::Device(at::kCPU)});
+  note("loaded %s on %s, %d threads%s\n", loaded.name.c_str(), cuda ? "cuda" : "cpu", at::get_num_threads(),
+       group != nullptr ? " per process" : "");
   std::string text;
   for (const auto& path : a.data) text += read_text_file(path);
   const std::string data_sha = sha256_bytes(text);
@@ -237,26 +254,26 @@ int run_train(TrainArgs& a) {
   a.optimizer.total_steps = a.loop.steps;
   a.optimizer.validate();
   if (layout == TrainLayout::Stream) {
-    std::fprintf(stderr, "data: %lld tokens, %lld sequences of %lld read with the inference schedule (%s, %lld sinks): "
+    note("data: %lld tokens, %lld sequences of %lld read with the inference schedule (%s, %lld sinks): "
                  "ratio uniform in [%g, %g], span in [%lld, %lld] per sequence%s\n", static_cast<long long>(n_tokens),
                  static_cast<long long>(data.n_blocks()), static_cast<long long>(d.seq_len), a.method.c_str(),
                  static_cast<long long>(d.sinks), d.ratio_min, d.ratio_max, static_cast<long long>(d.span_min),
                  static_cast<long long>(d.span_max), a.distill > 0 ? ", distilled from the uncompressed model" : "");
   } else if (method == Method::Sentinel) {
-    std::fprintf(stderr, "data: %lld tokens in %lld rows, %zu %s spans (max %lld), compression ratio: nominal %.3f, "
+    note("data: %lld tokens in %lld rows, %zu %s spans (max %lld), compression ratio: nominal %.3f, "
                  "achieved %.3f (rows with spans: %lld)\n", static_cast<long long>(n_tokens),
                  static_cast<long long>(data.corpus().n_rows), data.corpus().spans.size(), a.span_unit.c_str(),
                  static_cast<long long>(a.spans.max_length), a.spans.ratio, data.corpus().achieved_ratio(),
                  static_cast<long long>(data.corpus().n_rows_with_spans));
   } else {
-    std::fprintf(stderr, "data: %lld tokens, --method %s mask removing %.3f of the context\n",
+    note("data: %lld tokens, --method %s mask removing %.3f of the context\n",
                  static_cast<long long>(n_tokens), a.method.c_str(), a.spans.ratio);
   }
-  std::fprintf(stderr, "%lld blocks of %lld, %lld updates per epoch, %lld updates of %lld blocks\n",
+  note("%lld blocks of %lld, %lld updates per epoch, %lld updates of %lld blocks\n",
                static_cast<long long>(data.n_blocks()),
                static_cast<long long>(layout == TrainLayout::Stream ? d.seq_len : a.block),
                static_cast<long long>(per_epoch), static_cast<long long>(a.loop.steps),
-               static_cast<long long>(a.loop.batch * a.loop.accum));
+               static_cast<long long>(a.loop.world * a.loop.batch * a.loop.accum));
 
   const std::string base_fingerprint = model_fingerprint(loaded.model);  // before any weight changes
   const ModelSetup setup{method, a.full ? TrainScope::Full : TrainScope::Adapter, a.lora, a.loop.seed};
@@ -272,20 +289,23 @@ int run_train(TrainArgs& a) {
     load_lora(loaded.model, start.lora);
     if (start.sentinel_embeddings.defined() && method == Method::Sentinel)
       loaded.model->extra_embeddings.copy_(start.sentinel_embeddings);
-    std::fprintf(stderr, "starting from %s\n", a.init_adapter.c_str());
+    note("starting from %s\n", a.init_adapter.c_str());
   }
   Trainer trainer(loaded.model, std::move(trainable), a.optimizer, a.loop.seed);
   trainer.compute_dtype = compute;
   trainer.distill = a.distill;
   if (a.sentinel_lr > 0) trainer.optimizer().lr_scale["sentinel_embeddings"] = a.sentinel_lr / a.optimizer.lr;
+  if (group != nullptr) {
+    const auto bytes = static_cast<int64_t>(a.bucket_mb * (1 << 20));
+    trainer.distribute(*group, BucketOptions{bytes, std::min<int64_t>(bytes, 1 << 20)});
+  }
   const nlohmann::json identity = run_identity(a, data_sha, base_fingerprint);
   a.loop.checkpoint = checkpoint_path(a);
   a.loop.checkpoint_metadata = {{"run", identity.dump()}};
   if (a.resume) {
     const auto meta = trainer.load_checkpoint(a.loop.checkpoint);
     check_resume(identity, meta.count("run") ? meta.at("run") : "", a.loop.checkpoint);
-    std::fprintf(stderr, "resumed from %s at update %lld\n", a.loop.checkpoint.c_str(),
-                 static_cast<long long>(trainer.steps_done()));
+    note("resumed from %s at update %lld\n", a.loop.checkpoint.c_str(), static_cast<long long>(trainer.steps_done()));
   }
 
   std::vector<int32_t> val_ids;
@@ -298,11 +318,14 @@ int run_train(TrainArgs& a) {
     }
   }
   const std::string log_path = a.log.empty() ? a.out + ".log.jsonl" : a.log;
-  if (a.resume) keep_log_until(log_path, trainer.steps_done());
-  std::ofstream log(log_path, a.resume ? std::ios::app : std::ios::trunc);
-  check(log.good(), "cannot write the log '", log_path, "'; pass --log FILE in a writable folder");
+  if (a.resume && root) keep_log_until(log_path, trainer.steps_done());
+  std::ofstream log;  // rank 0's; the other ranks' updates are the same updates
+  if (root) {
+    log.open(log_path, a.resume ? std::ios::app : std::ios::trunc);
+    check(log.good(), "cannot write the log '", log_path, "'; pass --log FILE in a writable folder");
+  }
 
-  ProgressBar bar("train", a.loop.steps, "upd", trainer.steps_done());
+  ProgressBar bar("train", root ? a.loop.steps : 0, "upd", trainer.steps_done());
   const auto start = std::chrono::steady_clock::now();
   int64_t tokens_seen = 0;
   TrainCallbacks callbacks;
@@ -310,16 +333,19 @@ int run_train(TrainArgs& a) {
     tokens_seen += r.n_elements;
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double tps = s > 0 ? tokens_seen / s : 0;
+    if (a.stop_after > 0 && r.step == a.stop_after) g_stop = true;  // as Ctrl-C would
+    if (!root) return;
     log << nlohmann::json{{"step", r.step}, {"loss", r.loss}, {"ce", r.ce}, {"kl", r.kl}, {"lr", r.lr}, {"grad_norm", r.grad_norm},
-                          {"tokens", r.n_elements}, {"targets", r.n_targets}, {"tokens_per_s", tps}, {"elapsed_s", s}}
+                          {"tokens", r.n_elements}, {"targets", r.n_targets}, {"tokens_per_s", tps}, {"elapsed_s", s},
+                          {"world_size", a.loop.world}}
                .dump()
         << "\n" << std::flush;
-    if (a.stop_after > 0 && r.step == a.stop_after) g_stop = true;  // as Ctrl-C would
     char extra[96];
     std::snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", r.loss, tps);
     bar.update(r.step, extra);
   };
   callbacks.on_validate = [&](int64_t step) {
+    if (!root) return;  // the others wait for rank 0 at the next update's first collective
     LlamaModel& model = trainer.model();
     model->eval();
     at::NoGradGuard no_grad;
@@ -334,9 +360,12 @@ int run_train(TrainArgs& a) {
 
   g_stop = false;
   std::signal(SIGINT, on_sigint);
+  std::signal(SIGTERM, on_sigint);  // torchrun stops its workers with SIGTERM
   const TrainOutcome outcome = run_training(trainer, data, a.loop, callbacks, &g_stop);
   std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
   bar.finish();
+  if (!root) return outcome == TrainOutcome::Stopped ? 130 : 0;
 
   std::map<std::string, std::string> meta = {
       {"method", a.method},
@@ -384,7 +413,9 @@ Runner register_train(CLI::App& app) {
   cmd->footer(
       "Writes --out (an adapter: LoRA tensors under peft's names plus the sentinel rows, tied to the base model),\n"
       "--out.checkpoint (resume state) and --out.log.jsonl. Use it with generate/ppl --adapter FILE.\n"
-      "Ctrl-C writes a checkpoint and the adapter so far; the same command with --resume continues exactly.");
+      "Ctrl-C writes a checkpoint and the adapter so far; the same command with --resume continues exactly.\n"
+      "Data parallel: torchrun --nproc-per-node N --no-python build/sentinel train ... (--batch is per process;\n"
+      "rank 0 writes the log, checkpoints and adapter; docs/training.md, \"Many processes, many machines\").");
   add_model_options(*cmd, a->model);
   cmd->get_option("--dtype")->description(
       "Compute dtype: float32, or bfloat16 (autocast: matmuls in bfloat16, weights and optimiser state float32)");
@@ -475,6 +506,11 @@ Runner register_train(CLI::App& app) {
                   "for scripted runs split over several jobs (0 = off)")
       ->capture_default_str();
   cmd->add_option("--seed", a->loop.seed, "Seed of spans, LoRA init, dropout and block order")->capture_default_str();
+  add_dist_options(*cmd, a->dist);
+  cmd->add_option("--bucket-mb", a->bucket_mb,
+                  "Under torchrun: MiB of gradients per all-reduce bucket, each sent as soon as backward has filled it "
+                  "(DDP's bucket_cap_mb)")
+      ->capture_default_str();
   return [a] { return run_train(*a); };
 }
 

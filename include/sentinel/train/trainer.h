@@ -9,11 +9,14 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "sentinel/distributed/gradient_buckets.h"
+#include "sentinel/distributed/process_group.h"
 #include "sentinel/model/llama.h"
 #include "sentinel/train/data.h"
 
@@ -69,10 +72,11 @@ class AdamW {
   OptimizerOptions options_;
 };
 
+// What one update did, over every rank of a data-parallel job.
 struct StepResult {
   int64_t step = 0;        // updates done after this one
-  double loss = 0;         // mean of the micro-batch losses
-  double ce = 0, kl = 0;   // their terms (LossTerms), same mean
+  double loss = 0;         // mean loss per target over the update's targets
+  double ce = 0, kl = 0;   // its terms (LossTerms), same mean
   double lr = 0;           // learning rate used
   double grad_norm = 0;    // global gradient norm before clipping
   int64_t n_targets = 0;   // tokens that took loss
@@ -87,10 +91,21 @@ class Trainer {
   // random numbers in the process, and checkpoints carry it.
   Trainer(LlamaModel model, std::vector<std::pair<std::string, at::Tensor>> trainable, const OptimizerOptions& options,
           uint64_t seed = 0);
-  // One update: forward and backward over each micro-batch (loss / n_micro each, i.e. the mean
-  // of the micro-batch means), clip, AdamW at lr_at(step). Model in training mode.
+  // One update: forward and backward over each micro-batch, clip, AdamW at lr_at(step). Model in
+  // training mode. The update's loss is the mean per target over all its targets (each micro-batch
+  // mean weighted by its share of the targets, on every rank), so an update reads the same however
+  // its blocks are split into micro-batches and processes.
   StepResult step(std::span<const TrainBatch> micro_batches);
   int64_t steps_done() const { return optimizer_.n_steps; }
+
+  // Data parallelism: this trainer is one rank of `group` (which must outlive it). Broadcasts the
+  // trainable tensors from rank 0 (every rank starts from the same weights), gives each rank its own
+  // dropout stream, and from then on sums gradients over ranks in buckets overlapped with the
+  // backward pass (gradient_buckets.h), so every rank takes the same AdamW step.
+  void distribute(ProcessGroup& group, const BucketOptions& buckets = {});
+  ProcessGroup* group() const { return group_; }
+  // Whether any rank asks to stop (a collective under data parallelism; `local` otherwise).
+  bool any_rank(bool local);
   double distill = 0.0;  // weight of the KL term of training_loss
   // kBFloat16: forward and backward under autocast (matmuls in bfloat16, weights, gradients and
   // AdamW state stay float32). kFloat: plain float32.
@@ -98,25 +113,33 @@ class Trainer {
   LlamaModel& model() { return model_; }
   AdamW& optimizer() { return optimizer_; }
 
-  // Checkpoint: trainable tensors, AdamW moments and step, the trainer's RNG state, and
+  // Checkpoint: trainable tensors, AdamW moments and step, the trainer's RNG state (every rank's,
+  // and the world size, under data parallelism: every rank calls it, rank 0 writes), and
   // `metadata` (the run's options, to refuse resuming a different run). Atomic.
   void save_checkpoint(const std::string& path, const std::map<std::string, std::string>& metadata) const;
-  // Restores everything save_checkpoint wrote; returns its metadata. Throws naming the file and
-  // the mismatch when it does not fit this model's trainable tensors.
+  // Restores everything save_checkpoint wrote (each rank its own RNG state); returns its metadata.
+  // Throws naming the file and the mismatch when it does not fit this model's trainable tensors or
+  // was written by a job of another world size.
   std::map<std::string, std::string> load_checkpoint(const std::string& path);
 
  private:
   LlamaModel model_;
   OptimizerOptions options_;
   AdamW optimizer_;
+  uint64_t seed_ = 0;
   at::Tensor rng_state_;  // the trainer's generator state (format of the model device's generator)
+  ProcessGroup* group_ = nullptr;             // data parallelism, when distribute() was called
+  std::unique_ptr<GradientBuckets> buckets_;  // its gradient all-reduce
 };
 
 // The run around the Trainer: which blocks each update reads (an epoch is a seeded permutation
 // of the blocks; update u of the run reads a fixed slice, so the data position is the step),
-// when to validate and checkpoint, and stopping on request.
+// when to validate and checkpoint, and stopping on request. Under data parallelism the slice is
+// world x batch x accum blocks and rank r reads every world-th of each micro-batch's share, so the
+// ranks together read exactly what one process with world x batch would.
 struct TrainLoopOptions {
-  int64_t batch = 1;          // blocks per micro-batch (one forward pass)
+  int64_t batch = 1;          // blocks per micro-batch (one forward pass) of this process
+  int rank = 0, world = 1;    // this process in the data-parallel job
   int64_t accum = 1;          // micro-batches per update
   int64_t steps = 0;          // updates in the whole run
   uint64_t seed = 0;          // block order
@@ -127,9 +150,9 @@ struct TrainLoopOptions {
   void validate(int64_t n_blocks) const;
 };
 
-// Updates per epoch: n_blocks / (batch * accum), at least 1 or the options are refused.
+// Updates per epoch: n_blocks / (world * batch * accum), at least 1 or the options are refused.
 int64_t updates_per_epoch(int64_t n_blocks, const TrainLoopOptions& options);
-// Block indices read by update `step` (0-based), micro-batch after micro-batch.
+// Block indices this rank reads in update `step` (0-based), micro-batch after micro-batch.
 std::vector<int64_t> blocks_of_update(int64_t n_blocks, const TrainLoopOptions& options, int64_t step);
 
 struct TrainCallbacks {
@@ -140,9 +163,9 @@ struct TrainCallbacks {
 
 enum class TrainOutcome { Finished, Stopped };
 
-// Runs updates steps_done()+1 .. options.steps. Checks `stop` after each update; when set, writes
-// a checkpoint (if a path is given) and returns Stopped. Checkpoints every save_every updates and
-// at the end.
+// Runs updates steps_done()+1 .. options.steps. Checks `stop` after each update (any rank's, under
+// data parallelism, so all stop together); when set, writes a checkpoint (if a path is given) and
+// returns Stopped. Checkpoints every save_every updates and at the end.
 TrainOutcome run_training(Trainer& trainer, const TrainData& data, const TrainLoopOptions& options,
                           const TrainCallbacks& callbacks = {}, const std::atomic<bool>* stop = nullptr);
 
