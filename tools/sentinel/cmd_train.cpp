@@ -20,6 +20,7 @@
 #include "sentinel/eval/perplexity.h"
 #include "sentinel/io/safetensors.h"
 #include "sentinel/model/adapter.h"
+#include "sentinel/model/peft_export.h"
 #include "sentinel/model/sentinels.h"
 #include "sentinel/train/setup.h"
 #include "sentinel/train/trainer.h"
@@ -69,6 +70,8 @@ struct TrainArgs {
   int64_t stop_after = 0;
   DistArgs dist;
   double bucket_mb = 25;  // DDP's bucket_cap_mb
+  std::string peft_dir;   // also write the adapter as a peft folder
+  std::string peft_base;  // its base_model_name_or_path
 };
 
 std::string checkpoint_path(const TrainArgs& a) { return a.out + ".checkpoint"; }
@@ -145,7 +148,7 @@ void write_full_weights(const std::string& path, LlamaModel& model, const std::m
                std::span<const uint8_t>(static_cast<const uint8_t*>(t.data_ptr()), t.nbytes()));
   }
   for (const auto& [k, v] : meta) writer.set_metadata(k, v);
-  writer.set_metadata("format", "sentinel-full-weights");
+  writer.set_metadata("format", kFullWeightsFormat);
   writer.write(path);
 }
 
@@ -207,6 +210,8 @@ int run_train(TrainArgs& a) {
   PerplexityOptions val_window{a.val_ctx, a.val_ctx};
   if (!a.val_data.empty()) validate_compressed_perplexity(val_window, val_policy, 64);
   check(a.bucket_mb > 0, "--bucket-mb must be > 0, got ", a.bucket_mb);
+  check(a.peft_dir.empty() || !a.full, "--peft-dir exports LoRA adapters; --full writes every weight to --out, which ",
+        "loads with --adapter (or drop --full)");
 
   // ---- the data-parallel job (torchrun), when launched as one ----
   const std::unique_ptr<ProcessGroup> group = join_launched_job(a.dist, cuda);
@@ -387,9 +392,17 @@ int run_train(TrainArgs& a) {
       {"seed", std::to_string(a.loop.seed)},
       {"run", identity.dump()}};
   if (a.full) {
+    meta["base_model"] = loaded.name;
+    meta["base_fingerprint"] = base_fingerprint;  // the weights before training: what --adapter is applied to
     write_full_weights(a.out, loaded.model, meta);
   } else {
     save_adapter(a.out, trained_adapter(loaded.model, setup, meta), loaded.model, loaded.name);
+    if (!a.peft_dir.empty()) {
+      export_peft(load_adapter(a.out), a.peft_dir, PeftExportOptions{a.peft_base.empty() ? loaded.path : a.peft_base,
+                                                                     a.lora.dropout});
+      std::fprintf(stderr, "peft folder %s written (PeftModel.from_pretrained loads it; README.md there adds the "
+                   "sentinel rows)\n", a.peft_dir.c_str());
+    }
   }
   if (outcome == TrainOutcome::Stopped) {
     std::fprintf(stderr, "interrupted after update %lld of %lld: checkpoint %s, weights so far in %s; continue with "
@@ -485,7 +498,8 @@ Runner register_train(CLI::App& app) {
                   "gate_proj,up_proj,down_proj (MLP)")
       ->capture_default_str();
   cmd->add_flag("--full", a->full,
-                "Full fine-tuning: train every weight (no LoRA); --out then holds all weights by Hugging Face name");
+                "Full fine-tuning: train every weight (no LoRA); --out then holds all weights by Hugging Face name and "
+                "loads with --adapter on the same --model (--backend dense)");
   cmd->add_option("--device", a->device, "auto (CUDA when present), cpu or cuda")->capture_default_str();
   cmd->add_option("--val-data", a->val_data, "Held-out text for validation perplexity (compressed, as at inference)")
       ->check(CLI::ExistingFile);
@@ -507,6 +521,11 @@ Runner register_train(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--seed", a->loop.seed, "Seed of spans, LoRA init, dropout and block order")->capture_default_str();
   add_dist_options(*cmd, a->dist);
+  cmd->add_option("--peft-dir", a->peft_dir,
+                  "Also write the adapter as a peft folder (adapter_config.json + adapter_model.safetensors, "
+                  "sentinel_embeddings.safetensors, README.md) that PeftModel.from_pretrained loads");
+  cmd->add_option("--peft-base", a->peft_base,
+                  "base_model_name_or_path recorded in adapter_config.json (default: the --model path)");
   cmd->add_option("--bucket-mb", a->bucket_mb,
                   "Under torchrun: MiB of gradients per all-reduce bucket, each sent as soon as backward has filled it "
                   "(DDP's bucket_cap_mb)")

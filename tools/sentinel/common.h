@@ -78,6 +78,7 @@ Runner register_train(CLI::App& app);
 Runner register_eval(CLI::App& app);
 Runner register_bench(CLI::App& app);
 Runner register_serve(CLI::App& app);
+Runner register_export(CLI::App& app);
 // `eval` subcommands: each adds itself to `eval` and sets the runner it is run by.
 CLI::App* register_eval_lm(CLI::App& eval, Runner& runner);
 CLI::App* register_eval_gen(CLI::App& eval, Runner& runner);

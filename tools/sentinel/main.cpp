@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   add(sentinel::cli::register_eval);
   add(sentinel::cli::register_bench);
   add(sentinel::cli::register_serve);
+  add(sentinel::cli::register_export);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -36,7 +37,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // CLI11 reports a misspelt subcommand only as "A subcommand is required": name the word.
     if (app.get_subcommands().empty() && argc > 1 && argv[1][0] != '-') {
-      std::fprintf(stderr, "sentinel: error: unknown subcommand '%s'; expected generate, tokenize, ppl, info, train, eval, bench or serve\n",
+      std::fprintf(stderr, "sentinel: error: unknown subcommand '%s'; expected generate, tokenize, ppl, info, train, eval, bench, serve or export\n",
                    argv[1]);
       return 2;
     }

@@ -16,6 +16,9 @@
 namespace sentinel {
 
 inline constexpr const char* kAdapterFormat = "sentinel-adapter";
+// `sentinel train --full`: every weight of the fine-tuned model under its Hugging Face name, plus the
+// sentinel rows; loads with --adapter like an adapter (it replaces the base weights it names).
+inline constexpr const char* kFullWeightsFormat = "sentinel-full-weights";
 inline constexpr const char* kSentinelEmbeddingsTensor = "sentinel_embeddings";  // [2, n_embd] F32: <CL>, <CR>
 
 struct Adapter {
@@ -25,6 +28,7 @@ struct Adapter {
   std::map<std::string, at::Tensor> lora;       // peft name -> lora_A [r, in] / lora_B [out, r] float32
   int64_t lora_rank = 0;                        // r (0 when no LoRA)
   double lora_alpha = 0.0;                      // scaling = alpha / r
+  std::map<std::string, at::Tensor> full_weights;  // kFullWeightsFormat: HF name -> float32 weight
 };
 
 // Identity of a base model's weights, independent of the compute dtype: SHA-256 over the
@@ -36,13 +40,15 @@ std::string model_fingerprint(LlamaModel& model);
 // metadata. Atomic (see SafetensorsWriter::write).
 void save_adapter(const std::string& path, const Adapter& adapter, LlamaModel& base, const std::string& base_name);
 
-// Reads and validates an adapter file; throws Error naming the file on anything foreign.
+// Reads and validates an adapter file (or a --full fine-tune's weights); throws Error naming the
+// file on anything foreign.
 Adapter load_adapter(const std::string& path);
 
 // Checks the adapter belongs to `base`, installs its sentinel rows and merges its LoRA into the
 // base projections (W += alpha/r * B A in float32): merged, inference runs at the base model's
 // speed and every code path (sessions, caches, policies) stays unchanged. Merging is done once
 // per loaded model. Throws Error naming both models when the adapter belongs to another one.
+// Full weights replace the base's (dense models only: the error says to pass --backend dense).
 void apply_adapter(LlamaModel& base, const std::string& base_name, const Adapter& adapter);
 
 // Whether `adapter` was trained on `base` (apply_adapter refuses it otherwise).

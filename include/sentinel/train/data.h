@@ -65,6 +65,7 @@ struct TrainBatch {
   // stream layout): what the uncompressed teacher reads for distillation (trainer.h). Target row
   // t of the batch (in row-major order) is then ordinary token t % (n - 1) of block t / (n - 1).
   at::Tensor plain;
+  int64_t n_elements = 0;  // rows of real blocks (sentinels included, padding not)
 };
 
 // [N] int64 labels of one block: at an ordinary row, the next ordinary token of the block.
