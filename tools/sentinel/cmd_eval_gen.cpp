@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "eval_grid.h"
+#include "distributed_args.h"
 #include "results.h"
 #include "sentinel/core/error.h"
 #include "sentinel/core/paths.h"
@@ -37,6 +38,7 @@ struct EvalGenArgs {
   std::string encoder;       // MiniLM folder; "" = the installed one
   std::string out;
   bool resume = false;
+  DistArgs dist;
 };
 
 nlohmann::json run_config(const EvalGenArgs& a, int64_t n_docs) {
@@ -104,21 +106,22 @@ int run_eval_gen(EvalGenArgs& a) {
 
   const nlohmann::json config = run_config(a, static_cast<int64_t>(excerpts.size()));
   const std::string config_id = sha256_bytes(config.dump()).substr(0, 8);
-  ResultsFile results(a.out, a.resume);
+  const std::unique_ptr<ProcessGroup> process_group = join_launched_job(a.dist, /*cuda=*/false);
+  ResultsFile results(a.out, a.resume, process_group.get());
+  cells = run_order(cells);  // the order a single process writes, which a merge must keep
+  std::vector<std::string> keys;
+  for (const GridCell& c : cells) keys.push_back(cell_key(config_id, c));
+  std::vector<GridCell> mine;  // this process's cells: all those not on file, or its rank's share of them
+  for (const size_t i : results.share(keys)) mine.push_back(cells[i]);
   int64_t finished = 0;
-  for (const GridCell& c : cells) finished += results.done(cell_key(config_id, c)) ? 1 : 0;
-  std::fprintf(stderr, "eval gen: %zu documents x %zu cells (%lld on file), %lld-token prefixes, %lld new tokens, "
-               "writing %s\n", excerpts.size(), cells.size(), static_cast<long long>(finished),
+  std::fprintf(stderr, "eval gen: %zu documents x %zu cells (%lld on file)%s, %lld-token prefixes, %lld new tokens, "
+               "writing %s\n", excerpts.size(), cells.size(), static_cast<long long>(results.n_done()),
+               process_group ? (", " + process_group->who() + " runs " + std::to_string(mine.size())).c_str() : "",
                static_cast<long long>(a.prefix), static_cast<long long>(a.new_tokens), a.out.c_str());
   nlohmann::json environment = run_environment(dtype_name(base.model->dtype()));
   environment["engine"] = engine_fields(base);
-  ProgressBar bar("eval gen", static_cast<int64_t>(cells.size() * excerpts.size()), "docs",
-                  finished * static_cast<int64_t>(excerpts.size()));
-  for_each_adapter_group(cells, [&](const std::string& adapter, const std::vector<GridCell>& group) {
-    std::vector<GridCell> pending;
-    for (const GridCell& c : group)
-      if (!results.done(cell_key(config_id, c))) pending.push_back(c);
-    if (pending.empty()) return;
+  ProgressBar bar("eval gen", static_cast<int64_t>(mine.size() * excerpts.size()), "docs");
+  for_each_adapter_group(mine, [&](const std::string& adapter, const std::vector<GridCell>& pending) {
     LoadedModel loaded = open_grid_model(a.model, adapter, /*quiet=*/true);
     for (const GridCell& c : pending) {
       const std::string label = describe_cell(c);
@@ -164,7 +167,8 @@ int run_eval_gen(EvalGenArgs& a) {
     }
   });
   bar.finish();
-  print_gen_table(results.path(), config_id);
+  results.merge();  // under torchrun: every rank's cells reach rank 0's file, in plan order
+  if (results.writes()) print_gen_table(results.path(), config_id);
   return 0;
 }
 
@@ -194,6 +198,9 @@ CLI::App* register_eval_gen(CLI::App& eval, Runner& runner) {
   cmd->add_option("--encoder", a->encoder,
                   "all-MiniLM-L6-v2 folder for the similarity (default: the one scripts/setup.sh installs)");
   add_results_options(*cmd, a->out, a->resume);
+  add_dist_options(*cmd, a->dist);
+  cmd->footer("Under torchrun --nproc-per-node N --no-python build/sentinel eval gen ...: the cells are split over the "
+              "ranks and rank 0 writes --out, the file one process writes.");
   runner = [a] { return run_eval_gen(*a); };
   return cmd;
 }

@@ -15,6 +15,7 @@
 
 #include "common.h"
 #include "eval_grid.h"
+#include "distributed_args.h"
 #include "results.h"
 #include "sentinel/core/error.h"
 #include "sentinel/core/sha256.h"
@@ -46,6 +47,7 @@ struct EvalLmArgs {
   bool kl = true;  // stream: KL divergence from the uncompressed base model per token
   std::string out;
   bool resume = false;
+  DistArgs dist;
 };
 
 // The options that decide every cell's number: part of each cell's key, so a resumed run with
@@ -137,24 +139,26 @@ int run_eval_lm(EvalLmArgs& a) {
     std::fprintf(stderr, "note: h2o has no fixed mask, so it is evaluated in the stream setting only\n");
   const std::string text = read_text_file(a.data);
   const std::string config_id = sha256_bytes(run_config(a).dump()).substr(0, 8);
-  ResultsFile results(a.out, a.resume);
+  const std::unique_ptr<ProcessGroup> group = join_launched_job(a.dist, /*cuda=*/false);
+  ResultsFile results(a.out, a.resume, group.get());
+  cells = run_order(cells);  // the order a single process writes, which a merge must keep
+  std::vector<std::string> keys;
+  for (const GridCell& c : cells) keys.push_back(cell_key(config_id, c));
+  std::vector<GridCell> mine;  // this process's cells: all those not on file, or its rank's share of them
+  for (const size_t i : results.share(keys)) mine.push_back(cells[i]);
 
-  int64_t todo = 0;
-  for (const GridCell& c : cells) todo += results.done(cell_key(config_id, c)) ? 0 : 1;
-  std::fprintf(stderr, "eval lm: %zu cells (%lld on file), writing %s\n", cells.size(),
-               static_cast<long long>(cells.size() - todo), a.out.c_str());
-  ProgressBar bar("eval lm", static_cast<int64_t>(cells.size()), "cells", static_cast<int64_t>(cells.size()) - todo);
-  int64_t finished = static_cast<int64_t>(cells.size()) - todo;
+  const auto todo = static_cast<int64_t>(mine.size());
+  std::fprintf(stderr, "eval lm: %zu cells (%lld on file)%s, writing %s\n", cells.size(),
+               static_cast<long long>(results.n_done()),
+               group ? (", " + group->who() + " runs " + std::to_string(todo)).c_str() : "", a.out.c_str());
+  ProgressBar bar("eval lm", todo, "cells");
+  int64_t finished = 0;
   nlohmann::json environment;
   // The uncompressed base model every stream cell is compared with, token by token.
   std::optional<LoadedModel> reference;
-  const bool any_stream = std::any_of(cells.begin(), cells.end(), [](const GridCell& c) { return c.setting == "stream"; });
-  if (a.kl && any_stream && todo > 0) reference.emplace(open_grid_model(a.model, "", /*quiet=*/true));
-  for_each_adapter_group(cells, [&](const std::string& adapter, const std::vector<GridCell>& group) {
-    std::vector<GridCell> pending;
-    for (const GridCell& c : group)
-      if (!results.done(cell_key(config_id, c))) pending.push_back(c);
-    if (pending.empty()) return;
+  const bool any_stream = std::any_of(mine.begin(), mine.end(), [](const GridCell& c) { return c.setting == "stream"; });
+  if (a.kl && any_stream) reference.emplace(open_grid_model(a.model, "", /*quiet=*/true));
+  for_each_adapter_group(mine, [&](const std::string& adapter, const std::vector<GridCell>& pending) {
     LoadedModel loaded = open_grid_model(a.model, adapter, /*quiet=*/true);
     if (environment.is_null()) {
       environment = run_environment(dtype_name(loaded.model->dtype()));
@@ -191,7 +195,8 @@ int run_eval_lm(EvalLmArgs& a) {
     }
   });
   bar.finish();
-  print_ppl_table(results.path(), config_id);
+  results.merge();  // under torchrun: every rank's cells reach rank 0's file, in plan order
+  if (results.writes()) print_ppl_table(results.path(), config_id);
   return 0;
 }
 
@@ -236,6 +241,9 @@ CLI::App* register_eval_lm(CLI::App& eval, Runner& runner) {
                 "stream: skip the KL divergence from the uncompressed base model (no adapter, full cache), which "
                 "costs one plain pass per window");
   add_results_options(*cmd, a->out, a->resume);
+  add_dist_options(*cmd, a->dist);
+  cmd->footer("Under torchrun --nproc-per-node N --no-python build/sentinel eval lm ...: the cells are split over the "
+              "ranks and rank 0 writes --out, the file one process writes.");
   runner = [a] { return run_eval_lm(*a); };
   return cmd;
 }

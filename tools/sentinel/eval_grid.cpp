@@ -153,6 +153,14 @@ void for_each_adapter_group(const std::vector<GridCell>& cells,
   for (const auto& adapter : order) fn(adapter, groups[adapter]);
 }
 
+std::vector<GridCell> run_order(const std::vector<GridCell>& cells) {
+  std::vector<GridCell> ordered;
+  for_each_adapter_group(cells, [&](const std::string&, const std::vector<GridCell>& group) {
+    ordered.insert(ordered.end(), group.begin(), group.end());
+  });
+  return ordered;
+}
+
 LoadedModel open_grid_model(const ModelArgs& model, const std::string& adapter, bool quiet) {
   LoadedModel loaded = open_model(model, quiet);
   if (!adapter.empty()) apply_adapter(loaded.model, loaded.name, load_adapter(adapter));

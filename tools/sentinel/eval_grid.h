@@ -51,6 +51,9 @@ std::string cell_key(const std::string& config_id, const GridCell& cell);
 // The cell's identity as JSON: setting, method, variant, adapter, ratio.
 nlohmann::json cell_record(const GridCell& cell);
 
+// The order cells run in: grouped by adapter (each group in plan order), as for_each_adapter_group
+// visits them, which is the order records reach the results file.
+std::vector<GridCell> run_order(const std::vector<GridCell>& cells);
 // Calls fn(adapter, cells using it) per adapter, in plan order.
 void for_each_adapter_group(const std::vector<GridCell>& cells,
                             const std::function<void(const std::string&, const std::vector<GridCell>&)>& fn);

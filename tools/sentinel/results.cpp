@@ -3,6 +3,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -65,9 +66,16 @@ void add_results_options(CLI::App& app, std::string& out, bool& resume) {
   app.add_flag("--resume", resume, "Continue --out: cells already on file are skipped");
 }
 
-ResultsFile::ResultsFile(const std::string& path, bool resume) : path_(path) {
+ResultsFile::ResultsFile(const std::string& path, bool resume, ProcessGroup* group) : path_(path), group_(group) {
   check(resume || !std::filesystem::exists(path), "'", path,
         "' already exists; pass --resume to continue it (finished cells are skipped) or choose another --out");
+  read_done(path);
+  if (group_ != nullptr) group_->barrier("reading " + path + " before rank 0 opens it");
+  if (!writes()) return;
+  open_for_append();
+}
+
+void ResultsFile::read_done(const std::string& path) {
   if (std::filesystem::exists(path)) {
     std::ifstream in(path);
     int64_t line_number = 0;
@@ -85,6 +93,10 @@ ResultsFile::ResultsFile(const std::string& path, bool resume) : path_(path) {
       done_.insert(record["key"].get<std::string>());
     }
   }
+}
+
+void ResultsFile::open_for_append() {
+  const std::string& path = path_;
   out_.open(path, std::ios::app);
   check(out_.good(), "cannot write '", path, "'");
   // A partial last line (a killed run) is ended, so the next record starts a line of its own.
@@ -95,7 +107,40 @@ ResultsFile::ResultsFile(const std::string& path, bool resume) : path_(path) {
   }
 }
 
+std::vector<size_t> ResultsFile::share(const std::vector<std::string>& keys) {
+  std::vector<size_t> mine;
+  size_t n_left = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    plan_position_[keys[i]] = i;
+    if (done(keys[i])) continue;
+    if (group_ == nullptr || static_cast<int>(n_left % static_cast<size_t>(group_->world())) == group_->rank())
+      mine.push_back(i);
+    ++n_left;
+  }
+  return mine;
+}
+
 void ResultsFile::append(const std::string& key, nlohmann::json record) {
+  if (group_ == nullptr) return write(key, std::move(record));
+  const auto position = plan_position_.find(key);
+  check(position != plan_position_.end(), "results: cell '", key, "' was not in the plan given to share()");
+  held_.push_back(nlohmann::json::array({position->second, key, std::move(record)}));
+  done_.insert(key);
+}
+
+void ResultsFile::merge() {
+  if (group_ == nullptr) return;
+  const auto parts = group_->gather_to_root(nlohmann::json(held_).dump(), "results of " + path_);
+  held_.clear();
+  if (!writes()) return;
+  std::vector<nlohmann::json> all;
+  for (const std::string& part : parts)
+    for (auto& item : nlohmann::json::parse(part)) all.push_back(std::move(item));
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a[0].template get<size_t>() < b[0].template get<size_t>(); });
+  for (auto& item : all) write(item[1].get<std::string>(), std::move(item[2]));
+}
+
+void ResultsFile::write(const std::string& key, nlohmann::json record) {
   record["key"] = key;
   out_ << record.dump() << "\n";
   out_.flush();

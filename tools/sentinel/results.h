@@ -8,8 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <map>
 #include <set>
 #include <string>
+#include <vector>
+
+#include "sentinel/distributed/process_group.h"
 
 namespace sentinel::cli {
 
@@ -20,22 +24,38 @@ nlohmann::json run_environment(const std::string& dtype);
 // -o/--out (required) and --resume, as every results-writing command takes them.
 void add_results_options(CLI::App& app, std::string& out, bool& resume);
 
+// Under data parallelism (torchrun) every rank reads what is on file, each runs its share of the
+// cells left, and rank 0 alone writes: merge() hands it every rank's records, which it appends in
+// plan order, so the file holds what a single process would have written.
 class ResultsFile {
  public:
-  // Opens `path` for appending. An existing file is refused unless `resume` (then its cells count
-  // as done); `resume` on a missing file starts a new one.
-  ResultsFile(const std::string& path, bool resume);
+  // Opens `path` for appending (rank 0 only under a `group`). An existing file is refused unless
+  // `resume` (then its cells count as done); `resume` on a missing file starts a new one.
+  ResultsFile(const std::string& path, bool resume, ProcessGroup* group = nullptr);
   // Whether a record with this key (see key_of) is already on file.
   bool done(const std::string& key) const { return done_.contains(key); }
   int64_t n_done() const { return static_cast<int64_t>(done_.size()); }
-  // Appends one record (a line) and flushes it; `key` marks the cell done.
+  // The cells this process runs, as indices into `keys` (the plan's order): those not on file, and
+  // under a group every world-th of them from its rank. Remembers the plan order for merge().
+  std::vector<size_t> share(const std::vector<std::string>& keys);
+  // One finished cell: written (a line, flushed) at once by a single process; held for merge()
+  // under a group. `key` marks the cell done.
   void append(const std::string& key, nlohmann::json record);
+  // Under a group (every rank calls it): rank 0 appends all ranks' held records in plan order.
+  void merge();
+  bool writes() const { return group_ == nullptr || group_->is_root(); }
   const std::string& path() const { return path_; }
 
  private:
+  void read_done(const std::string& path);
+  void open_for_append();
+  void write(const std::string& key, nlohmann::json record);
   std::string path_;
   std::set<std::string> done_;
   std::ofstream out_;
+  ProcessGroup* group_ = nullptr;
+  std::map<std::string, size_t> plan_position_;     // key -> index in share()'s keys
+  std::vector<nlohmann::json> held_;                // [position, key, record] until merge()
 };
 
 }  // namespace sentinel::cli
