@@ -227,5 +227,35 @@ TEST(TrainerSchedule, EachEpochReadsEveryBlockOnceInASeededOrder) {
   EXPECT_EQ(blocks_of_update(n_blocks, o, 4), blocks_of_update(n_blocks, o, 4));
 }
 
+TEST(TrainerSchedule, RanksTogetherReadWhatOneProcessWithTheirWholeBatchReads) {
+  const int64_t n_blocks = 50;
+  TrainLoopOptions one;
+  one.batch = 6;  // 3 ranks x batch 2
+  one.accum = 2;
+  one.steps = 10;
+  one.seed = 9;
+  for (int64_t step : {0, 1, 3}) {
+    const std::vector<int64_t> whole = blocks_of_update(n_blocks, one, step);
+    std::vector<std::vector<int64_t>> by_rank;
+    for (int rank = 0; rank < 3; ++rank) {
+      TrainLoopOptions r = one;
+      r.batch = 2;
+      r.rank = rank;
+      r.world = 3;
+      EXPECT_EQ(updates_per_epoch(n_blocks, r), updates_per_epoch(n_blocks, one));
+      by_rank.push_back(blocks_of_update(n_blocks, r, step));
+      ASSERT_EQ(by_rank.back().size(), 4u);
+    }
+    for (int64_t m = 0; m < 2; ++m) {  // micro-batch m of the ranks together = micro-batch m of one process
+      std::multiset<int64_t> ranks, single(whole.begin() + m * 6, whole.begin() + (m + 1) * 6);
+      for (const auto& blocks : by_rank) ranks.insert(blocks.begin() + m * 2, blocks.begin() + (m + 1) * 2);
+      EXPECT_EQ(ranks, single) << "update " << step << " micro-batch " << m;
+    }
+  }
+  TrainLoopOptions too_many = one;
+  too_many.world = 5;  // 5 x 6 x 2 = 60 blocks per update > 50
+  EXPECT_THROW(too_many.validate(n_blocks), Error);
+}
+
 }  // namespace
 }  // namespace sentinel
