@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "common.h"
+#include "sentinel/engine/cuda_runtime.h"
 #include "sentinel/model/quantized_weights.h"
 #include "sentinel/tokenizer/bpe.h"
 
@@ -55,7 +56,8 @@ int run_info(const InfoArgs& args) {
                           {"tensor_types", loaded.tensor_types},
                           {"engine", engine_fields(loaded)},
                           {"resident_weight_bytes", resident_weight_bytes(loaded)},
-                          {"tokenizer", loaded.tokenizer->summary()}};
+                          {"tokenizer", loaded.tokenizer->summary()},
+                          {"cuda", cuda_runtime_status()}};
     std::cout << out.dump(2) << "\n";
     return 0;
   }
@@ -70,6 +72,7 @@ int run_info(const InfoArgs& args) {
   std::printf("weights:     %.1f MB %s\n", resident_weight_bytes(loaded) / 1e6,
               loaded.model->is_quantized() ? "read in place from the file's mapping" : "in memory");
   std::printf("tokenizer:   %s\n", loaded.tokenizer->summary().c_str());
+  std::printf("cuda:        %s\n", cuda_runtime_status().c_str());
   std::printf("KV per token: %lld bytes (float32), %lld bytes (bfloat16)\n",
               static_cast<long long>(2 * c.n_layer * c.kv_dim() * 4), static_cast<long long>(2 * c.n_layer * c.kv_dim() * 2));
   return 0;

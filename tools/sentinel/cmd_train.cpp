@@ -17,6 +17,7 @@
 #include "sentinel/core/error.h"
 #include "sentinel/core/paths.h"
 #include "sentinel/core/sha256.h"
+#include "sentinel/engine/cuda_runtime.h"
 #include "sentinel/eval/perplexity.h"
 #include "sentinel/io/safetensors.h"
 #include "sentinel/model/adapter.h"
@@ -196,7 +197,8 @@ int run_train(TrainArgs& a) {
   check(a.device == "auto" || a.device == "cpu" || a.device == "cuda", "--device must be auto, cpu or cuda, got '",
         a.device, "'");
   const bool cuda = a.device == "cuda" || (a.device == "auto" && at::globalContext().hasCUDA());
-  check(!cuda || at::globalContext().hasCUDA(), "--device cuda: no CUDA device is available; use --device cpu");
+  check(!cuda || at::globalContext().hasCUDA(), "--device cuda: no CUDA device is available (CUDA ", cuda_runtime_status(),
+        "); use --device cpu");
   PolicyOptions val_policy;
   val_policy.method = method;
   val_policy.ratio = a.spans.ratio;

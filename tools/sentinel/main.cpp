@@ -6,8 +6,10 @@
 
 #include "common.h"
 #include "sentinel/core/error.h"
+#include "sentinel/engine/cuda_runtime.h"
 
 int main(int argc, char** argv) {
+  sentinel::ensure_cuda_runtime();  // before anything asks libtorch for devices; a no-op without a GPU driver
   CLI::App app{"Sentinel: long-context LLM inference with KV-cache compression by sentinel tokens."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "sentinel 0.1.0");
