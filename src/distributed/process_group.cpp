@@ -16,8 +16,9 @@ std::string first_line(const std::exception& e) {
   return message.substr(0, message.find('\n'));
 }
 
-[[noreturn]] void collective_failed(const std::string& who, const std::string& what, const std::exception& e) {
-  fail(who, ": ", what, " failed: ", first_line(e), "\nAnother process of the job exited or stopped responding ",
+[[noreturn]] void collective_failed(const std::string& who, const std::string& peers, const std::string& what,
+                                    const std::exception& e) {
+  fail(who, ": ", what, " failed: ", first_line(e), "\n", peers, " exited or stopped responding ",
        "(its own output says why; torchrun names the rank that failed first); every rank stops. Collectives give up ",
        "after --dist-timeout seconds.");
 }
@@ -27,8 +28,8 @@ std::string seconds(std::chrono::milliseconds ms) { return std::to_string(ms.cou
 }  // namespace
 
 PendingCollective::PendingCollective(c10::intrusive_ptr<c10d::Work> work, std::string what, std::string who,
-                                     std::chrono::milliseconds timeout)
-    : work_(std::move(work)), what_(std::move(what)), who_(std::move(who)), timeout_(timeout) {}
+                                     std::string peers, std::chrono::milliseconds timeout)
+    : work_(std::move(work)), what_(std::move(what)), who_(std::move(who)), peers_(std::move(peers)), timeout_(timeout) {}
 PendingCollective::PendingCollective(PendingCollective&&) noexcept = default;
 PendingCollective& PendingCollective::operator=(PendingCollective&&) noexcept = default;
 PendingCollective::~PendingCollective() = default;
@@ -41,7 +42,7 @@ void PendingCollective::wait() {
   try {
     work->wait(timeout_);
   } catch (const std::exception& e) {
-    collective_failed(who_, what_, e);
+    collective_failed(who_, peers_, what_, e);
   }
 }
 
@@ -51,6 +52,11 @@ ProcessGroup::~ProcessGroup() = default;
 
 std::string ProcessGroup::who() const {
   return "rank " + std::to_string(env_.rank) + " of " + std::to_string(env_.world);
+}
+
+std::string ProcessGroup::peers() const {
+  if (env_.world == 2) return "Rank " + std::to_string(1 - env_.rank) + ", the other process of the job,";
+  return "Another process of the job";
 }
 
 std::unique_ptr<ProcessGroup> ProcessGroup::join(const LaunchEnv& env, const ProcessGroupOptions& options) {
@@ -98,9 +104,9 @@ PendingCollective ProcessGroup::all_reduce_sum_async(std::vector<at::Tensor>& te
   options.reduceOp = c10d::ReduceOp::SUM;
   options.timeout = options_.timeout;
   try {
-    return PendingCollective(backend_->allreduce(tensors, options), what, who(), options_.timeout);
+    return PendingCollective(backend_->allreduce(tensors, options), what, who(), peers(), options_.timeout);
   } catch (const std::exception& e) {
-    collective_failed(who(), what, e);
+    collective_failed(who(), peers(), what, e);
   }
 }
 
@@ -110,11 +116,11 @@ void ProcessGroup::broadcast(at::Tensor& tensor, int root, const std::string& wh
   options.rootRank = root;
   options.timeout = options_.timeout;
   try {
-    PendingCollective(backend_->broadcast(tensors, options), what, who(), options_.timeout).wait();
+    PendingCollective(backend_->broadcast(tensors, options), what, who(), peers(), options_.timeout).wait();
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    collective_failed(who(), what, e);
+    collective_failed(who(), peers(), what, e);
   }
 }
 
@@ -122,11 +128,11 @@ void ProcessGroup::barrier(const std::string& what) {
   c10d::BarrierOptions options;
   options.timeout = options_.timeout;
   try {
-    PendingCollective(backend_->barrier(options), what, who(), options_.timeout).wait();
+    PendingCollective(backend_->barrier(options), what, who(), peers(), options_.timeout).wait();
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    collective_failed(who(), what, e);
+    collective_failed(who(), peers(), what, e);
   }
 }
 
@@ -149,7 +155,7 @@ std::vector<std::string> ProcessGroup::gather_to_root(const std::string& mine, c
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    collective_failed(who(), "gathering " + tag, e);
+    collective_failed(who(), peers(), "gathering " + tag, e);
   }
 }
 

@@ -113,5 +113,5 @@ def test_a_lost_rank_ends_the_job_with_an_error_naming_the_rank(train_text, tmp_
             p.wait()
     assert survivor.returncode == 1, stderr
     assert f"rank {1 - victim} of 2: " in stderr and "failed" in stderr, stderr
-    assert "Another process of the job exited or stopped responding" in stderr
+    assert f"Rank {victim}, the other process of the job, exited or stopped responding" in stderr
     assert waited < timeout_s + 30, f"the survivor took {waited:.1f} s to give up"

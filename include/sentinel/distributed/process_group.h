@@ -23,7 +23,7 @@ namespace sentinel {
 class PendingCollective {
  public:
   PendingCollective() = default;
-  PendingCollective(c10::intrusive_ptr<c10d::Work> work, std::string what, std::string who,
+  PendingCollective(c10::intrusive_ptr<c10d::Work> work, std::string what, std::string who, std::string peers,
                     std::chrono::milliseconds timeout);
   PendingCollective(PendingCollective&&) noexcept;
   PendingCollective& operator=(PendingCollective&&) noexcept;
@@ -33,7 +33,7 @@ class PendingCollective {
 
  private:
   c10::intrusive_ptr<c10d::Work> work_;
-  std::string what_, who_;
+  std::string what_, who_, peers_;
   std::chrono::milliseconds timeout_{0};
 };
 
@@ -52,6 +52,8 @@ class ProcessGroup {
   const char* backend_name() const { return dist_backend_name(options_.backend); }
   // "rank 1 of 2": how messages name this process.
   std::string who() const;
+  // Who a failed collective points at: "Rank 0, the other process of the job," in a world of two.
+  std::string peers() const;
 
   // In place: every tensor becomes its sum over ranks. `what` names the purpose in errors.
   void all_reduce_sum(std::vector<at::Tensor>& tensors, const std::string& what);
