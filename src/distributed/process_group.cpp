@@ -4,6 +4,8 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <sstream>
+
 #include "sentinel/core/error.h"
 
 namespace sentinel {
@@ -23,7 +25,11 @@ std::string first_line(const std::exception& e) {
        "after --dist-timeout seconds.");
 }
 
-std::string seconds(std::chrono::milliseconds ms) { return std::to_string(ms.count() / 1000.0) + " s"; }
+std::string seconds(std::chrono::milliseconds ms) {
+  std::ostringstream out;
+  out << ms.count() / 1000.0 << " s";  // "1800 s", "2.5 s"
+  return out.str();
+}
 
 }  // namespace
 

@@ -108,14 +108,11 @@ int run_eval_gen(EvalGenArgs& a) {
   const std::string config_id = sha256_bytes(config.dump()).substr(0, 8);
   const std::unique_ptr<ProcessGroup> process_group = join_launched_job(a.dist, /*cuda=*/false);
   ResultsFile results(a.out, a.resume, process_group.get());
-  cells = run_order(cells);  // the order a single process writes, which a merge must keep
-  std::vector<std::string> keys;
-  for (const GridCell& c : cells) keys.push_back(cell_key(config_id, c));
-  std::vector<GridCell> mine;  // this process's cells: all those not on file, or its rank's share of them
-  for (const size_t i : results.share(keys)) mine.push_back(cells[i]);
+  int64_t n_on_file = 0;
+  const std::vector<GridCell> mine = cells_to_run(results, cells, config_id, n_on_file);
   int64_t finished = 0;
   std::fprintf(stderr, "eval gen: %zu documents x %zu cells (%lld on file)%s, %lld-token prefixes, %lld new tokens, "
-               "writing %s\n", excerpts.size(), cells.size(), static_cast<long long>(results.n_done()),
+               "writing %s\n", excerpts.size(), cells.size(), static_cast<long long>(n_on_file),
                process_group ? (", " + process_group->who() + " runs " + std::to_string(mine.size())).c_str() : "",
                static_cast<long long>(a.prefix), static_cast<long long>(a.new_tokens), a.out.c_str());
   nlohmann::json environment = run_environment(dtype_name(base.model->dtype()));

@@ -141,15 +141,12 @@ int run_eval_lm(EvalLmArgs& a) {
   const std::string config_id = sha256_bytes(run_config(a).dump()).substr(0, 8);
   const std::unique_ptr<ProcessGroup> group = join_launched_job(a.dist, /*cuda=*/false);
   ResultsFile results(a.out, a.resume, group.get());
-  cells = run_order(cells);  // the order a single process writes, which a merge must keep
-  std::vector<std::string> keys;
-  for (const GridCell& c : cells) keys.push_back(cell_key(config_id, c));
-  std::vector<GridCell> mine;  // this process's cells: all those not on file, or its rank's share of them
-  for (const size_t i : results.share(keys)) mine.push_back(cells[i]);
+  int64_t n_on_file = 0;
+  const std::vector<GridCell> mine = cells_to_run(results, cells, config_id, n_on_file);
 
   const auto todo = static_cast<int64_t>(mine.size());
   std::fprintf(stderr, "eval lm: %zu cells (%lld on file)%s, writing %s\n", cells.size(),
-               static_cast<long long>(results.n_done()),
+               static_cast<long long>(n_on_file),
                group ? (", " + group->who() + " runs " + std::to_string(todo)).c_str() : "", a.out.c_str());
   ProgressBar bar("eval lm", todo, "cells");
   int64_t finished = 0;

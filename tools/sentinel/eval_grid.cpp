@@ -153,12 +153,21 @@ void for_each_adapter_group(const std::vector<GridCell>& cells,
   for (const auto& adapter : order) fn(adapter, groups[adapter]);
 }
 
-std::vector<GridCell> run_order(const std::vector<GridCell>& cells) {
-  std::vector<GridCell> ordered;
+std::vector<GridCell> cells_to_run(ResultsFile& results, const std::vector<GridCell>& cells,
+                                   const std::string& config_id, int64_t& n_on_file) {
+  std::vector<GridCell> ordered;  // what a single process writes, in its order, which a merge must keep
   for_each_adapter_group(cells, [&](const std::string&, const std::vector<GridCell>& group) {
     ordered.insert(ordered.end(), group.begin(), group.end());
   });
-  return ordered;
+  std::vector<std::string> keys;
+  n_on_file = 0;
+  for (const GridCell& c : ordered) {
+    keys.push_back(cell_key(config_id, c));
+    n_on_file += results.done(keys.back()) ? 1 : 0;
+  }
+  std::vector<GridCell> mine;
+  for (const size_t i : results.share(keys)) mine.push_back(ordered[i]);
+  return mine;
 }
 
 LoadedModel open_grid_model(const ModelArgs& model, const std::string& adapter, bool quiet) {

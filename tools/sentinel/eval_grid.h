@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common.h"
+#include "results.h"
 #include "sentinel/policies/policy.h"
 
 namespace sentinel::cli {
@@ -51,9 +52,11 @@ std::string cell_key(const std::string& config_id, const GridCell& cell);
 // The cell's identity as JSON: setting, method, variant, adapter, ratio.
 nlohmann::json cell_record(const GridCell& cell);
 
-// The order cells run in: grouped by adapter (each group in plan order), as for_each_adapter_group
-// visits them, which is the order records reach the results file.
-std::vector<GridCell> run_order(const std::vector<GridCell>& cells);
+// The cells this process runs, in run order (grouped by adapter, each group in plan order, the
+// order records reach the results file): those not on file, or under torchrun its rank's share of
+// them (ResultsFile::share). `n_on_file` gets how many of `cells` are on file already.
+std::vector<GridCell> cells_to_run(ResultsFile& results, const std::vector<GridCell>& cells,
+                                   const std::string& config_id, int64_t& n_on_file);
 // Calls fn(adapter, cells using it) per adapter, in plan order.
 void for_each_adapter_group(const std::vector<GridCell>& cells,
                             const std::function<void(const std::string&, const std::vector<GridCell>&)>& fn);
