@@ -201,6 +201,103 @@ void dot4_q8_0(const BlockQ8_0* const* rows, const BlockQ8A* x, int64_t n_blocks
   hsum4(acc, out);
 }
 
+void quantize_q16a(const float* x, BlockQ16A* y, int64_t n) {
+  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+  for (int64_t b = 0; b < n / kBlock; ++b) {
+    const float* xb = x + b * kBlock;
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int j = 0; j < 4; ++j) {
+      v[j] = _mm256_loadu_ps(xb + 8 * j);
+      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_bit, v[j]));
+    }
+    const float d = hmax(amax) / 32767.0f;
+    const __m256 mul = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+    __m256i q[4];
+    for (int j = 0; j < 4; ++j)
+      q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    const __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    s4 = _mm_hadd_epi32(s4, s4);
+    s4 = _mm_hadd_epi32(s4, s4);
+    // int32 -> int16 with packs (which interleaves 128-bit lanes), then the 64-bit quarters back in order.
+    for (int j = 0; j < 2; ++j) {
+      const __m256i p16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2 * j], q[2 * j + 1]), 0xD8);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs + 16 * j), p16);
+    }
+    y[b].d = d;
+    y[b].s = d * static_cast<float>(_mm_cvtsi128_si32(s4));
+  }
+}
+
+// A 16-bit activation block as two registers: values 0..15 and 16..31.
+struct Q16Halves {
+  __m256i lo, hi;
+};
+inline Q16Halves load_q16(const int16_t* qs) {
+  return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs)), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 16))};
+}
+
+// sum_i w[i] * x[i] in 8 int32 lanes, as float, with w[0..15] in w_lo and w[16..31] in w_hi as
+// int16. |lane| <= 4 * 128 * 32767: no overflow.
+inline __m256 mul_sum_i16(__m256i w_lo, __m256i w_hi, const Q16Halves& x) {
+  return _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(w_lo, x.lo), _mm256_madd_epi16(w_hi, x.hi)));
+}
+
+// The nibbles of a 4-bit block as int16 0..15: low nibbles are values 0..15, high ones 16..31.
+inline __m256 mul_sum_nibbles_q16(const uint8_t* qs, const Q16Halves& x) {
+  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i mask = _mm_set1_epi8(0x0F);
+  return mul_sum_i16(_mm256_cvtepu8_epi16(_mm_and_si128(packed, mask)),
+                     _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), mask)), x);
+}
+
+void dot4_q4_0_q16(const BlockQ4_0* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  float offset[4] = {0, 0, 0, 0};
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    prefetch_next_rows(rows, b, n_blocks);
+    const Q16Halves q = load_q16(x[b].qs);
+    for (int r = 0; r < 4; ++r) {
+      const float dw = f16(rows[r][b].d);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[b].d), mul_sum_nibbles_q16(rows[r][b].qs, q), acc[r]);
+      offset[r] += dw * x[b].s;
+    }
+  }
+  hsum4(acc, out);
+  for (int r = 0; r < 4; ++r) out[r] -= 8.0f * offset[r];
+}
+
+void dot4_q4_1_q16(const BlockQ4_1* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  float minimums[4] = {0, 0, 0, 0};
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    prefetch_next_rows(rows, b, n_blocks);
+    const Q16Halves q = load_q16(x[b].qs);
+    for (int r = 0; r < 4; ++r) {
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(f16(rows[r][b].d) * x[b].d), mul_sum_nibbles_q16(rows[r][b].qs, q), acc[r]);
+      minimums[r] += f16(rows[r][b].m) * x[b].s;
+    }
+  }
+  hsum4(acc, out);
+  for (int r = 0; r < 4; ++r) out[r] += minimums[r];
+}
+
+void dot4_q8_0_q16(const BlockQ8_0* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    prefetch_next_rows(rows, b, n_blocks);
+    const Q16Halves q = load_q16(x[b].qs);
+    for (int r = 0; r < 4; ++r) {
+      const int8_t* w = rows[r][b].qs;
+      const __m256i w_lo = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
+      const __m256i w_hi = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16)));
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(f16(rows[r][b].d) * x[b].d), mul_sum_i16(w_lo, w_hi, q), acc[r]);
+    }
+  }
+  hsum4(acc, out);
+}
+
 void dot4_q8_0_f32(const BlockQ8_0* const* rows, const float* x, int64_t n_blocks, float* out) {
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t b = 0; b < n_blocks; ++b) {
@@ -460,10 +557,29 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
 }  // namespace
 
 const KernelTable& avx2_table() {
-  static const KernelTable table{Isa::Avx2, quantize_q8a, dot_q4_0,   dot_q4_1,   dot_q8_0,
-                                 dot4_q4_0, dot4_q4_1, dot4_q8_0, dot4_q8_0_f32, dot_f32,
-                                 dot_f16,   dot_bf16,     row_to_f32, f32_to_row, scores,   accumulate,
-                                 exp_shift_sum, rms_norm, silu_mul};
+  static const KernelTable table{.isa = Isa::Avx2,
+                                 .quantize_q8a = quantize_q8a,
+                                 .dot_q4_0 = dot_q4_0,
+                                 .dot_q4_1 = dot_q4_1,
+                                 .dot_q8_0 = dot_q8_0,
+                                 .dot4_q4_0 = dot4_q4_0,
+                                 .dot4_q4_1 = dot4_q4_1,
+                                 .dot4_q8_0 = dot4_q8_0,
+                                 .quantize_q16a = quantize_q16a,
+                                 .dot4_q4_0_q16 = dot4_q4_0_q16,
+                                 .dot4_q4_1_q16 = dot4_q4_1_q16,
+                                 .dot4_q8_0_q16 = dot4_q8_0_q16,
+                                 .dot4_q8_0_f32 = dot4_q8_0_f32,
+                                 .dot_f32 = dot_f32,
+                                 .dot_f16 = dot_f16,
+                                 .dot_bf16 = dot_bf16,
+                                 .row_to_f32 = row_to_f32,
+                                 .f32_to_row = f32_to_row,
+                                 .scores = scores,
+                                 .accumulate = accumulate,
+                                 .exp_shift_sum = exp_shift_sum,
+                                 .rms_norm = rms_norm,
+                                 .silu_mul = silu_mul};
   return table;
 }
 

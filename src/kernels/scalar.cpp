@@ -29,6 +29,24 @@ void quantize_q8a(const float* x, BlockQ8A* y, int64_t n) {
   }
 }
 
+void quantize_q16a(const float* x, BlockQ16A* y, int64_t n) {
+  for (int64_t b = 0; b < n / kBlock; ++b) {
+    const float* xb = x + b * kBlock;
+    float amax = 0.0f;
+    for (int64_t i = 0; i < kBlock; ++i) amax = std::max(amax, std::fabs(xb[i]));
+    const float d = amax / 32767.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    int32_t sum = 0;
+    for (int64_t i = 0; i < kBlock; ++i) {
+      const auto q = static_cast<int16_t>(std::nearbyint(xb[i] * id));
+      y[b].qs[i] = q;
+      sum += q;
+    }
+    y[b].d = d;
+    y[b].s = d * static_cast<float>(sum);
+  }
+}
+
 // Nibble i of a 4-bit block: low nibbles hold values 0..15, high nibbles 16..31 (ggml's layout).
 inline int32_t nibble(const uint8_t* qs, int64_t i) { return i < 16 ? (qs[i] & 0x0F) : (qs[i - 16] >> 4); }
 
@@ -66,6 +84,28 @@ float dot_q8_0(const BlockQ8_0* w, const BlockQ8A* x, int64_t n_blocks) {
 template <typename Block, float (*Dot)(const Block*, const BlockQ8A*, int64_t)>
 void dot4(const Block* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out) {
   for (int r = 0; r < 4; ++r) out[r] = Dot(rows[r], x, n_blocks);
+}
+
+// Weight value i of a block as an integer, and the block's float offset per unit of x (the
+// Q4_1 minimum; Q4_0's -8 is part of the integer).
+inline int32_t weight_int(const BlockQ4_0& b, int64_t i) { return nibble(b.qs, i) - 8; }
+inline int32_t weight_int(const BlockQ4_1& b, int64_t i) { return nibble(b.qs, i); }
+inline int32_t weight_int(const BlockQ8_0& b, int64_t i) { return b.qs[i]; }
+inline float weight_min(const BlockQ4_1& b) { return half_to_float(b.m); }
+template <typename Block>
+inline float weight_min(const Block&) { return 0.0f; }
+
+template <typename Block>
+void dot4_q16(const Block* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
+  for (int r = 0; r < 4; ++r) {
+    float sum = 0.0f;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      int32_t isum = 0;  // |sum| <= 32 * 128 * 32767 < 2^31
+      for (int64_t i = 0; i < kBlock; ++i) isum += weight_int(rows[r][b], i) * x[b].qs[i];
+      sum += half_to_float(rows[r][b].d) * x[b].d * static_cast<float>(isum) + weight_min(rows[r][b]) * x[b].s;
+    }
+    out[r] = sum;
+  }
 }
 
 void dot4_q8_0_f32(const BlockQ8_0* const* rows, const float* x, int64_t n_blocks, float* out) {
@@ -194,11 +234,29 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
 }  // namespace
 
 const KernelTable& scalar_table() {
-  static const KernelTable table{Isa::Scalar, quantize_q8a, dot_q4_0,   dot_q4_1,   dot_q8_0,
-                                 dot4<BlockQ4_0, dot_q4_0>, dot4<BlockQ4_1, dot_q4_1>, dot4<BlockQ8_0, dot_q8_0>,
-                                 dot4_q8_0_f32, dot_f32,
-                                 dot_f16,     dot_bf16,     row_to_f32, f32_to_row, scores,   accumulate,
-                                 exp_shift_sum, rms_norm,   silu_mul};
+  static const KernelTable table{.isa = Isa::Scalar,
+                                 .quantize_q8a = quantize_q8a,
+                                 .dot_q4_0 = dot_q4_0,
+                                 .dot_q4_1 = dot_q4_1,
+                                 .dot_q8_0 = dot_q8_0,
+                                 .dot4_q4_0 = dot4<BlockQ4_0, dot_q4_0>,
+                                 .dot4_q4_1 = dot4<BlockQ4_1, dot_q4_1>,
+                                 .dot4_q8_0 = dot4<BlockQ8_0, dot_q8_0>,
+                                 .quantize_q16a = quantize_q16a,
+                                 .dot4_q4_0_q16 = dot4_q16<BlockQ4_0>,
+                                 .dot4_q4_1_q16 = dot4_q16<BlockQ4_1>,
+                                 .dot4_q8_0_q16 = dot4_q16<BlockQ8_0>,
+                                 .dot4_q8_0_f32 = dot4_q8_0_f32,
+                                 .dot_f32 = dot_f32,
+                                 .dot_f16 = dot_f16,
+                                 .dot_bf16 = dot_bf16,
+                                 .row_to_f32 = row_to_f32,
+                                 .f32_to_row = f32_to_row,
+                                 .scores = scores,
+                                 .accumulate = accumulate,
+                                 .exp_shift_sum = exp_shift_sum,
+                                 .rms_norm = rms_norm,
+                                 .silu_mul = silu_mul};
   return table;
 }
 

@@ -18,7 +18,7 @@ enum class Isa { Scalar, Avx2 };
 enum class RowType : uint8_t { F32, F16, BF16, Q4_0, Q4_1, Q8_0 };
 std::string row_type_name(RowType type);
 int64_t row_bytes(RowType type, int64_t n);  // bytes of n values (n a multiple of 32 for blocks)
-bool is_block_type(RowType type);            // Q4_0, Q4_1, Q8_0: dotted with BlockQ8A activations
+bool is_block_type(RowType type);            // Q4_0, Q4_1, Q8_0: dotted with BlockQ8A/BlockQ16A activations
 
 struct KernelTable {
   Isa isa;
@@ -34,6 +34,11 @@ struct KernelTable {
   void (*dot4_q4_0)(const BlockQ4_0* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
   void (*dot4_q4_1)(const BlockQ4_1* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
   void (*dot4_q8_0)(const BlockQ8_0* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
+  // The same against 16-bit activations (x [n] -> y [n / 32], n % 32 == 0).
+  void (*quantize_q16a)(const float* x, BlockQ16A* y, int64_t n);
+  void (*dot4_q4_0_q16)(const BlockQ4_0* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out);
+  void (*dot4_q4_1_q16)(const BlockQ4_1* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out);
+  void (*dot4_q8_0_q16)(const BlockQ8_0* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out);
   // Four Q8_0 rows against float activations (no 8-bit rounding of x): the tied LM head, where
   // the top token is decided and 8-bit activations cost ~1% top-token agreement.
   void (*dot4_q8_0_f32)(const BlockQ8_0* const* rows, const float* x, int64_t n_blocks, float* out);

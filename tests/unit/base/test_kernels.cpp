@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "sentinel/kernels/kernels.h"
@@ -135,6 +136,74 @@ TEST_F(KernelTwins, FourRowDotsEqualSingleRowDots) {
     check_dot4<BlockQ4_1>(t->dot4_q4_1, scalar.dot_q4_1, scalar);
     check_dot4<BlockQ8_0>(t->dot4_q8_0, scalar.dot_q8_0, scalar);
   }
+}
+
+TEST_F(KernelTwins, Q16ActivationQuantizationIsBitIdentical) {
+  for (int64_t n : {32, 64, 96, 576, 1536}) {
+    std::vector<float> storage = random_floats(n + 3, static_cast<uint32_t>(n + 5), 3.0f);
+    storage[9] = 0.0f;
+    const float* x = storage.data() + 3;  // unaligned
+    std::vector<BlockQ16A> a(n / 32), b(n / 32);
+    scalar.quantize_q16a(x, a.data(), n);
+    fast().quantize_q16a(x, b.data(), n);
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(BlockQ16A)), 0) << "n = " << n;
+    for (int64_t blk = 0; blk < n / 32; ++blk) {
+      int64_t sum = 0;
+      for (int64_t i = 0; i < 32; ++i) {
+        EXPECT_LE(std::fabs(x[blk * 32 + i] - a[blk].d * a[blk].qs[i]), a[blk].d * 0.5f + 1e-6f);
+        sum += a[blk].qs[i];
+      }
+      EXPECT_FLOAT_EQ(a[blk].s, a[blk].d * static_cast<float>(sum));
+    }
+  }
+  std::vector<float> zeros(32, 0.0f);
+  BlockQ16A z;
+  fast().quantize_q16a(zeros.data(), &z, 32);
+  EXPECT_EQ(z.d, 0.0f);
+  EXPECT_EQ(z.s, 0.0f);
+}
+
+// Four rows against 16-bit activations: scalar against the definition (dequantized rows times
+// dequantized activations, in double), AVX2 against scalar, and both close to the float
+// activations themselves, far closer than 8 bits come.
+template <typename Block>
+void check_dot4_q16(RowType type, void (*scalar_dot4)(const Block* const*, const BlockQ16A*, int64_t, float*),
+                    void (*fast_dot4)(const Block* const*, const BlockQ16A*, int64_t, float*), const KernelTable& scalar) {
+  for (int64_t nb : {1, 2, 5, 18, 48}) {
+    const auto w = random_blocks<Block>(nb * 7, static_cast<uint32_t>(nb + 90));
+    const std::vector<float> x = random_floats(nb * 32, static_cast<uint32_t>(nb + 91), 2.0f);
+    std::vector<BlockQ16A> q16(nb);
+    std::vector<BlockQ8A> q8(nb);
+    scalar.quantize_q16a(x.data(), q16.data(), nb * 32);
+    scalar.quantize_q8a(x.data(), q8.data(), nb * 32);
+    const Block* rows[4] = {w.data() + 5 * nb, w.data() + 2 * nb, w.data() + 6 * nb, w.data() + 5 * nb};
+    float s[4], f[4];
+    scalar_dot4(rows, q16.data(), nb, s);
+    fast_dot4(rows, q16.data(), nb, f);
+    for (int r = 0; r < 4; ++r) {
+      std::vector<float> wf(nb * 32);
+      scalar.row_to_f32(type, rows[r], wf.data(), nb * 32);
+      double exact = 0.0, of_float_x = 0.0, of_8_bit_x = 0.0, magnitude = 0.0;
+      for (int64_t i = 0; i < nb * 32; ++i) {
+        exact += wf[i] * static_cast<double>(q16[i / 32].d) * q16[i / 32].qs[i % 32];
+        of_float_x += static_cast<double>(wf[i]) * x[i];
+        of_8_bit_x += wf[i] * static_cast<double>(q8[i / 32].d) * q8[i / 32].qs[i % 32];
+        magnitude += std::fabs(static_cast<double>(wf[i]) * x[i]);
+      }
+      const std::string where = row_type_name(type) + ", row " + std::to_string(r) + ", blocks " + std::to_string(nb);
+      EXPECT_NEAR(s[r], exact, 1e-5 * magnitude + 1e-6) << "scalar " << where;
+      EXPECT_NEAR(f[r], s[r], 1e-5 * magnitude + 1e-6) << "avx2 " << where;
+      EXPECT_NEAR(s[r], of_float_x, 1e-4 * magnitude) << "16 bits against float inputs, " << where;
+      if (nb >= 18) EXPECT_LT(std::fabs(exact - of_float_x), std::fabs(of_8_bit_x - of_float_x)) << where;
+    }
+    EXPECT_EQ(s[0], s[3]) << "the same row twice gives the same sum";
+  }
+}
+
+TEST_F(KernelTwins, Q16ActivationDotsMatchTheScalarTwinAndTheDefinition) {
+  check_dot4_q16<BlockQ4_0>(RowType::Q4_0, scalar.dot4_q4_0_q16, fast().dot4_q4_0_q16, scalar);
+  check_dot4_q16<BlockQ4_1>(RowType::Q4_1, scalar.dot4_q4_1_q16, fast().dot4_q4_1_q16, scalar);
+  check_dot4_q16<BlockQ8_0>(RowType::Q8_0, scalar.dot4_q8_0_q16, fast().dot4_q8_0_q16, scalar);
 }
 
 TEST_F(KernelTwins, QuantizedDotsMatchTheScalarTwinAndTheDefinition) {
