@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "sentinel/cache/kv_cache.h"
 #include "sentinel/core/error.h"
@@ -12,6 +13,7 @@
 
 namespace sentinel {
 
+using kernels::BlockQ16A;
 using kernels::BlockQ8A;
 using kernels::KernelTable;
 using kernels::RowType;
@@ -26,22 +28,28 @@ T* sized(std::vector<T>& buffer, int64_t n) {
   return buffer.data();
 }
 
-// out[t * stride + r] for r in [r0, r1) and every token: row r of m dotted with token t's input.
-void dot_rows(const KernelTable& k, const QuantizedMatrix& m, const float* x, const BlockQ8A* q8, int64_t n,
-              int64_t r0, int64_t r1, float* out, int64_t stride, bool float_activations) {
+// out[t * stride + r] for r in [r0, r1) and every token: row r of m dotted with token t's input
+// (x float, q8 / q16 the same rows quantized where the scheme needs them).
+void dot_rows(const KernelTable& k, const QuantizedMatrix& m, const float* x, const BlockQ8A* q8, const BlockQ16A* q16,
+              int64_t n, int64_t r0, int64_t r1, float* out, int64_t stride, Activations activations) {
   const int64_t cols = m.cols, nb = cols / kernels::kBlock;
-  if (float_activations && m.type == RowType::Q8_0) {  // the LM head: four rows at a time, float x
-    for (; r0 + 4 <= r1; r0 += 4) {
-      const kernels::BlockQ8_0* rows[4];
-      for (int i = 0; i < 4; ++i) rows[i] = reinterpret_cast<const kernels::BlockQ8_0*>(m.row(r0 + i));
+  if (!kernels::is_block_type(m.type)) {  // float-like rows read float inputs
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* row = m.row(r);
       for (int64_t t = 0; t < n; ++t) {
-        float v[4];
-        k.dot4_q8_0_f32(rows, x + t * cols, nb, v);
-        for (int i = 0; i < 4; ++i) out[t * stride + r0 + i] = v[i];
+        float v = 0.0f;
+        switch (m.type) {
+          case RowType::F32: v = k.dot_f32(reinterpret_cast<const float*>(row), x + t * cols, cols); break;
+          case RowType::F16: v = k.dot_f16(reinterpret_cast<const uint16_t*>(row), x + t * cols, cols); break;
+          case RowType::BF16: v = k.dot_bf16(reinterpret_cast<const uint16_t*>(row), x + t * cols, cols); break;
+          default: break;
+        }
+        out[t * stride + r] = v;
       }
     }
+    return;
   }
-  if (float_activations && kernels::is_block_type(m.type)) {  // each row dequantized, dotted with float x
+  if (activations == Activations::F32 && m.type != RowType::Q8_0) {  // each row dequantized, dotted with float x
     thread_local std::vector<float> row;
     row.resize(static_cast<size_t>(cols));
     for (int64_t r = r0; r < r1; ++r) {
@@ -50,33 +58,35 @@ void dot_rows(const KernelTable& k, const QuantizedMatrix& m, const float* x, co
     }
     return;
   }
-  if (kernels::is_block_type(m.type)) {  // four rows at a time, then the rest one by one
-    for (; r0 + 4 <= r1; r0 += 4) {
-      const void* rows[4] = {m.row(r0), m.row(r0 + 1), m.row(r0 + 2), m.row(r0 + 3)};
-      for (int64_t t = 0; t < n; ++t) {
-        float v[4];
-        switch (m.type) {
-          case RowType::Q4_0: k.dot4_q4_0(reinterpret_cast<const kernels::BlockQ4_0* const*>(rows), q8 + t * nb, nb, v); break;
-          case RowType::Q4_1: k.dot4_q4_1(reinterpret_cast<const kernels::BlockQ4_1* const*>(rows), q8 + t * nb, nb, v); break;
-          default: k.dot4_q8_0(reinterpret_cast<const kernels::BlockQ8_0* const*>(rows), q8 + t * nb, nb, v); break;
-        }
-        for (int i = 0; i < 4; ++i) out[t * stride + r0 + i] = v[i];
-      }
-    }
-  }
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* row = m.row(r);
+  // Four rows at a time; a last group of fewer repeats its final row and keeps what is needed.
+  for (; r0 < r1; r0 += 4) {
+    const int64_t count = std::min<int64_t>(4, r1 - r0);
+    const void* rows[4];
+    for (int64_t i = 0; i < 4; ++i) rows[i] = m.row(r0 + std::min(i, count - 1));
     for (int64_t t = 0; t < n; ++t) {
-      float v;
-      switch (m.type) {
-        case RowType::Q4_0: v = k.dot_q4_0(reinterpret_cast<const kernels::BlockQ4_0*>(row), q8 + t * nb, nb); break;
-        case RowType::Q4_1: v = k.dot_q4_1(reinterpret_cast<const kernels::BlockQ4_1*>(row), q8 + t * nb, nb); break;
-        case RowType::Q8_0: v = k.dot_q8_0(reinterpret_cast<const kernels::BlockQ8_0*>(row), q8 + t * nb, nb); break;
-        case RowType::F32: v = k.dot_f32(reinterpret_cast<const float*>(row), x + t * cols, cols); break;
-        case RowType::F16: v = k.dot_f16(reinterpret_cast<const uint16_t*>(row), x + t * cols, cols); break;
-        case RowType::BF16: v = k.dot_bf16(reinterpret_cast<const uint16_t*>(row), x + t * cols, cols); break;
+      float v[4];
+      const BlockQ8A* a8 = q8 + t * nb;
+      const BlockQ16A* a16 = q16 + t * nb;
+      switch (activations) {
+        case Activations::Q8:
+          switch (m.type) {
+            case RowType::Q4_0: k.dot4_q4_0(reinterpret_cast<const kernels::BlockQ4_0* const*>(rows), a8, nb, v); break;
+            case RowType::Q4_1: k.dot4_q4_1(reinterpret_cast<const kernels::BlockQ4_1* const*>(rows), a8, nb, v); break;
+            default: k.dot4_q8_0(reinterpret_cast<const kernels::BlockQ8_0* const*>(rows), a8, nb, v); break;
+          }
+          break;
+        case Activations::Q16:
+          switch (m.type) {
+            case RowType::Q4_0: k.dot4_q4_0_q16(reinterpret_cast<const kernels::BlockQ4_0* const*>(rows), a16, nb, v); break;
+            case RowType::Q4_1: k.dot4_q4_1_q16(reinterpret_cast<const kernels::BlockQ4_1* const*>(rows), a16, nb, v); break;
+            default: k.dot4_q8_0_q16(reinterpret_cast<const kernels::BlockQ8_0* const*>(rows), a16, nb, v); break;
+          }
+          break;
+        case Activations::F32:  // Q8_0 rows (the LM head): widened in registers
+          k.dot4_q8_0_f32(reinterpret_cast<const kernels::BlockQ8_0* const*>(rows), x + t * cols, nb, v);
+          break;
       }
-      out[t * stride + r] = v;
+      for (int64_t i = 0; i < count; ++i) out[t * stride + r0 + i] = v[i];
     }
   }
 }
@@ -105,42 +115,60 @@ NativeDecoder::NativeDecoder(LlamaModelImpl& model, std::shared_ptr<const Quanti
   inv_freq_.assign(inv32.data_ptr<float>(), inv32.data_ptr<float>() + inv32.numel());
 }
 
+Activations parse_activations(const std::string& name) {
+  if (name == "q8") return Activations::Q8;
+  if (name == "q16") return Activations::Q16;
+  if (name == "f32") return Activations::F32;
+  fail("unknown activation scheme '", name, "'; use q8, q16 or f32");
+}
+
+Activations decode_activations() {
+  static const Activations chosen = [] {
+    const char* forced = std::getenv("SENTINEL_ACTIVATIONS");
+    return forced != nullptr && *forced != '\0' ? parse_activations(forced) : Activations::Q16;
+  }();
+  return chosen;
+}
+
 void NativeDecoder::run_targets(const float* x, int64_t n, int64_t cols, std::span<const Target> targets,
-                                std::vector<BlockQ8A>& q8_buffer) {
+                                QuantizedInputs& inputs) {
   const KernelTable& k = kernels::kernels();
-  const BlockQ8A* q8 = nullptr;
-  bool any_blocks = false;
+  bool needs_q8 = false, needs_q16 = false;
   int64_t total_rows = 0;
   for (const Target& t : targets) {
     check(t.matrix->cols == cols, "matrix ", t.matrix->name, " has ", t.matrix->cols, " columns, its input ", cols);
-    any_blocks = any_blocks || (kernels::is_block_type(t.matrix->type) && !t.float_activations);
+    const bool blocks = kernels::is_block_type(t.matrix->type);
+    needs_q8 = needs_q8 || (blocks && t.activations == Activations::Q8);
+    needs_q16 = needs_q16 || (blocks && t.activations == Activations::Q16);
     total_rows += t.matrix->rows;
   }
-  if (any_blocks) {
-    BlockQ8A* blocks = sized(q8_buffer, n * cols / kernels::kBlock);
-    for (int64_t t = 0; t < n; ++t) k.quantize_q8a(x + t * cols, blocks + t * cols / kernels::kBlock, cols);
-    q8 = blocks;
+  const int64_t nb = cols / kernels::kBlock;
+  BlockQ8A* q8 = needs_q8 ? sized(inputs.q8, n * nb) : nullptr;
+  BlockQ16A* q16 = needs_q16 ? sized(inputs.q16, n * nb) : nullptr;
+  for (int64_t t = 0; t < n; ++t) {
+    if (q8 != nullptr) k.quantize_q8a(x + t * cols, q8 + t * nb, cols);
+    if (q16 != nullptr) k.quantize_q16a(x + t * cols, q16 + t * nb, cols);
   }
   // Chunks of rows over the concatenated targets (rows of one chunk may span two targets).
   pool().parallel_for(total_rows, kRowsPerTask, [&](int64_t begin, int64_t end, int) {
     int64_t base = 0;
     for (const Target& t : targets) {
       const int64_t r0 = std::max(begin, base), r1 = std::min(end, base + t.matrix->rows);
-      if (r0 < r1) dot_rows(k, *t.matrix, x, q8, n, r0 - base, r1 - base, t.out, t.stride, t.float_activations);
+      if (r0 < r1) dot_rows(k, *t.matrix, x, q8, q16, n, r0 - base, r1 - base, t.out, t.stride, t.activations);
       base += t.matrix->rows;
     }
   });
 }
 
-void NativeDecoder::project(const QuantizedMatrix& m, const float* x, int64_t n, float* y, bool float_activations) {
-  const Target target{&m, y, m.rows, float_activations};
-  run_targets(x, n, m.cols, std::span(&target, 1), q8_);
+void NativeDecoder::project(const QuantizedMatrix& m, const float* x, int64_t n, float* y, Activations activations) {
+  const Target target{&m, y, m.rows, activations};
+  run_targets(x, n, m.cols, std::span(&target, 1), inputs_);
 }
 
-void project_rows(const QuantizedMatrix& m, const float* x, int64_t n, float* y) {
-  thread_local std::vector<BlockQ8A> q8;
-  const NativeDecoder::Target target{&m, y, m.rows};
-  NativeDecoder::run_targets(x, n, m.cols, std::span(&target, 1), q8);
+void project_rows(const QuantizedMatrix& m, const float* x, int64_t n, float* y, Activations activations) {
+  thread_local NativeDecoder::QuantizedInputs inputs;
+  const NativeDecoder::Target target{&m, y, m.rows, activations};
+  NativeDecoder::run_targets(x, n, m.cols, std::span(&target, 1), inputs);
 }
 
 at::Tensor quantized_linear(const QuantizedMatrix& m, const at::Tensor& x) {
@@ -173,17 +201,19 @@ at::Tensor quantized_linear(const QuantizedMatrix& m, const at::Tensor& x) {
 }
 
 void NativeDecoder::add_lora(const ProjectionImpl& p, const float* x, int64_t n, float* y, int64_t y_stride) {
-  if (!p.has_lora()) return;
+  if (!p.has_lora() || !p.lora_enabled) return;
+  check(static_cast<int64_t>(lora_rows_.size()) == n, "LoRA rows are set for ", lora_rows_.size(), " tokens, not ", n);
   const KernelTable& k = kernels::kernels();
   const float* a = f32_data(p.lora_A, "lora_A");  // [rank, in]
   const float* b = f32_data(p.lora_B, "lora_B");  // [out, rank]
   const int64_t rank = p.lora_A.size(0), in = p.lora_A.size(1), out = p.lora_B.size(0);
-  float* ax = sized(lora_, n * rank);
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t r = 0; r < rank; ++r) ax[t * rank + r] = k.dot_f32(a + r * in, x + t * in, in);
   const auto scaling = static_cast<float>(p.lora_scaling);
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t o = 0; o < out; ++o) y[t * y_stride + o] += scaling * k.dot_f32(b + o * rank, ax + t * rank, rank);
+  float* ax = sized(lora_, rank);
+  for (int64_t t = 0; t < n; ++t) {
+    if (lora_rows_[t] == 0) continue;
+    for (int64_t r = 0; r < rank; ++r) ax[r] = k.dot_f32(a + r * in, x + t * in, in);
+    for (int64_t o = 0; o < out; ++o) y[t * y_stride + o] += scaling * k.dot_f32(b + o * rank, ax, rank);
+  }
 }
 
 void NativeDecoder::embed(const at::Tensor& tokens, float* out) {
@@ -224,6 +254,11 @@ at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor&
   float* ff = sized(ff_, N * F);
   float* proj = sized(proj_, N * E);
   embed(tokens, x);
+  // Rows the LoRA acts on: all, or the sentinel tokens only (then decoding ordinary tokens costs
+  // nothing beyond the base model).
+  lora_rows_.assign(static_cast<size_t>(N), 1);
+  if (model_.lora_positions() == LoraPositions::Sentinels)
+    for (int64_t t = 0; t < N; ++t) lora_rows_[t] = tokens.data_ptr<int64_t>()[t] >= config_.n_vocab;
 
   // RoPE tables per token: cos then sin, [N, 2, half], angle = position * inv_freq in float32.
   float* rope = sized(rope_, N * hd);
@@ -261,7 +296,7 @@ at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor&
     const float* norm_w = f32_data(block.input_layernorm->weight, "input_layernorm");
     for (int64_t t = 0; t < N; ++t) k.rms_norm(x + t * E, norm_w, eps, normed + t * E, E);
     const Target qkv[] = {{&w.q, q, q_dim}, {&w.k, kk, kv_dim}, {&w.v, v, kv_dim}};
-    run_targets(normed, N, E, qkv, q8_);
+    run_targets(normed, N, E, qkv, inputs_);
     add_lora(*sa.q_proj, normed, N, q, q_dim);
     add_lora(*sa.k_proj, normed, N, kk, kv_dim);
     add_lora(*sa.v_proj, normed, N, v, kv_dim);
@@ -306,7 +341,7 @@ at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor&
     const float* ffn_w = f32_data(block.post_attention_layernorm->weight, "post_attention_layernorm");
     for (int64_t t = 0; t < N; ++t) k.rms_norm(x + t * E, ffn_w, eps, normed + t * E, E);
     const Target gate_up[] = {{&w.gate, gate, F}, {&w.up, up, F}};
-    run_targets(normed, N, E, gate_up, q8_);
+    run_targets(normed, N, E, gate_up, inputs_);
     add_lora(*mlp.gate_proj, normed, N, gate, F);
     add_lora(*mlp.up_proj, normed, N, up, F);
     k.silu_mul(gate, up, ff, N * F);
@@ -329,7 +364,7 @@ at::Tensor NativeDecoder::logits(const at::Tensor& hidden) {
   // The head reads float activations: measured on WikiText-2 test (2,048 tokens, against the dense
   // float32 path) 8-bit head inputs agree on the top token 97.2% of the time, float ones 97.5%
   // (mean KL 0.0029 -> 0.0023), for ~5% of decode time.
-  project(head, h.data_ptr<float>(), h.size(0), out.data_ptr<float>(), /*float_activations=*/true);
+  project(head, h.data_ptr<float>(), h.size(0), out.data_ptr<float>(), Activations::F32);
   std::vector<int64_t> shape(hidden.sizes().begin(), hidden.sizes().end() - 1);
   shape.push_back(head.rows);
   return out.reshape(shape);

@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 
 #include <span>
+#include <string>
 #include <vector>
 
 #include "sentinel/kernels/attention.h"
@@ -17,9 +18,20 @@
 
 namespace sentinel {
 
+// How a product's float input meets block-quantized weight rows (Q4_0, Q4_1, Q8_0; float rows
+// always read float inputs): quantized per 32 values to 8 bits (llama.cpp's scheme) or to 16
+// bits for the integer kernels, or kept float against rows dequantized on the fly.
+enum class Activations : uint8_t { Q8, Q16, F32 };
+// The decode path's choice for every matrix: Q16. It reads the same weight bytes as Q8 and brings
+// the top token's agreement with the float32 path from 96.9% to 99.8% (docs/performance.md).
+// SENTINEL_ACTIVATIONS=q8|q16|f32 overrides it for comparisons; a bad value throws naming them.
+Activations decode_activations();
+Activations parse_activations(const std::string& name);
+
 // y [n, m.rows] = x [n, m.cols] W^T, reading the stored matrix in place through the integer
-// kernels (activations quantized per 32-block): the product for few rows of x.
-void project_rows(const QuantizedMatrix& m, const float* x, int64_t n, float* y);
+// kernels: the product for few rows of x.
+void project_rows(const QuantizedMatrix& m, const float* x, int64_t n, float* y,
+                  Activations activations = decode_activations());
 
 // y = x W^T for x [..., cols] float32 on the CPU: up to kFewRows rows through project_rows, more
 // through blocks of the matrix dequantized once and a float32 GEMM (prefill: the weights are
@@ -44,15 +56,20 @@ class NativeDecoder {
     const QuantizedMatrix* matrix;
     float* out;  // out[t * stride + r]
     int64_t stride;
-    bool float_activations = false;  // dot dequantized rows with float inputs (no 8-bit rounding)
+    Activations activations = decode_activations();
   };
-  // x [n, cols] in float -> activations quantized once (when any target has block rows), then
-  // every target's rows in one parallel region. q8 is the caller's reusable buffer.
+  struct QuantizedInputs {  // the caller's reusable buffers: [n, cols / 32] blocks
+    std::vector<kernels::BlockQ8A> q8;
+    std::vector<kernels::BlockQ16A> q16;
+  };
+  // x [n, cols] in float -> activations quantized once per scheme the targets' block rows need,
+  // then every target's rows in one parallel region.
   static void run_targets(const float* x, int64_t n, int64_t cols, std::span<const Target> targets,
-                          std::vector<kernels::BlockQ8A>& q8);
+                          QuantizedInputs& inputs);
 
  private:
-  void project(const QuantizedMatrix& m, const float* x, int64_t n, float* y, bool float_activations = false);
+  void project(const QuantizedMatrix& m, const float* x, int64_t n, float* y,
+               Activations activations = decode_activations());
   void add_lora(const ProjectionImpl& p, const float* x, int64_t n, float* y, int64_t y_stride);
   void embed(const at::Tensor& tokens, float* out);
 
@@ -62,7 +79,8 @@ class NativeDecoder {
   std::vector<float> inv_freq_;  // [head_dim / 2]
   // Buffers, grown on demand and reused: [N, ...] f32 unless noted.
   std::vector<float> x_, normed_, q_, k_, v_, attn_, gate_, up_, ff_, proj_, rope_, lora_;
-  std::vector<kernels::BlockQ8A> q8_;  // [N, cols / 32]
+  QuantizedInputs inputs_;
+  std::vector<uint8_t> lora_rows_;  // [N] 1 where LoRA acts (LoraPositions)
   kernels::AttentionScratch attention_scratch_;
 };
 
