@@ -79,6 +79,7 @@ void save_adapter(const std::string& path, const Adapter& adapter, LlamaModel& b
     alpha << adapter.lora_alpha;
     writer.set_metadata("lora_alpha", alpha.str());
     writer.set_metadata("lora_target_modules", targets);
+    writer.set_metadata("lora_positions", lora_positions_name(adapter.lora_positions));
   }
   writer.set_metadata("base_model", base_name);
   writer.set_metadata("base_fingerprint", model_fingerprint(base));
@@ -137,6 +138,13 @@ Adapter load_adapter(const std::string& path) {
            meta(adapter.metadata, "lora_rank"), "\" and \"", meta(adapter.metadata, "lora_alpha"),
            "\"); re-save it with `sentinel train`");
     }
+    if (adapter.metadata.count("lora_positions")) {
+      try {
+        adapter.lora_positions = parse_lora_positions(adapter.metadata.at("lora_positions"));
+      } catch (const Error& e) {
+        fail("adapter ", path, ": metadata lora_positions: ", e.what());
+      }
+    }
     for (const auto& [name, tensor] : adapter.lora) {
       const bool is_a = name.ends_with(".lora_A.weight");
       check(is_a || name.ends_with(".lora_B.weight"), "adapter ", path, ": unexpected tensor \"", name, "\"");
@@ -190,7 +198,7 @@ void apply_adapter(LlamaModel& base, const std::string& base_name, const Adapter
   check(expected == actual, "adapter ", adapter.path, " was trained on \"", trained_on, "\" (fingerprint ",
         expected.substr(0, 12), "), not on this model \"", base_name, "\" (fingerprint ", actual.substr(0, 12),
         "); pass the --model it was trained on, or train an adapter for this one");
-  if (!adapter.lora.empty()) merge_lora(base, adapter.lora, adapter.lora_alpha);
+  if (!adapter.lora.empty()) merge_lora(base, adapter.lora, adapter.lora_alpha, adapter.lora_positions);
   if (!adapter.full_weights.empty()) replace_weights(base, adapter);
   if (!adapter.sentinel_embeddings.defined()) return;
   check(adapter.sentinel_embeddings.size(1) == base->config().n_embd, "adapter ", adapter.path,

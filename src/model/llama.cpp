@@ -44,11 +44,22 @@ ProjectionImpl::ProjectionImpl(int64_t in_features, int64_t out_features)
   weight = register_parameter("weight", at::empty({out_features, in_features}));
 }
 
-at::Tensor ProjectionImpl::forward(const at::Tensor& x) {
+std::string lora_positions_name(LoraPositions positions) {
+  return positions == LoraPositions::Sentinels ? "sentinels" : "all";
+}
+
+LoraPositions parse_lora_positions(const std::string& name) {
+  if (name == "all") return LoraPositions::All;
+  if (name == "sentinels") return LoraPositions::Sentinels;
+  fail("unknown LoRA positions '", name, "'; use all (every token) or sentinels (<CL>/<CR> only)");
+}
+
+at::Tensor ProjectionImpl::forward(const at::Tensor& x, const at::Tensor& lora_rows) {
   at::Tensor y = quantized != nullptr && weight.numel() == 0 ? quantized_linear(*quantized, x) : at::linear(x, weight);
   if (!lora_A.defined() || !lora_enabled) return y;
   const at::Tensor in = lora_dropout > 0 && is_training() ? at::dropout(x, lora_dropout, /*train=*/true) : x;
-  return y + at::linear(at::linear(in, lora_A), lora_B) * lora_scaling;
+  const at::Tensor delta = at::linear(at::linear(in, lora_A), lora_B) * lora_scaling;  // [..., out]
+  return lora_rows.defined() ? y + delta * lora_rows : y + delta;
 }
 
 void ProjectionImpl::add_lora(int64_t rank, double alpha, double dropout) {
@@ -88,9 +99,9 @@ AttentionImpl::AttentionImpl(const LlamaConfig& config, int64_t layer) : config_
 at::Tensor AttentionImpl::forward(const at::Tensor& x, const LayerContext& context) {
   const int64_t B = x.size(0), T = x.size(1), hd = config_.head_dim;
   // [B, T, n_head * hd] -> [B, n_head, T, hd]
-  at::Tensor q = q_proj(x).view({B, T, config_.n_head, hd}).transpose(1, 2);
-  at::Tensor k = k_proj(x).view({B, T, config_.n_head_kv, hd}).transpose(1, 2);
-  at::Tensor v = v_proj(x).view({B, T, config_.n_head_kv, hd}).transpose(1, 2);
+  at::Tensor q = q_proj->forward(x, context.lora_rows).view({B, T, config_.n_head, hd}).transpose(1, 2);
+  at::Tensor k = k_proj->forward(x, context.lora_rows).view({B, T, config_.n_head_kv, hd}).transpose(1, 2);
+  at::Tensor v = v_proj->forward(x, context.lora_rows).view({B, T, config_.n_head_kv, hd}).transpose(1, 2);
   q = apply_rotary(q, context.cos, context.sin);
   k = apply_rotary(k, context.cos, context.sin);
 
@@ -111,7 +122,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const LayerContext& conte
   }
   // [B, n_head, T, hd] -> [B, T, n_head * hd]
   out = out.transpose(1, 2).reshape({B, T, config_.n_head * hd});
-  return o_proj(out);
+  return o_proj->forward(out, context.lora_rows);
 }
 
 at::Tensor AttentionImpl::attend(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
@@ -145,7 +156,9 @@ MlpImpl::MlpImpl(const LlamaConfig& config) {
   down_proj = register_module("down_proj", Projection(config.n_ff, config.n_embd));
 }
 
-at::Tensor MlpImpl::forward(const at::Tensor& x) { return down_proj(at::silu(gate_proj(x)) * up_proj(x)); }
+at::Tensor MlpImpl::forward(const at::Tensor& x, const at::Tensor& lora_rows) {
+  return down_proj->forward(at::silu(gate_proj->forward(x, lora_rows)) * up_proj->forward(x, lora_rows), lora_rows);
+}
 
 DecoderLayerImpl::DecoderLayerImpl(const LlamaConfig& config, int64_t layer) {
   self_attn = register_module("self_attn", Attention(config, layer));
@@ -156,7 +169,7 @@ DecoderLayerImpl::DecoderLayerImpl(const LlamaConfig& config, int64_t layer) {
 
 at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const LayerContext& context) {
   at::Tensor h = x + self_attn(input_layernorm(x), context);
-  return h + mlp(post_attention_layernorm(h));
+  return h + mlp->forward(post_attention_layernorm(h), context.lora_rows);
 }
 
 LlamaModelImpl::LlamaModelImpl(const LlamaConfig& config) : config_(config) {
@@ -256,6 +269,8 @@ at::Tensor LlamaModelImpl::decode(const at::Tensor& tokens, const at::Tensor& po
   at::Tensor angles = at::cat({freqs, freqs}, -1).unsqueeze(1);
   context.cos = angles.cos().to(dtype());
   context.sin = angles.sin().to(dtype());
+  if (lora_positions_ == LoraPositions::Sentinels)
+    context.lora_rows = (tokens >= config_.n_vocab).unsqueeze(-1).to(dtype());  // [B, T, 1]
   at::Tensor h = embed(tokens);  // [B, T, n_embd]
   if (per_layer != nullptr) per_layer->push_back(h);
   for (const auto& layer : *layers) {

@@ -81,6 +81,7 @@ void add_lora(LlamaModel& model, const LoraOptions& options) {
   options.validate();
   for (auto& [name, projection] : layer_projections(model))
     if (ends_with_target(name, options.targets)) projection->add_lora(options.rank, options.alpha, options.dropout);
+  model->set_lora_positions(options.positions);
 }
 
 std::string peft_name(const std::string& parameter_name) {
@@ -122,7 +123,8 @@ void load_lora(LlamaModel& model, const std::map<std::string, at::Tensor>& tenso
   }
 }
 
-void merge_lora(LlamaModel& model, const std::map<std::string, at::Tensor>& tensors, double alpha) {
+void merge_lora(LlamaModel& model, const std::map<std::string, at::Tensor>& tensors, double alpha,
+                LoraPositions positions) {
   at::NoGradGuard no_grad;
   auto projections = layer_projections(model);
   std::map<std::string, std::pair<at::Tensor, at::Tensor>> pairs;  // module -> (A, B)
@@ -139,7 +141,7 @@ void merge_lora(LlamaModel& model, const std::map<std::string, at::Tensor>& tens
               b.size(0) == p.out_features(),
           "LoRA for '", module, "': A ", a.sizes(), " and B ", b.sizes(), " do not fit the weight [", p.out_features(),
           ", ", p.in_features(), "]");
-    if (model->is_quantized()) {
+    if (model->is_quantized() || positions == LoraPositions::Sentinels) {
       // The stored matrix stays as it is: the low-rank term runs beside it, unmerged.
       p.add_lora(a.size(0), alpha, 0.0);
       p.lora_A.copy_(a.to(at::kFloat));
@@ -151,6 +153,7 @@ void merge_lora(LlamaModel& model, const std::map<std::string, at::Tensor>& tens
     const at::Tensor delta = at::matmul(b.to(at::kFloat), a.to(at::kFloat)) * scaling;  // [out, in]
     w.copy_((w.to(at::kFloat) + delta.to(w.device())).to(w.scalar_type()));
   }
+  model->set_lora_positions(positions);
 }
 
 std::vector<std::pair<std::string, at::Tensor>> set_trainable(LlamaModel& model, TrainScope scope) {

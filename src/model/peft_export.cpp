@@ -62,6 +62,9 @@ std::string readme(const Adapter& adapter, int64_t n_vocab) {
 }  // namespace
 
 void export_peft(const Adapter& adapter, const std::string& dir, const PeftExportOptions& options) {
+  check(adapter.lora_positions == LoraPositions::All, "adapter ", adapter.path, " applies its LoRA at the sentinel ",
+        "tokens only (lora_positions sentinels), which peft cannot express: a peft model would apply it at every token. ",
+        "Train with --lora-positions all to export to peft");
   std::error_code ec;
   fs::create_directories(dir, ec);
   check(!ec, "cannot create the peft folder '", dir, "': ", ec.message());

@@ -20,6 +20,7 @@ Adapter trained_adapter(LlamaModel& model, const ModelSetup& setup, std::map<std
   for (const auto& [name, tensor] : lora_tensors(model)) adapter.lora[name] = tensor.detach().to(at::kFloat).clone();
   adapter.lora_rank = setup.lora.rank;
   adapter.lora_alpha = setup.lora.alpha;
+  adapter.lora_positions = setup.lora.positions;
   adapter.metadata = std::move(metadata);
   return adapter;
 }

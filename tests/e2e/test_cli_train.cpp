@@ -41,7 +41,8 @@ class TrainCli : public ::testing::Test {
   static void TearDownTestSuite() {
     for (const char* name : {"train.txt", "val.txt", "a.st", "a.st.checkpoint", "a.st.log.jsonl", "b.st",
                              "b.st.checkpoint", "b.st.log.jsonl", "c.st", "c.st.checkpoint", "c.st.log.jsonl", "d.st",
-                             "d.st.checkpoint", "d.st.log.jsonl", "e.st", "e.st.checkpoint", "e.st.log.jsonl"})
+                             "d.st.checkpoint", "d.st.log.jsonl", "e.st", "e.st.checkpoint", "e.st.log.jsonl",
+                             "f.st", "f.st.checkpoint", "f.st.log.jsonl"})
       ::unlink(path(name).c_str());
     ::rmdir(dir_.c_str());
   }
@@ -128,6 +129,15 @@ TEST_F(TrainCli, StreamLayoutWithDistillationAndContinuedTraining) {
   const ProcessResult again = sentinel(continued);
   ASSERT_EQ(again.exit_code, 0) << describe(again);
   EXPECT_NE(again.err.find("starting from"), std::string::npos) << describe(again);
+
+  // The same start, LoRA at the sentinels only: recorded in the adapter, which then loads unmerged.
+  auto gated = continued;
+  *std::find(gated.begin(), gated.end(), path("e.st")) = path("f.st");
+  gated.insert(gated.end(), {"--lora-positions", "sentinels"});
+  const ProcessResult at_sentinels = sentinel(gated);
+  ASSERT_EQ(at_sentinels.exit_code, 0) << describe(at_sentinels);
+  EXPECT_EQ(load_adapter(path("f.st")).lora_positions, LoraPositions::Sentinels);
+  EXPECT_EQ(load_adapter(path("e.st")).lora_positions, LoraPositions::All);
 }
 
 TEST_F(TrainCli, StoppedAndResumedGivesTheUninterruptedLosses) {
@@ -161,7 +171,10 @@ TEST_F(TrainCli, BadRequestsAreRefusedBeforeLoading) {
            {{"--distill", "0.5"}, "--layout stream"},
            {{"stream", "--ratio-range", "0.9:0.2"}, "--ratio-range"},
            {{"stream", "--seq-len", "8"}, "--seq-len"},
-           {{"stream", "--span-range", "a:b"}, "LO:HI"}}) {
+           {{"stream", "--span-range", "a:b"}, "LO:HI"},
+           {{"--lora-positions", "sentinels", "--method", "local"}, "--lora-positions sentinels needs --method sentinel"},
+           {{"--lora-positions", "sentinels", "--peft-dir", "never.peft"}, "peft applies LoRA at every token"},
+           {{"--lora-positions", "sentinels", "--full"}, "--full trains every weight"}}) {
     auto args = train_args("never.st");
     auto tail = extra.begin();
     if (*tail == "stream") *(std::find(args.begin(), args.end(), "--layout") + 1) = *tail++;  // the layout under test

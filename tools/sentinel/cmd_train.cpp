@@ -58,6 +58,7 @@ struct TrainArgs {
   int64_t epochs = 0;  // 0: 3 when --steps is not given (the authors' recipe)
   LoraOptions lora;
   std::string lora_targets = "q_proj,k_proj,v_proj,o_proj";
+  std::string lora_positions = "all";
   bool full = false;
   std::string device = "auto";
   std::string val_data;
@@ -79,7 +80,7 @@ std::string checkpoint_path(const TrainArgs& a) { return a.out + ".checkpoint"; 
 
 // Everything that decides the trajectory; a resumed run must agree on all of it.
 nlohmann::json run_identity(const TrainArgs& a, const std::string& data_sha, const std::string& base) {
-  return {{"base_fingerprint", base}, {"method", a.method},        {"ratio", a.spans.ratio},         {"max_span", a.spans.max_length},
+  nlohmann::json identity = {{"base_fingerprint", base}, {"method", a.method},        {"ratio", a.spans.ratio},         {"max_span", a.spans.max_length},
           {"span_unit", a.span_unit},  {"rows", a.rows},                {"window", a.window},             {"block", a.block},
           {"batch", a.loop.batch},     {"accum", a.loop.accum},          {"steps", a.loop.steps},
           {"lr", a.optimizer.lr},      {"warmup", a.optimizer.warmup},   {"schedule", a.schedule},
@@ -90,6 +91,9 @@ nlohmann::json run_identity(const TrainArgs& a, const std::string& data_sha, con
           {"layout", a.layout},        {"seq_len", a.stream.seq_len},    {"ratio_range", a.ratio_range},
           {"span_range", a.span_range}, {"sinks", a.stream.sinks},       {"distill", a.distill},
           {"sentinel_lr", a.sentinel_lr}, {"init_adapter", a.init_adapter}};
+  // Keys added later enter only when set, so runs checkpointed before them still resume.
+  if (a.lora.positions != LoraPositions::All) identity["lora_positions"] = lora_positions_name(a.lora.positions);
+  return identity;
 }
 
 // "0.4:0.8" -> {0.4, 0.8}; one number N means N:N.
@@ -180,6 +184,11 @@ int run_train(TrainArgs& a) {
   layout_probe.validate();
   a.optimizer.schedule = parse_lr_schedule(a.schedule);
   a.lora.targets = parse_lora_targets(a.lora_targets);
+  a.lora.positions = parse_lora_positions(a.lora_positions);
+  check(a.lora.positions == LoraPositions::All || !a.full, "--full trains every weight, with no LoRA to place; drop ",
+        "--lora-positions");
+  check(a.lora.positions == LoraPositions::All || a.method == "sentinel", "--lora-positions sentinels needs --method ",
+        "sentinel (--method ", a.method, " inserts no sentinel tokens for the LoRA to act at)");
   a.lora.validate();
   check(!(a.loop.steps > 0 && a.epochs > 0), "give --steps or --epochs, not both");
   check(a.loop.steps >= 0, "--steps must be >= 1, got ", a.loop.steps);
@@ -212,6 +221,8 @@ int run_train(TrainArgs& a) {
   PerplexityOptions val_window{a.val_ctx, a.val_ctx};
   if (!a.val_data.empty()) validate_compressed_perplexity(val_window, val_policy, 64);
   check(a.bucket_mb > 0, "--bucket-mb must be > 0, got ", a.bucket_mb);
+  check(a.peft_dir.empty() || a.lora.positions == LoraPositions::All, "--peft-dir: peft applies LoRA at every token, ",
+        "so an adapter trained with --lora-positions sentinels cannot be exported to it; drop --peft-dir");
   check(a.peft_dir.empty() || !a.full, "--peft-dir exports LoRA adapters; --full writes every weight to --out, which ",
         "loads with --adapter (or drop --full)");
 
@@ -498,6 +509,11 @@ Runner register_train(CLI::App& app) {
   cmd->add_option("--lora-targets", a->lora_targets,
                   "Comma-separated projections to adapt: q_proj,k_proj,v_proj,o_proj (attention, the default) and/or "
                   "gate_proj,up_proj,down_proj (MLP)")
+      ->capture_default_str();
+  cmd->add_option("--lora-positions", a->lora_positions,
+                  "Where the LoRA acts: all (every token, as peft) or sentinels (<CL>/<CR> only: ordinary tokens then "
+                  "compute exactly as the base model and only the span summaries are learned; not loadable by peft)")
+      ->check(CLI::IsMember({"all", "sentinels"}))
       ->capture_default_str();
   cmd->add_flag("--full", a->full,
                 "Full fine-tuning: train every weight (no LoRA); --out then holds all weights by Hugging Face name and "

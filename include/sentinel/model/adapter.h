@@ -1,7 +1,7 @@
 // Adapter files: what fine-tuning adds to a base model, as one safetensors file. Version 1 holds
 // the two sentinel embedding rows and metadata naming the base model it was trained on; version 2
 // adds LoRA weights under peft's tensor names (lora.h) with lora_rank, lora_alpha and
-// lora_target_modules in the metadata, and may omit the sentinel rows (baselines trained without
+// lora_target_modules (and lora_positions: all or sentinels) in the metadata, and may omit the sentinel rows (baselines trained without
 // sentinels). Loading an adapter onto another base model is refused, because sentinel rows and
 // LoRA deltas only mean something next to the weights they were trained with.
 #pragma once
@@ -28,6 +28,7 @@ struct Adapter {
   std::map<std::string, at::Tensor> lora;       // peft name -> lora_A [r, in] / lora_B [out, r] float32
   int64_t lora_rank = 0;                        // r (0 when no LoRA)
   double lora_alpha = 0.0;                      // scaling = alpha / r
+  LoraPositions lora_positions = LoraPositions::All;  // metadata lora_positions (absent: all)
   std::map<std::string, at::Tensor> full_weights;  // kFullWeightsFormat: HF name -> float32 weight
 };
 

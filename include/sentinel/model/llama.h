@@ -67,8 +67,17 @@ struct CachedSequence {
 };
 
 // What every layer of one forward pass shares besides its input.
+// Where attached LoRA acts: at every token (peft's LoRA), or at the sentinel tokens only (ids >=
+// n_vocab, <CL> and <CR>). Then ordinary tokens compute exactly as the base model: what is learned
+// is only how the <CR> rows summarise their spans into the cache, and the divergence of a
+// compressed model from the base measures compression alone, not a fine-tuned language model.
+enum class LoraPositions : uint8_t { All, Sentinels };
+std::string lora_positions_name(LoraPositions positions);     // "all", "sentinels"
+LoraPositions parse_lora_positions(const std::string& name);  // throws naming both
+
 struct LayerContext {
   at::Tensor cos, sin;                   // [B, 1, T, head_dim] rotary tables of the new tokens
+  at::Tensor lora_rows;                  // [B, T, 1] 1 where LoRA acts, 0 elsewhere; undefined: every row
   at::Tensor mask;                       // uncached passes: as in ForwardInput
   std::vector<CachedSequence> sequences;  // cached passes (B = 1, T = all sequences' tokens)
 };
@@ -79,7 +88,8 @@ struct LayerContext {
 class ProjectionImpl : public torch::nn::Module {
  public:
   ProjectionImpl(int64_t in_features, int64_t out_features);
-  at::Tensor forward(const at::Tensor& x);  // [..., in] -> [..., out]
+  // x [..., in] -> [..., out]; lora_rows [..., 1] (LayerContext) gates the LoRA term per row.
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& lora_rows = {});
   int64_t in_features() const { return in_features_; }
   int64_t out_features() const { return out_features_; }
 
@@ -137,7 +147,7 @@ TORCH_MODULE(Attention);
 class MlpImpl : public torch::nn::Module {
  public:
   explicit MlpImpl(const LlamaConfig& config);
-  at::Tensor forward(const at::Tensor& x);  // [B, T, n_embd] -> same
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& lora_rows = {});  // [B, T, n_embd] -> same
   Projection gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
 TORCH_MODULE(Mlp);
@@ -198,6 +208,9 @@ class LlamaModelImpl : public torch::nn::Module {
   // (as llama.cpp), the compute dtype on the dense one.
   KvStorage kv_storage() const { return kv_storage_; }
   void set_kv_storage(KvStorage storage) { kv_storage_ = storage; }
+  // Where attached LoRA acts (adapters record it; apply_adapter and training set it).
+  LoraPositions lora_positions() const { return lora_positions_; }
+  void set_lora_positions(LoraPositions positions) { lora_positions_ = positions; }
   // Cache options for a session over this model: its dtype, device and KV storage.
   KvCacheOptions cache_options(int64_t capacity) const;
   // Rows begin, begin + step, ... < end of the input embedding as [n, n_embd] float32, read from
@@ -221,6 +234,7 @@ class LlamaModelImpl : public torch::nn::Module {
   std::shared_ptr<const QuantizedWeights> quantized_;  // set on the quantized path
   std::shared_ptr<NativeDecoder> native_;
   KvStorage kv_storage_ = KvStorage::Compute;
+  LoraPositions lora_positions_ = LoraPositions::All;
 };
 TORCH_MODULE(LlamaModel);
 

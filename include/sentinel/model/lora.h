@@ -22,6 +22,7 @@ struct LoraOptions {
   // Projection names to adapt (peft's target_modules): any of q_proj, k_proj, v_proj, o_proj,
   // gate_proj, up_proj, down_proj. Default: the attention projections (method.md section 5).
   std::vector<std::string> targets = {"q_proj", "k_proj", "v_proj", "o_proj"};
+  LoraPositions positions = LoraPositions::All;  // --lora-positions: every token, or <CL>/<CR> only
   void validate() const;  // throws naming the bad value and the accepted ones
 };
 
@@ -30,7 +31,8 @@ const std::vector<std::string>& lora_target_names();
 // "q_proj,v_proj" -> {"q_proj", "v_proj"}; validated.
 std::vector<std::string> parse_lora_targets(const std::string& comma_list);
 
-// Attaches fresh LoRA (A kaiming-uniform, B zero) to every targeted projection of every layer.
+// Attaches fresh LoRA (A kaiming-uniform, B zero) to every targeted projection of every layer,
+// acting at options.positions.
 void add_lora(LlamaModel& model, const LoraOptions& options);
 
 // peft's name of one of our parameters: "layers.0.self_attn.q_proj.lora_A" ->
@@ -59,8 +61,10 @@ class LoraDisabled {
 
 // Folds LoRA weights given by peft name into the base projections: W += (alpha / r) * B A,
 // computed in float32 and cast to W's dtype. Nothing is attached; inference costs nothing extra.
-// On the quantized path (weights read in place) the LoRA is attached unmerged instead.
-void merge_lora(LlamaModel& model, const std::map<std::string, at::Tensor>& tensors, double alpha);
+// On the quantized path (weights read in place), and for LoRA acting at the sentinels only
+// (which no merged weight can express), the LoRA is attached unmerged instead.
+void merge_lora(LlamaModel& model, const std::map<std::string, at::Tensor>& tensors, double alpha,
+                LoraPositions positions = LoraPositions::All);
 
 // What fine-tuning trains. Adapter: the attached LoRA tensors plus the sentinel embedding rows
 // (when installed); everything else frozen. Full: every parameter, sentinel rows included.

@@ -119,21 +119,15 @@ namespace {
 // On the quantized path the adapter's LoRA stays unmerged beside the stored matrices (every
 // projection, MLP included): the logits equal those of the dense model with the LoRA merged, and
 // the fingerprint of the in-place weights is the dense one's.
-TEST(AdapterOnQuantizedPath, UnmergedLoraGivesTheMergedLogits) {
-  c10::InferenceMode guard;
-  LoadedModel dense = load_model(source_path("tests/data/tiny/tiny.gguf"));
-  LoadOptions options;
-  options.backend = Backend::Quantized;
-  LoadedModel quantized = load_model(source_path("tests/data/tiny/tiny.gguf"), options);
-  ASSERT_TRUE(quantized.model->is_quantized());
-  EXPECT_EQ(model_fingerprint(quantized.model), model_fingerprint(dense.model));
-
+// A random LoRA on q, v, o and down of every layer, with sentinel rows, for `model`.
+Adapter random_lora_adapter(LoadedModel& model, LoraPositions positions) {
   Adapter adapter;
   adapter.path = "generated";
   adapter.lora_rank = 4;
   adapter.lora_alpha = 8.0;
+  adapter.lora_positions = positions;
   at::manual_seed(3);
-  const LlamaConfig& c = dense.config;
+  const LlamaConfig& c = model.config;
   const std::map<std::string, std::pair<int64_t, int64_t>> shapes = {  // module -> (out, in)
       {"self_attn.q_proj", {c.n_head * c.head_dim, c.n_embd}}, {"self_attn.v_proj", {c.kv_dim(), c.n_embd}},
       {"self_attn.o_proj", {c.n_embd, c.n_head * c.head_dim}}, {"mlp.down_proj", {c.n_embd, c.n_ff}}};
@@ -144,15 +138,36 @@ TEST(AdapterOnQuantizedPath, UnmergedLoraGivesTheMergedLogits) {
       adapter.lora[base + ".lora_B.weight"] = at::randn({shape.first, 4}) * 0.3;
     }
   adapter.sentinel_embeddings = at::randn({2, c.n_embd});
-  adapter.metadata = {{"base_model", dense.name}, {"base_fingerprint", model_fingerprint(dense.model)}};
+  adapter.metadata = {{"base_model", model.name}, {"base_fingerprint", model_fingerprint(model.model)}};
+  return adapter;
+}
+
+LoadedModel quantized_tiny() {
+  LoadOptions options;
+  options.backend = Backend::Quantized;
+  LoadedModel m = load_model(source_path("tests/data/tiny/tiny.gguf"), options);
+  m.model->set_kv_storage(KvStorage::F32);
+  return m;
+}
+
+// On the quantized path the adapter's LoRA stays unmerged beside the stored matrices (every
+// projection, MLP included): the logits equal those of the dense model with the LoRA merged, and
+// the fingerprint of the in-place weights is the dense one's.
+TEST(AdapterOnQuantizedPath, UnmergedLoraGivesTheMergedLogits) {
+  c10::InferenceMode guard;
+  LoadedModel dense = load_model(source_path("tests/data/tiny/tiny.gguf"));
+  LoadedModel quantized = quantized_tiny();
+  ASSERT_TRUE(quantized.model->is_quantized());
+  EXPECT_EQ(model_fingerprint(quantized.model), model_fingerprint(dense.model));
+
+  const Adapter adapter = random_lora_adapter(dense, LoraPositions::All);
+  const LlamaConfig& c = dense.config;
   apply_adapter(dense.model, dense.name, adapter);
   apply_adapter(quantized.model, quantized.name, adapter);
   EXPECT_FALSE(dense.model->layers[0]->as<DecoderLayerImpl>()->self_attn->q_proj->has_lora());  // merged
   EXPECT_TRUE(quantized.model->layers[0]->as<DecoderLayerImpl>()->self_attn->q_proj->has_lora());  // beside
 
-  quantized.model->set_kv_storage(KvStorage::F32);
-  LoadedModel plain = load_model(source_path("tests/data/tiny/tiny.gguf"), options);  // no adapter
-  plain.model->set_kv_storage(KvStorage::F32);
+  LoadedModel plain = quantized_tiny();  // no adapter
   std::vector<int32_t> ids;
   for (int32_t i = 0; i < 24; ++i) ids.push_back((i * 29 + 5) % static_cast<int32_t>(c.n_vocab));
   for (int64_t chunk : {1, 24}) {  // decode steps (native) and one prefill pass (dequantized GEMMs)
@@ -163,6 +178,35 @@ TEST(AdapterOnQuantizedPath, UnmergedLoraGivesTheMergedLogits) {
     EXPECT_LT((expected - actual).abs().max().item<double>(), 5e-5) << "chunk " << chunk;
     EXPECT_GT((expected - without.append(ids, Logits::All, chunk)).abs().max().item<double>(), 1e-2)
         << "the LoRA must change the logits for this comparison to mean anything";
+  }
+}
+
+// LoRA at the sentinels only, on both paths: the native decode step and the dense model (LoRA
+// unmerged there too) agree, and rows before the first sentinel are the base model's exactly.
+TEST(AdapterOnQuantizedPath, SentinelOnlyLoraAgreesWithTheDensePath) {
+  c10::InferenceMode guard;
+  LoadedModel dense = load_model(source_path("tests/data/tiny/tiny.gguf"));
+  dense.model->set_kv_storage(KvStorage::F32);
+  LoadedModel quantized = quantized_tiny();
+  const Adapter adapter = random_lora_adapter(dense, LoraPositions::Sentinels);
+  apply_adapter(dense.model, dense.name, adapter);
+  apply_adapter(quantized.model, quantized.name, adapter);
+  EXPECT_TRUE(dense.model->layers[0]->as<DecoderLayerImpl>()->self_attn->q_proj->has_lora()) << "not mergeable";
+  LoadedModel plain = quantized_tiny();
+  install_sentinels(plain.model, adapter.sentinel_embeddings);
+
+  const auto cr = static_cast<int32_t>(dense.config.n_vocab + 1);
+  std::vector<int32_t> ids;
+  for (int32_t i = 0; i < 24; ++i) ids.push_back(i == 9 || i == 17 ? cr : (i * 29 + 5) % static_cast<int32_t>(dense.config.n_vocab));
+  for (int64_t chunk : {1, 5, 24}) {
+    Session a(dense.model, dense.model->cache_options(8)), b(quantized.model, quantized.model->cache_options(8));
+    Session without(plain.model, plain.model->cache_options(8));
+    const at::Tensor expected = a.append(ids, Logits::All, chunk);  // [24, n_vocab]
+    const at::Tensor actual = b.append(ids, Logits::All, chunk);
+    const at::Tensor base = without.append(ids, Logits::All, chunk);
+    EXPECT_LT((expected - actual).abs().max().item<double>(), 5e-5) << "chunk " << chunk;
+    EXPECT_TRUE(at::equal(actual.narrow(0, 0, 9), base.narrow(0, 0, 9))) << "chunk " << chunk;
+    EXPECT_GT((actual.narrow(0, 9, 15) - base.narrow(0, 9, 15)).abs().max().item<double>(), 1e-2) << "chunk " << chunk;
   }
 }
 

@@ -10,6 +10,7 @@
 #include "sentinel/engine/model_loader.h"
 #include "sentinel/model/adapter.h"
 #include "sentinel/model/lora.h"
+#include "sentinel/model/peft_export.h"
 #include "sentinel/model/sentinels.h"
 #include "sentinel/train/setup.h"
 #include "support/test_paths.h"
@@ -21,9 +22,8 @@ using testing::source_path;
 
 LoadedModel tiny() { return load_model(source_path("tests/data/tiny/hf")); }
 
-at::Tensor forward_logits(LlamaModel& model) {
+at::Tensor forward_logits(LlamaModel& model, at::Tensor ids = at::arange(12, at::kLong).unsqueeze(0) * 7 % 300) {
   at::NoGradGuard no_grad;
-  const at::Tensor ids = at::arange(12, at::kLong).unsqueeze(0) * 7 % 300;
   const at::Tensor positions = at::arange(12, at::kLong).unsqueeze(0);
   return model->logits(model->forward({ids, positions, {}}).hidden);
 }
@@ -103,6 +103,41 @@ TEST(Lora, BadOptionsAreRefusedNamingTheFix) {
   EXPECT_EQ(parse_lora_targets("q_proj,up_proj"), (std::vector<std::string>{"q_proj", "up_proj"}));
 }
 
+// LoRA at the sentinels only: every row without a sentinel at or before it computes exactly as
+// the base model; rows that read a sentinel's keys and values see the adapted summary.
+TEST(Lora, AtTheSentinelsOnlyOrdinaryTokensComputeAsTheBase) {
+  LoadedModel base = tiny();
+  install_sentinels(base.model);
+  LoadedModel gated = tiny();
+  const ModelSetup setup{Method::Sentinel, TrainScope::Adapter, LoraOptions{4, 8.0, 0.0, {"q_proj", "v_proj", "down_proj"},
+                                                                            LoraPositions::Sentinels}, 3};
+  prepare_for_training(gated.model, setup);
+  gated.model->eval();
+  {
+    at::NoGradGuard no_grad;
+    gated.model->extra_embeddings.copy_(base.model->extra_embeddings);
+  }
+  randomize_lora(gated.model);
+  EXPECT_EQ(gated.model->lora_positions(), LoraPositions::Sentinels);
+  EXPECT_TRUE(at::equal(forward_logits(gated.model), forward_logits(base.model))) << "no sentinel: the base model";
+
+  const int64_t cr = base.config.n_vocab + 1;
+  at::Tensor ids = at::arange(12, at::kLong).unsqueeze(0) * 7 % 300;
+  ids[0][5] = cr;
+  const at::Tensor with_sentinel = forward_logits(gated.model, ids), plain = forward_logits(base.model, ids);
+  EXPECT_TRUE(at::equal(with_sentinel.narrow(1, 0, 5), plain.narrow(1, 0, 5))) << "rows before the sentinel";
+  EXPECT_GT((with_sentinel.narrow(1, 5, 7) - plain.narrow(1, 5, 7)).abs().max().item<double>(), 1e-3)
+      << "the sentinel's row and every row reading it are adapted";
+
+  LoadedModel everywhere = tiny();
+  prepare_for_training(everywhere.model, ModelSetup{Method::Sentinel, TrainScope::Adapter,
+                                                    LoraOptions{4, 8.0, 0.0, {"q_proj", "v_proj", "down_proj"}}, 3});
+  everywhere.model->eval();
+  randomize_lora(everywhere.model);
+  EXPECT_GT((forward_logits(everywhere.model) - forward_logits(base.model)).abs().max().item<double>(), 1e-3)
+      << "the same LoRA at every position moves ordinary tokens";
+}
+
 class LoraAdapterFile : public ::testing::Test {
  protected:
   void SetUp() override { path_ = "/tmp/sentinel-lora-test-" + std::to_string(::getpid()) + ".safetensors"; }
@@ -149,9 +184,48 @@ TEST_F(LoraAdapterFile, BaselineAdapterWithoutSentinelsAndWrongBaseRefused) {
     other.model->embed_tokens->weight.mul_(1.5f);
   }
   EXPECT_THROW(apply_adapter(other.model, "tiny-b", read), Error);
+  EXPECT_EQ(read.lora_positions, LoraPositions::All);
   LoadedModel same = tiny();
   apply_adapter(same.model, "tiny-a", read);
   EXPECT_EQ(same.model->n_extra_tokens(), 0);
+}
+
+// A sentinels-only adapter records where its LoRA acts, comes back unmerged (no merged weight can
+// express it), and gives the trained model's logits.
+TEST_F(LoraAdapterFile, SentinelOnlyLoraRoundTripsUnmerged) {
+  LoadedModel trained = tiny();
+  const ModelSetup setup{Method::Sentinel, TrainScope::Adapter,
+                         LoraOptions{4, 8.0, 0.0, {"q_proj", "k_proj", "v_proj", "o_proj"}, LoraPositions::Sentinels}, 3};
+  prepare_for_training(trained.model, setup);
+  randomize_lora(trained.model);
+  trained.model->eval();
+  at::Tensor ids = at::arange(12, at::kLong).unsqueeze(0) * 7 % 300;
+  ids[0][3] = trained.config.n_vocab + 1;
+  const at::Tensor expected = forward_logits(trained.model, ids);
+  save_adapter(path_, trained_adapter(trained.model, setup, {{"method", "sentinel"}}), trained.model, trained.name);
+
+  const Adapter read = load_adapter(path_);
+  EXPECT_EQ(read.metadata.at("lora_positions"), "sentinels");
+  EXPECT_EQ(read.lora_positions, LoraPositions::Sentinels);
+  LoadedModel fresh = tiny();
+  apply_adapter(fresh.model, fresh.name, read);
+  EXPECT_EQ(fresh.model->lora_positions(), LoraPositions::Sentinels);
+  EXPECT_TRUE(fresh.model->layers[0]->as<DecoderLayerImpl>()->self_attn->q_proj->has_lora()) << "kept unmerged";
+  EXPECT_LT(((forward_logits(fresh.model, ids) - expected).norm() / expected.norm()).item<double>(), 1e-6);
+  const std::string peft_dir = path_ + ".peft";
+  try {
+    export_peft(read, peft_dir, PeftExportOptions{"tiny", 0.0});
+    FAIL() << "a sentinels-only adapter was exported to peft";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("peft cannot express"), std::string::npos) << e.what();
+  }
+  EXPECT_NE(::access(peft_dir.c_str(), F_OK), 0) << "refused before writing anything";
+  try {
+    parse_lora_positions("tokens");
+    FAIL() << "an unknown value was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("use all (every token) or sentinels"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
