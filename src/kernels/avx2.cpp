@@ -51,27 +51,33 @@ inline __m256 mul_sum_i8_i8(__m256i a, __m256i b) {
 
 inline __m256i load_q8(const int8_t* qs) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs)); }
 
-void quantize_q8a(const float* x, BlockQ8A* y, int64_t n) {
+// One block of 32 floats rounded to int32 lanes q[4] with d = max|x| / max_q; returns d and puts
+// sum(q) in *sum (computed before the lanes are packed to 8 or 16 bits).
+inline float round_block(const float* xb, float max_q, __m256i q[4], int32_t* sum) {
   const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+  __m256 v[4];
+  __m256 amax = _mm256_setzero_ps();
+  for (int j = 0; j < 4; ++j) {
+    v[j] = _mm256_loadu_ps(xb + 8 * j);
+    amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_bit, v[j]));
+  }
+  const float d = hmax(amax) / max_q;
+  const __m256 mul = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+  for (int j = 0; j < 4; ++j)
+    q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  const __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+  __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  s4 = _mm_hadd_epi32(s4, s4);
+  s4 = _mm_hadd_epi32(s4, s4);
+  *sum = _mm_cvtsi128_si32(s4);
+  return d;
+}
+
+void quantize_q8a(const float* x, BlockQ8A* y, int64_t n) {
   for (int64_t b = 0; b < n / kBlock; ++b) {
-    const float* xb = x + b * kBlock;
-    __m256 v[4];
-    __m256 amax = _mm256_setzero_ps();
-    for (int j = 0; j < 4; ++j) {
-      v[j] = _mm256_loadu_ps(xb + 8 * j);
-      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_bit, v[j]));
-    }
-    const float d = hmax(amax) / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    const __m256 mul = _mm256_set1_ps(id);
     __m256i q[4];
-    for (int j = 0; j < 4; ++j)
-      q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    // Sum of the 32 integers, before they are packed.
-    const __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-    s4 = _mm_hadd_epi32(s4, s4);
-    s4 = _mm_hadd_epi32(s4, s4);
+    int32_t sum;
+    const float d = round_block(x + b * kBlock, 127.0f, q, &sum);
     // int32 -> int8 with packs, then undo the lane interleaving packs introduces.
     const __m256i p16a = _mm256_packs_epi32(q[0], q[1]);
     const __m256i p16b = _mm256_packs_epi32(q[2], q[3]);
@@ -79,7 +85,7 @@ void quantize_q8a(const float* x, BlockQ8A* y, int64_t n) {
     p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs), p8);
     y[b].d = d;
-    y[b].s = d * static_cast<float>(_mm_cvtsi128_si32(s4));
+    y[b].s = d * static_cast<float>(sum);
   }
 }
 
@@ -202,31 +208,17 @@ void dot4_q8_0(const BlockQ8_0* const* rows, const BlockQ8A* x, int64_t n_blocks
 }
 
 void quantize_q16a(const float* x, BlockQ16A* y, int64_t n) {
-  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
   for (int64_t b = 0; b < n / kBlock; ++b) {
-    const float* xb = x + b * kBlock;
-    __m256 v[4];
-    __m256 amax = _mm256_setzero_ps();
-    for (int j = 0; j < 4; ++j) {
-      v[j] = _mm256_loadu_ps(xb + 8 * j);
-      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_bit, v[j]));
-    }
-    const float d = hmax(amax) / 32767.0f;
-    const __m256 mul = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
     __m256i q[4];
-    for (int j = 0; j < 4; ++j)
-      q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    const __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-    s4 = _mm_hadd_epi32(s4, s4);
-    s4 = _mm_hadd_epi32(s4, s4);
+    int32_t sum;
+    const float d = round_block(x + b * kBlock, 32767.0f, q, &sum);
     // int32 -> int16 with packs (which interleaves 128-bit lanes), then the 64-bit quarters back in order.
     for (int j = 0; j < 2; ++j) {
       const __m256i p16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2 * j], q[2 * j + 1]), 0xD8);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs + 16 * j), p16);
     }
     y[b].d = d;
-    y[b].s = d * static_cast<float>(_mm_cvtsi128_si32(s4));
+    y[b].s = d * static_cast<float>(sum);
   }
 }
 

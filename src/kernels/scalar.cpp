@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "kernel_tables.h"
 #include "sentinel/core/error.h"
@@ -11,16 +12,20 @@
 namespace sentinel::kernels {
 namespace {
 
-void quantize_q8a(const float* x, BlockQ8A* y, int64_t n) {
+// x [n] -> blocks of 32 values rounded to integers in [-kMax, kMax] with d = max|x| / kMax, and
+// s = d * sum(q): BlockQ8A (kMax 127) and BlockQ16A (kMax 32767).
+template <typename Block, int kMax>
+void quantize_blocks(const float* x, Block* y, int64_t n) {
+  using Int = std::remove_reference_t<decltype(y->qs[0])>;
   for (int64_t b = 0; b < n / kBlock; ++b) {
     const float* xb = x + b * kBlock;
     float amax = 0.0f;
     for (int64_t i = 0; i < kBlock; ++i) amax = std::max(amax, std::fabs(xb[i]));
-    const float d = amax / 127.0f;
+    const float d = amax / static_cast<float>(kMax);
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     int32_t sum = 0;
     for (int64_t i = 0; i < kBlock; ++i) {
-      const auto q = static_cast<int8_t>(std::nearbyint(xb[i] * id));  // ties to even, as vroundps
+      const auto q = static_cast<Int>(std::nearbyint(xb[i] * id));  // ties to even, as vroundps
       y[b].qs[i] = q;
       sum += q;
     }
@@ -29,23 +34,8 @@ void quantize_q8a(const float* x, BlockQ8A* y, int64_t n) {
   }
 }
 
-void quantize_q16a(const float* x, BlockQ16A* y, int64_t n) {
-  for (int64_t b = 0; b < n / kBlock; ++b) {
-    const float* xb = x + b * kBlock;
-    float amax = 0.0f;
-    for (int64_t i = 0; i < kBlock; ++i) amax = std::max(amax, std::fabs(xb[i]));
-    const float d = amax / 32767.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    int32_t sum = 0;
-    for (int64_t i = 0; i < kBlock; ++i) {
-      const auto q = static_cast<int16_t>(std::nearbyint(xb[i] * id));
-      y[b].qs[i] = q;
-      sum += q;
-    }
-    y[b].d = d;
-    y[b].s = d * static_cast<float>(sum);
-  }
-}
+void quantize_q8a(const float* x, BlockQ8A* y, int64_t n) { quantize_blocks<BlockQ8A, 127>(x, y, n); }
+void quantize_q16a(const float* x, BlockQ16A* y, int64_t n) { quantize_blocks<BlockQ16A, 32767>(x, y, n); }
 
 // Nibble i of a 4-bit block: low nibbles hold values 0..15, high nibbles 16..31 (ggml's layout).
 inline int32_t nibble(const uint8_t* qs, int64_t i) { return i < 16 ? (qs[i] & 0x0F) : (qs[i - 16] >> 4); }
