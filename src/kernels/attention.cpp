@@ -12,22 +12,10 @@
 namespace sentinel::kernels {
 namespace {
 
-constexpr int64_t kRowsPerBlock = 64;  // K/V rows converted to float at a time (16 KiB at head_dim 64)
+// Keys scored per kernel call: the block's rows stay in L1 while every query head of the group
+// reads them (8 KiB of f16 at head_dim 64).
+constexpr int64_t kRowsPerBlock = 64;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
-// Rows [begin, begin + n) of one KV head as floats: the cache itself when it is f32, else
-// converted into buffer.
-const float* float_rows(const KernelTable& k, const AttentionJob& job, const uint8_t* base, int64_t kv_head,
-                        int64_t begin, int64_t n, int64_t head_dim, float* buffer, int64_t* stride) {
-  const uint8_t* first = base + kv_head * job.head_stride + begin * job.row_stride;
-  if (job.kv_type == RowType::F32) {
-    *stride = job.row_stride / static_cast<int64_t>(sizeof(float));
-    return reinterpret_cast<const float*>(first);
-  }
-  for (int64_t r = 0; r < n; ++r) k.row_to_f32(job.kv_type, first + r * job.row_stride, buffer + r * head_dim, head_dim);
-  *stride = head_dim;
-  return buffer;
-}
 
 // Keys a query may attend to lie below this index (causal: the query's own key is the last).
 int64_t visible_end(const AttentionJob& job, int64_t query) {
@@ -74,12 +62,12 @@ void attention(const AttentionShape& shape, std::span<const AttentionJob> jobs, 
   scratch.first_item.push_back(static_cast<int64_t>(items.size()));
   scratch.probabilities.resize(static_cast<size_t>(n_probabilities));
   scratch.partials.resize(items.size() * group * partial_size);
-  scratch.rows.resize(static_cast<size_t>(pool.size()) * kRowsPerBlock * hd);
 
   float* probabilities = scratch.probabilities.data();
   float* partials = scratch.partials.data();
+  scratch.block_max.resize(static_cast<size_t>(pool.size() * group));
   pool.parallel_for(static_cast<int64_t>(items.size()), 1, [&](int64_t first, int64_t last, int thread) {
-    float* buffer = scratch.rows.data() + static_cast<size_t>(thread) * kRowsPerBlock * hd;
+    float* block_max = scratch.block_max.data() + static_cast<size_t>(thread) * group;
     for (int64_t i = first; i < last; ++i) {
       const AttentionScratch::Item& item = items[i];
       const AttentionJob& job = jobs[item.job];
@@ -87,24 +75,24 @@ void attention(const AttentionShape& shape, std::span<const AttentionJob> jobs, 
       float* probs = probabilities + scratch.prob_offset[item.job] + (item.query * n_head + item.kv_head * group) * S;
       const float* q = job.q + (item.query * n_head + item.kv_head * group) * hd;
       const uint8_t* mask = job.mask != nullptr ? job.mask + item.query * S : nullptr;
+      const uint8_t* keys = job.keys + item.kv_head * job.head_stride;
+      const uint8_t* values = job.values + item.kv_head * job.head_stride;
       float* partial = partials + i * group * partial_size;
       for (int64_t h = 0; h < group; ++h) partial[h * partial_size] = kNegInf;
 
       for (int64_t b = item.begin; b < item.end; b += kRowsPerBlock) {
         const int64_t n = std::min(kRowsPerBlock, item.end - b);
-        int64_t stride = 0;
-        const float* rows = float_rows(k, job, job.keys, item.kv_head, b, n, hd, buffer, &stride);
+        k.scores(job.kv_type, keys + b * job.row_stride, job.row_stride, n, hd, q, group, scale, probs + b, S, block_max);
         for (int64_t h = 0; h < group; ++h) {
-          float* p = probs + h * S + b;
-          float block_max = k.scores(q + h * hd, rows, stride, n, hd, scale, p);
           if (mask != nullptr) {
-            block_max = kNegInf;
+            float* p = probs + h * S + b;
+            block_max[h] = kNegInf;
             for (int64_t r = 0; r < n; ++r) {
               if (mask[b + r] == 0) p[r] = kNegInf;
-              block_max = std::max(block_max, p[r]);
+              block_max[h] = std::max(block_max[h], p[r]);
             }
           }
-          partial[h * partial_size] = std::max(partial[h * partial_size], block_max);
+          partial[h * partial_size] = std::max(partial[h * partial_size], block_max[h]);
         }
       }
       bool any_visible = false;
@@ -116,13 +104,11 @@ void attention(const AttentionShape& shape, std::span<const AttentionJob> jobs, 
         any_visible = any_visible || ph[1] > 0.0f;
       }
       if (!any_visible) continue;
+      // Heads that see nothing here have all-zero probabilities, so they add nothing.
       for (int64_t b = item.begin; b < item.end; b += kRowsPerBlock) {
         const int64_t n = std::min(kRowsPerBlock, item.end - b);
-        int64_t stride = 0;
-        const float* rows = float_rows(k, job, job.values, item.kv_head, b, n, hd, buffer, &stride);
-        for (int64_t h = 0; h < group; ++h)
-          if (partial[h * partial_size + 1] > 0.0f)
-            k.accumulate(probs + h * S + b, rows, stride, n, hd, partial + h * partial_size + 2);
+        k.accumulate(job.kv_type, values + b * job.row_stride, job.row_stride, n, hd, probs + b, S, group, partial + 2,
+                     partial_size);
       }
     }
   });

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "kernel_tables.h"
 #include "sentinel/core/error.h"
@@ -408,59 +409,145 @@ void f32_to_row(RowType type, const float* x, void* row, int64_t n) {
   scalar_table().f32_to_row(type, x, row, n);  // one row per token and layer: not worth more
 }
 
-// Attention scores against rows of n floats. NV = n / 8 registers hold q; 0 = any n.
-template <int NV>
-float scores_fixed(const float* q, const float* rows, int64_t stride, int64_t n_rows, float scale, float* out) {
-  float max = -std::numeric_limits<float>::infinity();
-  __m256 qv[NV];
-  for (int j = 0; j < NV; ++j) qv[j] = _mm256_loadu_ps(q + 8 * j);
-  for (int64_t r = 0; r < n_rows; ++r) {
-    const float* row = rows + r * stride;
-    __m256 a0 = _mm256_mul_ps(qv[0], _mm256_loadu_ps(row));
-    __m256 a1 = _mm256_mul_ps(qv[1], _mm256_loadu_ps(row + 8));
-    for (int j = 2; j < NV; j += 2) {
-      a0 = _mm256_fmadd_ps(qv[j], _mm256_loadu_ps(row + 8 * j), a0);
-      a1 = _mm256_fmadd_ps(qv[j + 1], _mm256_loadu_ps(row + 8 * j + 8), a1);
+// ---- attention over KV rows as stored ----
+
+// Values 8j .. 8j + 7 of a KV row, widened to float: one loader per storage type.
+struct LoadF32 {
+  __m256 operator()(const uint8_t* row, int j) const { return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + 8 * j); }
+};
+struct LoadF16 {
+  __m256 operator()(const uint8_t* row, int j) const { return load_f16x8(reinterpret_cast<const uint16_t*>(row) + 8 * j); }
+};
+struct LoadBF16 {
+  __m256 operator()(const uint8_t* row, int j) const { return load_bf16x8(reinterpret_cast<const uint16_t*>(row) + 8 * j); }
+};
+struct LoadQ8_0 {
+  __m256 operator()(const uint8_t* row, int j) const {
+    const BlockQ8_0& blk = reinterpret_cast<const BlockQ8_0*>(row)[j / 4];
+    const __m128i q8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.qs + 8 * (j % 4)));
+    return _mm256_mul_ps(_mm256_set1_ps(f16(blk.d)), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8)));
+  }
+};
+
+// Calls fn(loader) with the loader of `type`.
+template <typename Fn>
+inline void with_loader(RowType type, Fn&& fn) {
+  switch (type) {
+    case RowType::F32: return fn(LoadF32{});
+    case RowType::F16: return fn(LoadF16{});
+    case RowType::BF16: return fn(LoadBF16{});
+    case RowType::Q8_0: return fn(LoadQ8_0{});
+    default: fail("attention over ", row_type_name(type), " rows; KV rows are f32, f16, bf16 or q8_0");
+  }
+}
+
+// Lane r = the sum of v[r]'s lanes, for eight rows at once. Every row goes through the same
+// additions ((0+1)+(2+3)) + ((4+5)+(6+7)) whatever its position among the eight.
+inline __m256 hsum8(const __m256* v) {
+  const __m256 s0 = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
+  const __m256 s1 = _mm256_hadd_ps(_mm256_hadd_ps(v[4], v[5]), _mm256_hadd_ps(v[6], v[7]));
+  return _mm256_add_ps(_mm256_permute2f128_ps(s0, s1, 0x20), _mm256_permute2f128_ps(s0, s1, 0x31));
+}
+
+// Scores of rows of NV * 8 values: eight rows per step, reduced together by hsum8 instead of one
+// horizontal sum per row; a last group of fewer repeats its final row.
+template <int NV, typename Load>
+void scores_fixed(const uint8_t* rows, int64_t stride, int64_t n_rows, const float* q, int64_t n_q, float scale,
+                  float* out, int64_t out_stride, float* max, Load load) {
+  const __m256 vscale = _mm256_set1_ps(scale);
+  for (int64_t h = 0; h < n_q; ++h) {
+    __m256 qv[NV];
+    for (int j = 0; j < NV; ++j) qv[j] = _mm256_loadu_ps(q + h * NV * 8 + 8 * j);
+    __m256 vmax = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+    float* o = out + h * out_stride;
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 8) {
+      __m256 dots[8];
+      for (int i = 0; i < 8; ++i) {
+        const uint8_t* row = rows + std::min<int64_t>(r0 + i, n_rows - 1) * stride;
+        __m256 a0 = _mm256_mul_ps(qv[0], load(row, 0)), a1 = _mm256_mul_ps(qv[1], load(row, 1));
+        for (int j = 2; j < NV; j += 2) {
+          a0 = _mm256_fmadd_ps(qv[j], load(row, j), a0);
+          a1 = _mm256_fmadd_ps(qv[j + 1], load(row, j + 1), a1);
+        }
+        dots[i] = _mm256_add_ps(a0, a1);
+      }
+      const __m256 s = _mm256_mul_ps(vscale, hsum8(dots));
+      vmax = _mm256_max_ps(vmax, s);  // the repeated row changes nothing here
+      if (n_rows - r0 >= 8) {
+        _mm256_storeu_ps(o + r0, s);
+      } else {
+        alignas(32) float tail[8];
+        _mm256_store_ps(tail, s);
+        for (int64_t i = 0; r0 + i < n_rows; ++i) o[r0 + i] = tail[i];
+      }
     }
-    out[r] = scale * hsum(_mm256_add_ps(a0, a1));
-    max = std::max(max, out[r]);
+    max[h] = hmax(vmax);
   }
-  return max;
 }
 
-float scores(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float scale, float* out) {
-  if (n == 64) return scores_fixed<8>(q, rows, stride, n_rows, scale, out);
-  if (n == 128) return scores_fixed<16>(q, rows, stride, n_rows, scale, out);
-  float max = -std::numeric_limits<float>::infinity();
-  for (int64_t r = 0; r < n_rows; ++r) {
-    out[r] = scale * dot_f32(rows + r * stride, q, n);
-    max = std::max(max, out[r]);
+template <int NV, typename Load>
+void accumulate_fixed(const uint8_t* rows, int64_t stride, int64_t n_rows, const float* p, int64_t p_stride, int64_t n_q,
+                      float* acc, int64_t acc_stride, Load load) {
+  for (int64_t h = 0; h < n_q; ++h) {
+    float* a_h = acc + h * acc_stride;
+    __m256 a[NV];
+    for (int j = 0; j < NV; ++j) a[j] = _mm256_loadu_ps(a_h + 8 * j);
+    for (int64_t r = 0; r < n_rows; ++r) {
+      const __m256 pr = _mm256_set1_ps(p[h * p_stride + r]);
+      const uint8_t* row = rows + r * stride;
+      for (int j = 0; j < NV; ++j) a[j] = _mm256_fmadd_ps(pr, load(row, j), a[j]);
+    }
+    for (int j = 0; j < NV; ++j) _mm256_storeu_ps(a_h + 8 * j, a[j]);
   }
-  return max;
 }
 
-template <int NV>
-void accumulate_fixed(const float* p, const float* rows, int64_t stride, int64_t n_rows, float* acc) {
-  __m256 a[NV];
-  for (int j = 0; j < NV; ++j) a[j] = _mm256_loadu_ps(acc + 8 * j);
-  for (int64_t r = 0; r < n_rows; ++r) {
-    const __m256 pr = _mm256_set1_ps(p[r]);
-    const float* row = rows + r * stride;
-    for (int j = 0; j < NV; ++j) a[j] = _mm256_fmadd_ps(pr, _mm256_loadu_ps(row + 8 * j), a[j]);
-  }
-  for (int j = 0; j < NV; ++j) _mm256_storeu_ps(acc + 8 * j, a[j]);
+// Any other row length: each row widened into a buffer of the calling thread, then float loops.
+const float* widened_row(RowType type, const uint8_t* rows, int64_t stride, int64_t r, int64_t n) {
+  thread_local std::vector<float> row;
+  row.resize(static_cast<size_t>(n));
+  row_to_f32(type, rows + r * stride, row.data(), n);
+  return row.data();
 }
 
-void accumulate(const float* p, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* acc) {
-  if (n == 64) return accumulate_fixed<8>(p, rows, stride, n_rows, acc);
-  if (n == 128) return accumulate_fixed<16>(p, rows, stride, n_rows, acc);
+void scores(RowType type, const void* rows_v, int64_t stride, int64_t n_rows, int64_t n, const float* q, int64_t n_q,
+            float scale, float* out, int64_t out_stride, float* max) {
+  const auto* rows = static_cast<const uint8_t*>(rows_v);
+  if (n_rows > 0 && (n == 64 || n == 128)) {
+    with_loader(type, [&](auto load) {
+      if (n == 64) scores_fixed<8>(rows, stride, n_rows, q, n_q, scale, out, out_stride, max, load);
+      else scores_fixed<16>(rows, stride, n_rows, q, n_q, scale, out, out_stride, max, load);
+    });
+    return;
+  }
+  for (int64_t h = 0; h < n_q; ++h) max[h] = -std::numeric_limits<float>::infinity();
   for (int64_t r = 0; r < n_rows; ++r) {
-    const __m256 pr = _mm256_set1_ps(p[r]);
-    const float* row = rows + r * stride;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-      _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(pr, _mm256_loadu_ps(row + i), _mm256_loadu_ps(acc + i)));
-    for (; i < n; ++i) acc[i] += p[r] * row[i];
+    const float* row = widened_row(type, rows, stride, r, n);
+    for (int64_t h = 0; h < n_q; ++h) {
+      out[h * out_stride + r] = scale * dot_f32(row, q + h * n, n);
+      max[h] = std::max(max[h], out[h * out_stride + r]);
+    }
+  }
+}
+
+void accumulate(RowType type, const void* rows_v, int64_t stride, int64_t n_rows, int64_t n, const float* p,
+                int64_t p_stride, int64_t n_q, float* acc, int64_t acc_stride) {
+  const auto* rows = static_cast<const uint8_t*>(rows_v);
+  if (n == 64 || n == 128) {
+    with_loader(type, [&](auto load) {
+      if (n == 64) accumulate_fixed<8>(rows, stride, n_rows, p, p_stride, n_q, acc, acc_stride, load);
+      else accumulate_fixed<16>(rows, stride, n_rows, p, p_stride, n_q, acc, acc_stride, load);
+    });
+    return;
+  }
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* row = widened_row(type, rows, stride, r, n);
+    for (int64_t h = 0; h < n_q; ++h) {
+      const __m256 pr = _mm256_set1_ps(p[h * p_stride + r]);
+      float* a = acc + h * acc_stride;
+      int64_t i = 0;
+      for (; i + 8 <= n; i += 8) _mm256_storeu_ps(a + i, _mm256_fmadd_ps(pr, _mm256_loadu_ps(row + i), _mm256_loadu_ps(a + i)));
+      for (; i < n; ++i) a[i] += p[h * p_stride + r] * row[i];
+    }
   }
 }
 

@@ -102,16 +102,30 @@ bool isa_supported(Isa isa) {
 #else
       return false;
 #endif
+    case Isa::Avx512:
+#if defined(__x86_64__) || defined(__i386__)
+      // libgcc's checks include the OS's: the zmm state must be enabled in XCR0.
+      return isa_supported(Isa::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512vnni");
+#else
+      return false;
+#endif
   }
   return false;
 }
 
-Isa best_isa() { return isa_supported(Isa::Avx2) ? Isa::Avx2 : Isa::Scalar; }
+Isa best_isa() {
+  for (Isa isa : {Isa::Avx512, Isa::Avx2})
+    if (isa_supported(isa)) return isa;
+  return Isa::Scalar;
+}
 
 const KernelTable& kernel_table(Isa isa) {
   check(isa_supported(isa), "this CPU cannot run the ", isa_name(isa), " kernels");
 #if defined(__x86_64__) || defined(__i386__)
   if (isa == Isa::Avx2) return avx2_table();
+  if (isa == Isa::Avx512) return avx512_table();
 #endif
   return scalar_table();
 }
@@ -124,12 +138,20 @@ void set_active_isa(Isa isa) {
   active().store(isa, std::memory_order_relaxed);
 }
 
-std::string isa_name(Isa isa) { return isa == Isa::Avx2 ? "avx2" : "scalar"; }
+std::string isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return "scalar";
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+  }
+  return "?";
+}
 
 Isa parse_isa(const std::string& name) {
   if (name == "scalar") return Isa::Scalar;
   if (name == "avx2") return Isa::Avx2;
-  fail("unknown instruction set '", name, "'; use scalar or avx2");
+  if (name == "avx512") return Isa::Avx512;
+  fail("unknown instruction set '", name, "'; use scalar, avx2 or avx512");
 }
 
 }  // namespace sentinel::kernels

@@ -6,7 +6,8 @@
 namespace sentinel::kernels {
 
 const KernelTable& scalar_table();
-const KernelTable& avx2_table();  // defined in avx2.cpp, compiled for AVX2/FMA/F16C
+const KernelTable& avx2_table();    // defined in avx2.cpp, compiled for AVX2/FMA/F16C
+const KernelTable& avx512_table();  // avx512.cpp, for AVX-512 F/BW/DQ/VL/VNNI (and AVX2 for the rest)
 
 // bfloat16 with round-to-nearest-even (NaN kept quiet), as torch's float -> bfloat16.
 inline uint16_t float_to_bf16(float f) {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "kernel_tables.h"
 #include "sentinel/core/error.h"
@@ -187,18 +188,33 @@ void f32_to_row(RowType type, const float* x, void* row, int64_t n) {
   fail("cannot store rows as ", row_type_name(type), "; KV rows are f32, f16, bf16 or q8_0");
 }
 
-float scores(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float scale, float* out) {
-  float max = -std::numeric_limits<float>::infinity();
-  for (int64_t r = 0; r < n_rows; ++r) {
-    out[r] = scale * dot_f32(rows + r * stride, q, n);
-    max = std::max(max, out[r]);
-  }
-  return max;
+// Row r of n values of `type` as floats, into a buffer of the calling thread.
+const float* widened_row(RowType type, const void* rows, int64_t stride, int64_t r, int64_t n) {
+  thread_local std::vector<float> row;
+  row.resize(static_cast<size_t>(n));
+  row_to_f32(type, static_cast<const uint8_t*>(rows) + r * stride, row.data(), n);
+  return row.data();
 }
 
-void accumulate(const float* p, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* acc) {
-  for (int64_t r = 0; r < n_rows; ++r)
-    for (int64_t i = 0; i < n; ++i) acc[i] += p[r] * rows[r * stride + i];
+void scores(RowType type, const void* rows, int64_t stride, int64_t n_rows, int64_t n, const float* q, int64_t n_q,
+            float scale, float* out, int64_t out_stride, float* max) {
+  for (int64_t h = 0; h < n_q; ++h) max[h] = -std::numeric_limits<float>::infinity();
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* row = widened_row(type, rows, stride, r, n);
+    for (int64_t h = 0; h < n_q; ++h) {
+      out[h * out_stride + r] = scale * dot_f32(row, q + h * n, n);
+      max[h] = std::max(max[h], out[h * out_stride + r]);
+    }
+  }
+}
+
+void accumulate(RowType type, const void* rows, int64_t stride, int64_t n_rows, int64_t n, const float* p,
+                int64_t p_stride, int64_t n_q, float* acc, int64_t acc_stride) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* row = widened_row(type, rows, stride, r, n);
+    for (int64_t h = 0; h < n_q; ++h)
+      for (int64_t i = 0; i < n; ++i) acc[h * acc_stride + i] += p[h * p_stride + r] * row[i];
+  }
 }
 
 float exp_shift_sum(float* x, int64_t n, float max) {

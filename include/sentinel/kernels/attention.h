@@ -41,7 +41,7 @@ struct AttentionScratch {
   std::vector<Item> items;
   std::vector<int64_t> first_item;  // per (job, query, kv head): its first item; one past the end last
   std::vector<int64_t> prob_offset; // per job: offset of its [T, n_head, S] probabilities
-  std::vector<float> probabilities, partials, merged, rows;
+  std::vector<float> probabilities, partials, merged, block_max;
 };
 
 // Runs every job in one parallel region. scale = 1 / sqrt(head_dim) for Llama.

@@ -1,6 +1,7 @@
 // The CPU kernels of the quantized path, one table of function pointers per instruction set.
-// Every table computes the same functions: Scalar is the plain reference (portable C++) and
-// Avx2 the x86-64 AVX2/FMA/F16C version, tested against it over odd sizes and unaligned inputs
+// Every table computes the same functions: Scalar is the plain reference (portable C++), Avx2 the
+// x86-64 AVX2/FMA/F16C version and Avx512 the AVX-512 VNNI one (Zen 4 and later, Ice Lake and
+// later), each tested against Scalar over odd sizes and unaligned inputs
 // (tests/unit/base/test_kernels.cpp). kernels() picks the best table the CPU supports at run
 // time; nothing here assumes the build machine's instruction set.
 #pragma once
@@ -12,7 +13,7 @@
 
 namespace sentinel::kernels {
 
-enum class Isa { Scalar, Avx2 };
+enum class Isa { Scalar, Avx2, Avx512 };
 
 // Element types a weight row or a KV row can have on this path.
 enum class RowType : uint8_t { F32, F16, BF16, Q4_0, Q4_1, Q8_0 };
@@ -50,12 +51,16 @@ struct KernelTable {
   void (*row_to_f32)(RowType type, const void* row, float* out, int64_t n);
   // One float row into KV storage of type F32, F16, BF16 or Q8_0 (n % 32 == 0 for Q8_0).
   void (*f32_to_row)(RowType type, const float* x, void* row, int64_t n);
-  // out[r] = scale * dot(q, rows + r * stride) for r < n_rows (attention scores; rows float).
-  // Returns the largest score (-inf for no rows).
-  float (*scores)(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float scale,
-                 float* out);
-  // acc[i] += sum_r p[r] * rows[r * stride + i] for i < n (attention output).
-  void (*accumulate)(const float* p, const float* rows, int64_t stride, int64_t n_rows, int64_t n, float* acc);
+  // Attention over KV rows as the cache stores them: n_rows rows of n values of `type` (F32, F16,
+  // BF16 or Q8_0), `stride` bytes apart, shared by n_q query heads (a GQA group). Rows are widened
+  // in registers, never copied out. A row's result never depends on where it sits among the rows
+  // (a key must score the same whether decoded alone or in a chunk: docs/method.md section 6).
+  // Scores: out[h * out_stride + r] = scale * dot(q + h * n, row r); max[h] = max_r of them.
+  void (*scores)(RowType type, const void* rows, int64_t stride, int64_t n_rows, int64_t n, const float* q, int64_t n_q,
+                 float scale, float* out, int64_t out_stride, float* max);
+  // Output: acc[h * acc_stride + i] += sum_r p[h * p_stride + r] * row r [i], i < n.
+  void (*accumulate)(RowType type, const void* rows, int64_t stride, int64_t n_rows, int64_t n, const float* p,
+                     int64_t p_stride, int64_t n_q, float* acc, int64_t acc_stride);
   // x[i] = exp(x[i] - max) in place; returns the sum. exp(-inf) = 0.
   float (*exp_shift_sum)(float* x, int64_t n, float max);
   // y = x * rsqrt(mean(x^2) + eps) * w (RMSNorm), n values.
@@ -71,7 +76,7 @@ const KernelTable& kernels();              // kernel_table(active_isa())
 Isa active_isa();
 // Overrides the choice (tests, benchmarks, SENTINEL_ISA=scalar); throws if unsupported.
 void set_active_isa(Isa isa);
-std::string isa_name(Isa isa);  // "scalar", "avx2"
+std::string isa_name(Isa isa);  // "scalar", "avx2", "avx512"
 Isa parse_isa(const std::string& name);
 
 }  // namespace sentinel::kernels

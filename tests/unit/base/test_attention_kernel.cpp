@@ -73,7 +73,8 @@ void run_case(const Case& c, const KernelTable& k) {
 
 TEST(AttentionKernel, MatchesTheReferenceOverShapesMasksAndStorage) {
   std::vector<Isa> isas = {Isa::Scalar};
-  if (isa_supported(Isa::Avx2)) isas.push_back(Isa::Avx2);
+  for (Isa isa : {Isa::Avx2, Isa::Avx512})
+    if (isa_supported(isa)) isas.push_back(isa);
   for (Isa isa : isas) {
     for (const Case& c : std::vector<Case>{
              {9, 3, 64, 1, 1, false, RowType::F32, 1},     {9, 3, 64, 7, 1, false, RowType::F16, 2},

@@ -14,13 +14,15 @@
 namespace sentinel::kernels {
 namespace {
 
-class KernelTwins : public ::testing::Test {
+// Each vectorised table (the test's parameter) against the scalar one; skipped where the CPU
+// lacks the table's instructions.
+class KernelTwins : public ::testing::TestWithParam<Isa> {
  protected:
   void SetUp() override {
-    if (!isa_supported(Isa::Avx2)) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C: only the scalar table runs here";
+    if (!isa_supported(GetParam())) GTEST_SKIP() << "this CPU cannot run the " << isa_name(GetParam()) << " table";
   }
   const KernelTable& scalar = kernel_table(Isa::Scalar);
-  const KernelTable& fast() { return kernel_table(Isa::Avx2); }
+  const KernelTable& fast() { return kernel_table(GetParam()); }
 };
 
 std::vector<float> random_floats(int64_t n, uint32_t seed, float scale = 1.0f) {
@@ -47,7 +49,7 @@ std::vector<Block> random_blocks(int64_t n_blocks, uint32_t seed) {
   return blocks;
 }
 
-TEST_F(KernelTwins, ActivationQuantizationIsBitIdentical) {
+TEST_P(KernelTwins, ActivationQuantizationIsBitIdentical) {
   for (int64_t n : {32, 64, 96, 576, 1536}) {
     std::vector<float> storage = random_floats(n + 1, static_cast<uint32_t>(n), 3.0f);
     storage[5] = 0.0f;
@@ -67,7 +69,7 @@ TEST_F(KernelTwins, ActivationQuantizationIsBitIdentical) {
 }
 
 template <typename Block, typename Dot>
-void check_block_dot(RowType type, Dot scalar_dot, Dot fast_dot, const KernelTable& scalar) {
+void check_block_dot(RowType type, Dot scalar_dot, Dot fast_dot, const KernelTable& scalar, Isa fast_isa) {
   for (int64_t nb : {1, 2, 3, 7, 18, 48}) {
     const auto w = random_blocks<Block>(nb, static_cast<uint32_t>(nb * 7 + 1));
     const std::vector<float> x = random_floats(nb * 32, static_cast<uint32_t>(nb));
@@ -84,7 +86,7 @@ void check_block_dot(RowType type, Dot scalar_dot, Dot fast_dot, const KernelTab
     }
     const float s = scalar_dot(w.data(), q.data(), nb), f = fast_dot(w.data(), q.data(), nb);
     EXPECT_NEAR(s, exact, 1e-5 * magnitude + 1e-6) << row_type_name(type) << " scalar, blocks " << nb;
-    EXPECT_NEAR(f, s, 1e-5 * magnitude + 1e-6) << row_type_name(type) << " avx2, blocks " << nb;
+    EXPECT_NEAR(f, s, 1e-5 * magnitude + 1e-6) << row_type_name(type) << " " << isa_name(fast_isa) << ", blocks " << nb;
   }
 }
 
@@ -107,7 +109,7 @@ void check_dot4(void (*dot4)(const Block* const*, const BlockQ8A*, int64_t, floa
   }
 }
 
-TEST_F(KernelTwins, Q8RowsAgainstFloatActivations) {
+TEST_P(KernelTwins, Q8RowsAgainstFloatActivations) {
   for (int64_t nb : {1, 3, 18}) {
     const auto w = random_blocks<BlockQ8_0>(nb * 5, static_cast<uint32_t>(nb + 70));
     std::vector<float> storage = random_floats(nb * 32 + 1, static_cast<uint32_t>(nb + 80));
@@ -125,12 +127,12 @@ TEST_F(KernelTwins, Q8RowsAgainstFloatActivations) {
         magnitude += std::fabs(static_cast<double>(wf[i]) * x[i]);
       }
       EXPECT_NEAR(s[r], exact, 1e-5 * magnitude) << "scalar row " << r;
-      EXPECT_NEAR(f[r], exact, 1e-5 * magnitude) << "avx2 row " << r;
+      EXPECT_NEAR(f[r], exact, 1e-5 * magnitude) << isa_name(GetParam()) << " row " << r;
     }
   }
 }
 
-TEST_F(KernelTwins, FourRowDotsEqualSingleRowDots) {
+TEST_P(KernelTwins, FourRowDotsEqualSingleRowDots) {
   for (const KernelTable* t : {&scalar, &fast()}) {
     check_dot4<BlockQ4_0>(t->dot4_q4_0, scalar.dot_q4_0, scalar);
     check_dot4<BlockQ4_1>(t->dot4_q4_1, scalar.dot_q4_1, scalar);
@@ -138,7 +140,7 @@ TEST_F(KernelTwins, FourRowDotsEqualSingleRowDots) {
   }
 }
 
-TEST_F(KernelTwins, Q16ActivationQuantizationIsBitIdentical) {
+TEST_P(KernelTwins, Q16ActivationQuantizationIsBitIdentical) {
   for (int64_t n : {32, 64, 96, 576, 1536}) {
     std::vector<float> storage = random_floats(n + 3, static_cast<uint32_t>(n + 5), 3.0f);
     storage[9] = 0.0f;
@@ -164,7 +166,7 @@ TEST_F(KernelTwins, Q16ActivationQuantizationIsBitIdentical) {
 }
 
 // Four rows against 16-bit activations: scalar against the definition (dequantized rows times
-// dequantized activations, in double), AVX2 against scalar, and both close to the float
+// dequantized activations, in double), the vectorised table against scalar, and both close to the float
 // activations themselves, far closer than 8 bits come.
 template <typename Block>
 void check_dot4_q16(RowType type, void (*scalar_dot4)(const Block* const*, const BlockQ16A*, int64_t, float*),
@@ -192,7 +194,7 @@ void check_dot4_q16(RowType type, void (*scalar_dot4)(const Block* const*, const
       }
       const std::string where = row_type_name(type) + ", row " + std::to_string(r) + ", blocks " + std::to_string(nb);
       EXPECT_NEAR(s[r], exact, 1e-5 * magnitude + 1e-6) << "scalar " << where;
-      EXPECT_NEAR(f[r], s[r], 1e-5 * magnitude + 1e-6) << "avx2 " << where;
+      EXPECT_NEAR(f[r], s[r], 1e-5 * magnitude + 1e-6) << "vectorised " << where;
       EXPECT_NEAR(s[r], of_float_x, 1e-4 * magnitude) << "16 bits against float inputs, " << where;
       if (nb >= 18) EXPECT_LT(std::fabs(exact - of_float_x), std::fabs(of_8_bit_x - of_float_x)) << where;
     }
@@ -200,19 +202,19 @@ void check_dot4_q16(RowType type, void (*scalar_dot4)(const Block* const*, const
   }
 }
 
-TEST_F(KernelTwins, Q16ActivationDotsMatchTheScalarTwinAndTheDefinition) {
+TEST_P(KernelTwins, Q16ActivationDotsMatchTheScalarTwinAndTheDefinition) {
   check_dot4_q16<BlockQ4_0>(RowType::Q4_0, scalar.dot4_q4_0_q16, fast().dot4_q4_0_q16, scalar);
   check_dot4_q16<BlockQ4_1>(RowType::Q4_1, scalar.dot4_q4_1_q16, fast().dot4_q4_1_q16, scalar);
   check_dot4_q16<BlockQ8_0>(RowType::Q8_0, scalar.dot4_q8_0_q16, fast().dot4_q8_0_q16, scalar);
 }
 
-TEST_F(KernelTwins, QuantizedDotsMatchTheScalarTwinAndTheDefinition) {
-  check_block_dot<BlockQ4_0>(RowType::Q4_0, scalar.dot_q4_0, fast().dot_q4_0, scalar);
-  check_block_dot<BlockQ4_1>(RowType::Q4_1, scalar.dot_q4_1, fast().dot_q4_1, scalar);
-  check_block_dot<BlockQ8_0>(RowType::Q8_0, scalar.dot_q8_0, fast().dot_q8_0, scalar);
+TEST_P(KernelTwins, QuantizedDotsMatchTheScalarTwinAndTheDefinition) {
+  check_block_dot<BlockQ4_0>(RowType::Q4_0, scalar.dot_q4_0, fast().dot_q4_0, scalar, GetParam());
+  check_block_dot<BlockQ4_1>(RowType::Q4_1, scalar.dot_q4_1, fast().dot_q4_1, scalar, GetParam());
+  check_block_dot<BlockQ8_0>(RowType::Q8_0, scalar.dot_q8_0, fast().dot_q8_0, scalar, GetParam());
 }
 
-TEST_F(KernelTwins, FloatDotsOverOddSizesAndUnalignedRows) {
+TEST_P(KernelTwins, FloatDotsOverOddSizesAndUnalignedRows) {
   for (int64_t n = 1; n <= 70; n += 3) {
     const std::vector<float> w = random_floats(n + 1, 11u + static_cast<uint32_t>(n));
     const std::vector<float> x = random_floats(n + 1, 97u + static_cast<uint32_t>(n));
@@ -228,7 +230,7 @@ TEST_F(KernelTwins, FloatDotsOverOddSizesAndUnalignedRows) {
   }
 }
 
-TEST_F(KernelTwins, HalfConversionsAgreeWithF16COnEveryValue) {
+TEST_P(KernelTwins, HalfConversionsAgreeWithF16COnEveryValue) {
   std::vector<uint16_t> all(65536);
   for (uint32_t i = 0; i < 65536; ++i) all[i] = static_cast<uint16_t>(i);
   std::vector<float> a(65536), b(65536);
@@ -255,7 +257,7 @@ TEST_F(KernelTwins, HalfConversionsAgreeWithF16COnEveryValue) {
   for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hs[i], hf[i]) << probes[i];
 }
 
-TEST_F(KernelTwins, RowConversionsAreExact) {
+TEST_P(KernelTwins, RowConversionsAreExact) {
   const int64_t n = 96;
   const auto q40 = random_blocks<BlockQ4_0>(3, 1);
   const auto q41 = random_blocks<BlockQ4_1>(3, 2);
@@ -283,25 +285,53 @@ TEST_F(KernelTwins, RowConversionsAreExact) {
   for (int64_t i = 0; i < n; ++i) EXPECT_LE(std::fabs(back[i] - f[i]), half_to_float(sa[i / 32].d) * 0.51f + 1e-7f);
 }
 
-TEST_F(KernelTwins, AttentionPiecesMatch) {
-  for (int64_t n : {32, 40, 64, 72, 128}) {
-    for (int64_t rows : {1, 5, 64}) {
-      const int64_t stride = n + 3;  // rows not packed, not aligned
-      const std::vector<float> q = random_floats(n, 1), m = random_floats(rows * stride, 2);
-      std::vector<float> a(rows), b(rows);
-      const float ma = scalar.scores(q.data(), m.data(), stride, rows, n, 0.125f, a.data());
-      const float mb = fast().scores(q.data(), m.data(), stride, rows, n, 0.125f, b.data());
-      for (int64_t r = 0; r < rows; ++r) EXPECT_NEAR(a[r], b[r], 1e-5f * (1.0f + std::fabs(a[r])));
-      EXPECT_NEAR(ma, mb, 1e-5f * (1.0f + std::fabs(ma)));
-      std::vector<float> acc_a(n, 0.5f), acc_b(n, 0.5f);
-      scalar.accumulate(a.data(), m.data(), stride, rows, n, acc_a.data());
-      fast().accumulate(a.data(), m.data(), stride, rows, n, acc_b.data());
-      for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(acc_a[i], acc_b[i], 1e-5f * (1.0f + std::fabs(acc_a[i])));
+// KV rows of every storage type, read in place by the attention kernels, for a group of query
+// heads: scores and value sums against the scalar twin, and each row's score bit-identical
+// wherever the row sits among the rows scored (a key's arithmetic must not depend on how many
+// queries or keys come along).
+TEST_P(KernelTwins, AttentionOverStoredRowsMatches) {
+  for (RowType type : {RowType::F32, RowType::F16, RowType::BF16, RowType::Q8_0}) {
+    for (int64_t n : {32, 40, 64, 72, 128}) {
+      if (type == RowType::Q8_0 && n % 32 != 0) continue;
+      for (int64_t rows : {1, 5, 13, 64}) {
+        for (int64_t n_q : {1, 3}) {
+          const std::string where = row_type_name(type) + " n=" + std::to_string(n) + " rows=" + std::to_string(rows) +
+                                    " heads=" + std::to_string(n_q);
+          const int64_t stride = row_bytes(type, n) + 4;  // rows not packed
+          const std::vector<float> values = random_floats(rows * n, static_cast<uint32_t>(n + rows));
+          std::vector<uint8_t> storage(static_cast<size_t>(rows * stride + 4));
+          for (int64_t r = 0; r < rows; ++r) scalar.f32_to_row(type, values.data() + r * n, storage.data() + 4 + r * stride, n);
+          const uint8_t* kv = storage.data() + 4;
+          const std::vector<float> q = random_floats(n_q * n, 1);
+          const int64_t out_stride = rows + 2;
+          std::vector<float> a(n_q * out_stride), b(n_q * out_stride), ma(n_q), mb(n_q);
+          scalar.scores(type, kv, stride, rows, n, q.data(), n_q, 0.125f, a.data(), out_stride, ma.data());
+          fast().scores(type, kv, stride, rows, n, q.data(), n_q, 0.125f, b.data(), out_stride, mb.data());
+          for (int64_t h = 0; h < n_q; ++h) {
+            for (int64_t r = 0; r < rows; ++r)
+              ASSERT_NEAR(a[h * out_stride + r], b[h * out_stride + r], 1e-5f * (1.0f + std::fabs(a[h * out_stride + r])))
+                  << where;
+            EXPECT_NEAR(ma[h], mb[h], 1e-5f * (1.0f + std::fabs(ma[h]))) << where;
+          }
+          if (rows > 3) {  // the same rows scored from the fourth on
+            std::vector<float> c(n_q * out_stride), mc(n_q);
+            fast().scores(type, kv + 3 * stride, stride, rows - 3, n, q.data(), n_q, 0.125f, c.data(), out_stride, mc.data());
+            for (int64_t h = 0; h < n_q; ++h)
+              for (int64_t r = 3; r < rows; ++r)
+                ASSERT_EQ(b[h * out_stride + r], c[h * out_stride + r - 3]) << where << " row " << r;
+          }
+          const int64_t acc_stride = n + 5;
+          std::vector<float> acc_a(n_q * acc_stride, 0.5f), acc_b = acc_a;
+          scalar.accumulate(type, kv, stride, rows, n, a.data(), out_stride, n_q, acc_a.data(), acc_stride);
+          fast().accumulate(type, kv, stride, rows, n, a.data(), out_stride, n_q, acc_b.data(), acc_stride);
+          for (size_t i = 0; i < acc_a.size(); ++i) ASSERT_NEAR(acc_a[i], acc_b[i], 1e-5f * (1.0f + std::fabs(acc_a[i]))) << where;
+        }
+      }
     }
   }
 }
 
-TEST_F(KernelTwins, ExponentsNormsAndSiluMatch) {
+TEST_P(KernelTwins, ExponentsNormsAndSiluMatch) {
   for (int64_t n : {1, 7, 8, 9, 100, 576}) {
     std::vector<float> x = random_floats(n, 3u + static_cast<uint32_t>(n), 10.0f), y = x;
     if (n > 3) x[2] = y[2] = -std::numeric_limits<float>::infinity();  // masked: exactly zero
@@ -323,10 +353,13 @@ TEST_F(KernelTwins, ExponentsNormsAndSiluMatch) {
   }
 }
 
+INSTANTIATE_TEST_SUITE_P(VectorTables, KernelTwins, ::testing::Values(Isa::Avx2, Isa::Avx512),
+                         [](const ::testing::TestParamInfo<Isa>& info) { return isa_name(info.param); });
+
 TEST(KernelDispatch, NamesAndChoice) {
-  EXPECT_EQ(parse_isa("scalar"), Isa::Scalar);
-  EXPECT_EQ(isa_name(best_isa()), isa_supported(Isa::Avx2) ? "avx2" : "scalar");
-  EXPECT_THROW(parse_isa("avx512"), std::exception);
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) EXPECT_EQ(parse_isa(isa_name(isa)), isa);
+  EXPECT_EQ(best_isa(), isa_supported(Isa::Avx512) ? Isa::Avx512 : isa_supported(Isa::Avx2) ? Isa::Avx2 : Isa::Scalar);
+  EXPECT_THROW(parse_isa("avx10"), std::exception);
   EXPECT_EQ(row_bytes(RowType::Q4_1, 576), 18 * 20);
   EXPECT_EQ(row_bytes(RowType::Q8_0, 64), 68);
   EXPECT_EQ(row_bytes(RowType::F16, 64), 128);
