@@ -2,6 +2,7 @@
 #include "sentinel/cache/kv_cache.h"
 
 #include <algorithm>
+#include <cstring>
 #include <sstream>
 
 #include "sentinel/core/error.h"
@@ -17,6 +18,24 @@ at::ScalarType torch_dtype(kernels::RowType type) {
     case kernels::RowType::BF16: return at::kBFloat16;
     case kernels::RowType::Q8_0: return at::kByte;
     default: return at::kFloat;
+  }
+}
+
+// Moves runs of cells [from, from + length) down to consecutive places from `to`, in every head of
+// a contiguous CPU storage [1, heads, capacity, row]. memmove handles the overlap of a run with
+// its target, so nothing is copied twice: the stream layout evicts a span just after the sinks,
+// and the window behind it (most of the cache) moves once per eviction.
+void move_runs_in_place(at::Tensor& storage, const std::vector<std::pair<int64_t, int64_t>>& runs, int64_t to) {
+  const int64_t heads = storage.size(0) * storage.size(1), capacity = storage.size(2);
+  const int64_t cell_bytes = storage.size(3) * static_cast<int64_t>(storage.element_size());
+  auto* base = static_cast<uint8_t*>(storage.data_ptr());
+  for (int64_t h = 0; h < heads; ++h) {
+    uint8_t* head = base + h * capacity * cell_bytes;
+    int64_t target = to;
+    for (const auto& [from, length] : runs) {
+      std::memmove(head + target * cell_bytes, head + from * cell_bytes, static_cast<size_t>(length * cell_bytes));
+      target += length;
+    }
   }
 }
 
@@ -156,6 +175,10 @@ void KvCache::evict(std::span<const int64_t> cell_indices) {
   }
   for (size_t layer = 0; layer < keys_.size(); ++layer) {
     for (at::Tensor* storage : {&keys_[layer], &values_[layer]}) {
+      if (storage->is_cpu() && storage->is_contiguous()) {
+        move_runs_in_place(*storage, runs, first_drop);
+        continue;
+      }
       int64_t to = first_drop;
       for (const auto& [from, length] : runs) {
         // Moving down within one storage: copy through a temporary when source and target overlap.
