@@ -220,6 +220,8 @@ struct LoadF16x16 {
 };
 
 // As the AVX2 table's hsum8: lane r = the sum of v[r]'s lanes, the same additions for every r.
+// A copy on purpose: each instruction set's file keeps its helpers in its own anonymous namespace,
+// so the linker can never pick an AVX-512 build of a shared inline function for the AVX2 path.
 inline __m256 hsum8(const __m256* v) {
   const __m256 s0 = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
   const __m256 s1 = _mm256_hadd_ps(_mm256_hadd_ps(v[4], v[5]), _mm256_hadd_ps(v[6], v[7]));
