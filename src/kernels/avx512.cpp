@@ -118,13 +118,6 @@ void dot4_q4(const Block* const* rows, const BlockQ8A* x, int64_t n_blocks, floa
   for (int r = 0; r < 4; ++r) out[r] += offset[r];
 }
 
-void dot4_q4_0(const BlockQ4_0* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out) {
-  dot4_q4(rows, x, n_blocks, out);
-}
-void dot4_q4_1(const BlockQ4_1* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out) {
-  dot4_q4(rows, x, n_blocks, out);
-}
-
 void dot4_q8_0(const BlockQ8_0* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out) {
   __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
   int64_t b = 0;
@@ -168,13 +161,6 @@ void dot4_q4_q16(const Block* const* rows, const BlockQ16A* x, int64_t n_blocks,
   }
   hsum4(acc, out);
   for (int r = 0; r < 4; ++r) out[r] += offset[r];
-}
-
-void dot4_q4_0_q16(const BlockQ4_0* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
-  dot4_q4_q16(rows, x, n_blocks, out);
-}
-void dot4_q4_1_q16(const BlockQ4_1* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
-  dot4_q4_q16(rows, x, n_blocks, out);
 }
 
 void dot4_q8_0_q16(const BlockQ8_0* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
@@ -313,11 +299,11 @@ const KernelTable& avx512_table() {
   static const KernelTable table = [] {
     KernelTable t = avx2_table();  // everything not replaced here is AVX2's
     t.isa = Isa::Avx512;
-    t.dot4_q4_0 = dot4_q4_0;
-    t.dot4_q4_1 = dot4_q4_1;
+    t.dot4_q4_0 = dot4_q4<BlockQ4_0>;
+    t.dot4_q4_1 = dot4_q4<BlockQ4_1>;
     t.dot4_q8_0 = dot4_q8_0;
-    t.dot4_q4_0_q16 = dot4_q4_0_q16;
-    t.dot4_q4_1_q16 = dot4_q4_1_q16;
+    t.dot4_q4_0_q16 = dot4_q4_q16<BlockQ4_0>;
+    t.dot4_q4_1_q16 = dot4_q4_q16<BlockQ4_1>;
     t.dot4_q8_0_q16 = dot4_q8_0_q16;
     t.dot4_q8_0_f32 = dot4_q8_0_f32;
     t.scores = scores;
