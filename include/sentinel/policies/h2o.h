@@ -1,7 +1,8 @@
 // H2O (Zhang et al., 2023, "Heavy-Hitter Oracle"): keep a recent window plus the "heavy hitters",
 // the older entries that have received the most attention so far. Our cache evicts the same cells
 // in every layer, so the score of a cell is its attention mass summed over layers and heads
-// (ours; the original keeps separate sets per head). Half the budget is recent, half heavy.
+// (ours; the original keeps separate sets per head). Half the budget is recent, half heavy (the
+// heavy half takes an odd cell), and the cache never empties, so the first token survives start-up.
 #pragma once
 
 #include <vector>

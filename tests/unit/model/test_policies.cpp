@@ -332,12 +332,13 @@ TEST(RuleBaselines, CacheStaysWithinTheBudget) {
 at::Tensor masses(std::vector<float> m) { return at::tensor(m, at::kFloat); }
 
 // r = 0.5 and 10 cached tokens: the next query (10) may see kv_budget(0.5, 11) = 6 entries,
-// itself included, so 5 cells stay: the 3 most recent and the 2 heaviest older ones.
+// itself included, so 5 cells stay: the 2 most recent and the 3 heaviest older ones (the heavy
+// half takes the odd cell).
 TEST(H2OPolicy, KeepsTheRecentHalfAndTheHeaviestOlderCells) {
   H2OPolicy policy(0.5);
   const std::vector<CacheCell> cells = ordinary_cells(10);
   policy.observe_attention(cells, masses({0.1f, 0.2f, 5.0f, 0.3f, 0.1f, 3.0f, 0.4f, 0.0f, 9.0f, 0.0f}));
-  EXPECT_EQ(policy.evictions(cells, 10), (std::vector<int64_t>{0, 1, 3, 4, 6}));  // keeps 2, 5, 7, 8, 9
+  EXPECT_EQ(policy.evictions(cells, 10), (std::vector<int64_t>{0, 1, 3, 4, 7}));  // keeps 2, 5, 6, 8, 9
   EXPECT_FALSE(policy.mask(cells, 1).defined());  // no mask: eviction is the whole policy
 }
 
@@ -352,21 +353,40 @@ TEST(H2OPolicy, ScoresAccumulatePerTokenAcrossEvictions) {
   EXPECT_DOUBLE_EQ(policy.score(5), 4.0);
   EXPECT_DOUBLE_EQ(policy.score(7), 10.0);
   EXPECT_DOUBLE_EQ(policy.score(99), 0.0);
-  // Next query 11: kv_budget(0.5, 12) - 1 = 5 cells: recent 8, 9, 10; heavy 7 (10) and 2 (5.5).
-  EXPECT_EQ(policy.evictions(cells, 11), (std::vector<int64_t>{1}));  // cell 1 holds position 5
+  // Next query 11: kv_budget(0.5, 12) - 1 = 5 cells: recent 9, 10; heavy 7 (10), 2 (5.5), 5 (4).
+  EXPECT_EQ(policy.evictions(cells, 11), (std::vector<int64_t>{3}));  // cell 3 holds position 8
 }
 
-// Without attention seen, every older cell scores 0: the stable order keeps the oldest (0, 1).
+// Without attention seen, every older cell scores 0: the stable order keeps the oldest (0, 1, 2).
 TEST(H2OPolicy, TiesKeepTheOlderToken) {
   H2OPolicy policy(0.5);
-  EXPECT_EQ(policy.evictions(ordinary_cells(10), 10), (std::vector<int64_t>{2, 3, 4, 5, 6}));
+  EXPECT_EQ(policy.evictions(ordinary_cells(10), 10), (std::vector<int64_t>{3, 4, 5, 6, 7}));
 }
 
 TEST(H2OPolicy, EvictsOnlyPastTheBudget) {
   // r = 0.25: query 1 may see kv_budget(0.25, 2) = 2 entries, cell 0 and itself.
   EXPECT_TRUE(H2OPolicy(0.25).evictions(ordinary_cells(1), 1).empty());
-  // r = 0.5: query 1 may see kv_budget(0.5, 2) = 1 entry, itself only.
-  EXPECT_EQ(H2OPolicy(0.5).evictions(ordinary_cells(1), 1), (std::vector<int64_t>{0}));
+  // r = 0.5: query 1 may see kv_budget(0.5, 2) = 1 entry, itself only; the cache keeps one cell
+  // anyway, so the first token (the attention sink) is not evicted at start-up.
+  EXPECT_TRUE(H2OPolicy(0.5).evictions(ordinary_cells(1), 1).empty());
+}
+
+// Read one token per pass at r = 0.5, the first token collects the most attention (every query
+// sees it) and must never leave: H2O evicting it at the first pass scored 27.7 against 22.4 on a
+// real book. Capacity 1 after two tokens goes to the heavy half, i.e. to it.
+TEST(H2OPolicy, TheSinkSurvivesStartUpOneTokenPerPass) {
+  H2OPolicy policy(0.5);
+  std::vector<CacheCell> cache;
+  for (int64_t t = 0; t < 40; ++t) {
+    cache.push_back(CacheCell{t, CellKind::Ordinary, 0, -1});
+    std::vector<float> m(cache.size(), 0.2f);
+    m[0] = 1.0f;  // every query leans on the first token, as real models do
+    policy.observe_attention(cache, masses(m));
+    const std::vector<int64_t> dead = policy.evictions(cache, t + 1);
+    for (auto it = dead.rbegin(); it != dead.rend(); ++it) cache.erase(cache.begin() + *it);
+    ASSERT_FALSE(cache.empty()) << "after " << t + 1 << " tokens";
+    ASSERT_EQ(cache.front().position, 0) << "the first token was evicted after " << t + 1 << " tokens";
+  }
 }
 
 TEST(H2OPolicy, DecodingNeverHoldsMoreThanTheBudget) {
@@ -383,8 +403,10 @@ TEST(H2OPolicy, DecodingNeverHoldsMoreThanTheBudget) {
       for (auto it = dead.rbegin(); it != dead.rend(); ++it) cache.erase(cache.begin() + *it);
       const auto n_cells = static_cast<int64_t>(cache.size());
       ASSERT_LE(n_cells, kv_budget(ratio, t + 1)) << "ratio " << ratio << " after " << t + 1 << " tokens";
-      // ... and spends it: the next query sees kv_budget(ratio, t + 2) entries, itself included.
-      ASSERT_EQ(n_cells, std::min(t + 1, kv_budget(ratio, t + 2) - 1)) << "ratio " << ratio << " after " << t + 1;
+      // ... and spends it: the next query sees kv_budget(ratio, t + 2) entries, itself included,
+      // except that the cache never empties.
+      ASSERT_EQ(n_cells, std::min(t + 1, std::max<int64_t>(1, kv_budget(ratio, t + 2) - 1)))
+          << "ratio " << ratio << " after " << t + 1;
     }
   }
 }
