@@ -15,6 +15,7 @@
 #include "common.h"
 #include "distributed_args.h"
 #include "sentinel/core/error.h"
+#include "sentinel/core/heap.h"
 #include "sentinel/core/paths.h"
 #include "sentinel/core/sha256.h"
 #include "sentinel/engine/cuda_runtime.h"
@@ -158,6 +159,7 @@ void write_full_weights(const std::string& path, LlamaModel& model, const std::m
 }
 
 int run_train(TrainArgs& a) {
+  keep_freed_memory_for_reuse();
   check(a.epochs >= 0, "--epochs must be >= 1, got ", a.epochs);
   // ---- validate everything before loading anything ----
   const Method method = parse_method(a.method);
