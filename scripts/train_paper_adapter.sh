@@ -6,6 +6,8 @@
 # pg11 Alice in Wonderland, pg35 The Time Machine, pg84 Frankenstein, pg1661 Sherlock Holmes.
 #
 #   scripts/train_paper_adapter.sh [OUT] [extra sentinel train options, e.g. --resume or -t 1]
+#   scripts/train_paper_adapter.sh OUT --method local      # the paper's baselines, same recipe
+#   scripts/train_paper_adapter.sh OUT --method scattered  # (docs/training.md, "fine-tuned baselines")
 #
 # ~50 minutes on 2 quiet CPU cores (float32). Ctrl-C checkpoints; the same command plus --resume continues.
 set -eu
@@ -20,8 +22,12 @@ for book in "$data"/gutenberg/*.txt; do
     *) books="$books $book" ;;
   esac
 done
-# shellcheck disable=SC2086  # $books is a list of paths without spaces
+method="--method sentinel"
+for arg in "$@"; do
+  [ "$arg" = "--method" ] && method=""  # the caller names the method
+done
+# shellcheck disable=SC2086  # $books and $method are lists of words without spaces
 exec "$root/build/sentinel" train "$data/wikitext-2-raw/wiki.valid.raw" $books \
-  --method sentinel --layout blocks --ratio 0.5 --rows paragraph --steps 120 --lr 3e-4 --warmup 10 --schedule cosine \
+  $method --layout blocks --ratio 0.5 --rows paragraph --steps 120 --lr 3e-4 --warmup 10 --schedule cosine \
   --val-data "$data/gutenberg/pg11_alice_in_wonderland.txt" --val-every 20 --val-tokens 4096 --val-ctx 512 \
   --save-every 10 --seed 0 -o "$out" "$@"
