@@ -14,7 +14,8 @@
 # OUT defaults to $SENTINEL_HOME/runs/ (~/.cache/sentinel), beside its checkpoint and log, which stay
 # out of the repository; copy OUT to adapters/SmolLM2-135M-Instruct.sentinel.safetensors to ship it.
 #
-# ~100 s per update on one CPU core (float32). Ctrl-C checkpoints; the same command plus --resume
+# ~100 s per update on one CPU core (float32); ~26 s with --dtype bfloat16 on a CPU with AMX
+# (docs/training.md, "Training speed on the CPU"). Ctrl-C checkpoints; the same command plus --resume
 # continues exactly, so the run may be split over many sittings (--stop-after N ends one cleanly).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
