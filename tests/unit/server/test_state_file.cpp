@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <string>
+
+#include <unistd.h>
 
 #include "sentinel/core/error.h"
 #include "sentinel/engine/model_loader.h"
@@ -54,7 +57,9 @@ std::vector<PolicyOptions> policies() {
 class StateFile : public ::testing::Test {
  protected:
   void TearDown() override { std::filesystem::remove(path_); }
-  std::string path_ = (std::filesystem::temp_directory_path() / "sentinel_state_test.state").string();
+  // One file per process: ctest -j runs the cases of this fixture at the same time.
+  std::string path_ = (std::filesystem::temp_directory_path() /
+                       ("sentinel_state_test." + std::to_string(getpid()) + ".state")).string();
   StateFileInfo info() { return {model_fingerprint(tiny().model), tiny().name}; }
 };
 
