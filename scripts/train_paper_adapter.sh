@@ -7,7 +7,7 @@
 #
 #   scripts/train_paper_adapter.sh [OUT] [extra sentinel train options, e.g. --resume or -t 1]
 #   scripts/train_paper_adapter.sh OUT --method local      # the paper's baselines, same recipe
-#   scripts/train_paper_adapter.sh OUT --method scattered  # (docs/training.md, "fine-tuned baselines")
+#   scripts/train_paper_adapter.sh OUT --method scattered  # (docs/training.md, "The paper's baselines, fine-tuned")
 #
 # ~50 minutes on 2 quiet CPU cores (float32). Ctrl-C checkpoints; the same command plus --resume continues.
 set -eu
@@ -24,7 +24,7 @@ for book in "$data"/gutenberg/*.txt; do
 done
 method="--method sentinel"
 for arg in "$@"; do
-  [ "$arg" = "--method" ] && method=""  # the caller names the method
+  case $arg in --method|--method=*) method="" ;; esac  # the caller names the method
 done
 # shellcheck disable=SC2086  # $books and $method are lists of words without spaces
 exec "$root/build/sentinel" train "$data/wikitext-2-raw/wiki.valid.raw" $books \
