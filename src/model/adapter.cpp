@@ -160,10 +160,14 @@ bool adapter_belongs_to(const Adapter& adapter, LlamaModel& base) {
   return it != adapter.metadata.end() && it->second == model_fingerprint(base);
 }
 
-std::string bundled_sentinel_adapter_path() {
+const char* bundled_sentinel_adapter(SpanLayout layout) {
+  return layout == SpanLayout::Heavy ? kBundledHeavyAdapter : kBundledSentinelAdapter;
+}
+
+std::string bundled_sentinel_adapter_path(SpanLayout layout) {
   const char* dir = std::getenv("SENTINEL_ADAPTER_DIR");
   const std::string folder = dir != nullptr && *dir != '\0' ? dir : SENTINEL_ADAPTER_DIR;
-  const std::string path = folder + "/" + kBundledSentinelAdapter;
+  const std::string path = folder + "/" + bundled_sentinel_adapter(layout);
   return std::filesystem::exists(path) ? path : "";
 }
 

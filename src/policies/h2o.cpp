@@ -9,22 +9,6 @@
 
 namespace sentinel {
 
-double H2OPolicy::score(int64_t position) const {
-  return position >= 0 && position < static_cast<int64_t>(score_.size()) ? score_[position] : 0.0;
-}
-
-void H2OPolicy::observe_attention(std::span<const CacheCell> cells, const at::Tensor& mass) {
-  check(mass.dim() == 1 && mass.size(0) == static_cast<int64_t>(cells.size()), "attention mass has shape [",
-        mass.numel(), "], expected [", cells.size(), "]");
-  const at::Tensor mass64 = mass.to(at::kDouble).contiguous();
-  const double* m = mass64.data_ptr<double>();
-  for (size_t i = 0; i < cells.size(); ++i) {
-    const int64_t position = cells[i].position;
-    if (position >= static_cast<int64_t>(score_.size())) score_.resize(position + 1, 0.0);
-    score_[position] += m[i];
-  }
-}
-
 std::vector<int64_t> H2OPolicy::evictions(std::span<const CacheCell> cells, int64_t next_index) {
   // The next query sees the cache plus itself: the cache may hold budget - 1 cells. Never fewer
   // than one: at ratio 0.5 the budget after one token leaves room for none, and evicting the

@@ -36,7 +36,7 @@ at::Tensor build_mask(std::span<const CacheCell> cells, int64_t n_new, const Vis
   return finish_mask(rows, n_new, n_cells, all_causal);
 }
 
-at::Tensor sentinel_mask(std::span<const CacheCell> cells, int64_t n_new) {
+at::Tensor sentinel_mask(std::span<const CacheCell> cells, int64_t n_new, ClosedSpans closed) {
   const int64_t n_cells = static_cast<int64_t>(cells.size());
   check(n_new >= 0 && n_new <= n_cells, "mask: ", n_new, " new cells but only ", n_cells, " cells");
   // closed_at[span] = feeding index of the span's <CR>.
@@ -68,7 +68,8 @@ at::Tensor sentinel_mask(std::span<const CacheCell> cells, int64_t n_new) {
         case CellKind::Ordinary:
           if (key.kind == CellKind::CompressRight) visible = true;
           else if (key.kind == CellKind::CompressLeft) visible = false;
-          else visible = key.span < 0 || !closed_before(key.span, query_index);
+          else
+            visible = key.span < 0 || closed == ClosedSpans::Visible || !closed_before(key.span, query_index);
           break;
       }
       row[k] = visible ? 1 : 0;

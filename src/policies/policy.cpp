@@ -43,13 +43,28 @@ std::vector<std::string> method_names() {
 SpanLayout parse_span_layout(const std::string& name) {
   if (name == "stream") return SpanLayout::Stream;
   if (name == "periodic") return SpanLayout::Periodic;
-  fail("unknown span layout '", name, "': expected stream (sinks + window + spans of what leaves it) or periodic (the paper's spans from the first token)");
+  if (name == "heavy") return SpanLayout::Heavy;
+  fail("unknown span layout '", name,
+       "': expected stream (sinks + window + spans of what leaves it), periodic (the paper's spans from the first "
+       "token) or heavy (stream's spans beside H2O's heavy hitters)");
 }
 
-std::string span_layout_name(SpanLayout layout) { return layout == SpanLayout::Stream ? "stream" : "periodic"; }
+std::string span_layout_name(SpanLayout layout) {
+  switch (layout) {
+    case SpanLayout::Stream: return "stream";
+    case SpanLayout::Periodic: return "periodic";
+    case SpanLayout::Heavy: return "heavy";
+  }
+  return "unknown";
+}
 
 int64_t kv_budget(double ratio, int64_t n_ordinary) {
   return std::max<int64_t>(1, static_cast<int64_t>(std::ceil((1.0 - ratio) * static_cast<double>(n_ordinary) - 1e-9)));
+}
+
+bool reads_attention(const PolicyOptions& options) {
+  return options.method == Method::H2O ||
+         (options.method == Method::Sentinel && options.spans.empty() && options.layout == SpanLayout::Heavy);
 }
 
 void PolicyOptions::validate() const {

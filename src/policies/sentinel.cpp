@@ -12,8 +12,8 @@ namespace sentinel {
 SentinelPolicy::SentinelPolicy(const PolicyOptions& options) : options_(options) {
   options_.validate();
   if (options_.spans.empty() && options_.ratio > 0)
-    period_ = options_.layout == SpanLayout::Stream ? static_cast<double>(options_.span)
-                                                    : static_cast<double>(options_.span - 1) / options_.ratio;
+    period_ = options_.layout == SpanLayout::Periodic ? static_cast<double>(options_.span - 1) / options_.ratio
+                                                      : static_cast<double>(options_.span);
 }
 
 std::optional<Span> SentinelPolicy::span(int64_t k) const {
@@ -22,7 +22,7 @@ std::optional<Span> SentinelPolicy::span(int64_t k) const {
     return options_.spans[k];
   }
   if (period_ <= 0) return std::nullopt;
-  if (options_.layout == SpanLayout::Stream) {
+  if (options_.layout != SpanLayout::Periodic) {
     const int64_t begin = options_.sinks + k * options_.span;
     return Span{begin, begin + options_.span};
   }
@@ -33,6 +33,8 @@ std::optional<Span> SentinelPolicy::span(int64_t k) const {
 bool SentinelPolicy::closes_after(int64_t k, const Span& s, int64_t index) const {
   if (!options_.spans.empty()) return s.end - 1 == index;
   if (options_.layout == SpanLayout::Periodic) return s.end - 1 + options_.window == index;
+  // Heavy: as soon as the span lies wholly before the recent window of the next query.
+  if (options_.layout == SpanLayout::Heavy) return s.end <= index + 1 - heavy_recent(index + 1);
   // Stream: fed already, outside the window floor, and needed so that the next query (index + 1)
   // sees no more than the budget of index + 2 tokens. k spans closed leave index + 1 - k (L - 1)
   // entries plus the next query itself.
@@ -83,10 +85,14 @@ std::vector<Element> SentinelPolicy::expand(std::span<const int32_t> tokens, int
 }
 
 at::Tensor SentinelPolicy::mask(std::span<const CacheCell> cells, int64_t n_new) const {
-  return sentinel_mask(cells, n_new);
+  return sentinel_mask(cells, n_new, heavy() ? ClosedSpans::Visible : ClosedSpans::Hidden);
 }
 
-std::vector<int64_t> SentinelPolicy::evictions(std::span<const CacheCell> cells, int64_t /*next_index*/) {
+std::vector<int64_t> SentinelPolicy::evictions(std::span<const CacheCell> cells, int64_t next_index) {
+  if (heavy()) {
+    closing_.clear();  // a closed span's tokens are evicted by score, not for being closed
+    return heavy_evictions(cells, next_index);
+  }
   std::vector<int64_t> dead;
   if (closing_.empty()) return dead;
   for (size_t i = 0; i < cells.size(); ++i)

@@ -8,7 +8,7 @@
 namespace sentinel::server {
 
 std::string policy_key(const PolicyOptions& policy, int64_t n_tokens) {
-  if (!resumable(policy.method)) return "";
+  if (!resumable(policy)) return "";
   std::ostringstream key;
   key << method_name(policy.method);
   if (policy.method != Method::None)

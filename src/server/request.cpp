@@ -120,7 +120,7 @@ CompressionSpec parse_compression(const json& v, const CompressionSpec& fallback
           type_name(v));
     return fallback;
   }
-  refuse_unknown(v, {"method", "ratio", "span", "window", "sinks", "seed"}, "compression.", p);
+  refuse_unknown(v, {"method", "ratio", "span", "window", "sinks", "seed", "layout"}, "compression.", p);
   CompressionSpec spec;  // a given object starts from the method defaults, not the server's
   if (v.contains("method")) {
     if (!v["method"].is_string()) {
@@ -141,6 +141,18 @@ CompressionSpec parse_compression(const json& v, const CompressionSpec& fallback
   spec.window = get_int(v, "window", spec.window, 0, 1 << 20, p, "compression.");
   spec.sinks = get_int(v, "sinks", spec.sinks, 0, 1 << 20, p, "compression.");
   spec.seed = static_cast<uint64_t>(get_int(v, "seed", 0, 0, INT64_MAX, p, "compression."));
+  if (v.contains("layout")) {
+    if (!v["layout"].is_string()) {
+      p.add(std::string("field 'compression.layout' must be a string, got ") + type_name(v["layout"]));
+    } else {
+      spec.layout = v["layout"].get<std::string>();
+      try {
+        parse_span_layout(spec.layout);
+      } catch (const Error& e) {
+        p.add(std::string("field 'compression.layout': ") + e.what());
+      }
+    }
+  }
   return spec;
 }
 
@@ -272,6 +284,7 @@ PolicyOptions policy_from_spec(const CompressionSpec& spec) {
   policy.window = spec.window;
   policy.sinks = spec.sinks;
   policy.seed = spec.seed;
+  policy.layout = parse_span_layout(spec.layout);
   check(policy.method != Method::None || policy.ratio == 0.0, "compression.ratio ", policy.ratio,
         " needs a compression.method other than none (none keeps the full cache)");
   if (policy.method == Method::Sentinel) {

@@ -72,6 +72,7 @@ json compression_json(const Outcome& o) {
   return {{"method", method_name(o.policy.method)},
           {"ratio", o.policy.ratio},
           {"span", o.policy.span},
+          {"layout", span_layout_name(o.policy.layout)},
           {"marked_spans", o.n_spans},
           {"achieved_ratio", o.stats.achieved_ratio()},
           {"tokens_seen", o.stats.ordinary_seen},

@@ -171,8 +171,9 @@ SessionState Scheduler::capture_slot(int id) {
   if (slot.busy()) throw HttpError(409, "slot " + std::to_string(id) + " is processing a request; save it when idle");
   if (!slot.session || slot.fed.empty())
     throw HttpError(400, "slot " + std::to_string(id) + " holds no sequence yet; send it a request first");
-  if (!resumable(slot.session->policy().method()))
-    throw HttpError(400, "slot " + std::to_string(id) + " used h2o compression, whose state cannot be saved");
+  if (!resumable(slot.policy))
+    throw HttpError(400, "slot " + std::to_string(id) + " used " + method_name(slot.policy.method) +
+                             " compression that evicts by attention, whose state cannot be saved");
   SessionState state = capture_state(*slot.session, slot.fed);
   state.policy = slot.policy;
   return state;

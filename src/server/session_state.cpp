@@ -16,7 +16,7 @@ int64_t SessionState::bytes() const {
   return total;
 }
 
-bool resumable(Method method) { return method != Method::H2O; }
+bool resumable(const PolicyOptions& policy) { return !reads_attention(policy); }
 
 SessionState capture_state(Session& session, std::span<const int32_t> tokens_fed) {
   KvCache& cache = session.cache();

@@ -2,6 +2,7 @@
 client (and raw HTTP for malformed input). Runs in ctest under the `model` label."""
 import concurrent.futures
 import json
+import math
 import subprocess
 import time
 
@@ -92,6 +93,21 @@ def test_compression_per_request_holds_fewer_entries(server, document):
         assert c["kv_bytes"] < fc["kv_bytes"] * (1 - ratio + 0.1)
         assert c["kv_bytes_full"] == fc["kv_bytes"]
         assert r.choices[0].message.content
+
+
+def test_heavy_layout_keeps_summaries_beside_heavy_hitters(server, document):
+    messages = [{"role": "user", "content": document + "\n\nWho is this text about?"}]
+    r = server.client.chat.completions.create(
+        model="any", messages=messages, **GREEDY,
+        extra_body={"compression": {"method": "sentinel", "ratio": 0.5, "layout": "heavy"}})
+    c = extra(r, "compression")
+    assert c["method"] == "sentinel" and c["layout"] == "heavy"
+    # It evicts by attention down to the budget after every pass, as H2O does: exactly the budget.
+    assert c["kv_entries"] <= math.ceil(0.5 * (c["tokens_seen"] + 1)) - 1, c
+    assert c["achieved_ratio"] >= 0.5 - 1e-9, c
+    assert r.choices[0].message.content
+    status, got = server.post("/v1/completions", {"prompt": "x", "compression": {"method": "sentinel", "layout": "wide"}})
+    assert status == 400 and "unknown span layout 'wide'" in got["error"]["message"], got
 
 
 def test_marked_message_is_compressed_and_the_question_is_not(server, slot_dir, document):

@@ -62,7 +62,7 @@ nlohmann::json run_config(const EvalLmArgs& a) {
 
 // Tokens per forward pass when reading a window in the stream setting.
 int64_t stream_chunk(const EvalLmArgs& a, const GridCell& cell) {
-  return cell.method == Method::H2O ? std::min(a.chunk, a.h2o_chunk) : a.chunk;
+  return reads_attention(grid_policy(a.grid, cell)) ? std::min(a.chunk, a.h2o_chunk) : a.chunk;
 }
 
 struct CellResult {
@@ -127,7 +127,7 @@ int run_eval_lm(EvalLmArgs& a) {
   const std::vector<GridCell> all_cells = plan_grid(a.grid, a.settings, a.model.model.empty());
   std::vector<GridCell> cells;
   for (const GridCell& c : all_cells) {
-    if (c.setting == "paper" && c.method == Method::H2O) continue;  // no fixed mask: stream only
+    if (c.setting == "paper" && reads_attention(grid_policy(a.grid, c))) continue;  // no fixed mask: stream only
     if (c.setting == "stream") {
       PolicyOptions p = grid_policy(a.grid, c);
       validate_compressed_perplexity(PerplexityOptions{a.ctx, a.stride > 0 ? a.stride : a.ctx}, p, stream_chunk(a, c));

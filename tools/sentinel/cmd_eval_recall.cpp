@@ -96,7 +96,7 @@ int run_eval_recall(EvalRecallArgs& a) {
                                                 ? repeat_cases(ids, ctx, a.passage, a.lead, a.cases)
                                                 : passkey_cases(*loaded.tokenizer, ctx, a.cases, a.grid.seed);
       const PolicyOptions policy = cell_policy(a.grid, c, loaded);
-      const int64_t chunk = c.method == Method::H2O ? std::min(a.chunk, a.h2o_chunk) : a.chunk;
+      const int64_t chunk = reads_attention(policy) ? std::min(a.chunk, a.h2o_chunk) : a.chunk;
       const std::string label = describe_cell(c);
       const RecallScore s = score_recall(loaded.model, cases, policy, chunk, [&](int64_t done, int64_t total) {
         std::ostringstream extra;

@@ -36,8 +36,8 @@ int run_ppl(const PplArgs& args) {
   // result, fastest there. The quantized path reads windows through a session (its whole-window
   // pass would need the dense matrices).
   const bool incremental = policy.method != Method::None || args.chunk > 0 || loaded.model->is_quantized();
-  if (policy.method == Method::H2O && chunk > 1 && !args.json)
-    std::fprintf(stderr, "note: h2o evicts between forward passes only, so the %lld tokens of a chunk see each other "
+  if (reads_attention(policy) && chunk > 1 && !args.json)
+    std::fprintf(stderr, "note: this policy evicts by attention between forward passes only, so the %lld tokens of a chunk see each other "
                          "uncompressed; --chunk 1 measures it as it decodes\n", static_cast<long long>(chunk));
   std::vector<int32_t> ids = loaded.tokenizer->encode(text, /*add_bos=*/true, SpecialTokens::Ignore);
   if (args.max_tokens > 0 && static_cast<int64_t>(ids.size()) > args.max_tokens) ids.resize(args.max_tokens);
@@ -71,7 +71,8 @@ int run_ppl(const PplArgs& args) {
                           {"compress", method_name(policy.method)}, {"ratio", policy.ratio},
                           {"achieved_ratio", r.achieved_ratio()}, {"kv_entries_retained", r.cells_retained},
                           {"peak_kv_bytes", r.peak_kv_bytes}, {"span", policy.span},
-                          {"window", policy.window}, {"adapter", adapter},
+                          {"window", policy.window}, {"layout", span_layout_name(policy.layout)},
+                          {"sinks", policy.sinks},   {"adapter", adapter},
                           {"chunk", incremental ? chunk : args.window.ctx},
                           {"seconds", r.seconds},  {"tokens_per_s", tps}};
     if (r.has_reference)

@@ -30,7 +30,8 @@ int run_serve(ServeArgs& args) {
   // The server-wide default compression, validated like the CLI's before the model loads.
   PolicyOptions policy = parse_compression(args.compression);
   server::ServerOptions& o = args.server;
-  o.defaults.compression = {args.compression.method, policy.ratio, policy.span, policy.window, policy.sinks, policy.seed};
+  o.defaults.compression = {args.compression.method, policy.ratio, policy.span, policy.window,
+                            policy.sinks,                policy.seed,  args.compression.layout};
   check(args.cache_mib >= 0, "--cache-mib must be >= 0, got ", args.cache_mib);
   check(args.max_body_kib >= 1, "--max-body-kib must be >= 1, got ", args.max_body_kib);
   check(o.defaults.max_tokens >= 1, "--n-predict must be >= 1, got ", o.defaults.max_tokens);

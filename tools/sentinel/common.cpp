@@ -70,12 +70,7 @@ void add_compression_options(CLI::App& app, CompressionArgs& args) {
                  "Fraction of the context to remove from the KV cache, in [0, 1); every baseline gets the same budget")
       ->capture_default_str();
   app.add_option("--span", args.policy.span, "sentinel: tokens compressed into each <CR>")->capture_default_str();
-  app.add_option("--layout", args.layout,
-                 "sentinel: where scheduled spans go. stream: after the --sinks first tokens, each span compressed as "
-                 "the budget pushes it out of the raw recent window (the window is what the budget leaves); "
-                 "periodic: the paper setting's spans every (L-1)/ratio tokens from the first one")
-      ->check(CLI::IsMember({"stream", "periodic"}))
-      ->capture_default_str();
+  add_layout_option(app, args.layout, "sentinel");
   app.add_option("--window", args.policy.window,
                  "sentinel: most recent tokens never compressed (stream: a floor under the window the budget leaves); "
                  "local: a fixed window of this size instead of the paper's relative one (0 = relative)")
@@ -89,6 +84,17 @@ void add_compression_options(CLI::App& app, CompressionArgs& args) {
                  "--compress sentinel on the default model uses the shipped adapter unless given one; 'none' reads "
                  "with the untrained sentinel rows")
       ->check(CLI::ExistingFile | CLI::IsMember({"none"}));
+}
+
+void add_layout_option(CLI::App& app, std::string& layout, const std::string& scope) {
+  app.add_option("--layout", layout,
+                 scope + ": where scheduled spans go. stream: after the --sinks first tokens, each span compressed as "
+                         "the budget pushes it out of the raw recent window (the window is what the budget leaves); "
+                         "heavy: the same spans, each compressed as it leaves H2O's recent half of the budget, the "
+                         "<CR>s sharing the rest with H2O's heavy hitters (evicts by attention); periodic: the paper "
+                         "setting's spans every (L-1)/ratio tokens from the first one")
+      ->check(CLI::IsMember({"stream", "heavy", "periodic"}))
+      ->capture_default_str();
 }
 
 PolicyOptions parse_compression(const CompressionArgs& args) {
@@ -115,8 +121,8 @@ std::string install_compression(PolicyOptions& policy, const CompressionArgs& ar
   std::string adapter = args.adapter == "none" ? "" : args.adapter;
   if (!adapter.empty()) apply_adapter(loaded.model, loaded.name, load_adapter(adapter));
   if (args.adapter.empty() && policy.method == Method::Sentinel) {
-    // The shipped adapter, when it was trained on this model (the default one).
-    if (const std::string bundled = bundled_sentinel_adapter_path(); !bundled.empty()) {
+    // The shipped adapter of the layout, when it was trained on this model (the default one).
+    if (const std::string bundled = bundled_sentinel_adapter_path(policy.layout); !bundled.empty()) {
       const Adapter shipped = load_adapter(bundled);
       if (adapter_belongs_to(shipped, loaded.model)) {
         apply_adapter(loaded.model, loaded.name, shipped);
@@ -147,7 +153,7 @@ std::string describe(const PolicyOptions& policy) {
   out << " ratio " << policy.ratio;
   if (policy.method == Method::Sentinel) {
     out << " span " << policy.span << " layout " << span_layout_name(policy.layout);
-    if (policy.layout == SpanLayout::Stream) out << " sinks " << policy.sinks;
+    if (policy.layout != SpanLayout::Periodic) out << " sinks " << policy.sinks;
     if (policy.window > 0 || policy.layout == SpanLayout::Periodic) out << " window " << policy.window;
   }
   if (policy.method == Method::Local && policy.window > 0) out << " window " << policy.window;

@@ -37,11 +37,7 @@ void add_grid_options(CLI::App& app, GridArgs& args) {
   app.add_option("--span", args.span, "sentinel (stream, gen): tokens compressed into each <CR>")->capture_default_str();
   app.add_option("--window", args.window, "sentinel (stream, gen): most recent tokens never compressed (a floor)")
       ->capture_default_str();
-  app.add_option("--layout", args.layout,
-                 "sentinel (stream, gen): stream (sinks, then spans compressed as they leave the window the budget "
-                 "leaves) or periodic (the paper's spans from the first token)")
-      ->check(CLI::IsMember({"stream", "periodic"}))
-      ->capture_default_str();
+  add_layout_option(app, args.layout, "sentinel (stream, gen)");
   app.add_option("--sinks", args.sinks, "streaming, sentinel (stream layout): initial tokens always kept")
       ->capture_default_str();
   app.add_option("--seed", args.seed, "Seed of random spans and scattered patterns")->capture_default_str();
@@ -74,7 +70,7 @@ std::vector<GridCell> plan_grid(const GridArgs& args, const std::vector<std::str
   }
   const bool sentinel_given = std::any_of(tuned.begin(), tuned.end(), [](auto& t) { return t.first == Method::Sentinel; });
   if (default_model && !sentinel_given && !args.no_bundled_adapter && std::find(methods.begin(), methods.end(), Method::Sentinel) != methods.end())
-    if (const std::string bundled = bundled_sentinel_adapter_path(); !bundled.empty())
+    if (const std::string bundled = bundled_sentinel_adapter_path(parse_span_layout(args.layout)); !bundled.empty())
       tuned.emplace_back(Method::Sentinel, bundled);
 
   std::vector<GridCell> cells;
@@ -136,8 +132,10 @@ std::string cell_key(const std::string& config_id, const GridCell& cell) {
 
 nlohmann::json cell_record(const GridCell& cell) {
   // The shipped adapter is named by its place in the source tree, not this machine's absolute path.
-  const bool bundled = !cell.adapter.empty() && cell.adapter == bundled_sentinel_adapter_path();
-  const std::string adapter = bundled ? std::string("adapters/") + kBundledSentinelAdapter : cell.adapter;
+  std::string adapter = cell.adapter;
+  for (SpanLayout layout : {SpanLayout::Stream, SpanLayout::Heavy})
+    if (!cell.adapter.empty() && cell.adapter == bundled_sentinel_adapter_path(layout))
+      adapter = std::string("adapters/") + bundled_sentinel_adapter(layout);
   return {{"setting", cell.setting}, {"method", grid_method_name(cell.method)}, {"variant", cell.variant},
           {"adapter", adapter}, {"ratio", cell.ratio}};
 }

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "sentinel/model/llama.h"
+#include "sentinel/policies/policy.h"
 
 namespace sentinel {
 
@@ -55,10 +56,13 @@ void apply_adapter(LlamaModel& base, const std::string& base_name, const Adapter
 // Whether `adapter` was trained on `base` (apply_adapter refuses it otherwise).
 bool adapter_belongs_to(const Adapter& adapter, LlamaModel& base);
 
-// The sentinel adapter trained for the default model and shipped in the source tree (adapters/,
-// docs/training.md says how it was made), which `--compress sentinel` uses when no --adapter is
-// given; $SENTINEL_ADAPTER_DIR overrides the folder. "" when the file is absent.
+// The sentinel adapters trained for the default model and shipped in the source tree (adapters/,
+// docs/training.md says how they were made), one per span layout it was trained on, which
+// `--compress sentinel --layout L` uses when no --adapter is given; $SENTINEL_ADAPTER_DIR
+// overrides the folder. "" when the file is absent.
 inline constexpr const char* kBundledSentinelAdapter = "SmolLM2-135M-Instruct.sentinel.safetensors";
-std::string bundled_sentinel_adapter_path();
+inline constexpr const char* kBundledHeavyAdapter = "SmolLM2-135M-Instruct.sentinel-heavy.safetensors";
+const char* bundled_sentinel_adapter(SpanLayout layout);  // the file name: heavy's, or the stream one
+std::string bundled_sentinel_adapter_path(SpanLayout layout = SpanLayout::Stream);
 
 }  // namespace sentinel

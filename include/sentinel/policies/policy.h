@@ -37,8 +37,13 @@ struct Span {
 //     entries (closing one removes L - 1 entries). The same budget as every other method.
 //   Periodic: the paper setting's scheduler: span k covers [floor(k*P), floor(k*P) + L) with
 //     P = (L - 1) / ratio from the first token on, closed once older than `window` tokens.
-enum class SpanLayout { Stream, Periodic };
-SpanLayout parse_span_layout(const std::string& name);  // "stream" | "periodic"; throws naming both
+//   Heavy: summaries beside heavy hitters. The spans of Stream, each closed as soon as it leaves
+//     H2O's recent half of the budget; the closed span's tokens stay visible until evicted, and
+//     eviction keeps, besides the sinks, the recent window and every <CR>, the older tokens with
+//     the most accumulated attention (H2O's heavy hitters) that the budget leaves room for. The
+//     summaries and the heavy hitters share one budget, so a <CR> costs one heavy hitter.
+enum class SpanLayout { Stream, Periodic, Heavy };
+SpanLayout parse_span_layout(const std::string& name);  // "stream" | "periodic" | "heavy"; throws naming them
 std::string span_layout_name(SpanLayout layout);
 
 // Every knob of every policy, validated once by validate(). Fields a method does not use are ignored.
@@ -72,6 +77,12 @@ struct Element {
 
 // Retained entries allowed after n ordinary tokens at a given ratio (see PolicyOptions::ratio).
 int64_t kv_budget(double ratio, int64_t n_ordinary);
+
+// Does the policy decide from attention scores while it reads (h2o, sentinel's heavy layout)? Such
+// a plan depends on how the text is cut into forward passes (tokens of one pass see each other
+// before anything is evicted), has no mask fixed in advance, and cannot be rebuilt from the token
+// indices alone (no session resume, no saved slots).
+bool reads_attention(const PolicyOptions& options);
 
 class CompressionPolicy {
  public:

@@ -4,11 +4,13 @@
 // scheduled (its <CL> and <CR> fed together when it is compressed), in one of two layouts
 // (policy.h: SpanLayout): stream, after the attention sinks, each span compressed as the budget
 // pushes it out of the raw recent window; or periodic, the paper setting's spans every
-// P = (L - 1) / ratio tokens from the first one, compressed once older than `window`.
+// P = (L - 1) / ratio tokens from the first one, compressed once older than `window`; or heavy,
+// stream's spans beside H2O's heavy hitters, where eviction reads accumulated attention.
 #pragma once
 
 #include <unordered_set>
 
+#include "sentinel/policies/attention_scores.h"
 #include "sentinel/policies/policy.h"
 
 namespace sentinel {
@@ -20,11 +22,21 @@ class SentinelPolicy final : public CompressionPolicy {
   std::vector<Element> expand(std::span<const int32_t> tokens, int64_t first_index) override;
   at::Tensor mask(std::span<const CacheCell> cells, int64_t n_new) const override;
   std::vector<int64_t> evictions(std::span<const CacheCell> cells, int64_t next_index) override;
+  bool wants_attention() const override { return heavy(); }
+  void observe_attention(std::span<const CacheCell> cells, const at::Tensor& mass) override { scores_.add(cells, mass); }
 
   // Span k (explicit, or the scheduler's k-th); nullopt past the last explicit span or at ratio 0.
   std::optional<Span> span(int64_t k) const;
 
+  // Heavy layout: the cells the cache may hold once n ordinary tokens are in (the next query sees
+  // them plus itself: the budget of n + 1 tokens), and the raw recent window among them, H2O's
+  // recent half (at least --window).
+  int64_t heavy_capacity(int64_t n) const;
+  int64_t heavy_recent(int64_t n) const;
+
  private:
+  bool heavy() const { return options_.spans.empty() && options_.layout == SpanLayout::Heavy; }
+  std::vector<int64_t> heavy_evictions(std::span<const CacheCell> cells, int64_t next_index) const;
   // Is span k's <CR> fed right after ordinary index `index`? (Asked in order, k = next_close_.)
   bool closes_after(int64_t k, const Span& span, int64_t index) const;
   Element sentinel(int32_t id, CellKind kind, int64_t position, int64_t k) const;
@@ -36,6 +48,7 @@ class SentinelPolicy final : public CompressionPolicy {
   int64_t next_open_ = 0;        // explicit: first span whose <CL> is not fed yet
   int64_t next_close_ = 0;       // first span whose <CR> is not fed yet
   std::unordered_set<int32_t> closing_;  // spans whose <CR> was fed and whose cells await eviction
+  AttentionScores scores_;               // heavy layout: what eviction ranks older tokens by
 };
 
 }  // namespace sentinel

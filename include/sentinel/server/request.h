@@ -28,6 +28,7 @@ struct CompressionSpec {
   int64_t window = 0;           // sentinel: recent tokens never compressed; local: fixed window
   int64_t sinks = 4;            // streaming: attention sinks kept
   uint64_t seed = 0;            // scattered: which tokens are kept
+  std::string layout = "stream";  // sentinel: the span scheduler, policy.h: stream, heavy or periodic
 };
 
 // The policy a spec asks for (sentinel ids are placeholders until the server sets them); throws

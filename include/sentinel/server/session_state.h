@@ -29,7 +29,7 @@ struct SessionState {
 
 // Can a session of this method be saved and resumed? Every method whose plan depends on token
 // indices alone (all but h2o, whose attention scores are not in the cache).
-bool resumable(Method method);
+bool resumable(const PolicyOptions& policy);
 
 // Copies the session's tokens (given: the session does not keep them), cells and rows.
 SessionState capture_state(Session& session, std::span<const int32_t> tokens_fed);

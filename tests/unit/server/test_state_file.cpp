@@ -124,14 +124,27 @@ TEST_F(StateFile, ForeignTruncatedAlteredAndOldFilesAreRefused) {
   expect_refused("truncated", info());
 }
 
-TEST_F(StateFile, H2OSessionsAreNotResumable) {
+// Policies that evict by attention (h2o, sentinel's heavy layout) plan from scores a state file
+// does not hold; the stream layout plans from token indices and resumes.
+TEST_F(StateFile, PoliciesThatEvictByAttentionAreNotResumable) {
   c10::InferenceMode guard;
   PolicyOptions h2o;
   h2o.method = Method::H2O;
   h2o.ratio = 0.5;
-  Session s(tiny().model, tiny().model->cache_options(32), h2o);
-  EXPECT_FALSE(resumable(h2o.method));
-  EXPECT_THROW(s.resume({}, {}), Error);
+  PolicyOptions heavy;
+  heavy.method = Method::Sentinel;
+  heavy.layout = SpanLayout::Heavy;
+  heavy.ratio = 0.5;
+  heavy.cl_id = static_cast<int32_t>(tiny().config.n_vocab);
+  heavy.cr_id = heavy.cl_id + 1;
+  for (const PolicyOptions& policy : {h2o, heavy}) {
+    Session s(tiny().model, tiny().model->cache_options(32), policy);
+    EXPECT_FALSE(resumable(policy));
+    EXPECT_THROW(s.resume({}, {}), Error);
+  }
+  PolicyOptions stream = heavy;
+  stream.layout = SpanLayout::Stream;
+  EXPECT_TRUE(resumable(stream));
 }
 
 }  // namespace
