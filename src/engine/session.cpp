@@ -25,8 +25,9 @@ void Session::reset() {
 }
 
 void Session::resume(std::span<const int32_t> ordinary_tokens, const CompressionStats& stats) {
-  check(policy_options_.method != Method::H2O,
-        "an h2o session cannot be resumed: its plan depends on attention scores that are not saved");
+  check(!reads_attention(policy_options_), "a ", method_name(policy_options_.method),
+        " session that evicts by attention (h2o, sentinel --layout heavy) cannot be resumed: its plan depends on "
+        "attention scores that are not saved");
   policy_ = make_policy(policy_options_);
   const int64_t n = static_cast<int64_t>(ordinary_tokens.size());
   if (n > 0) {
@@ -101,6 +102,10 @@ at::Tensor Session::complete(const Chunk& chunk, const CachedOutput& out) {
   next_position_ += chunk.n_ordinary;
   stats_.ordinary_seen = next_position_;
   const std::vector<int64_t> dead = policy_->evictions(cache_.cells(), next_position_);
+  if (record_ != nullptr) {
+    const at::Tensor& mask = chunk.input.mask;
+    record_->push_back({chunk.elements, mask.defined() ? mask.to(at::kCPU) : mask, dead});
+  }
   cache_.evict(dead);
   stats_.cells_evicted += static_cast<int64_t>(dead.size());
   stats_.cells_in_use = cache_.size();

@@ -175,6 +175,8 @@ void TrainDataOptions::validate() const {
           span_max);
     check(sinks >= 0 && sinks + span_max < seq_len, "--sinks ", sinks, " plus the longest span ", span_max,
           " must fit in a --seq-len ", seq_len, " sequence");
+    check(span_layout != SpanLayout::Periodic, "the stream training layout schedules spans as inference does "
+          "(stream or heavy); the paper's periodic spans train with --layout blocks");
   }
 }
 
@@ -194,7 +196,7 @@ PolicyOptions stream_sequence_policy(const TrainDataOptions& o, int64_t index) {
   const uint64_t a = mix(o.seed, 2 * static_cast<uint64_t>(index)), b = mix(o.seed, 2 * static_cast<uint64_t>(index) + 1);
   PolicyOptions p;
   p.method = o.method;
-  p.layout = SpanLayout::Stream;
+  p.layout = o.span_layout;
   p.span = o.span_min + static_cast<int64_t>(b % static_cast<uint64_t>(o.span_max - o.span_min + 1));
   const double u = static_cast<double>(a >> 11) * 0x1.0p-53;  // uniform in [0, 1)
   p.ratio = std::min(o.ratio_min + u * (o.ratio_max - o.ratio_min), static_cast<double>(p.span - 1) / p.span);
@@ -241,12 +243,21 @@ TrainData::TrainData(TrainCorpus corpus, const TrainDataOptions& options)
 MaskedSequence TrainData::block(int64_t index) const {
   check(index >= 0 && index < n_blocks_, "block ", index, " out of range [0, ", n_blocks_, ")");
   if (options_.layout == TrainLayout::Stream) {
-    const auto policy = make_policy(stream_sequence_policy(options_, index));
-    const std::span<const int32_t> tokens(corpus_.tokens);
-    return masked_sequence(*policy, tokens.subspan(index * options_.seq_len, options_.seq_len));
+    const PolicyOptions layout = stream_sequence_policy(options_, index);
+    const auto tokens = std::span<const int32_t>(corpus_.tokens).subspan(index * options_.seq_len, options_.seq_len);
+    if (reads_attention(layout)) {
+      check(reader_ != nullptr, "--layout ", span_layout_name(layout.layout), " evicts by attention: its sequences ",
+            "are laid out by reading them with the model (TrainData::set_reader)");
+      return reader_(layout, tokens);
+    }
+    return masked_sequence(*make_policy(layout), tokens);
   }
   const auto policy = make_policy(block_policy(options_, static_cast<uint64_t>(index)));
   return masked_block(*policy, std::span<const Element>(elements_).subspan(index * options_.block, options_.block));
+}
+
+bool TrainData::needs_reader() const {
+  return options_.layout == TrainLayout::Stream && reads_attention(stream_sequence_policy(options_, 0));
 }
 
 TrainBatch TrainData::batch(std::span<const int64_t> indices) const {

@@ -169,7 +169,11 @@ int run_train(TrainArgs& a) {
   a.spans.validate();
   check(method == Method::Sentinel || a.spans.ratio > 0 || a.window > 0, "--method ", a.method,
         " needs --ratio > 0 (the fraction of the context its mask removes)");
-  const TrainLayout layout = parse_train_layout(a.layout);
+  // heavy is the stream layout with sentinel's heavy span scheduler (policy.h: SpanLayout::Heavy).
+  const TrainLayout layout = parse_train_layout(a.layout == "heavy" ? "stream" : a.layout);
+  const SpanLayout span_layout = a.layout == "heavy" ? SpanLayout::Heavy : SpanLayout::Stream;
+  check(span_layout == SpanLayout::Stream || method == Method::Sentinel, "--layout heavy schedules sentinel spans; ",
+        "use it with --method sentinel");
   std::tie(a.stream.ratio_min, a.stream.ratio_max) = parse_range<double>(a.ratio_range, "--ratio-range");
   std::tie(a.stream.span_min, a.stream.span_max) = parse_range<int64_t>(a.span_range, "--span-range");
   check(a.distill >= 0.0 && a.distill <= 1.0, "--distill must be in [0, 1] (the weight of the KL term), got ", a.distill);
@@ -178,6 +182,7 @@ int run_train(TrainArgs& a) {
   check(a.sentinel_lr >= 0.0, "--sentinel-lr must be >= 0 (0 = --lr), got ", a.sentinel_lr);
   TrainDataOptions layout_probe = a.stream;  // the data options as far as they are known before loading
   layout_probe.layout = layout;
+  layout_probe.span_layout = span_layout;
   layout_probe.method = method;
   layout_probe.ratio = a.spans.ratio;
   layout_probe.block = a.block;
@@ -214,14 +219,16 @@ int run_train(TrainArgs& a) {
   val_policy.method = method;
   val_policy.ratio = a.spans.ratio;
   val_policy.span = a.val_span;
-  val_policy.layout = layout == TrainLayout::Stream ? SpanLayout::Stream : SpanLayout::Periodic;
+  val_policy.layout = layout == TrainLayout::Stream ? span_layout : SpanLayout::Periodic;
   val_policy.sinks = a.stream.sinks;
   val_policy.window = method == Method::Local ? a.window : 0;
   val_policy.seed = a.loop.seed;
   val_policy.cl_id = 0;  // placeholders until the model is loaded
   val_policy.cr_id = 1;
   PerplexityOptions val_window{a.val_ctx, a.val_ctx};
-  if (!a.val_data.empty()) validate_compressed_perplexity(val_window, val_policy, 64);
+  // Validation reads as `sentinel ppl` does; a policy that evicts by attention, as eval lm does.
+  const int64_t val_chunk = reads_attention(val_policy) ? kAttentionReadChunk : 64;
+  if (!a.val_data.empty()) validate_compressed_perplexity(val_window, val_policy, val_chunk);
   check(a.bucket_mb > 0, "--bucket-mb must be > 0, got ", a.bucket_mb);
   check(a.peft_dir.empty() || a.lora.positions == LoraPositions::All, "--peft-dir: peft applies LoRA at every token, ",
         "so an adapter trained with --lora-positions sentinels cannot be exported to it; drop --peft-dir");
@@ -260,6 +267,7 @@ int run_train(TrainArgs& a) {
   if (a.max_tokens > 0) corpus.truncate(a.max_tokens);
   TrainDataOptions d = a.stream;
   d.layout = layout;
+  d.span_layout = span_layout;
   d.method = method;
   d.ratio = a.spans.ratio;
   d.window = a.window;
@@ -268,7 +276,7 @@ int run_train(TrainArgs& a) {
   d.cl_id = st.cl;
   d.cr_id = st.cr;
   const int64_t n_tokens = static_cast<int64_t>(corpus.tokens.size());
-  const TrainData data(std::move(corpus), d);
+  TrainData data(std::move(corpus), d);
   const int64_t per_epoch = updates_per_epoch(data.n_blocks(), a.loop);
   if (a.loop.steps == 0) a.loop.steps = (a.epochs > 0 ? a.epochs : 3) * per_epoch;
   a.optimizer.total_steps = a.loop.steps;
@@ -310,6 +318,16 @@ int run_train(TrainArgs& a) {
     if (start.sentinel_embeddings.defined() && method == Method::Sentinel)
       loaded.model->extra_embeddings.copy_(start.sentinel_embeddings);
     note("starting from %s\n", a.init_adapter.c_str());
+  }
+  if (data.needs_reader()) {
+    // Each sequence is read by the model as it is now, then trained on as one masked pass.
+    data.set_reader([model = loaded.model](const PolicyOptions& policy, std::span<const int32_t> tokens) mutable {
+      const bool was_training = model->is_training();
+      model->eval();  // no LoRA dropout while reading
+      MaskedSequence sequence = read_and_replay(model, policy, tokens, kAttentionReadChunk);
+      model->train(was_training);
+      return sequence;
+    });
   }
   Trainer trainer(loaded.model, std::move(trainable), a.optimizer, a.loop.seed);
   trainer.compute_dtype = compute;
@@ -369,7 +387,7 @@ int run_train(TrainArgs& a) {
     LlamaModel& model = trainer.model();
     model->eval();
     at::NoGradGuard no_grad;
-    const PerplexityResult v = compressed_perplexity(model, val_ids, val_window, val_policy, 64);
+    const PerplexityResult v = compressed_perplexity(model, val_ids, val_window, val_policy, val_chunk);
     log << nlohmann::json{{"step", step}, {"val_ppl", v.ppl}, {"val_tokens", v.n_tokens},
                           {"val_achieved_ratio", v.achieved_ratio()}, {"val_method", a.method}}
                .dump()
@@ -475,8 +493,10 @@ Runner register_train(CLI::App& app) {
   cmd->add_option("--layout", a->layout,
                   "How examples are laid out. stream: sequences of --seq-len tokens read with the inference schedule "
                   "(sinks + window + spans as inference compresses them; ratio and span drawn per sequence from "
-                  "--ratio-range and --span-range). blocks: the paper's random --max-span spans in --block blocks")
-      ->check(CLI::IsMember({"stream", "blocks"}))
+                  "--ratio-range and --span-range). heavy: the same with sentinel's heavy layout (summaries beside "
+                  "H2O's heavy hitters), each sequence read by the model in training to find its schedule, then "
+                  "trained on in one masked pass. blocks: the paper's random --max-span spans in --block blocks")
+      ->check(CLI::IsMember({"stream", "heavy", "blocks"}))
       ->capture_default_str();
   cmd->add_option("--seq-len", a->stream.seq_len, "stream: ordinary tokens per training sequence")->capture_default_str();
   cmd->add_option("--ratio-range", a->ratio_range, "stream: LO:HI, each sequence's ratio uniform in it")

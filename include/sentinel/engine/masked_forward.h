@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "sentinel/engine/session.h"
 #include "sentinel/model/llama.h"
 #include "sentinel/policies/policy.h"
 
@@ -30,6 +31,17 @@ MaskedSequence masked_sequence(CompressionPolicy& fresh_policy, std::span<const 
 // ordinary token before it, 0 at the block start), so a span cut by the block boundary keeps what
 // lies inside the block (method.md sections 3-4). A whole layout as one block is unchanged.
 MaskedSequence masked_block(const CompressionPolicy& policy, std::span<const Element> elements);
+
+// The one masked pass that computes what a session computed pass by pass: every element its
+// steps fed, each seeing exactly the cells its step's mask showed it among those still cached.
+// Exact for any policy, including those whose plan comes from attention (reads_attention).
+MaskedSequence replayed_sequence(std::span<const StepRecord> steps);
+
+// Reads `tokens` with a fresh session of `policy` on `model` (no gradients, `chunk` tokens per
+// pass) and replays it: the training layout of a policy that decides from attention, on the very
+// schedule the model itself produces when it reads the text at inference.
+MaskedSequence read_and_replay(LlamaModel& model, const PolicyOptions& policy, std::span<const int32_t> tokens,
+                               int64_t chunk);
 
 // Logits of the ordinary tokens: [n_ordinary, n_vocab] float32.
 at::Tensor masked_logits(LlamaModel& model, const MaskedSequence& sequence);

@@ -35,6 +35,16 @@ struct CompressionStats {
 
 class Session;
 
+// One forward pass of a session as its policy planned it: what was fed, what each fed element
+// could see, what left the cache afterwards. A session's records replay its whole reading as one
+// masked pass (masked_forward.h: replayed_sequence), which is how policies that decide from
+// attention while they read (reads_attention) are trained on their own schedule.
+struct StepRecord {
+  std::vector<Element> elements;  // [T] fed in this pass, in feeding order
+  at::Tensor mask;                // [1, T, cached cells before the pass + T] bool on the CPU; undefined: causal over all
+  std::vector<int64_t> evicted;   // indices into the cache after the pass (its cells, then the T new ones)
+};
+
 // Appends tokens[i] to *sessions[i] for every i, as Session::append does, but in lock-step: each
 // forward pass carries the next chunk of every session that still has tokens, so the weights are
 // read once per pass for the whole batch (decode: one token of every sequence per pass). The
@@ -71,6 +81,9 @@ class Session {
   // is not in the cache, so it is refused).
   void resume(std::span<const int32_t> ordinary_tokens, const CompressionStats& stats);
 
+  // From now on, appends a StepRecord to *sink after every forward pass (nullptr stops).
+  void record_steps(std::vector<StepRecord>* sink) { record_ = sink; }
+
  private:
   friend std::vector<at::Tensor> append_batch(std::span<Session* const>, std::span<const std::span<const int32_t>>,
                                               Logits, int64_t);
@@ -92,6 +105,7 @@ class Session {
   std::unique_ptr<CompressionPolicy> policy_;
   CompressionStats stats_;
   int64_t next_position_ = 0;  // counts ordinary tokens, docs/method.md section 4
+  std::vector<StepRecord>* record_ = nullptr;  // record_steps()
 };
 
 }  // namespace sentinel

@@ -7,6 +7,9 @@
 //     each is laid out by a fresh policy exactly as `sentinel ppl` reads one window (masked_sequence:
 //     for sentinel the stream scheduler of policies/sentinel.h, sinks + window + spans), with the
 //     ratio and span length drawn per sequence from a range, so that one adapter serves many.
+//     A sentinel layout that evicts by attention (heavy) has no mask before the text is read: each
+//     sequence is read by the model being trained and replayed (read_and_replay), so it trains on
+//     the schedule it produces itself.
 // Labels: the next ordinary token; sentinels and a block's last ordinary token take no loss. Not
 // the optimiser loop (trainer.h).
 #pragma once
@@ -14,6 +17,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -92,8 +96,16 @@ struct TrainDataOptions {
   double ratio_min = 0.4, ratio_max = 0.8;
   int64_t span_min = 8, span_max = 32;
   int64_t sinks = 4;
+  SpanLayout span_layout = SpanLayout::Stream;  // stream, sentinel: the scheduler's layout (stream or heavy)
   void validate() const;
 };
+
+// Tokens per forward pass when a layout that evicts by attention is read: eval lm's --h2o-chunk
+// default, so training sees the schedule the evaluation reads with.
+inline constexpr int64_t kAttentionReadChunk = 16;
+
+// Lays a sequence out by reading it (read_and_replay bound to the model in training).
+using SequenceReader = std::function<MaskedSequence(const PolicyOptions&, std::span<const int32_t>)>;
 
 // The policy that lays out stream sequence `index` (its ratio and span drawn from the seed).
 PolicyOptions stream_sequence_policy(const TrainDataOptions& options, int64_t index);
@@ -108,10 +120,14 @@ class TrainData {
   const TrainCorpus& corpus() const { return corpus_; }
   MaskedSequence block(int64_t index) const;                 // positions, mask and ids of one block
   TrainBatch batch(std::span<const int64_t> indices) const;  // blocks stacked
+  // Needed when sequences are laid out by reading them (reads_attention of their policy).
+  void set_reader(SequenceReader reader) { reader_ = std::move(reader); }
+  bool needs_reader() const;
 
  private:
   TrainCorpus corpus_;
   TrainDataOptions options_;
+  SequenceReader reader_;
   std::vector<Element> elements_;  // blocks: the whole layout, sentinels included
   int64_t n_blocks_ = 0;
 };

@@ -227,6 +227,47 @@ TEST(TrainData, StreamSequencesAreLaidOutByTheInferenceScheduler) {
   EXPECT_EQ(batch.n_targets, 2 * 63);
 }
 
+// The heavy layout evicts by attention: each sequence is laid out by reading it with the model
+// (the reader the trainer binds), and without a reader the data says what is missing.
+TEST(TrainData, HeavySequencesAreLaidOutByReadingThem) {
+  LoadedModel m = load_model(source_path("tests/data/tiny/hf"));
+  install_sentinels(m.model);
+  const SentinelTokens st = sentinel_tokens(m.config);
+  TrainDataOptions d;
+  d.layout = TrainLayout::Stream;
+  d.span_layout = SpanLayout::Heavy;
+  d.seq_len = 64;
+  d.span_min = 4;
+  d.span_max = 9;
+  d.sinks = 3;
+  d.seed = 11;
+  d.cl_id = st.cl;
+  d.cr_id = st.cr;
+  TrainData data(build_corpus(*m.tokenizer, sample_text(8), nullptr, 0), d);
+  ASSERT_TRUE(data.needs_reader());
+  try {
+    data.block(0);
+    FAIL() << "a heavy sequence was laid out without reading it";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("evicts by attention"), std::string::npos) << e.what();
+  }
+  int64_t reads = 0;
+  data.set_reader([&](const PolicyOptions& p, std::span<const int32_t> tokens) {
+    ++reads;
+    EXPECT_EQ(p.layout, SpanLayout::Heavy);
+    return read_and_replay(m.model, p, tokens, kAttentionReadChunk);
+  });
+  const MaskedSequence block = data.block(1);
+  EXPECT_EQ(reads, 1);
+  EXPECT_EQ(block.ordinary_rows.size(), 64u);
+  const PolicyOptions p = stream_sequence_policy(d, 1);
+  const MaskedSequence want =
+      read_and_replay(m.model, p, std::span<const int32_t>(data.corpus().tokens).subspan(64, 64), kAttentionReadChunk);
+  EXPECT_TRUE(at::equal(block.mask, want.mask));
+  d.span_layout = SpanLayout::Stream;
+  EXPECT_FALSE(TrainData(build_corpus(*m.tokenizer, sample_text(8), nullptr, 0), d).needs_reader());
+}
+
 // Blocks of different lengths are padded: the padding sees only itself and no real row sees it,
 // so every real row's logits, and the loss, are those of the block alone.
 TEST(TrainData, PaddingABatchChangesNoRealRow) {
