@@ -24,15 +24,9 @@ home=${SENTINEL_HOME:-$HOME/.cache/sentinel}
 mkdir -p "$home/runs"
 out=${1:-$home/runs/SmolLM2-135M-Instruct.sentinel.safetensors}
 [ $# -gt 0 ] && shift
-books=""
-for book in "$data"/gutenberg/*.txt; do
-  case $(basename "$book") in
-    pg11_*|pg35_*|pg84_*|pg1661_*) ;;  # held out
-    *) books="$books $book" ;;
-  esac
-done
-# shellcheck disable=SC2086  # $books is a list of paths without spaces
-exec "$root/build/sentinel" train "$data/wikitext-2-raw/wiki.valid.raw" $books \
+files=$("$root/scripts/training_files.sh")  # held-out texts excluded
+# shellcheck disable=SC2086  # $files is a list of paths without spaces
+exec "$root/build/sentinel" train $files \
   --method sentinel --layout stream --seq-len 1024 --ratio-range 0.4:0.8 --span-range 8:32 --sinks 4 \
   --distill 0.5 --init-adapter "$root/adapters/SmolLM2-135M-Instruct.sentinel-0.5.safetensors" \
   --batch 1 --accum 4 --steps 200 --lr 2e-4 --sentinel-lr 1e-3 --warmup 5 --schedule cosine \

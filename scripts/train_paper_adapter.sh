@@ -15,19 +15,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 data=${SENTINEL_SHARED_DATA:-$root/../shared/data}
 out=${1:-$root/adapters/SmolLM2-135M-Instruct.sentinel-0.5.safetensors}
 [ $# -gt 0 ] && shift
-books=""
-for book in "$data"/gutenberg/*.txt; do
-  case $(basename "$book") in
-    pg11_*|pg35_*|pg84_*|pg1661_*) ;;  # held out
-    *) books="$books $book" ;;
-  esac
-done
+files=$("$root/scripts/training_files.sh")  # held-out texts excluded
 method="--method sentinel"
 for arg in "$@"; do
   case $arg in --method|--method=*) method="" ;; esac  # the caller names the method
 done
-# shellcheck disable=SC2086  # $books and $method are lists of words without spaces
-exec "$root/build/sentinel" train "$data/wikitext-2-raw/wiki.valid.raw" $books \
+# shellcheck disable=SC2086  # $files and $method are lists of words without spaces
+exec "$root/build/sentinel" train $files \
   $method --layout blocks --ratio 0.5 --rows paragraph --steps 120 --lr 3e-4 --warmup 10 --schedule cosine \
   --val-data "$data/gutenberg/pg11_alice_in_wonderland.txt" --val-every 20 --val-tokens 4096 --val-ctx 512 \
   --save-every 10 --seed 0 -o "$out" "$@"

@@ -83,7 +83,7 @@ MaskedSequence replayed_sequence(std::span<const StepRecord> steps) {
     for (int64_t i = 0; i < T; ++i) {
       uint8_t* row = visible.data() + (first + i) * n;
       for (int64_t c = 0; c <= n_past + i; ++c) {
-        if (m != nullptr ? !m[i * (n_past + T) + c] : false) continue;
+        if (m != nullptr && !m[i * (n_past + T) + c]) continue;  // undefined: causal over everything
         row[c < n_past ? cached[c] : first + (c - n_past)] = 1;
       }
     }

@@ -35,11 +35,11 @@ std::vector<int64_t> SentinelPolicy::heavy_evictions(std::span<const CacheCell> 
   const int64_t live = static_cast<int64_t>(cells.size() - dead.size());
   int64_t excess = live - heavy_capacity(next_index);
   if (excess > 0) {
-    // What goes first: the older tokens with the least attention (ties: the newer one, as H2O),
-    // then, only when the protected cells alone overflow the budget (the first few steps, or a
-    // ratio whose summaries outgrow it), the oldest of the recent window, the oldest <CR>s, and
-    // the sinks from the last one down, so the first token is the last cell to go.
-    // H2O's ranking: highest score first, ties keep the older token; evicted from the bottom up.
+    // What goes first: the older tokens from the bottom of H2O's ranking (highest score first,
+    // ties keep the older token); then, only when the protected cells alone overflow the budget
+    // (the first few steps, or a ratio whose summaries outgrow it), the oldest of the recent
+    // window, the oldest <CR>s, and the sinks from the last one down, so that the first token is
+    // the last cell to go.
     std::stable_sort(scored.begin(), scored.end(), [&](int64_t a, int64_t b) {
       return scores_.score(cells[a].position) > scores_.score(cells[b].position);
     });

@@ -1,0 +1,15 @@
+#!/bin/sh
+# Prints the training text of the shipped adapters, one path per line: WikiText-2 valid and the
+# Gutenberg books of ../shared/data, less those held out. Never trained on: wiki.test.raw
+# (evaluation) and four books (validation and generation): pg11 Alice in Wonderland, pg35 The
+# Time Machine, pg84 Frankenstein, pg1661 Sherlock Holmes. $SENTINEL_SHARED_DATA moves the folder.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+data=${SENTINEL_SHARED_DATA:-$root/../shared/data}
+echo "$data/wikitext-2-raw/wiki.valid.raw"
+for book in "$data"/gutenberg/*.txt; do
+  case $(basename "$book") in
+    pg11_*|pg35_*|pg84_*|pg1661_*) ;;  # held out
+    *) echo "$book" ;;
+  esac
+done
