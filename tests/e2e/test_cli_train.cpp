@@ -42,7 +42,7 @@ class TrainCli : public ::testing::Test {
     for (const char* name : {"train.txt", "val.txt", "a.st", "a.st.checkpoint", "a.st.log.jsonl", "b.st",
                              "b.st.checkpoint", "b.st.log.jsonl", "c.st", "c.st.checkpoint", "c.st.log.jsonl", "d.st",
                              "d.st.checkpoint", "d.st.log.jsonl", "e.st", "e.st.checkpoint", "e.st.log.jsonl",
-                             "f.st", "f.st.checkpoint", "f.st.log.jsonl"})
+                             "f.st", "f.st.checkpoint", "f.st.log.jsonl", "g.st", "g.st.checkpoint", "g.st.log.jsonl"})
       ::unlink(path(name).c_str());
     ::rmdir(dir_.c_str());
   }
@@ -140,6 +140,44 @@ TEST_F(TrainCli, StreamLayoutWithDistillationAndContinuedTraining) {
   EXPECT_EQ(load_adapter(path("e.st")).lora_positions, LoraPositions::All);
 }
 
+// The heavy layout evicts by attention: each sequence is read by the model in training, trained on
+// as its replay, validated as ppl reads it; the adapter records the layout and ppl uses it.
+TEST_F(TrainCli, HeavyLayoutTrainsOnItsOwnSchedule) {
+  auto args = train_args("g.st");
+  *(std::find(args.begin(), args.end(), "--layout") + 1) = "heavy";
+  args.insert(args.end(), {"--seq-len", "64", "--span-range", "4:8", "--sinks", "2", "--distill", "1",
+                           "--lora-positions", "sentinels", "--val-data", path("val.txt"), "--val-every", "3",
+                           "--val-ctx", "64", "--val-span", "4", "--val-tokens", "256"});
+  const ProcessResult r = sentinel(args);
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_NE(r.err.find("layout heavy"), std::string::npos) << "validation reads with the heavy layout: " << describe(r);
+  std::ifstream log(path("g.st.log.jsonl"));
+  int updates = 0, validations = 0;
+  for (std::string line; std::getline(log, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains("val_ppl")) {
+      ++validations;
+      EXPECT_DOUBLE_EQ(j["val_achieved_ratio"].get<double>(), 0.5) << "heavy keeps exactly the budget: " << line;
+    }
+    if (!j.contains("kl")) continue;
+    ++updates;
+    EXPECT_NEAR(j["loss"].get<double>(), j["kl"].get<double>(), 1e-6) << "--distill 1 is the KL alone: " << line;
+  }
+  EXPECT_EQ(updates, 6);
+  EXPECT_EQ(validations, 2);
+  EXPECT_EQ(load_adapter(path("g.st")).metadata.at("layout"), "heavy");
+
+  const ProcessResult ppl = sentinel({"ppl", "-m", testing::source_path("tests/data/tiny/hf"), "--data",
+                                      path("val.txt"), "--ctx", "64", "--stride", "64", "--compress", "sentinel", "--layout", "heavy",
+                                      "--ratio", "0.5", "--span", "4", "--sinks", "2", "--adapter", path("g.st"),
+                                      "--json", "-t", "1"});
+  ASSERT_EQ(ppl.exit_code, 0) << describe(ppl);
+  const auto j = nlohmann::json::parse(ppl.out);
+  EXPECT_EQ(j["layout"], "heavy");
+  EXPECT_EQ(j["chunk"], 512) << "ppl keeps the --chunk asked for; eval lm reads heavy 16 tokens per pass";
+  EXPECT_GT(j["ppl"].get<double>(), 1.0);
+}
+
 TEST_F(TrainCli, StoppedAndResumedGivesTheUninterruptedLosses) {
   ASSERT_EQ(sentinel(train_args("b.st")).exit_code, 0);
   const auto expected = losses(path("b.st.log.jsonl"));
@@ -169,6 +207,7 @@ TEST_F(TrainCli, BadRequestsAreRefusedBeforeLoading) {
            {{"--max-span", "1"}, "--max-span"},
            {{"--val-every", "5"}, "--val-data"},
            {{"--distill", "0.5"}, "--layout stream"},
+           {{"heavy", "--method", "local"}, "--layout heavy schedules sentinel spans"},
            {{"stream", "--ratio-range", "0.9:0.2"}, "--ratio-range"},
            {{"stream", "--seq-len", "8"}, "--seq-len"},
            {{"stream", "--span-range", "a:b"}, "LO:HI"},
@@ -177,7 +216,8 @@ TEST_F(TrainCli, BadRequestsAreRefusedBeforeLoading) {
            {{"--lora-positions", "sentinels", "--full"}, "--full trains every weight"}}) {
     auto args = train_args("never.st");
     auto tail = extra.begin();
-    if (*tail == "stream") *(std::find(args.begin(), args.end(), "--layout") + 1) = *tail++;  // the layout under test
+    if (*tail == "stream" || *tail == "heavy")
+      *(std::find(args.begin(), args.end(), "--layout") + 1) = *tail++;  // the layout under test
     args.insert(args.end(), tail, extra.end());
     const ProcessResult r = sentinel(args);
     EXPECT_EQ(r.exit_code, 1) << describe(r);
