@@ -6,18 +6,18 @@
 # record per cell is appended to OUT; the training-free baselines of the same cells come from
 # `sentinel eval lm --settings stream` (docs/results/lm_stream_baselines.jsonl).
 #
-#   scripts/eval_stream_cells.sh ADAPTER LAYOUT OUT [extra sentinel ppl options, e.g. -t 2]
+#   scripts/eval_stream_cells.sh ADAPTER LAYOUT SPAN OUT [extra sentinel ppl options, e.g. -t 2]
 #
-# LAYOUT is stream or heavy. A layout that evicts by attention (heavy) is read 16 tokens per pass,
-# as eval lm reads H2O (--h2o-chunk); the others in passes of 512, which gives the same numbers at
-# any size. Cells already in OUT (same data, window, ratio, adapter and layout) are skipped, so a
-# killed run continues where it stopped.
+# LAYOUT is stream or heavy, SPAN the tokens per <CR> (--span). A layout that evicts by attention
+# (heavy) is read 16 tokens per pass, as eval lm reads H2O (--h2o-chunk); the others in passes of
+# 512, which gives the same numbers at any size. Cells already in OUT (same data, window, ratio,
+# adapter, layout and span) are skipped, so a killed run continues where it stopped.
 set -eu
-[ $# -ge 3 ] || { sed -n '2,15p' "$0"; exit 2; }
+[ $# -ge 4 ] || { sed -n '2,15p' "$0"; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 data=${SENTINEL_SHARED_DATA:-$root/../shared/data}
-adapter=$1 layout=$2 out=$3
-shift 3
+adapter=$1 layout=$2 span=$3 out=$4
+shift 4
 case $layout in
   heavy) chunk=16 ;;
   stream) chunk=512 ;;
@@ -29,19 +29,19 @@ for cell in "wikitext-2-raw/wiki.test.raw 1024" "wikitext-2-raw/wiki.test.raw 20
             "gutenberg/pg84_frankenstein.txt 1024" "gutenberg/pg84_frankenstein.txt 4096"; do
   file=${cell% *} ctx=${cell#* }
   for ratio in 0.5 0.75; do
-    if python3 - "$out" "$file" "$ctx" "$ratio" "$adapter" "$layout" <<'PY'; then continue; fi
+    if python3 - "$out" "$file" "$ctx" "$ratio" "$adapter" "$layout" "$span" <<'PY'; then continue; fi
 import json, sys
-out, file, ctx, ratio, adapter, layout = sys.argv[1:]
+out, file, ctx, ratio, adapter, layout, span = sys.argv[1:]
 for line in open(out):
     r = json.loads(line)
     if (r["data"].endswith(file) and r["ctx"] == int(ctx) and abs(r["ratio"] - float(ratio)) < 1e-9
-            and r["adapter"] == adapter and r.get("layout") == layout):
+            and r["adapter"] == adapter and r.get("layout") == layout and r["span"] == int(span)):
         sys.exit(0)
 sys.exit(1)
 PY
-    echo "$(basename "$file") ctx $ctx ratio $ratio ($layout)" >&2
+    echo "$(basename "$file") ctx $ctx ratio $ratio ($layout, span $span)" >&2
     "$root/build/sentinel" ppl --data "$data/$file" --max-tokens 8192 --ctx "$ctx" --stride "$ctx" \
-      --compress sentinel --layout "$layout" --ratio "$ratio" --span 16 --adapter "$adapter" --chunk "$chunk" \
+      --compress sentinel --layout "$layout" --ratio "$ratio" --span "$span" --adapter "$adapter" --chunk "$chunk" \
       --kl-divergence --json "$@" >> "$out"
   done
 done
