@@ -261,6 +261,30 @@ TEST_F(SentinelCli, CompressedPplAgreesBetweenDecodingAndChunkedPrefill) {
   EXPECT_LT(decode.at("peak_kv_bytes").get<int64_t>(), prefill.at("peak_kv_bytes").get<int64_t>());
 }
 
+// --layout heavy on the default model reads with the adapter trained on that layout, evicts by
+// attention to exactly the budget (as H2O), and its trained <CR>s read better than untrained ones
+// (the first 512 tokens of WikiText-2 test, windows of 256).
+TEST_F(SentinelCli, HeavyLayoutUsesItsShippedAdapterAndKeepsTheBudget) {
+  const std::string path = write_temp_file("wiki-heavy.txt", wiki_excerpt());
+  auto run = [&](const std::vector<std::string>& method) {
+    std::vector<std::string> args = {"ppl", "--data", path, "--max-tokens", "512", "--ctx", "256", "--stride", "256",
+                                     "--ratio", "0.5", "--chunk", "16", "--json", "-t", threads()};
+    args.insert(args.end(), method.begin(), method.end());
+    const ProcessResult r = sentinel(args);
+    EXPECT_EQ(r.exit_code, 0) << describe(r);
+    return parse_json(r);
+  };
+  const nlohmann::json heavy = run({"--compress", "sentinel", "--layout", "heavy"});
+  EXPECT_EQ(heavy.at("layout"), "heavy");
+  EXPECT_TRUE(heavy.at("adapter").get<std::string>().ends_with(kBundledHeavyAdapter)) << heavy.dump();
+  // Each 256-token window ends holding kv_budget(0.5, 257) - 1 = 128 cells.
+  EXPECT_EQ(heavy.at("kv_entries_retained").get<int64_t>(), 2 * 128);
+  EXPECT_DOUBLE_EQ(heavy.at("achieved_ratio").get<double>(), 0.5);
+  const nlohmann::json untrained = run({"--compress", "sentinel", "--layout", "heavy", "--adapter", "none"});
+  EXPECT_EQ(untrained.at("adapter"), "");
+  EXPECT_LT(heavy.at("ppl").get<double>(), untrained.at("ppl").get<double>()) << "the trained <CR>s read better";
+}
+
 TEST_F(SentinelCli, CompressedGenerateReportsTheCacheItKept) {
   const ProcessResult r = sentinel({"generate", "-p", wiki_excerpt().substr(0, 2000), "--max-tokens", "8",
                                     "--ignore-eos", "--compress", "streaming", "--ratio", "0.75", "--json", "-t",
