@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -114,6 +115,25 @@ void neutral_only(const json& body, Problems& p) {
     p.add("field 'n' must be 1: one choice per request (send several requests for more)");
 }
 
+// compression.KEY, a name `parse` accepts (it throws an Error that lists the accepted ones):
+// nullopt when absent or not a string; a name it refuses is returned too, with the problem noted.
+template <typename Parse>
+std::optional<std::string> get_compression_name(const json& v, const std::string& key, Parse parse, Problems& p) {
+  if (!v.contains(key)) return std::nullopt;
+  const std::string field = "field 'compression." + key + "'";
+  if (!v[key].is_string()) {
+    p.add(field + " must be a string, got " + type_name(v[key]));
+    return std::nullopt;
+  }
+  std::string name = v[key].get<std::string>();
+  try {
+    parse(name);
+  } catch (const Error& e) {
+    p.add(field + ": " + e.what());
+  }
+  return name;
+}
+
 CompressionSpec parse_compression(const json& v, const CompressionSpec& fallback, Problems& p) {
   if (!v.is_object()) {
     p.add(std::string("field 'compression' must be an object such as {\"method\": \"sentinel\", \"ratio\": 0.5}, got ") +
@@ -122,37 +142,15 @@ CompressionSpec parse_compression(const json& v, const CompressionSpec& fallback
   }
   refuse_unknown(v, {"method", "ratio", "span", "window", "sinks", "seed", "layout"}, "compression.", p);
   CompressionSpec spec;  // a given object starts from the method defaults, not the server's
-  if (v.contains("method")) {
-    if (!v["method"].is_string()) {
-      p.add(std::string("field 'compression.method' must be a string, got ") + type_name(v["method"]));
-    } else {
-      spec.method = v["method"].get<std::string>();
-      try {
-        parse_method(spec.method);
-      } catch (const Error& e) {
-        p.add(std::string("field 'compression.method': ") + e.what());
-      }
-    }
-  } else {
+  if (!v.contains("method"))
     p.add("field 'compression.method' is required (none, sentinel, local, scattered, strided, streaming or h2o)");
-  }
+  if (auto method = get_compression_name(v, "method", parse_method, p)) spec.method = *method;
   spec.ratio = get_number(v, "ratio", 0.0, 0.0, 0.999, p, "compression.");
   spec.span = get_int(v, "span", spec.span, 2, 4096, p, "compression.");
   spec.window = get_int(v, "window", spec.window, 0, 1 << 20, p, "compression.");
   spec.sinks = get_int(v, "sinks", spec.sinks, 0, 1 << 20, p, "compression.");
   spec.seed = static_cast<uint64_t>(get_int(v, "seed", 0, 0, INT64_MAX, p, "compression."));
-  if (v.contains("layout")) {
-    if (!v["layout"].is_string()) {
-      p.add(std::string("field 'compression.layout' must be a string, got ") + type_name(v["layout"]));
-    } else {
-      spec.layout = v["layout"].get<std::string>();
-      try {
-        parse_span_layout(spec.layout);
-      } catch (const Error& e) {
-        p.add(std::string("field 'compression.layout': ") + e.what());
-      }
-    }
-  }
+  if (auto layout = get_compression_name(v, "layout", parse_span_layout, p)) spec.layout = *layout;
   return spec;
 }
 

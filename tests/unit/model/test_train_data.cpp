@@ -183,11 +183,11 @@ TEST(TrainData, BaselinesHaveNoSentinelsAndTheirOwnMasks) {
 
 // The stream layout reads each sequence with the inference schedule: the policy a session would
 // run (sinks, then spans compressed as the budget needs), its ratio and span drawn per sequence.
-TEST(TrainData, StreamSequencesAreLaidOutByTheInferenceScheduler) {
-  LoadedModel m = load_model(source_path("tests/data/tiny/hf"));
-  const SentinelTokens st = sentinel_tokens(m.config);
+// Stream sequences of 64 tokens, ratio in [0.3, 0.7], spans of 4-9 after 3 sinks.
+TrainDataOptions stream_options(const SentinelTokens& st, SpanLayout span_layout) {
   TrainDataOptions d;
   d.layout = TrainLayout::Stream;
+  d.span_layout = span_layout;
   d.seq_len = 64;
   d.ratio_min = 0.3;
   d.ratio_max = 0.7;
@@ -197,6 +197,13 @@ TEST(TrainData, StreamSequencesAreLaidOutByTheInferenceScheduler) {
   d.seed = 11;
   d.cl_id = st.cl;
   d.cr_id = st.cr;
+  return d;
+}
+
+TEST(TrainData, StreamSequencesAreLaidOutByTheInferenceScheduler) {
+  LoadedModel m = load_model(source_path("tests/data/tiny/hf"));
+  const SentinelTokens st = sentinel_tokens(m.config);
+  const TrainDataOptions d = stream_options(st, SpanLayout::Stream);
   const TrainData data(build_corpus(*m.tokenizer, sample_text(8), nullptr, 0), d);
   ASSERT_EQ(data.n_blocks(), static_cast<int64_t>(data.corpus().tokens.size()) / 64);
   std::set<int64_t> spans;
@@ -233,16 +240,7 @@ TEST(TrainData, HeavySequencesAreLaidOutByReadingThem) {
   LoadedModel m = load_model(source_path("tests/data/tiny/hf"));
   install_sentinels(m.model);
   const SentinelTokens st = sentinel_tokens(m.config);
-  TrainDataOptions d;
-  d.layout = TrainLayout::Stream;
-  d.span_layout = SpanLayout::Heavy;
-  d.seq_len = 64;
-  d.span_min = 4;
-  d.span_max = 9;
-  d.sinks = 3;
-  d.seed = 11;
-  d.cl_id = st.cl;
-  d.cr_id = st.cr;
+  TrainDataOptions d = stream_options(st, SpanLayout::Heavy);
   TrainData data(build_corpus(*m.tokenizer, sample_text(8), nullptr, 0), d);
   ASSERT_TRUE(data.needs_reader());
   try {
