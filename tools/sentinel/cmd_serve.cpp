@@ -48,6 +48,7 @@ int run_serve(ServeArgs& args) {
   PolicyOptions sentinel_policy;
   sentinel_policy.method = Method::Sentinel;
   sentinel_policy.ratio = 0.5;
+  sentinel_policy.layout = policy.layout;  // the shipped adapter of the server's --layout
   CompressionArgs install = args.compression;
   install.method = "sentinel";
   o.adapter = install_compression(sentinel_policy, install, loaded, /*quiet=*/true);
