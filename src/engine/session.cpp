@@ -79,6 +79,14 @@ Session::Chunk Session::plan(std::span<const int32_t> tokens) {
   const auto device = model_->embed_tokens->weight.device();
   chunk.input = {ids.to(device), positions.to(device), mask.defined() ? mask.to(device) : mask, &cache_,
                  policy_->wants_attention()};
+  if (policy_->wants_attention() && chunk.n_ordinary < T) {
+    // Heavy hitters are what the text attends to: a <CR> reading the span it summarises (or a
+    // <CL>) would crown that span's tokens just as the summary makes them redundant.
+    at::Tensor ordinary = at::empty({T}, at::kBool);
+    bool* is_ordinary = ordinary.data_ptr<bool>();
+    for (int64_t i = 0; i < T; ++i) is_ordinary[i] = chunk.elements[i].ordinary_index >= 0;
+    chunk.input.mass_queries = ordinary.to(device);
+  }
   return chunk;
 }
 

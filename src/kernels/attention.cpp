@@ -157,6 +157,7 @@ void attention(const AttentionShape& shape, std::span<const AttentionJob> jobs, 
     const int64_t i0 = scratch.first_item[triple], i1 = scratch.first_item[triple + 1];
     if (i0 == i1 || jobs[items[i0].job].mass == nullptr) continue;
     const AttentionJob& job = jobs[items[i0].job];
+    if (job.mass_queries != nullptr && job.mass_queries[items[i0].query] == 0) continue;
     const int64_t S = job.n_keys;
     for (int64_t h = 0; h < group; ++h) {
       const float* merged = scratch.merged.data() + (triple * group + h) * 2;  // M, 1 / L
@@ -210,7 +211,7 @@ void attention_reference(const AttentionShape& shape, const AttentionJob& job, f
       }
       float* out = job.out + (t * n_head + h) * hd;
       for (int64_t d = 0; d < hd; ++d) out[d] = sum > 0.0 ? static_cast<float>(acc[d] / sum) : 0.0f;
-      if (job.mass != nullptr && sum > 0.0)
+      if (job.mass != nullptr && sum > 0.0 && (job.mass_queries == nullptr || job.mass_queries[t] != 0))
         for (int64_t c = 0; c < S; ++c)
           if (score[c] != -std::numeric_limits<double>::infinity()) job.mass[c] += static_cast<float>(score[c] / sum);
     }

@@ -116,7 +116,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const LayerContext& conte
       const int64_t n_keys = s.cache->size() + s.length;
       s.cache->write(layer_, k.narrow(2, s.offset, s.length), v.narrow(2, s.offset, s.length));
       parts.push_back(attend(q.narrow(2, s.offset, s.length), s.cache->keys(layer_, n_keys),
-                             s.cache->values(layer_, n_keys), s.mask, s.attention_mass));
+                             s.cache->values(layer_, n_keys), s.mask, s.attention_mass, s.mass_queries));
     }
     out = parts.size() == 1 ? parts[0] : at::cat(parts, 2);
   }
@@ -126,18 +126,19 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const LayerContext& conte
 }
 
 at::Tensor AttentionImpl::attend(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
-                                 const at::Tensor& mask, at::Tensor* mass) const {
+                                 const at::Tensor& mask, at::Tensor* mass, const at::Tensor& mass_queries) const {
   const bool causal = !mask.defined() && q.size(2) > 1;  // without a mask there is no past: S == T
   std::optional<at::Tensor> attn_mask;
   if (mask.defined()) attn_mask = mask.unsqueeze(1);  // [B|1, 1, T, S]: same for every head
-  if (mass != nullptr) *mass += attention_mass(q, keys, attn_mask, causal);
+  if (mass != nullptr) *mass += attention_mass(q, keys, attn_mask, causal, mass_queries);
   // GQA without materialising repeated K/V: SDPA groups query heads over KV heads.
   return at::scaled_dot_product_attention(q, keys, values, attn_mask, /*dropout_p=*/0.0, causal,
                                           /*scale=*/std::nullopt, /*enable_gqa=*/true);
 }
 
 at::Tensor AttentionImpl::attention_mass(const at::Tensor& q, const at::Tensor& keys,
-                                         const std::optional<at::Tensor>& mask, bool causal) const {
+                                         const std::optional<at::Tensor>& mask, bool causal,
+                                         const at::Tensor& mass_queries) const {
   const int64_t T = q.size(2), S = keys.size(2);
   // [B, n_head_kv, S, hd] -> [B, n_head, S, hd]: query head h reads KV head h / group.
   const at::Tensor k = keys.repeat_interleave(config_.n_head / config_.n_head_kv, 1);
@@ -147,7 +148,9 @@ at::Tensor AttentionImpl::attention_mass(const at::Tensor& q, const at::Tensor& 
     const at::Tensor future = at::ones({T, S}, at::TensorOptions().dtype(at::kBool).device(q.device())).triu(1);
     scores.masked_fill_(future, -std::numeric_limits<float>::infinity());
   }
-  return scores.softmax(-1).sum({0, 1, 2});  // [S]
+  at::Tensor probabilities = scores.softmax(-1);  // [B, n_head, T, S]
+  if (mass_queries.defined()) probabilities = probabilities * mass_queries.to(probabilities.dtype()).view({1, 1, T, 1});
+  return probabilities.sum({0, 1, 2});  // [S]
 }
 
 MlpImpl::MlpImpl(const LlamaConfig& config) {
@@ -328,7 +331,14 @@ std::vector<CachedOutput> LlamaModelImpl::forward_cached(std::span<const CachedI
     in.cache->reserve_for(T);
     if (in.want_attention_mass)
       out[i].attention_mass = at::zeros({n_keys}, at::TensorOptions().dtype(at::kFloat).device(in.tokens.device()));
-    context.sequences.push_back({offset, T, in.cache, mask, in.want_attention_mass ? &out[i].attention_mass : nullptr});
+    at::Tensor mass_queries;
+    if (in.want_attention_mass && in.mass_queries.defined()) {
+      check(in.mass_queries.dim() == 1 && in.mass_queries.size(0) == T && in.mass_queries.scalar_type() == at::kBool,
+            "sequence ", i, ": mass_queries must be bool [", T, "], got ", shape_string(in.mass_queries));
+      mass_queries = in.mass_queries.to(in.tokens.device());
+    }
+    context.sequences.push_back(
+        {offset, T, in.cache, mask, in.want_attention_mass ? &out[i].attention_mass : nullptr, mass_queries});
     all_tokens.push_back(in.tokens);
     all_positions.push_back(in.positions);
     offset += T;

@@ -279,11 +279,14 @@ at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor&
     }
   };
 
-  // Masks as bytes, kept alive for the pass.
-  std::vector<at::Tensor> masks(sequences.size());
+  // Masks and the queries counted in the attention mass, as bytes kept alive for the pass.
+  std::vector<at::Tensor> masks(sequences.size()), mass_queries(sequences.size());
   std::vector<kernels::AttentionJob> jobs(sequences.size());
-  for (size_t s = 0; s < sequences.size(); ++s)
+  for (size_t s = 0; s < sequences.size(); ++s) {
     if (sequences[s].mask.defined()) masks[s] = sequences[s].mask.to(at::kCPU).to(at::kBool).contiguous();
+    if (sequences[s].mass_queries.defined())
+      mass_queries[s] = sequences[s].mass_queries.to(at::kCPU).to(at::kBool).contiguous();
+  }
 
   const kernels::AttentionShape shape{config_.n_head, config_.n_head_kv, hd};
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -330,6 +333,8 @@ at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor&
       job.mask = masks[s].defined() ? reinterpret_cast<const uint8_t*>(masks[s].data_ptr<bool>()) : nullptr;
       job.out = attn + seq.offset * q_dim;
       job.mass = seq.attention_mass != nullptr ? seq.attention_mass->data_ptr<float>() : nullptr;
+      job.mass_queries =
+          mass_queries[s].defined() ? reinterpret_cast<const uint8_t*>(mass_queries[s].data_ptr<bool>()) : nullptr;
     }
     kernels::attention(shape, jobs, scale, pool(), attention_scratch_, k);
     project(w.o, attn, N, proj);

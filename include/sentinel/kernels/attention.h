@@ -31,6 +31,8 @@ struct AttentionJob {
   const uint8_t* mask = nullptr;
   float* out = nullptr;   // [T, n_head * head_dim]
   float* mass = nullptr;  // optional [S]: += softmax probabilities summed over heads and queries (H2O)
+  // Optional [T] bytes with mass: nonzero = the query's probabilities count toward mass; null = all.
+  const uint8_t* mass_queries = nullptr;
 };
 
 // Reusable buffers of attention(); one per model keeps the decode step free of allocation.

@@ -51,6 +51,9 @@ struct CachedInput {
   KvCache* cache = nullptr;  // required; the new K/V land after its cells, the caller commits them
   // Also return the attention mass each key received (H2O). Costs an explicit softmax per layer.
   bool want_attention_mass = false;
+  // With want_attention_mass: optional [T] bool, the queries whose attention counts (true), so a
+  // policy can leave out its sentinels' reading of their spans; undefined = every query.
+  at::Tensor mass_queries;
 };
 
 struct CachedOutput {
@@ -64,6 +67,7 @@ struct CachedSequence {
   KvCache* cache = nullptr;
   at::Tensor mask;                       // [1, length, cache->size() + length] bool, or undefined (causal)
   at::Tensor* attention_mass = nullptr;  // [S] f32 accumulator when requested
+  at::Tensor mass_queries;               // [length] bool, the queries the mass counts, or undefined (all)
 };
 
 // What every layer of one forward pass shares besides its input.
@@ -133,12 +137,13 @@ class AttentionImpl : public torch::nn::Module {
 
  private:
   // q [B, n_head, T, hd], keys/values [B, n_head_kv, S, hd], mask [B|1, T, S] or undefined
-  // (causal when T > 1: then S == T) -> [B, n_head, T, hd]. Adds the attention mass to *mass if given.
+  // (causal when T > 1: then S == T) -> [B, n_head, T, hd]. Adds the attention mass of the queries
+  // mass_queries [T] bool selects (all if undefined) to *mass if given.
   at::Tensor attend(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values, const at::Tensor& mask,
-                    at::Tensor* mass) const;
-  // Softmax attention probabilities summed over batch, heads and queries: [S] f32.
+                    at::Tensor* mass, const at::Tensor& mass_queries = {}) const;
+  // Softmax attention probabilities summed over batch, heads and the selected queries: [S] f32.
   at::Tensor attention_mass(const at::Tensor& q, const at::Tensor& keys, const std::optional<at::Tensor>& mask,
-                            bool causal) const;
+                            bool causal, const at::Tensor& mass_queries) const;
   LlamaConfig config_;
   int64_t layer_;
 };

@@ -17,6 +17,7 @@ struct Case {
   bool masked;
   RowType kv_type;
   int threads;
+  bool mass_of_some_queries = false;  // only every other query counts toward the attention mass
 };
 
 void run_case(const Case& c, const KernelTable& k) {
@@ -53,6 +54,9 @@ void run_case(const Case& c, const KernelTable& k) {
   job.q = q.data();
   job.n_queries = c.n_queries;
   job.mask = c.masked ? mask.data() : nullptr;
+  std::vector<uint8_t> counted(c.n_queries);
+  for (int64_t t = 0; t < c.n_queries; ++t) counted[t] = t % 2 == 1;
+  if (c.mass_of_some_queries) job.mass_queries = counted.data();
   std::vector<float> out(q.size()), expected(q.size()), mass(c.n_keys, 0.0f), expected_mass(c.n_keys, 0.0f);
   AttentionJob reference = job;
   job.out = out.data();
@@ -69,6 +73,15 @@ void run_case(const Case& c, const KernelTable& k) {
     ASSERT_NEAR(out[i], expected[i], 2e-5) << "S=" << c.n_keys << " T=" << c.n_queries << " " << row_type_name(c.kv_type)
                                            << " threads " << c.threads << " index " << i;
   for (int64_t key = 0; key < c.n_keys; ++key) ASSERT_NEAR(mass[key], expected_mass[key], 2e-5) << key;
+  // Each counted query that sees any key spreads one unit of probability per head.
+  double total = 0.0;
+  for (float m : mass) total += m;
+  int64_t counted_seeing = 0;
+  for (int64_t t = 0; t < c.n_queries; ++t) {
+    const bool sees_any = !c.masked || c.n_queries == 1 || t > 0;  // masked runs blank query 0 (above)
+    if (sees_any && (!c.mass_of_some_queries || counted[t] != 0)) ++counted_seeing;
+  }
+  EXPECT_NEAR(total, static_cast<double>(c.n_head * counted_seeing), 1e-3 * c.n_head * c.n_queries);
 }
 
 TEST(AttentionKernel, MatchesTheReferenceOverShapesMasksAndStorage) {
@@ -80,7 +93,8 @@ TEST(AttentionKernel, MatchesTheReferenceOverShapesMasksAndStorage) {
              {9, 3, 64, 1, 1, false, RowType::F32, 1},     {9, 3, 64, 7, 1, false, RowType::F16, 2},
              {9, 3, 64, 300, 1, true, RowType::F32, 2},    {9, 3, 64, 1000, 3, false, RowType::Q8_0, 2},
              {6, 2, 32, 513, 4, true, RowType::F16, 3},    {4, 4, 40, 70, 2, false, RowType::BF16, 2},
-             {8, 1, 128, 2049, 1, false, RowType::F32, 2}, {9, 3, 64, 777, 5, true, RowType::Q8_0, 1}})
+             {8, 1, 128, 2049, 1, false, RowType::F32, 2}, {9, 3, 64, 777, 5, true, RowType::Q8_0, 1},
+             {9, 3, 64, 301, 5, true, RowType::F32, 2, true},  {6, 2, 32, 65, 4, false, RowType::F16, 1, true}})
       run_case(c, kernel_table(isa));
   }
 }
