@@ -49,6 +49,8 @@ SpanLayout parse_span_layout(const std::string& name) {
        "token) or heavy (stream's spans beside H2O's heavy hitters)");
 }
 
+int64_t default_span(SpanLayout layout) { return layout == SpanLayout::Heavy ? 48 : 16; }
+
 std::string span_layout_name(SpanLayout layout) {
   switch (layout) {
     case SpanLayout::Stream: return "stream";

@@ -134,6 +134,14 @@ std::optional<std::string> get_compression_name(const json& v, const std::string
   return name;
 }
 
+// The span a request gets without one: its layout's (policy.h: default_span); an unknown layout,
+// already a problem of the request, gets the stream layout's.
+int64_t layout_default_span(const std::string& layout) {
+  for (SpanLayout known : {SpanLayout::Stream, SpanLayout::Periodic, SpanLayout::Heavy})
+    if (span_layout_name(known) == layout) return default_span(known);
+  return default_span(SpanLayout::Stream);
+}
+
 CompressionSpec parse_compression(const json& v, const CompressionSpec& fallback, Problems& p) {
   if (!v.is_object()) {
     p.add(std::string("field 'compression' must be an object such as {\"method\": \"sentinel\", \"ratio\": 0.5}, got ") +
@@ -146,11 +154,11 @@ CompressionSpec parse_compression(const json& v, const CompressionSpec& fallback
     p.add("field 'compression.method' is required (none, sentinel, local, scattered, strided, streaming or h2o)");
   if (auto method = get_compression_name(v, "method", parse_method, p)) spec.method = *method;
   spec.ratio = get_number(v, "ratio", 0.0, 0.0, 0.999, p, "compression.");
-  spec.span = get_int(v, "span", spec.span, 2, 4096, p, "compression.");
   spec.window = get_int(v, "window", spec.window, 0, 1 << 20, p, "compression.");
   spec.sinks = get_int(v, "sinks", spec.sinks, 0, 1 << 20, p, "compression.");
   spec.seed = static_cast<uint64_t>(get_int(v, "seed", 0, 0, INT64_MAX, p, "compression."));
   if (auto layout = get_compression_name(v, "layout", parse_span_layout, p)) spec.layout = *layout;
+  spec.span = get_int(v, "span", layout_default_span(spec.layout), 2, 4096, p, "compression.");
   return spec;
 }
 

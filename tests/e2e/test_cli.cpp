@@ -261,9 +261,9 @@ TEST_F(SentinelCli, CompressedPplAgreesBetweenDecodingAndChunkedPrefill) {
   EXPECT_LT(decode.at("peak_kv_bytes").get<int64_t>(), prefill.at("peak_kv_bytes").get<int64_t>());
 }
 
-// --layout heavy on the default model reads with the adapter trained on that layout, evicts by
-// attention to exactly the budget (as H2O), and its trained <CR>s read better than untrained ones
-// (the first 512 tokens of WikiText-2 test, windows of 256).
+// --layout heavy on the default model reads with the adapter trained on that layout at the span
+// it was validated at, evicts by attention to exactly the budget (as H2O), and its trained <CR>s
+// read better than untrained ones (the first 512 tokens of WikiText-2 test, windows of 256).
 TEST_F(SentinelCli, HeavyLayoutUsesItsShippedAdapterAndKeepsTheBudget) {
   const std::string path = write_temp_file("wiki-heavy.txt", wiki_excerpt());
   auto run = [&](const std::vector<std::string>& method) {
@@ -276,6 +276,7 @@ TEST_F(SentinelCli, HeavyLayoutUsesItsShippedAdapterAndKeepsTheBudget) {
   };
   const nlohmann::json heavy = run({"--compress", "sentinel", "--layout", "heavy"});
   EXPECT_EQ(heavy.at("layout"), "heavy");
+  EXPECT_EQ(heavy.at("span"), 48) << "without --span, the span the heavy adapter was validated at";
   EXPECT_TRUE(heavy.at("adapter").get<std::string>().ends_with(kBundledHeavyAdapter)) << heavy.dump();
   // Each 256-token window ends holding kv_budget(0.5, 257) - 1 = 128 cells.
   EXPECT_EQ(heavy.at("kv_entries_retained").get<int64_t>(), 2 * 128);

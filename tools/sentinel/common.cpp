@@ -69,7 +69,7 @@ void add_compression_options(CLI::App& app, CompressionArgs& args) {
   app.add_option("--ratio", args.policy.ratio,
                  "Fraction of the context to remove from the KV cache, in [0, 1); every baseline gets the same budget")
       ->capture_default_str();
-  app.add_option("--span", args.policy.span, "sentinel: tokens compressed into each <CR>")->capture_default_str();
+  add_span_option(app, args.policy.span, args.layout, "sentinel");
   add_layout_option(app, args.layout, "sentinel");
   app.add_option("--window", args.policy.window,
                  "sentinel: most recent tokens never compressed (stream: a floor under the window the budget leaves); "
@@ -84,6 +84,17 @@ void add_compression_options(CLI::App& app, CompressionArgs& args) {
                  "--compress sentinel on the default model uses the shipped adapter unless given one; 'none' reads "
                  "with the untrained sentinel rows")
       ->check(CLI::ExistingFile | CLI::IsMember({"none"}));
+}
+
+void add_span_option(CLI::App& app, int64_t& span, const std::string& layout, const std::string& scope) {
+  app.add_option("--span", span,
+                 scope + ": tokens compressed into each <CR> (default: 16; 48 with --layout heavy, the span its "
+                         "shipped adapter was validated at)");
+  // Once parsing is done the layout is known; the span follows it unless given.
+  CLI::App* self = &app;
+  app.parse_complete_callback([self, &span, &layout] {
+    if (self->count("--span") == 0) span = default_span(parse_span_layout(layout));
+  });
 }
 
 void add_layout_option(CLI::App& app, std::string& layout, const std::string& scope) {

@@ -37,6 +37,8 @@ struct CompressionArgs {
 };
 
 void add_compression_options(CLI::App& app, CompressionArgs& args);
+// --span, whose default follows --layout (policy.h: default_span) unless the option is given.
+void add_span_option(CLI::App& app, int64_t& span, const std::string& layout, const std::string& scope);
 // --layout (sentinel's span scheduler, policy.h: SpanLayout), shared by every command that compresses.
 void add_layout_option(CLI::App& app, std::string& layout, const std::string& scope);
 // The policy the options ask for, validated before any model is loaded, so that a bad request

@@ -34,7 +34,7 @@ void add_grid_options(CLI::App& app, GridArgs& args) {
                  "shipped adapter of the default model unless given one");
   app.add_flag("--no-bundled-adapter", args.no_bundled_adapter,
                "Do not add the shipped sentinel adapter (untrained sentinel rows only)");
-  app.add_option("--span", args.span, "sentinel (stream, gen): tokens compressed into each <CR>")->capture_default_str();
+  add_span_option(app, args.span, args.layout, "sentinel (stream, gen)");
   app.add_option("--window", args.window, "sentinel (stream, gen): most recent tokens never compressed (a floor)")
       ->capture_default_str();
   add_layout_option(app, args.layout, "sentinel (stream, gen)");

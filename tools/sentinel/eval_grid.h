@@ -19,7 +19,7 @@ struct GridArgs {
   std::vector<double> ratios = {0.25, 0.5, 0.75};
   std::vector<std::string> adapters;  // METHOD=FILE: adds that method's fine-tuned rows
   bool no_bundled_adapter = false;    // sentinel: leave the shipped adapter out
-  int64_t span = 16;                  // sentinel (inference scheduler): tokens per span
+  int64_t span = 16;                  // sentinel (inference scheduler): tokens per span; follows the layout
   int64_t window = 0;                 // sentinel: protected recent tokens
   std::string layout = "stream";      // sentinel: SpanLayout by name
   int64_t sinks = 4;                  // streaming, sentinel (stream layout)

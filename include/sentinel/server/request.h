@@ -24,7 +24,7 @@ enum class Endpoint { Chat, Completion };
 struct CompressionSpec {
   std::string method = "none";  // policy.h: none, sentinel, local, scattered, strided, streaming, h2o
   double ratio = 0.0;           // fraction of the context removed from the KV cache, [0, 1)
-  int64_t span = 16;            // sentinel: tokens per <CR>
+  int64_t span = 16;            // sentinel: tokens per <CR>; a request without one gets its layout's
   int64_t window = 0;           // sentinel: recent tokens never compressed; local: fixed window
   int64_t sinks = 4;            // streaming: attention sinks kept
   uint64_t seed = 0;            // scattered: which tokens are kept

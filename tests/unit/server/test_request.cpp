@@ -61,6 +61,20 @@ TEST(ServerRequest, ContentPartsAndMarksAreRead) {
   EXPECT_TRUE(r.compress_message[0]);
 }
 
+// A compression object without a span gets its layout's (policy.h: default_span); a given one wins.
+TEST(ServerRequest, SpanFollowsTheLayoutUnlessGiven) {
+  auto span_of = [](json compression) {
+    compression["method"] = "sentinel";
+    compression["ratio"] = 0.5;
+    return parse_generation_request(Endpoint::Chat, chat({{"compression", compression}}), defaults()).compression.span;
+  };
+  EXPECT_EQ(span_of(json::object()), 16);
+  EXPECT_EQ(span_of({{"layout", "stream"}}), 16);
+  EXPECT_EQ(span_of({{"layout", "heavy"}}), 48);
+  EXPECT_EQ(span_of({{"layout", "heavy"}, {"span", 24}}), 24);
+  EXPECT_EQ(span_of({{"span", 8}, {"layout", "periodic"}}), 8);
+}
+
 struct BadCase {
   const char* name;
   Endpoint endpoint;
