@@ -8,6 +8,7 @@
 #
 #   scripts/eval_stream_cells.sh ADAPTER LAYOUT SPAN OUT [extra sentinel ppl options, e.g. -t 2]
 #
+# ADAPTER is a path from the repository root (adapters/...) or an absolute one.
 # LAYOUT is stream or heavy, SPAN the tokens per <CR> (--span). A layout that evicts by attention
 # (heavy) is read 16 tokens per pass, as eval lm reads H2O (--h2o-chunk); the others in passes of
 # 512, which gives the same numbers at any size. Cells already in OUT (same data, window, ratio,
@@ -15,15 +16,19 @@
 set -eu
 [ $# -ge 4 ] || { sed -n '2,15p' "$0"; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
-data=${SENTINEL_SHARED_DATA:-$root/../shared/data}
 adapter=$1 layout=$2 span=$3 out=$4
+case $out in /*) ;; *) out=$(pwd)/$out ;; esac
+# Run from the repository root, so that the records name the data and adapter as a user's
+# checkout does (../shared/data/..., adapters/...), not as this machine's absolute paths.
+cd "$root"
+data=${SENTINEL_SHARED_DATA:-../shared/data}
 shift 4
 case $layout in
   heavy) chunk=16 ;;
   stream) chunk=512 ;;
   *) echo "eval_stream_cells.sh: LAYOUT must be stream or heavy, got '$layout'" >&2; exit 2 ;;
 esac
-[ -f "$adapter" ] || { echo "eval_stream_cells.sh: adapter '$adapter' does not exist" >&2; exit 2; }
+[ -f "$adapter" ] || { echo "eval_stream_cells.sh: adapter '$adapter' does not exist (a path from the repository root, or absolute)" >&2; exit 2; }
 touch "$out"
 for cell in "wikitext-2-raw/wiki.test.raw 1024" "wikitext-2-raw/wiki.test.raw 2048" "wikitext-2-raw/wiki.test.raw 4096" \
             "gutenberg/pg84_frankenstein.txt 1024" "gutenberg/pg84_frankenstein.txt 4096"; do
@@ -40,7 +45,7 @@ for line in open(out):
 sys.exit(1)
 PY
     echo "$(basename "$file") ctx $ctx ratio $ratio ($layout, span $span)" >&2
-    "$root/build/sentinel" ppl --data "$data/$file" --max-tokens 8192 --ctx "$ctx" --stride "$ctx" \
+    build/sentinel ppl --data "$data/$file" --max-tokens 8192 --ctx "$ctx" --stride "$ctx" \
       --compress sentinel --layout "$layout" --ratio "$ratio" --span "$span" --adapter "$adapter" --chunk "$chunk" \
       --kl-divergence --json "$@" >> "$out"
   done

@@ -134,12 +134,14 @@ std::optional<std::string> get_compression_name(const json& v, const std::string
   return name;
 }
 
-// The span a request gets without one: its layout's (policy.h: default_span); an unknown layout,
-// already a problem of the request, gets the stream layout's.
+// The span a request gets without one: its layout's (policy.h: default_span). An unknown layout
+// is already a problem of the request (get_compression_name noted it); it gets the stream one's.
 int64_t layout_default_span(const std::string& layout) {
-  for (SpanLayout known : {SpanLayout::Stream, SpanLayout::Periodic, SpanLayout::Heavy})
-    if (span_layout_name(known) == layout) return default_span(known);
-  return default_span(SpanLayout::Stream);
+  try {
+    return default_span(parse_span_layout(layout));
+  } catch (const Error&) {
+    return default_span(SpanLayout::Stream);
+  }
 }
 
 CompressionSpec parse_compression(const json& v, const CompressionSpec& fallback, Problems& p) {

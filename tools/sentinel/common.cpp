@@ -88,8 +88,10 @@ void add_compression_options(CLI::App& app, CompressionArgs& args) {
 
 void add_span_option(CLI::App& app, int64_t& span, const std::string& layout, const std::string& scope) {
   app.add_option("--span", span,
-                 scope + ": tokens compressed into each <CR> (default: 16; 48 with --layout heavy, the span its "
-                         "shipped adapter was validated at)");
+                 scope + ": tokens compressed into each <CR> (default: " +
+                     std::to_string(default_span(SpanLayout::Stream)) + "; " +
+                     std::to_string(default_span(SpanLayout::Heavy)) +
+                     " with --layout heavy, the span its shipped adapter was validated at)");
   // Once parsing is done the layout is known; the span follows it unless given.
   CLI::App* self = &app;
   app.parse_complete_callback([self, &span, &layout] {
