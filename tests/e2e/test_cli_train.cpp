@@ -84,6 +84,11 @@ TEST_F(TrainCli, TrainsAnAdapterThatPplAcceptsAndLogsEveryUpdate) {
   EXPECT_NE(r.err.find("compression ratio: nominal 0.500, achieved"), std::string::npos) << describe(r);
   EXPECT_NE(r.err.find("validation ppl"), std::string::npos) << describe(r);
   EXPECT_EQ(losses(path("a.st.log.jsonl")).size(), 6u);
+  std::ifstream log(path("a.st.log.jsonl"));
+  for (std::string line; std::getline(log, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains("val_ppl")) EXPECT_EQ(j["val_span"], 16) << "without --val-span, inference's default: " << line;
+  }
   const Adapter adapter = load_adapter(path("a.st"));
   EXPECT_EQ(adapter.metadata.at("method"), "sentinel");
   EXPECT_EQ(adapter.metadata.at("steps"), "6");
@@ -158,6 +163,7 @@ TEST_F(TrainCli, HeavyLayoutTrainsOnItsOwnSchedule) {
     if (j.contains("val_ppl")) {
       ++validations;
       EXPECT_DOUBLE_EQ(j["val_achieved_ratio"].get<double>(), 0.5) << "heavy keeps exactly the budget: " << line;
+      EXPECT_EQ(j["val_span"], 4) << "--val-span as given: " << line;
     }
     if (!j.contains("kl")) continue;
     ++updates;
@@ -206,6 +212,7 @@ TEST_F(TrainCli, BadRequestsAreRefusedBeforeLoading) {
            {{"--lora-targets", "q_proj,wq"}, "wq"},
            {{"--max-span", "1"}, "--max-span"},
            {{"--val-every", "5"}, "--val-data"},
+           {{"--val-span", "-1"}, "--val-span must be >= 0"},
            {{"--distill", "0.5"}, "--layout stream"},
            {{"heavy", "--method", "local"}, "--layout heavy schedules sentinel spans"},
            {{"stream", "--ratio-range", "0.9:0.2"}, "--ratio-range"},

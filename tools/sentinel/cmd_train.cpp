@@ -65,7 +65,7 @@ struct TrainArgs {
   std::string val_data;
   int64_t val_ctx = 512;
   int64_t val_tokens = 8192;
-  int64_t val_span = 16;
+  int64_t val_span = 0;  // 0: the layout's inference default (policy.h: default_span)
   int64_t max_tokens = 0;
   std::string out;
   std::string log;
@@ -202,8 +202,8 @@ int run_train(TrainArgs& a) {
   check(a.loop.batch >= 1 && a.loop.accum >= 1, "--batch and --accum must be >= 1, got ", a.loop.batch, " and ",
         a.loop.accum);
   check(a.block >= 2, "--block must be >= 2 elements, got ", a.block);
-  check(a.loop.val_every >= 0 && a.loop.save_every >= 0 && a.max_tokens >= 0,
-        "--val-every, --save-every and --max-tokens must be >= 0");
+  check(a.loop.val_every >= 0 && a.loop.save_every >= 0 && a.max_tokens >= 0 && a.val_span >= 0,
+        "--val-every, --save-every, --max-tokens and --val-span must be >= 0");
   OptimizerOptions probe = a.optimizer;  // the number of updates is known once the data is read
   probe.total_steps = 1;
   probe.validate();
@@ -218,8 +218,8 @@ int run_train(TrainArgs& a) {
   PolicyOptions val_policy;
   val_policy.method = method;
   val_policy.ratio = a.spans.ratio;
-  val_policy.span = a.val_span;
   val_policy.layout = layout == TrainLayout::Stream ? span_layout : SpanLayout::Periodic;
+  val_policy.span = a.val_span > 0 ? a.val_span : default_span(val_policy.layout);
   val_policy.sinks = a.stream.sinks;
   val_policy.window = method == Method::Local ? a.window : 0;
   val_policy.seed = a.loop.seed;
@@ -389,7 +389,8 @@ int run_train(TrainArgs& a) {
     at::NoGradGuard no_grad;
     const PerplexityResult v = compressed_perplexity(model, val_ids, val_window, val_policy, val_chunk);
     log << nlohmann::json{{"step", step}, {"val_ppl", v.ppl}, {"val_tokens", v.n_tokens},
-                          {"val_achieved_ratio", v.achieved_ratio()}, {"val_method", a.method}}
+                          {"val_achieved_ratio", v.achieved_ratio()}, {"val_method", a.method},
+                          {"val_span", val_policy.span}}
                .dump()
         << "\n" << std::flush;
     std::fprintf(stderr, "\nupdate %lld: validation ppl %.4f (%s, achieved ratio %.3f)\n", static_cast<long long>(step),
@@ -546,7 +547,10 @@ Runner register_train(CLI::App& app) {
   cmd->add_option("--val-every", a->loop.val_every, "Validate every N updates (0 = never)")->capture_default_str();
   cmd->add_option("--val-ctx", a->val_ctx, "Validation window (tokens)")->capture_default_str();
   cmd->add_option("--val-tokens", a->val_tokens, "Validate on the first N tokens of --val-data")->capture_default_str();
-  cmd->add_option("--val-span", a->val_span, "sentinel: tokens per span when validating (the inference scheduler's)")
+  cmd->add_option("--val-span", a->val_span,
+                  "sentinel: tokens per span when validating (0 = what inference reads the layout with: " +
+                      std::to_string(default_span(SpanLayout::Heavy)) + " for heavy, " +
+                      std::to_string(default_span(SpanLayout::Stream)) + " otherwise)")
       ->capture_default_str();
   cmd->add_option("--save-every", a->loop.save_every, "Write a checkpoint every N updates (0 = at the end and on Ctrl-C)")
       ->capture_default_str();
