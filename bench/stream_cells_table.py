@@ -7,7 +7,7 @@ Each cell is "ppl / KL" (mean per-token KL divergence from the uncompressed base
 cell is bold where it is below every baseline of the same cell, on that number.
 
     python3 bench/stream_cells_table.py --baselines docs/results/lm_stream_baselines.jsonl \\
-        --sentinel "heavy, L 48=docs/results/lm_stream_heavy.jsonl" [--sentinel NAME=FILE ...]
+        --sentinel "heavy, stage 3, L 48=docs/results/lm_stream_heavy.jsonl" [--sentinel NAME=FILE ...]
 """
 import argparse
 import json

@@ -1,24 +1,27 @@
 #!/bin/sh
 # Trains the sentinel adapter of the heavy layout (summaries beside H2O's heavy hitters,
 # docs/training.md), shipped as adapters/SmolLM2-135M-Instruct.sentinel-heavy.safetensors and used
-# by `--compress sentinel --layout heavy` on the default model. Each 1,024-token sequence is read by
-# the model being trained, 16 tokens per pass, to find which tokens H2O's eviction keeps, then
-# trained on the replay of that reading in one masked pass. The ratio is uniform in [0.4, 0.8] per
-# sequence; the loss is the KL divergence from the uncompressed base model alone; LoRA r=16 acts at
-# the <CL>/<CR> tokens only, so ordinary tokens compute as the base model. Two stages of 80 updates
-# of 4 sequences (328k tokens each):
-#   1. from the gated stream-layout adapter (adapters/...sentinel-gated.safetensors), spans of 8-32,
-#      the training texts of scripts/training_files.sh (held-out texts excluded), one process;
-#   2. from stage 1, spans of 16-48, WikiText-2's valid split given three times over (21% of the
-#      tokens instead of 8%), two data-parallel processes (torchrun) of 2 sequences each.
+# by `--compress sentinel --layout heavy` on the default model. Each sequence is read by the model
+# in training, 16 tokens per pass, to find which tokens H2O's eviction keeps, then trained on the
+# replay of that reading in one masked pass. The ratio is uniform in [0.4, 0.8] per sequence; the
+# loss is the KL divergence from the uncompressed base model alone; LoRA r=16 acts at the <CL>/<CR>
+# tokens only, so ordinary tokens compute as the base model. Three stages (1.07M tokens in all):
+#   1. from the gated stream-layout adapter (adapters/...sentinel-gated.safetensors), 80 updates of
+#      4 sequences of 1,024, spans of 8-32, the training texts of scripts/training_files.sh
+#      (held-out texts excluded), one process;
+#   2. from stage 1, the same size, spans of 16-48, WikiText-2's valid split given three times over
+#      (21% of the tokens instead of 8%), two data-parallel processes (torchrun) of 2 sequences each;
+#   3. from stage 2, 50 updates of 4 sequences of 2,048 (windows as long as the 4,096-token stream
+#      cells keep raw), spans of 32-64, the stage-2 mixture, the same two processes.
 #
 #   scripts/train_heavy_adapter.sh [OUT] [extra sentinel train options, e.g. --resume]
 #
-# OUT defaults to $SENTINEL_HOME/runs/ (~/.cache/sentinel), beside its checkpoint and log; stage 1
-# writes OUT.stage1.safetensors and is skipped once that file exists. On an AVX-512 Xeon with 2
-# cores: stage 1 ~75 s per update on one core (the read costs about as much as the step), ~100 min;
-# stage 2 ~37 s per update on both, ~50 min. Ctrl-C checkpoints; the same command plus --resume
-# continues exactly.
+# OUT defaults to $SENTINEL_HOME/runs/ (~/.cache/sentinel), beside its checkpoint and log; stages 1
+# and 2 write OUT.stage1.safetensors and OUT.stage2.safetensors and are skipped once their file
+# exists, so --resume applies to the stage that was interrupted. On an AVX-512 Xeon with 2 cores:
+# stage 1 ~75 s per update on one core (the read costs about as much as the step), ~100 min; stage
+# 2 ~37 s per update on both, ~50 min; stage 3 ~103 s per update on both, ~86 min. Ctrl-C
+# checkpoints; the same command plus --resume continues exactly.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 data=${SENTINEL_SHARED_DATA:-$root/../shared/data}
@@ -27,18 +30,26 @@ mkdir -p "$home/runs"
 out=${1:-$home/runs/SmolLM2-135M-Instruct.sentinel-heavy.safetensors}
 [ $# -gt 0 ] && shift
 stage1=${out%.safetensors}.stage1.safetensors
+stage2=${out%.safetensors}.stage2.safetensors
 files=$("$root/scripts/training_files.sh")  # held-out texts excluded
 wiki="$data/wikitext-2-raw/wiki.valid.raw"
-common="--method sentinel --layout heavy --seq-len 1024 --ratio-range 0.4:0.8 --sinks 4 --distill 1.0
-  --lora-positions sentinels --steps 80 --lr 2e-4 --sentinel-lr 1e-3 --warmup 5 --schedule cosine --ratio 0.5
-  --val-data $data/gutenberg/pg11_alice_in_wonderland.txt --val-every 20 --val-tokens 4096 --val-ctx 1024
+common="--method sentinel --layout heavy --ratio-range 0.4:0.8 --sinks 4 --distill 1.0
+  --lora-positions sentinels --lr 2e-4 --sentinel-lr 1e-3 --warmup 5 --schedule cosine --ratio 0.5
+  --val-data $data/gutenberg/pg11_alice_in_wonderland.txt --val-tokens 4096
   --save-every 2 -t 1"
-# shellcheck disable=SC2086  # $files and $common are lists of words without spaces
+short="--seq-len 1024 --steps 80 --val-ctx 1024 --val-every 20"
+torchrun="$home/venv/bin/torchrun --nproc-per-node 2 --no-python"
+# shellcheck disable=SC2086  # $files, $common, $short and $torchrun are lists of words without spaces
 if [ ! -f "$stage1" ]; then
-  "$root/build/sentinel" train $files $common --span-range 8:32 --val-span 16 \
+  "$root/build/sentinel" train $files $common $short --span-range 8:32 --val-span 16 \
     --init-adapter "$root/adapters/SmolLM2-135M-Instruct.sentinel-gated.safetensors" \
     --batch 1 --accum 4 --seed 4 -o "$stage1" "$@"
 fi
 # shellcheck disable=SC2086
-exec "$home/venv/bin/torchrun" --nproc-per-node 2 --no-python "$root/build/sentinel" train $files "$wiki" "$wiki" \
-  $common --span-range 16:48 --val-span 32 --init-adapter "$stage1" --batch 1 --accum 2 --seed 5 -o "$out" "$@"
+if [ ! -f "$stage2" ]; then
+  $torchrun "$root/build/sentinel" train $files "$wiki" "$wiki" $common $short --span-range 16:48 --val-span 32 \
+    --init-adapter "$stage1" --batch 1 --accum 2 --seed 5 -o "$stage2" "$@"
+fi
+# shellcheck disable=SC2086
+exec $torchrun "$root/build/sentinel" train $files "$wiki" "$wiki" $common --seq-len 2048 --steps 50 --val-ctx 2048 \
+  --val-every 25 --span-range 32:64 --val-span 48 --init-adapter "$stage2" --batch 1 --accum 2 --seed 6 -o "$out" "$@"
