@@ -11,8 +11,8 @@
 #      (held-out texts excluded), one process;
 #   2. from stage 1, the same size, spans of 16-48, WikiText-2's valid split given three times over
 #      (21% of the tokens instead of 8%), two data-parallel processes (torchrun) of 2 sequences each;
-#   3. from stage 2, 50 updates of 4 sequences of 2,048 (windows as long as the 4,096-token stream
-#      cells keep raw), spans of 32-64, the stage-2 mixture, the same two processes.
+#   3. from stage 2, 50 updates of 4 sequences of 2,048 (summaries twice as far behind their readers,
+#      toward the 4,096-token windows), spans of 32-64, the stage-2 mixture, the same two processes.
 #
 #   scripts/train_heavy_adapter.sh [OUT] [extra sentinel train options, e.g. --resume]
 #
@@ -20,7 +20,7 @@
 # and 2 write OUT.stage1.safetensors and OUT.stage2.safetensors and are skipped once their file
 # exists, so --resume applies to the stage that was interrupted. On an AVX-512 Xeon with 2 cores:
 # stage 1 ~75 s per update on one core (the read costs about as much as the step), ~100 min; stage
-# 2 ~37 s per update on both, ~50 min; stage 3 ~103 s per update on both, ~86 min. Ctrl-C
+# 2 ~37 s per update on both, ~50 min; stage 3 ~103 s per update on both, ~87 min. Ctrl-C
 # checkpoints; the same command plus --resume continues exactly.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)

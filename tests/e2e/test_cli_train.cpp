@@ -53,13 +53,19 @@ class TrainCli : public ::testing::Test {
             "--accum", "2", "--steps", "6", "--lr", "2e-3", "--warmup", "1", "--lora-rank", "4", "--lora-alpha", "8",
             "--seed", "5", "-t", "1", "-o", path(out)};
   }
-  static std::vector<double> losses(const std::string& log) {
-    std::vector<double> out;
+  // The log's records that carry `field` ("loss" and "kl": updates; "val_ppl": validations).
+  static std::vector<nlohmann::json> records(const std::string& log, const std::string& field) {
+    std::vector<nlohmann::json> out;
     std::ifstream in(log);
     for (std::string line; std::getline(in, line);) {
-      const auto j = nlohmann::json::parse(line);
-      if (j.contains("loss")) out.push_back(j["loss"].get<double>());
+      auto j = nlohmann::json::parse(line);
+      if (j.contains(field)) out.push_back(std::move(j));
     }
+    return out;
+  }
+  static std::vector<double> losses(const std::string& log) {
+    std::vector<double> out;
+    for (const auto& j : records(log, "loss")) out.push_back(j["loss"].get<double>());
     return out;
   }
   static inline std::string dir_;
@@ -84,11 +90,9 @@ TEST_F(TrainCli, TrainsAnAdapterThatPplAcceptsAndLogsEveryUpdate) {
   EXPECT_NE(r.err.find("compression ratio: nominal 0.500, achieved"), std::string::npos) << describe(r);
   EXPECT_NE(r.err.find("validation ppl"), std::string::npos) << describe(r);
   EXPECT_EQ(losses(path("a.st.log.jsonl")).size(), 6u);
-  std::ifstream log(path("a.st.log.jsonl"));
-  for (std::string line; std::getline(log, line);) {
-    const auto j = nlohmann::json::parse(line);
-    if (j.contains("val_ppl")) EXPECT_EQ(j["val_span"], 16) << "without --val-span, inference's default: " << line;
-  }
+  const auto validations = records(path("a.st.log.jsonl"), "val_ppl");
+  EXPECT_EQ(validations.size(), 2u) << "--val-every 3 over 6 updates";
+  for (const auto& j : validations) EXPECT_EQ(j["val_span"], 16) << "without --val-span, inference's default: " << j;
   const Adapter adapter = load_adapter(path("a.st"));
   EXPECT_EQ(adapter.metadata.at("method"), "sentinel");
   EXPECT_EQ(adapter.metadata.at("steps"), "6");

@@ -549,8 +549,7 @@ Runner register_train(CLI::App& app) {
   cmd->add_option("--val-tokens", a->val_tokens, "Validate on the first N tokens of --val-data")->capture_default_str();
   cmd->add_option("--val-span", a->val_span,
                   "sentinel: tokens per span when validating (0 = what inference reads the layout with: " +
-                      std::to_string(default_span(SpanLayout::Heavy)) + " for heavy, " +
-                      std::to_string(default_span(SpanLayout::Stream)) + " otherwise)")
+                      default_spans_help() + ")")
       ->capture_default_str();
   cmd->add_option("--save-every", a->loop.save_every, "Write a checkpoint every N updates (0 = at the end and on Ctrl-C)")
       ->capture_default_str();

@@ -86,12 +86,13 @@ void add_compression_options(CLI::App& app, CompressionArgs& args) {
       ->check(CLI::ExistingFile | CLI::IsMember({"none"}));
 }
 
+std::string default_spans_help() {
+  return std::to_string(default_span(SpanLayout::Stream)) + "; " + std::to_string(default_span(SpanLayout::Heavy)) +
+         " with --layout heavy, the span its shipped adapter was validated at";
+}
+
 void add_span_option(CLI::App& app, int64_t& span, const std::string& layout, const std::string& scope) {
-  app.add_option("--span", span,
-                 scope + ": tokens compressed into each <CR> (default: " +
-                     std::to_string(default_span(SpanLayout::Stream)) + "; " +
-                     std::to_string(default_span(SpanLayout::Heavy)) +
-                     " with --layout heavy, the span its shipped adapter was validated at)");
+  app.add_option("--span", span, scope + ": tokens compressed into each <CR> (default: " + default_spans_help() + ")");
   // Once parsing is done the layout is known; the span follows it unless given.
   CLI::App* self = &app;
   app.parse_complete_callback([self, &span, &layout] {

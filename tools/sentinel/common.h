@@ -37,6 +37,8 @@ struct CompressionArgs {
 };
 
 void add_compression_options(CLI::App& app, CompressionArgs& args);
+// The default spans as help text: "16; 48 with --layout heavy (...)" (policy.h: default_span).
+std::string default_spans_help();
 // --span, whose default follows --layout (policy.h: default_span) unless the option is given.
 void add_span_option(CLI::App& app, int64_t& span, const std::string& layout, const std::string& scope);
 // --layout (sentinel's span scheduler, policy.h: SpanLayout), shared by every command that compresses.
