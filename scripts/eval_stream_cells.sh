@@ -12,9 +12,10 @@
 # LAYOUT is stream or heavy, SPAN the tokens per <CR> (--span). A layout that evicts by attention
 # (heavy) is read 16 tokens per pass, as eval lm reads H2O (--h2o-chunk); the others in passes of
 # 512, which gives the same numbers at any size. Cells already in OUT (same data, window, ratio,
-# adapter, layout and span) are skipped, so a killed run continues where it stopped.
+# adapter bytes, layout and span) are skipped, so a killed run continues where it stopped and an
+# adapter retrained at the same path is scored again.
 set -eu
-[ $# -ge 4 ] || { sed -n '2,15p' "$0"; exit 2; }
+[ $# -ge 4 ] || { sed -n '2,16p' "$0"; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 adapter=$1 layout=$2 span=$3 out=$4
 case $out in /*) ;; *) out=$(pwd)/$out ;; esac
@@ -30,17 +31,18 @@ case $layout in
 esac
 [ -f "$adapter" ] || { echo "eval_stream_cells.sh: adapter '$adapter' does not exist (a path from the repository root, or absolute)" >&2; exit 2; }
 touch "$out"
+digest=$(sha256sum "$adapter" | cut -d' ' -f1)
 for cell in "wikitext-2-raw/wiki.test.raw 1024" "wikitext-2-raw/wiki.test.raw 2048" "wikitext-2-raw/wiki.test.raw 4096" \
             "gutenberg/pg84_frankenstein.txt 1024" "gutenberg/pg84_frankenstein.txt 4096"; do
   file=${cell% *} ctx=${cell#* }
   for ratio in 0.5 0.75; do
-    if python3 - "$out" "$file" "$ctx" "$ratio" "$adapter" "$layout" "$span" <<'PY'; then continue; fi
+    if python3 - "$out" "$file" "$ctx" "$ratio" "$digest" "$layout" "$span" <<'PY'; then continue; fi
 import json, sys
-out, file, ctx, ratio, adapter, layout, span = sys.argv[1:]
+out, file, ctx, ratio, digest, layout, span = sys.argv[1:]
 for line in open(out):
     r = json.loads(line)
     if (r["data"].endswith(file) and r["ctx"] == int(ctx) and abs(r["ratio"] - float(ratio)) < 1e-9
-            and r["adapter"] == adapter and r.get("layout") == layout and r["span"] == int(span)):
+            and r.get("adapter_sha256") == digest and r.get("layout") == layout and r["span"] == int(span)):
         sys.exit(0)
 sys.exit(1)
 PY

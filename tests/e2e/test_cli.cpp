@@ -11,6 +11,7 @@
 #include <fstream>
 #include <memory>
 
+#include "sentinel/core/sha256.h"
 #include "sentinel/engine/model_loader.h"
 #include "sentinel/eval/perplexity.h"
 #include "sentinel/model/adapter.h"
@@ -278,11 +279,13 @@ TEST_F(SentinelCli, HeavyLayoutUsesItsShippedAdapterAndKeepsTheBudget) {
   EXPECT_EQ(heavy.at("layout"), "heavy");
   EXPECT_EQ(heavy.at("span"), 48) << "without --span, the span the heavy adapter was validated at";
   EXPECT_TRUE(heavy.at("adapter").get<std::string>().ends_with(kBundledHeavyAdapter)) << heavy.dump();
+  EXPECT_EQ(heavy.at("adapter_sha256"), sha256_file(heavy.at("adapter").get<std::string>())) << "the bytes read";
   // Each 256-token window ends holding kv_budget(0.5, 257) - 1 = 128 cells.
   EXPECT_EQ(heavy.at("kv_entries_retained").get<int64_t>(), 2 * 128);
   EXPECT_DOUBLE_EQ(heavy.at("achieved_ratio").get<double>(), 0.5);
   const nlohmann::json untrained = run({"--compress", "sentinel", "--layout", "heavy", "--adapter", "none"});
   EXPECT_EQ(untrained.at("adapter"), "");
+  EXPECT_EQ(untrained.at("adapter_sha256"), "");
   EXPECT_LT(heavy.at("ppl").get<double>(), untrained.at("ppl").get<double>()) << "the trained <CR>s read better";
 }
 

@@ -1,6 +1,7 @@
 // End-to-end tests of `sentinel eval lm` on the tiny model (tests/data/tiny/hf): one JSON line per
-// cell of the grid with its achieved ratio and KV entries, --resume skipping finished cells, and
-// refusals that name the fix. The numbers themselves are checked in unit/model/test_block_perplexity.
+// cell of the grid with its achieved ratio and KV entries, --resume skipping finished cells (but
+// not those of an adapter retrained at the same path), and refusals that name the fix. The numbers
+// themselves are checked in unit/model/test_block_perplexity.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -9,6 +10,10 @@
 #include <map>
 
 #include "sentinel/core/error.h"
+#include "sentinel/core/sha256.h"
+#include "sentinel/engine/model_loader.h"
+#include "sentinel/model/adapter.h"
+#include "sentinel/model/sentinels.h"
 #include "support/subprocess.h"
 #include "support/test_paths.h"
 
@@ -37,7 +42,8 @@ class EvalCli : public ::testing::Test {
   }
   // Plain unlink/rmdir (std::filesystem binds to libtorch's broken exported copies).
   static void TearDownTestSuite() {
-    for (const char* name : {"text.txt", "a.jsonl", "b.jsonl", "bench.jsonl", "batch.jsonl", "gen.jsonl"}) ::unlink(path(name).c_str());
+    for (const char* name : {"text.txt", "a.jsonl", "b.jsonl", "d.jsonl", "tiny.adapter", "bench.jsonl", "batch.jsonl", "gen.jsonl"})
+      ::unlink(path(name).c_str());
     ::rmdir(dir_.c_str());
   }
   static std::string path(const std::string& name) { return dir_ + "/" + name; }
@@ -105,6 +111,42 @@ TEST_F(EvalCli, ResumeSkipsFinishedCellsAndAnExistingFileIsNotOverwritten) {
   for (std::string line; std::getline(in, line);)
     if (line.starts_with("{\"key\": \"trunc")) continue; else parsed += nlohmann::json::parse(line).contains("ppl");
   EXPECT_EQ(parsed, 6);
+}
+
+// Adapters are retrained in place: a fine-tuned cell is named by the adapter's bytes, so --resume
+// runs it again for new bytes at the old path, and keeps it for the same bytes.
+TEST_F(EvalCli, ResumeRunsTheCellsOfARetrainedAdapterAgain) {
+  LoadedModel tiny = load_model(testing::source_path("tests/data/tiny/hf"));
+  const at::Tensor rows = initial_sentinel_embeddings(tiny.model);  // [2, n_embd]
+  auto write_adapter = [&](double scale) {
+    save_adapter(path("tiny.adapter"), Adapter{rows * scale, {}, ""}, tiny.model, tiny.name);
+    return sha256_file(path("tiny.adapter"));
+  };
+  auto args = eval_args("d.jsonl");
+  args[7] = "sentinel";  // --methods: untrained and fine-tuned, in both settings
+  args.insert(args.end(), {"--adapter", "sentinel=" + path("tiny.adapter")});
+  auto fine_tuned = [&] {
+    std::vector<std::string> digests;
+    for (const auto& row : records(path("d.jsonl")))
+      if (row["variant"] == "fine-tuned") digests.push_back(row.at("adapter_sha256").get<std::string>());
+    return digests;
+  };
+
+  const std::string first = write_adapter(1.0);
+  ASSERT_EQ(sentinel(args).exit_code, 0);
+  EXPECT_EQ(fine_tuned(), (std::vector<std::string>{first, first}));
+
+  args.push_back("--resume");
+  ProcessResult r = sentinel(args);
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_NE(r.err.find("4 cells (4 on file)"), std::string::npos) << "same bytes: nothing to run\n" << r.err;
+
+  const std::string second = write_adapter(0.5);
+  ASSERT_NE(second, first);
+  r = sentinel(args);
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_NE(r.err.find("4 cells (2 on file)"), std::string::npos) << "new bytes: the fine-tuned cells again\n" << r.err;
+  EXPECT_EQ(fine_tuned(), (std::vector<std::string>{first, first, second, second}));
 }
 
 TEST_F(EvalCli, BadGridsAreRefusedBeforeLoading) {

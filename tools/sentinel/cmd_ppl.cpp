@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "sentinel/core/error.h"
+#include "sentinel/core/sha256.h"
 #include "sentinel/eval/perplexity.h"
 
 namespace sentinel::cli {
@@ -73,6 +74,8 @@ int run_ppl(const PplArgs& args) {
                           {"peak_kv_bytes", r.peak_kv_bytes}, {"span", policy.span},
                           {"window", policy.window}, {"layout", span_layout_name(policy.layout)},
                           {"sinks", policy.sinks},   {"adapter", adapter},
+                          // The bytes, not just the path: adapters are retrained in place.
+                          {"adapter_sha256", adapter.empty() ? "" : sha256_file(adapter)},
                           {"chunk", incremental ? chunk : args.window.ctx},
                           {"seconds", r.seconds},  {"tokens_per_s", tps}};
     if (r.has_reference)

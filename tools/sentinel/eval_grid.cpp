@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "sentinel/core/error.h"
+#include "sentinel/core/sha256.h"
 #include "sentinel/model/adapter.h"
 #include "sentinel/model/sentinels.h"
 
@@ -75,12 +76,13 @@ std::vector<GridCell> plan_grid(const GridArgs& args, const std::vector<std::str
 
   std::vector<GridCell> cells;
   auto add = [&](Method m, const std::string& variant, const std::string& adapter) {
+    const std::string digest = adapter.empty() ? "" : sha256_file(adapter);
     for (const auto& setting : settings) {
       if (m == Method::None) {
-        cells.push_back(GridCell{setting, m, variant, adapter, 0.0});
+        cells.push_back(GridCell{setting, m, variant, adapter, 0.0, digest});
         continue;
       }
-      for (double r : args.ratios) cells.push_back(GridCell{setting, m, variant, adapter, r});
+      for (double r : args.ratios) cells.push_back(GridCell{setting, m, variant, adapter, r, digest});
     }
   };
   for (Method m : methods) add(m, m == Method::None ? "base" : "untrained", "");
@@ -127,6 +129,7 @@ std::string cell_key(const std::string& config_id, const GridCell& cell) {
   std::ostringstream out;
   out << config_id << "/" << cell.setting << "/" << grid_method_name(cell.method) << "/" << cell.variant << "/"
       << cell.ratio;
+  if (!cell.adapter_sha256.empty()) out << "/" << cell.adapter_sha256.substr(0, 16);
   return out.str();
 }
 
@@ -137,7 +140,7 @@ nlohmann::json cell_record(const GridCell& cell) {
     if (!cell.adapter.empty() && cell.adapter == bundled_sentinel_adapter_path(layout))
       adapter = std::string("adapters/") + bundled_sentinel_adapter(layout);
   return {{"setting", cell.setting}, {"method", grid_method_name(cell.method)}, {"variant", cell.variant},
-          {"adapter", adapter}, {"ratio", cell.ratio}};
+          {"adapter", adapter}, {"adapter_sha256", cell.adapter_sha256}, {"ratio", cell.ratio}};
 }
 
 void for_each_adapter_group(const std::vector<GridCell>& cells,

@@ -34,6 +34,9 @@ struct GridCell {
   std::string variant;   // "base" (full), "untrained", "fine-tuned"
   std::string adapter;   // file applied to the model, "" = none
   double ratio = 0.0;    // nominal; 0 for full
+  // SHA-256 of the adapter's bytes ("" = none). Part of the cell's key on file, so that --resume
+  // after retraining an adapter at the same path runs its cells again instead of keeping the old ones.
+  std::string adapter_sha256;
 };
 
 // Every cell, in an order that loads each adapter once. The shipped sentinel adapter joins only
