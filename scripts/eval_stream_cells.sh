@@ -31,7 +31,7 @@ case $layout in
 esac
 [ -f "$adapter" ] || { echo "eval_stream_cells.sh: adapter '$adapter' does not exist (a path from the repository root, or absolute)" >&2; exit 2; }
 touch "$out"
-digest=$(sha256sum "$adapter" | cut -d' ' -f1)
+digest=$(python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$adapter")
 for cell in "wikitext-2-raw/wiki.test.raw 1024" "wikitext-2-raw/wiki.test.raw 2048" "wikitext-2-raw/wiki.test.raw 4096" \
             "gutenberg/pg84_frankenstein.txt 1024" "gutenberg/pg84_frankenstein.txt 4096"; do
   file=${cell% *} ctx=${cell#* }

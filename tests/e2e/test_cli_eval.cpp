@@ -147,6 +147,7 @@ TEST_F(EvalCli, ResumeRunsTheCellsOfARetrainedAdapterAgain) {
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_NE(r.err.find("4 cells (2 on file)"), std::string::npos) << "new bytes: the fine-tuned cells again\n" << r.err;
   EXPECT_EQ(fine_tuned(), (std::vector<std::string>{first, first, second, second}));
+  EXPECT_EQ(records(path("d.jsonl")).size(), 6u) << "the untrained cells are not run again";
 }
 
 TEST_F(EvalCli, BadGridsAreRefusedBeforeLoading) {

@@ -167,7 +167,8 @@ int run_bench(BenchArgs& a) {
                                  {"model", a.model.model}, {"dtype", a.model.dtype}, {"backend", a.model.backend}, {"kv_dtype", a.model.kv_dtype}, {"threads", a.model.threads}};
   const std::string config_id = sha256_bytes(config.dump()).substr(0, 8);
   ResultsFile results(a.out, a.resume);
-  // Batch 1 keeps the key it had before batches existed, so older result files resume.
+  // Batch 1 keeps the key it had before batches existed, so older result files resume (all but
+  // their fine-tuned rows, keyed now by the adapter's bytes).
   auto key = [&](int64_t n, int64_t batch, const GridCell& c) {
     return cell_key(config_id, c) + "/" + std::to_string(n) + (batch > 1 ? "/b" + std::to_string(batch) : "");
   };
@@ -182,7 +183,7 @@ int run_bench(BenchArgs& a) {
   ProgressBar bar("bench", total, "cells", finished);
   nlohmann::json environment;
   for_each_adapter_group(method_cells, [&](const std::string& adapter, const std::vector<GridCell>& group) {
-    LoadedModel loaded = open_grid_model(a.model, adapter, /*quiet=*/true);
+    LoadedModel loaded = open_grid_model(a.model, adapter, group.front().adapter_sha256, /*quiet=*/true);
     if (environment.is_null()) {
       environment = run_environment(dtype_name(loaded.model->dtype()));
       environment["engine"] = engine_fields(loaded);

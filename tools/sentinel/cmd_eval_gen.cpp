@@ -119,7 +119,7 @@ int run_eval_gen(EvalGenArgs& a) {
   environment["engine"] = engine_fields(base);
   ProgressBar bar("eval gen", static_cast<int64_t>(mine.size() * excerpts.size()), "docs");
   for_each_adapter_group(mine, [&](const std::string& adapter, const std::vector<GridCell>& pending) {
-    LoadedModel loaded = open_grid_model(a.model, adapter, /*quiet=*/true);
+    LoadedModel loaded = open_grid_model(a.model, adapter, pending.front().adapter_sha256, /*quiet=*/true);
     for (const GridCell& c : pending) {
       const std::string label = describe_cell(c);
       const int64_t before = finished * static_cast<int64_t>(excerpts.size());

@@ -154,9 +154,9 @@ int run_eval_lm(EvalLmArgs& a) {
   // The uncompressed base model every stream cell is compared with, token by token.
   std::optional<LoadedModel> reference;
   const bool any_stream = std::any_of(mine.begin(), mine.end(), [](const GridCell& c) { return c.setting == "stream"; });
-  if (a.kl && any_stream) reference.emplace(open_grid_model(a.model, "", /*quiet=*/true));
+  if (a.kl && any_stream) reference.emplace(open_grid_model(a.model, "", "", /*quiet=*/true));
   for_each_adapter_group(mine, [&](const std::string& adapter, const std::vector<GridCell>& pending) {
-    LoadedModel loaded = open_grid_model(a.model, adapter, /*quiet=*/true);
+    LoadedModel loaded = open_grid_model(a.model, adapter, pending.front().adapter_sha256, /*quiet=*/true);
     if (environment.is_null()) {
       environment = run_environment(dtype_name(loaded.model->dtype()));
       environment["engine"] = engine_fields(loaded);

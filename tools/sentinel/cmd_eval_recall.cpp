@@ -83,7 +83,7 @@ int run_eval_recall(EvalRecallArgs& a) {
     for (const GridCell& c : group)
       if (!results.done(cell_key(config_id, c))) pending.push_back(c);
     if (pending.empty()) return;
-    LoadedModel loaded = open_grid_model(a.model, adapter, /*quiet=*/true);
+    LoadedModel loaded = open_grid_model(a.model, adapter, group.front().adapter_sha256, /*quiet=*/true);
     if (environment.is_null()) {
       environment = run_environment(dtype_name(loaded.model->dtype()));
       environment["engine"] = engine_fields(loaded);

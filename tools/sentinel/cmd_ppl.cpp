@@ -33,6 +33,8 @@ int run_ppl(const PplArgs& args) {
   const std::string text = read_text_file(args.data);
   LoadedModel loaded = open_model(args.model, args.json);
   const std::string adapter = install_compression(policy, args.compression, loaded, args.json);
+  // The bytes just loaded, not just the path: adapters are retrained in place.
+  const std::string adapter_sha256 = adapter.empty() ? "" : sha256_file(adapter);
   // Without compression and --chunk, each window is one causal pass on the dense path: same
   // result, fastest there. The quantized path reads windows through a session (its whole-window
   // pass would need the dense matrices).
@@ -74,8 +76,7 @@ int run_ppl(const PplArgs& args) {
                           {"peak_kv_bytes", r.peak_kv_bytes}, {"span", policy.span},
                           {"window", policy.window}, {"layout", span_layout_name(policy.layout)},
                           {"sinks", policy.sinks},   {"adapter", adapter},
-                          // The bytes, not just the path: adapters are retrained in place.
-                          {"adapter_sha256", adapter.empty() ? "" : sha256_file(adapter)},
+                          {"adapter_sha256", adapter_sha256},
                           {"chunk", incremental ? chunk : args.window.ctx},
                           {"seconds", r.seconds},  {"tokens_per_s", tps}};
     if (r.has_reference)

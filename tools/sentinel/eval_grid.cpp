@@ -129,6 +129,7 @@ std::string cell_key(const std::string& config_id, const GridCell& cell) {
   std::ostringstream out;
   out << config_id << "/" << cell.setting << "/" << grid_method_name(cell.method) << "/" << cell.variant << "/"
       << cell.ratio;
+  // 64 bits of the digest tell apart every adapter a results file will ever hold.
   if (!cell.adapter_sha256.empty()) out << "/" << cell.adapter_sha256.substr(0, 16);
   return out.str();
 }
@@ -171,9 +172,17 @@ std::vector<GridCell> cells_to_run(ResultsFile& results, const std::vector<GridC
   return mine;
 }
 
-LoadedModel open_grid_model(const ModelArgs& model, const std::string& adapter, bool quiet) {
+LoadedModel open_grid_model(const ModelArgs& model, const std::string& adapter, const std::string& adapter_sha256,
+                            bool quiet) {
   LoadedModel loaded = open_model(model, quiet);
-  if (!adapter.empty()) apply_adapter(loaded.model, loaded.name, load_adapter(adapter));
+  if (!adapter.empty()) {
+    // A group can start hours after the plan; a training run finishing in between would have its
+    // adapter scored under the digest of the one it replaced.
+    check(sha256_file(adapter) == adapter_sha256, "adapter '", adapter,
+          "' changed on disk after this run was planned (rewritten by a training run?); run the same command with "
+          "--resume to score the file as it is now");
+    apply_adapter(loaded.model, loaded.name, load_adapter(adapter));
+  }
   if (loaded.model->n_extra_tokens() == 0) install_sentinels(loaded.model);
   return loaded;
 }

@@ -52,7 +52,7 @@ PolicyOptions cell_policy(const GridArgs& args, const GridCell& cell, const Load
 // "stream sentinel fine-tuned 0.5"
 std::string describe_cell(const GridCell& cell);
 std::string cell_key(const std::string& config_id, const GridCell& cell);
-// The cell's identity as JSON: setting, method, variant, adapter, ratio.
+// The cell's identity as JSON: setting, method, variant, adapter, adapter_sha256, ratio.
 nlohmann::json cell_record(const GridCell& cell);
 
 // The cells this process runs, in run order (grouped by adapter, each group in plan order, the
@@ -64,8 +64,10 @@ std::vector<GridCell> cells_to_run(ResultsFile& results, const std::vector<GridC
 void for_each_adapter_group(const std::vector<GridCell>& cells,
                             const std::function<void(const std::string&, const std::vector<GridCell>&)>& fn);
 
-// Loads the model with `adapter` merged ("" = none) and the sentinel rows present.
-LoadedModel open_grid_model(const ModelArgs& model, const std::string& adapter, bool quiet);
+// Loads the model with `adapter` merged ("" = none) and the sentinel rows present. The adapter must
+// still hold the bytes its cells were planned with (`adapter_sha256`, GridCell), or this throws.
+LoadedModel open_grid_model(const ModelArgs& model, const std::string& adapter, const std::string& adapter_sha256,
+                            bool quiet);
 
 // Prints the perplexity cells of `path` with this config id as a markdown table on stdout.
 void print_ppl_table(const std::string& path, const std::string& config_id);
