@@ -5,23 +5,25 @@
 # in training, 16 tokens per pass, to find which tokens H2O's eviction keeps, then trained on the
 # replay of that reading in one masked pass. The ratio is uniform in [0.4, 0.8] per sequence; the
 # loss is the KL divergence from the uncompressed base model alone; LoRA r=16 acts at the <CL>/<CR>
-# tokens only, so ordinary tokens compute as the base model. Three stages (1.07M tokens in all):
+# tokens only, so ordinary tokens compute as the base model. Four stages (1.53M tokens in all):
 #   1. from the gated stream-layout adapter (adapters/...sentinel-gated.safetensors), 80 updates of
 #      4 sequences of 1,024, spans of 8-32, the training texts of scripts/training_files.sh
 #      (held-out texts excluded), one process;
 #   2. from stage 1, the same size, spans of 16-48, WikiText-2's valid split given three times over
 #      (21% of the tokens instead of 8%), two data-parallel processes (torchrun) of 2 sequences each;
 #   3. from stage 2, 50 updates of 4 sequences of 2,048 (summaries twice as far behind their readers,
-#      toward the 4,096-token windows), spans of 32-64, the stage-2 mixture, the same two processes.
+#      toward the 4,096-token windows), spans of 32-64, the stage-2 mixture, the same two processes;
+#   4. from stage 3, 56 more updates of the same shape with WikiText-2's valid split given five times
+#      over (31% of the tokens), aimed at the WikiText-2 windows of 4,096 that stage 3 lost on KL.
 #
 #   scripts/train_heavy_adapter.sh [OUT] [extra sentinel train options, e.g. --resume]
 #
 # OUT defaults to $SENTINEL_HOME/runs/ (~/.cache/sentinel), beside its checkpoint and log; stages 1
-# and 2 write OUT.stage1.safetensors and OUT.stage2.safetensors and are skipped once their file
-# exists, so --resume applies to the stage that was interrupted. On an AVX-512 Xeon with 2 cores:
-# stage 1 ~75 s per update on one core (the read costs about as much as the step), ~100 min; stage
-# 2 ~37 s per update on both, ~50 min; stage 3 ~103 s per update on both, ~87 min. Ctrl-C
-# checkpoints; the same command plus --resume continues exactly.
+# to 3 write OUT.stageN.safetensors and are skipped once their file exists, so --resume applies to
+# the stage that was interrupted. On an AVX-512 Xeon with 2 cores: stage 1 ~75 s per update on one
+# core (the read costs about as much as the step), ~100 min; stage 2 ~37 s per update on both,
+# ~50 min; stage 3 ~103 s, ~87 min; stage 4 ~106 s, ~104 min. Ctrl-C checkpoints; the same command
+# plus --resume continues exactly.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 data=${SENTINEL_SHARED_DATA:-$root/../shared/data}
@@ -31,6 +33,7 @@ out=${1:-$home/runs/SmolLM2-135M-Instruct.sentinel-heavy.safetensors}
 [ $# -gt 0 ] && shift
 stage1=${out%.safetensors}.stage1.safetensors
 stage2=${out%.safetensors}.stage2.safetensors
+stage3=${out%.safetensors}.stage3.safetensors
 files=$("$root/scripts/training_files.sh")  # held-out texts excluded
 wiki="$data/wikitext-2-raw/wiki.valid.raw"
 common="--method sentinel --layout heavy --ratio-range 0.4:0.8 --sinks 4 --distill 1.0
@@ -38,8 +41,9 @@ common="--method sentinel --layout heavy --ratio-range 0.4:0.8 --sinks 4 --disti
   --val-data $data/gutenberg/pg11_alice_in_wonderland.txt --val-tokens 4096
   --save-every 2 -t 1"
 short="--seq-len 1024 --steps 80 --val-ctx 1024 --val-every 20"
+long="--seq-len 2048 --val-ctx 2048 --span-range 32:64 --val-span 48 --batch 1 --accum 2"
 torchrun="$home/venv/bin/torchrun --nproc-per-node 2 --no-python"
-# shellcheck disable=SC2086  # $files, $common, $short and $torchrun are lists of words without spaces
+# shellcheck disable=SC2086  # $files, $common, $short, $long and $torchrun: lists of words without spaces
 if [ ! -f "$stage1" ]; then
   "$root/build/sentinel" train $files $common $short --span-range 8:32 --val-span 16 \
     --init-adapter "$root/adapters/SmolLM2-135M-Instruct.sentinel-gated.safetensors" \
@@ -51,5 +55,10 @@ if [ ! -f "$stage2" ]; then
     --init-adapter "$stage1" --batch 1 --accum 2 --seed 5 -o "$stage2" "$@"
 fi
 # shellcheck disable=SC2086
-exec $torchrun "$root/build/sentinel" train $files "$wiki" "$wiki" $common --seq-len 2048 --steps 50 --val-ctx 2048 \
-  --val-every 25 --span-range 32:64 --val-span 48 --init-adapter "$stage2" --batch 1 --accum 2 --seed 6 -o "$out" "$@"
+if [ ! -f "$stage3" ]; then
+  $torchrun "$root/build/sentinel" train $files "$wiki" "$wiki" $common $long --steps 50 --val-every 25 \
+    --init-adapter "$stage2" --seed 6 -o "$stage3" "$@"
+fi
+# shellcheck disable=SC2086
+exec $torchrun "$root/build/sentinel" train $files "$wiki" "$wiki" "$wiki" "$wiki" $common $long --steps 56 \
+  --val-every 28 --init-adapter "$stage3" --seed 7 -o "$out" "$@"
