@@ -148,6 +148,9 @@ TEST_F(EvalCli, ResumeRunsTheCellsOfARetrainedAdapterAgain) {
   EXPECT_NE(r.err.find("4 cells (2 on file)"), std::string::npos) << "new bytes: the fine-tuned cells again\n" << r.err;
   EXPECT_EQ(fine_tuned(), (std::vector<std::string>{first, first, second, second}));
   EXPECT_EQ(records(path("d.jsonl")).size(), 6u) << "the untrained cells are not run again";
+  // The table tells the two adapters' rows apart by their digests.
+  for (const std::string& digest : {first, second})
+    EXPECT_NE(r.out.find("| fine-tuned (" + digest.substr(0, 8) + ") | 0.50 |"), std::string::npos) << r.out;
 }
 
 TEST_F(EvalCli, BadGridsAreRefusedBeforeLoading) {

@@ -47,7 +47,7 @@ void print_recall_table(const std::string& path, const std::string& config_id) {
     const nlohmann::json r = nlohmann::json::parse(line, nullptr, false);
     if (r.is_discarded() || !r.value("key", "").starts_with(config_id + "/")) continue;
     std::printf("| %lld | %s | %s | %.2f | %.3f | %.3f | %lld/%lld |\n", static_cast<long long>(r["ctx"].get<int64_t>()),
-                r["method"].get<std::string>().c_str(), r["variant"].get<std::string>().c_str(),
+                r["method"].get<std::string>().c_str(), variant_label(r).c_str(),
                 r["ratio"].get<double>(), r["achieved_ratio"].get<double>(), r["target_ppl"].get<double>(),
                 static_cast<long long>(r["exact"].get<int64_t>()), static_cast<long long>(r["cases"].get<int64_t>()));
   }

@@ -144,6 +144,12 @@ nlohmann::json cell_record(const GridCell& cell) {
           {"adapter", adapter}, {"adapter_sha256", cell.adapter_sha256}, {"ratio", cell.ratio}};
 }
 
+std::string variant_label(const nlohmann::json& record) {
+  const std::string variant = record.at("variant").get<std::string>();
+  const std::string digest = record.value("adapter_sha256", "");
+  return digest.empty() ? variant : variant + " (" + digest.substr(0, 8) + ")";
+}
+
 void for_each_adapter_group(const std::vector<GridCell>& cells,
                             const std::function<void(const std::string&, const std::vector<GridCell>&)>& fn) {
   std::vector<std::string> order;
@@ -211,7 +217,7 @@ void print_ppl_table(const std::string& path, const std::string& config_id) {
   for (const nlohmann::json& r : config_records(path, config_id)) {
     const std::string kl = r.contains("kl") ? std::to_string(r["kl"].get<double>()).substr(0, 6) : "-";
     std::printf("| %s | %s | %s | %.2f | %.3f | %.0f | %.3f | %s |\n", r["setting"].get<std::string>().c_str(),
-                r["method"].get<std::string>().c_str(), r["variant"].get<std::string>().c_str(),
+                r["method"].get<std::string>().c_str(), variant_label(r).c_str(),
                 r["ratio"].get<double>(), r["achieved_ratio"].get<double>(), r["kv_entries_retained"].get<double>(),
                 r["ppl"].get<double>(), kl.c_str());
   }
@@ -222,7 +228,7 @@ void print_gen_table(const std::string& path, const std::string& config_id) {
   std::printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   for (const nlohmann::json& r : config_records(path, config_id))
     std::printf("| %s | %s | %.2f | %.3f | %.2f | %.4f | %.4f | %.2f | %.3f |\n", r["method"].get<std::string>().c_str(),
-                r["variant"].get<std::string>().c_str(), r["ratio"].get<double>(), r["achieved_ratio"].get<double>(),
+                variant_label(r).c_str(), r["ratio"].get<double>(), r["achieved_ratio"].get<double>(),
                 r["bleu"].get<double>(), r["rouge_l"].get<double>(), r["similarity"].get<double>(),
                 r["fluency_ppl"].get<double>(), r["distinct_2"].get<double>());
 }

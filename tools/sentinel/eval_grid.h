@@ -54,6 +54,9 @@ std::string describe_cell(const GridCell& cell);
 std::string cell_key(const std::string& config_id, const GridCell& cell);
 // The cell's identity as JSON: setting, method, variant, adapter, adapter_sha256, ratio.
 nlohmann::json cell_record(const GridCell& cell);
+// A record's variant as the tables print it: "fine-tuned (de3860a7)" names the adapter's bytes, so
+// the rows of an adapter retrained in place and resumed into the same file stay apart.
+std::string variant_label(const nlohmann::json& record);
 
 // The cells this process runs, in run order (grouped by adapter, each group in plan order, the
 // order records reach the results file): those not on file, or under torchrun its rank's share of
