@@ -38,7 +38,9 @@ def row_name(r: dict) -> str:
     if r["method"] == "full":
         return "full"
     if r["variant"] == "fine-tuned":
-        return r["method"] + " (fine-tuned)"
+        # The adapter's digest tells apart the rows of an adapter retrained in place (the same path).
+        digest = r.get("adapter_sha256", "")
+        return r["method"] + (f" (fine-tuned {digest[:8]})" if digest else " (fine-tuned)")
     return r["method"] + (" (untrained)" if r["method"] == "sentinel" else "")
 
 
