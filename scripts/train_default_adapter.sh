@@ -19,16 +19,21 @@
 # continues exactly, so the run may be split over many sittings (--stop-after N ends one cleanly).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
-data=${SENTINEL_SHARED_DATA:-$root/../shared/data}
 home=${SENTINEL_HOME:-$HOME/.cache/sentinel}
 mkdir -p "$home/runs"
 out=${1:-$home/runs/SmolLM2-135M-Instruct.sentinel.safetensors}
 [ $# -gt 0 ] && shift
-files=$("$root/scripts/training_files.sh")  # held-out texts excluded
+case $out in /*) ;; *) out=$(pwd)/$out ;; esac
+# Runs from the repository root, so that the adapter's metadata names its data and starting adapter
+# as any checkout does (../shared/data/..., adapters/...), not by this machine's absolute paths.
+# Relative paths among the extra options are read from the root too; OUT from where it was given.
+cd "$root"
+data=${SENTINEL_SHARED_DATA:-../shared/data}
+files=$(scripts/training_files.sh)  # held-out texts excluded
 # shellcheck disable=SC2086  # $files is a list of paths without spaces
-exec "$root/build/sentinel" train $files \
+exec build/sentinel train $files \
   --method sentinel --layout stream --seq-len 1024 --ratio-range 0.4:0.8 --span-range 8:32 --sinks 4 \
-  --distill 0.5 --init-adapter "$root/adapters/SmolLM2-135M-Instruct.sentinel-0.5.safetensors" \
+  --distill 0.5 --init-adapter "adapters/SmolLM2-135M-Instruct.sentinel-0.5.safetensors" \
   --batch 1 --accum 4 --steps 200 --lr 2e-4 --sentinel-lr 1e-3 --warmup 5 --schedule cosine \
   --ratio 0.5 --val-data "$data/gutenberg/pg11_alice_in_wonderland.txt" --val-every 10 --val-tokens 4096 \
   --val-ctx 1024 --val-span 16 --save-every 2 --seed 0 -o "$out" "$@"

@@ -26,15 +26,20 @@
 # plus --resume continues exactly.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
-data=${SENTINEL_SHARED_DATA:-$root/../shared/data}
 home=${SENTINEL_HOME:-$HOME/.cache/sentinel}
 mkdir -p "$home/runs"
 out=${1:-$home/runs/SmolLM2-135M-Instruct.sentinel-heavy.safetensors}
 [ $# -gt 0 ] && shift
+case $out in /*) ;; *) out=$(pwd)/$out ;; esac
+# Runs from the repository root, so that the adapter's metadata names its data and starting adapter
+# as any checkout does (../shared/data/..., adapters/...), not by this machine's absolute paths.
+# Relative paths among the extra options are read from the root too; OUT from where it was given.
+cd "$root"
+data=${SENTINEL_SHARED_DATA:-../shared/data}
 stage1=${out%.safetensors}.stage1.safetensors
 stage2=${out%.safetensors}.stage2.safetensors
 stage3=${out%.safetensors}.stage3.safetensors
-files=$("$root/scripts/training_files.sh")  # held-out texts excluded
+files=$(scripts/training_files.sh)  # held-out texts excluded
 wiki="$data/wikitext-2-raw/wiki.valid.raw"
 common="--method sentinel --layout heavy --ratio-range 0.4:0.8 --sinks 4 --distill 1.0
   --lora-positions sentinels --lr 2e-4 --sentinel-lr 1e-3 --warmup 5 --schedule cosine --ratio 0.5
@@ -45,20 +50,20 @@ long="--seq-len 2048 --val-ctx 2048 --span-range 32:64 --val-span 48 --batch 1 -
 torchrun="$home/venv/bin/torchrun --nproc-per-node 2 --no-python"
 # shellcheck disable=SC2086  # $files, $common, $short, $long and $torchrun: lists of words without spaces
 if [ ! -f "$stage1" ]; then
-  "$root/build/sentinel" train $files $common $short --span-range 8:32 --val-span 16 \
-    --init-adapter "$root/adapters/SmolLM2-135M-Instruct.sentinel-gated.safetensors" \
+  build/sentinel train $files $common $short --span-range 8:32 --val-span 16 \
+    --init-adapter "adapters/SmolLM2-135M-Instruct.sentinel-gated.safetensors" \
     --batch 1 --accum 4 --seed 4 -o "$stage1" "$@"
 fi
 # shellcheck disable=SC2086
 if [ ! -f "$stage2" ]; then
-  $torchrun "$root/build/sentinel" train $files "$wiki" "$wiki" $common $short --span-range 16:48 --val-span 32 \
+  $torchrun build/sentinel train $files "$wiki" "$wiki" $common $short --span-range 16:48 --val-span 32 \
     --init-adapter "$stage1" --batch 1 --accum 2 --seed 5 -o "$stage2" "$@"
 fi
 # shellcheck disable=SC2086
 if [ ! -f "$stage3" ]; then
-  $torchrun "$root/build/sentinel" train $files "$wiki" "$wiki" $common $long --steps 50 --val-every 25 \
+  $torchrun build/sentinel train $files "$wiki" "$wiki" $common $long --steps 50 --val-every 25 \
     --init-adapter "$stage2" --seed 6 -o "$stage3" "$@"
 fi
 # shellcheck disable=SC2086
-exec $torchrun "$root/build/sentinel" train $files "$wiki" "$wiki" "$wiki" "$wiki" $common $long --steps 56 \
+exec $torchrun build/sentinel train $files "$wiki" "$wiki" "$wiki" "$wiki" $common $long --steps 56 \
   --val-every 28 --init-adapter "$stage3" --seed 7 -o "$out" "$@"

@@ -12,16 +12,21 @@
 # ~50 minutes on 2 quiet CPU cores (float32). Ctrl-C checkpoints; the same command plus --resume continues.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
-data=${SENTINEL_SHARED_DATA:-$root/../shared/data}
 out=${1:-$root/adapters/SmolLM2-135M-Instruct.sentinel-0.5.safetensors}
 [ $# -gt 0 ] && shift
-files=$("$root/scripts/training_files.sh")  # held-out texts excluded
+case $out in /*) ;; *) out=$(pwd)/$out ;; esac
+# Runs from the repository root, so that the adapter's metadata names its data and starting adapter
+# as any checkout does (../shared/data/..., adapters/...), not by this machine's absolute paths.
+# Relative paths among the extra options are read from the root too; OUT from where it was given.
+cd "$root"
+data=${SENTINEL_SHARED_DATA:-../shared/data}
+files=$(scripts/training_files.sh)  # held-out texts excluded
 method="--method sentinel"
 for arg in "$@"; do
   case $arg in --method|--method=*) method="" ;; esac  # the caller names the method
 done
 # shellcheck disable=SC2086  # $files and $method are lists of words without spaces
-exec "$root/build/sentinel" train $files \
+exec build/sentinel train $files \
   $method --layout blocks --ratio 0.5 --rows paragraph --steps 120 --lr 3e-4 --warmup 10 --schedule cosine \
   --val-data "$data/gutenberg/pg11_alice_in_wonderland.txt" --val-every 20 --val-tokens 4096 --val-ctx 512 \
   --save-every 10 --seed 0 -o "$out" "$@"
