@@ -24,9 +24,8 @@ mkdir -p "$home/runs"
 out=${1:-$home/runs/SmolLM2-135M-Instruct.sentinel.safetensors}
 [ $# -gt 0 ] && shift
 case $out in /*) ;; *) out=$(pwd)/$out ;; esac
-# Runs from the repository root, so that the adapter's metadata names its data and starting adapter
-# as any checkout does (../shared/data/..., adapters/...), not by this machine's absolute paths.
-# Relative paths among the extra options are read from the root too; OUT from where it was given.
+# From the repository root, as scripts/training_files.sh says why; OUT is read from where it was
+# given, relative paths among the extra options from the root.
 cd "$root"
 data=${SENTINEL_SHARED_DATA:-../shared/data}
 files=$(scripts/training_files.sh)  # held-out texts excluded

@@ -4,7 +4,8 @@
 # (evaluation) and four books (validation and generation): pg11 Alice in Wonderland, pg35 The
 # Time Machine, pg84 Frankenstein, pg1661 Sherlock Holmes. The paths are from the repository root
 # (../shared/data/...), where the training scripts run, so that an adapter's metadata names its
-# data as any checkout does; $SENTINEL_SHARED_DATA moves the folder.
+# data and starting adapter as any checkout does, not by the training machine's absolute paths;
+# $SENTINEL_SHARED_DATA moves the folder.
 set -eu
 cd "$(dirname "$0")/.."
 data=${SENTINEL_SHARED_DATA:-../shared/data}
