@@ -167,6 +167,8 @@ void TrainDataOptions::validate() const {
   check(block >= 2, "--block must be >= 2 elements, got ", block);
   check(ratio >= 0.0 && ratio < 1.0, "--ratio must be in [0, 1), got ", ratio);
   check(method != Method::Sentinel || (cl_id >= 0 && cr_id >= 0), "sentinel training needs the <CL>/<CR> ids");
+  check(copy_rate == 0.0 || layout == TrainLayout::Stream, "--copy-rate ends sequences with a recurrence; the blocks ",
+        "layout has no sequences to end: use --layout stream or heavy");
   if (layout == TrainLayout::Stream) {
     check(seq_len >= 2, "--seq-len must be >= 2 tokens, got ", seq_len);
     check(ratio_min > 0.0 && ratio_min <= ratio_max && ratio_max < 1.0, "--ratio-range must be 0 < LO <= HI < 1, got ",
@@ -175,6 +177,11 @@ void TrainDataOptions::validate() const {
           span_max);
     check(sinks >= 0 && sinks + span_max < seq_len, "--sinks ", sinks, " plus the longest span ", span_max,
           " must fit in a --seq-len ", seq_len, " sequence");
+    check(copy_rate >= 0.0 && copy_rate <= 1.0, "--copy-rate must be in [0, 1] (a fraction of the sequences), got ",
+          copy_rate);
+    check(copy_rate == 0.0 || (copy_len >= 2 && sinks + copy_len <= seq_len / 2), "--copy-len ", copy_len,
+          " must be >= 2 and fit, after --sinks ", sinks, ", in the first half of a --seq-len ", seq_len,
+          " sequence (the recurrence copies a passage from there)");
     check(span_layout != SpanLayout::Periodic, "the stream training layout schedules spans as inference does "
           "(stream or heavy); the paper's periodic spans train with --layout blocks");
   }
@@ -206,6 +213,17 @@ PolicyOptions stream_sequence_policy(const TrainDataOptions& o, int64_t index) {
   p.cl_id = o.cl_id;
   p.cr_id = o.cr_id;
   return p;
+}
+
+int64_t recurrence_source(const TrainDataOptions& o, int64_t index) {
+  if (o.copy_rate <= 0.0) return -1;
+  const uint64_t a = mix(o.seed ^ 0xC0B1, 2 * static_cast<uint64_t>(index));
+  const uint64_t b = mix(o.seed ^ 0xC0B1, 2 * static_cast<uint64_t>(index) + 1);
+  if (static_cast<double>(a >> 11) * 0x1.0p-53 >= o.copy_rate) return -1;
+  // Anywhere after the sinks that leaves the passage inside the first half: far enough back that
+  // every ratio of the range has compressed it by the time the recurrence is read.
+  const int64_t first = o.sinks, last = o.seq_len / 2 - o.copy_len;
+  return first + static_cast<int64_t>(b % static_cast<uint64_t>(last - first + 1));
 }
 
 namespace {
@@ -244,7 +262,13 @@ MaskedSequence TrainData::block(int64_t index) const {
   check(index >= 0 && index < n_blocks_, "block ", index, " out of range [0, ", n_blocks_, ")");
   if (options_.layout == TrainLayout::Stream) {
     const PolicyOptions layout = stream_sequence_policy(options_, index);
-    const auto tokens = std::span<const int32_t>(corpus_.tokens).subspan(index * options_.seq_len, options_.seq_len);
+    auto tokens = std::span<const int32_t>(corpus_.tokens).subspan(index * options_.seq_len, options_.seq_len);
+    std::vector<int32_t> with_recurrence;  // [seq_len] the sequence, its end replaced by the passage
+    if (const int64_t source = recurrence_source(options_, index); source >= 0) {
+      with_recurrence.assign(tokens.begin(), tokens.end());
+      std::copy_n(tokens.begin() + source, options_.copy_len, with_recurrence.end() - options_.copy_len);
+      tokens = with_recurrence;
+    }
     if (reads_attention(layout)) {
       check(reader_ != nullptr, "--layout ", span_layout_name(layout.layout), " evicts by attention: its sequences ",
             "are laid out by reading them with the model (TrainData::set_reader)");

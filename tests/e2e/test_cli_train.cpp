@@ -78,7 +78,8 @@ TEST_F(TrainCli, HelpExplainsEveryOption) {
                              "--warmup", "--schedule", "--steps", "--epochs", "--lora-rank", "--lora-alpha",
                              "--lora-dropout", "--lora-targets", "--full", "--dtype", "--val-data", "--val-every",
                              "--save-every", "--out", "--resume", "--seed", "--layout", "--seq-len", "--ratio-range",
-                             "--span-range", "--sinks", "--distill", "--sentinel-lr", "--init-adapter"})
+                             "--span-range", "--sinks", "--distill", "--sentinel-lr", "--init-adapter", "--copy-rate",
+                             "--copy-len"})
     EXPECT_NE(r.out.find(option), std::string::npos) << option << " missing from --help";
 }
 
@@ -157,9 +158,11 @@ TEST_F(TrainCli, HeavyLayoutTrainsOnItsOwnSchedule) {
   args.insert(args.end(), {"--seq-len", "64", "--span-range", "4:8", "--sinks", "2", "--distill", "1",
                            "--lora-positions", "sentinels", "--val-data", path("val.txt"), "--val-every", "3",
                            "--val-ctx", "64", "--val-span", "4", "--val-tokens", "256"});
+  args.insert(args.end(), {"--copy-rate", "0.5", "--copy-len", "8"});  // recurrences, recorded in the adapter
   const ProcessResult r = sentinel(args);
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_NE(r.err.find("layout heavy"), std::string::npos) << "validation reads with the heavy layout: " << describe(r);
+  EXPECT_NE(r.err.find("50% of the sequences end with 8 tokens copied"), std::string::npos) << describe(r);
   std::ifstream log(path("g.st.log.jsonl"));
   int updates = 0, validations = 0;
   for (std::string line; std::getline(log, line);) {
@@ -176,6 +179,7 @@ TEST_F(TrainCli, HeavyLayoutTrainsOnItsOwnSchedule) {
   EXPECT_EQ(updates, 6);
   EXPECT_EQ(validations, 2);
   EXPECT_EQ(load_adapter(path("g.st")).metadata.at("layout"), "heavy");
+  EXPECT_EQ(load_adapter(path("g.st")).metadata.at("copy_rate"), "0.500000");
 
   const ProcessResult ppl = sentinel({"ppl", "-m", testing::source_path("tests/data/tiny/hf"), "--data",
                                       path("val.txt"), "--ctx", "64", "--stride", "64", "--compress", "sentinel", "--layout", "heavy",
@@ -222,6 +226,9 @@ TEST_F(TrainCli, BadRequestsAreRefusedBeforeLoading) {
            {{"stream", "--ratio-range", "0.9:0.2"}, "--ratio-range"},
            {{"stream", "--seq-len", "8"}, "--seq-len"},
            {{"stream", "--span-range", "a:b"}, "LO:HI"},
+           {{"stream", "--copy-rate", "2"}, "--copy-rate must be in [0, 1]"},
+           {{"stream", "--copy-rate", "0.5", "--copy-len", "4096"}, "--copy-len 4096"},
+           {{"--copy-rate", "0.5"}, "use --layout stream or heavy"},
            {{"--lora-positions", "sentinels", "--method", "local"}, "--lora-positions sentinels needs --method sentinel"},
            {{"--lora-positions", "sentinels", "--peft-dir", "never.peft"}, "peft applies LoRA at every token"},
            {{"--lora-positions", "sentinels", "--full"}, "--full trains every weight"}}) {

@@ -94,6 +94,10 @@ nlohmann::json run_identity(const TrainArgs& a, const std::string& data_sha, con
           {"sentinel_lr", a.sentinel_lr}, {"init_adapter", a.init_adapter}};
   // Keys added later enter only when set, so runs checkpointed before them still resume.
   if (a.lora.positions != LoraPositions::All) identity["lora_positions"] = lora_positions_name(a.lora.positions);
+  if (a.stream.copy_rate > 0.0) {
+    identity["copy_rate"] = a.stream.copy_rate;
+    identity["copy_len"] = a.stream.copy_len;
+  }
   return identity;
 }
 
@@ -287,6 +291,9 @@ int run_train(TrainArgs& a) {
                  static_cast<long long>(data.n_blocks()), static_cast<long long>(d.seq_len), a.method.c_str(),
                  static_cast<long long>(d.sinks), d.ratio_min, d.ratio_max, static_cast<long long>(d.span_min),
                  static_cast<long long>(d.span_max), a.distill > 0 ? ", distilled from the uncompressed model" : "");
+    if (d.copy_rate > 0)
+      note("recurrences: %.0f%% of the sequences end with %lld tokens copied from their first half\n",
+           100.0 * d.copy_rate, static_cast<long long>(d.copy_len));
   } else if (method == Method::Sentinel) {
     note("data: %lld tokens in %lld rows, %zu %s spans (max %lld), compression ratio: nominal %.3f, "
                  "achieved %.3f (rows with spans: %lld)\n", static_cast<long long>(n_tokens),
@@ -415,6 +422,8 @@ int run_train(TrainArgs& a) {
       {"span_range", a.span_range},
       {"seq_len", std::to_string(d.seq_len)},
       {"sinks", std::to_string(d.sinks)},
+      {"copy_rate", std::to_string(d.copy_rate)},
+      {"copy_len", std::to_string(d.copy_len)},
       {"distill", std::to_string(a.distill)},
       {"span_unit", a.span_unit},
       {"rows", a.rows},
@@ -505,6 +514,13 @@ Runner register_train(CLI::App& app) {
   cmd->add_option("--span-range", a->span_range, "stream: LO:HI tokens, each sequence's span length uniform in it")
       ->capture_default_str();
   cmd->add_option("--sinks", a->stream.sinks, "stream: initial tokens never compressed (as at inference)")
+      ->capture_default_str();
+  cmd->add_option("--copy-rate", a->stream.copy_rate,
+                  "stream: fraction of sequences that end with a recurrence: their last --copy-len tokens replaced by "
+                  "a passage from their first half, so the loss there rewards summaries that keep exact tokens "
+                  "(recall beyond the window)")
+      ->capture_default_str();
+  cmd->add_option("--copy-len", a->stream.copy_len, "stream: tokens in each recurrence (--copy-rate)")
       ->capture_default_str();
   cmd->add_option("--distill", a->distill,
                   "stream: weight of KL(uncompressed base model || compressed student) in the loss, the rest "

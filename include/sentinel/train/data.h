@@ -97,6 +97,12 @@ struct TrainDataOptions {
   int64_t span_min = 8, span_max = 32;
   int64_t sinks = 4;
   SpanLayout span_layout = SpanLayout::Stream;  // stream, sentinel: the scheduler's layout (stream or heavy)
+  // stream: the fraction of sequences that end with a recurrence, their last copy_len tokens
+  // replaced by a passage from earlier in the sequence (after the sinks, within its first half), so
+  // that, long after the passage was compressed, the loss rewards summaries that kept its exact
+  // tokens (the recall-beyond-the-window probe, eval recall --task repeat, reads the same shape).
+  double copy_rate = 0.0;
+  int64_t copy_len = 64;
   void validate() const;
 };
 
@@ -109,6 +115,9 @@ using SequenceReader = std::function<MaskedSequence(const PolicyOptions&, std::s
 
 // The policy that lays out stream sequence `index` (its ratio and span drawn from the seed).
 PolicyOptions stream_sequence_policy(const TrainDataOptions& options, int64_t index);
+// Where stream sequence `index` copies its recurrence from (a token index), or -1 when it ends
+// without one (drawn from the seed with probability copy_rate).
+int64_t recurrence_source(const TrainDataOptions& options, int64_t index);
 
 class TrainData {
  public:

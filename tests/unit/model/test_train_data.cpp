@@ -297,6 +297,39 @@ TEST(TrainData, PaddingABatchChangesNoRealRow) {
   EXPECT_EQ(batch.labels[1].slice(0, n).ne(kIgnoreLabel).sum().item<int64_t>(), 0) << "padding takes loss";
 }
 
+// A recurrence: in a drawn fraction of the sequences the last copy_len tokens are replaced by a
+// passage from the first half (after the sinks), laid out as inference would read that text, and
+// the teacher reads the same tokens; the other sequences are the corpus as it is.
+TEST(TrainData, SomeStreamSequencesEndWithARecurrenceOfTheirFirstHalf) {
+  LoadedModel m = load_model(source_path("tests/data/tiny/hf"));
+  const SentinelTokens st = sentinel_tokens(m.config);
+  TrainDataOptions d = stream_options(st, SpanLayout::Stream);
+  d.copy_rate = 0.5;
+  d.copy_len = 9;
+  const TrainData data(build_corpus(*m.tokenizer, sample_text(8), nullptr, 0), d);
+  const std::vector<int32_t>& corpus = data.corpus().tokens;
+  int64_t with = 0;
+  for (int64_t i = 0; i < data.n_blocks(); ++i) {
+    std::vector<int32_t> want(corpus.begin() + i * 64, corpus.begin() + (i + 1) * 64);
+    if (const int64_t source = recurrence_source(d, i); source >= 0) {
+      ++with;
+      EXPECT_GE(source, 3) << "the passage starts among the sinks";
+      EXPECT_LE(source + 9, 32) << "the passage reaches past the first half";
+      std::copy_n(want.begin() + source, 9, want.end() - 9);
+    }
+    auto policy = make_policy(stream_sequence_policy(d, i));
+    const MaskedSequence got = data.block(i);
+    ASSERT_TRUE(at::equal(got.ids, masked_sequence(*policy, want).ids)) << "sequence " << i;
+    const std::vector<int64_t> one = {i};
+    const at::Tensor plain = data.batch(one).plain[0];  // what the teacher reads
+    for (int64_t t = 0; t < 64; ++t) ASSERT_EQ(plain[t].item<int64_t>(), want[t]) << "sequence " << i << " token " << t;
+  }
+  EXPECT_GT(with, 0) << "no sequence was drawn to end with a recurrence";
+  EXPECT_LT(with, data.n_blocks()) << "every sequence ends with a recurrence at a rate of 0.5";
+  d.copy_rate = 0.0;
+  for (int64_t i = 0; i < data.n_blocks(); ++i) EXPECT_EQ(recurrence_source(d, i), -1);
+}
+
 TEST(TrainData, StreamOptionsAreValidated) {
   TrainDataOptions d;
   d.layout = TrainLayout::Stream;
@@ -311,6 +344,14 @@ TEST(TrainData, StreamOptionsAreValidated) {
   d.span_min = 8;
   d.seq_len = 16;
   EXPECT_THROW(d.validate(), Error);  // sinks + the longest span do not fit
+  d.seq_len = 64;
+  d.copy_rate = 1.5;
+  EXPECT_THROW(d.validate(), Error);
+  d.copy_rate = 0.5;
+  d.copy_len = 29;  // 4 sinks + 29 > 32, the first half
+  EXPECT_THROW(d.validate(), Error);
+  d.copy_len = 28;
+  EXPECT_NO_THROW(d.validate());
   EXPECT_EQ(parse_train_layout("stream"), TrainLayout::Stream);
   EXPECT_THROW(parse_train_layout("windows"), Error);
 }
