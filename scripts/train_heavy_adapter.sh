@@ -28,8 +28,7 @@
 # the stage that was interrupted. On an AVX-512 Xeon with 2 cores: stage 1 ~75 s per update on one
 # core (the read costs about as much as the step), ~100 min; stage 2 ~37 s per update on both,
 # ~50 min; stage 3 ~103 s, ~87 min; stages 4 and 5 ~110 s, ~105 min each; stage 7 ~103 s, ~70 min.
-# Ctrl-C checkpoints; the
-# same command plus --resume continues exactly.
+# Ctrl-C checkpoints; the same command plus --resume continues exactly.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 home=${SENTINEL_HOME:-$HOME/.cache/sentinel}

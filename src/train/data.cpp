@@ -197,6 +197,9 @@ uint64_t mix(uint64_t seed, uint64_t index) {
   return z ^ (z >> 31);
 }
 
+// A draw of mix() as a double uniform in [0, 1) (its top 53 bits).
+double unit_interval(uint64_t bits) { return static_cast<double>(bits >> 11) * 0x1.0p-53; }
+
 }  // namespace
 
 PolicyOptions stream_sequence_policy(const TrainDataOptions& o, int64_t index) {
@@ -205,7 +208,7 @@ PolicyOptions stream_sequence_policy(const TrainDataOptions& o, int64_t index) {
   p.method = o.method;
   p.layout = o.span_layout;
   p.span = o.span_min + static_cast<int64_t>(b % static_cast<uint64_t>(o.span_max - o.span_min + 1));
-  const double u = static_cast<double>(a >> 11) * 0x1.0p-53;  // uniform in [0, 1)
+  const double u = unit_interval(a);
   p.ratio = std::min(o.ratio_min + u * (o.ratio_max - o.ratio_min), static_cast<double>(p.span - 1) / p.span);
   p.sinks = o.sinks;
   p.window = o.method == Method::Local ? o.window : 0;
@@ -219,9 +222,10 @@ int64_t recurrence_source(const TrainDataOptions& o, int64_t index) {
   if (o.copy_rate <= 0.0) return -1;
   const uint64_t a = mix(o.seed ^ 0xC0B1, 2 * static_cast<uint64_t>(index));
   const uint64_t b = mix(o.seed ^ 0xC0B1, 2 * static_cast<uint64_t>(index) + 1);
-  if (static_cast<double>(a >> 11) * 0x1.0p-53 >= o.copy_rate) return -1;
-  // Anywhere after the sinks that leaves the passage inside the first half: far enough back that
-  // every ratio of the range has compressed it by the time the recurrence is read.
+  if (unit_interval(a) >= o.copy_rate) return -1;
+  // Anywhere after the sinks that leaves the passage inside the first half, so it ends at least
+  // seq_len / 2 - copy_len tokens before the recurrence: beyond the heavy layout's raw window (half
+  // the budget) at every ratio from 0.4.
   const int64_t first = o.sinks, last = o.seq_len / 2 - o.copy_len;
   return first + static_cast<int64_t>(b % static_cast<uint64_t>(last - first + 1));
 }
