@@ -12,12 +12,18 @@
 # LAYOUT is stream or heavy, SPAN the tokens per <CR> (--span). A layout that evicts by attention
 # (heavy) is read 16 tokens per pass, as eval lm reads H2O (--h2o-chunk); the others in passes of
 # 512, which gives the same numbers at any size. Cells already in OUT (same data, window, ratio,
-# adapter bytes, layout and span) are skipped, so a killed run continues where it stopped and an
-# adapter retrained at the same path is scored again.
+# adapter bytes, layout, span and --stride-share) are skipped, so a killed run continues where it
+# stopped and an adapter retrained at the same path is scored again.
 set -eu
 [ $# -ge 4 ] || { sed -n '2,16p' "$0"; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 adapter=$1 layout=$2 span=$3 out=$4
+share=0  # --stride-share among the extra options: part of what a cell on file must match
+prev=
+for arg in "$@"; do
+  [ "$prev" = --stride-share ] && share=$arg
+  prev=$arg
+done
 case $out in /*) ;; *) out=$(pwd)/$out ;; esac
 # Run from the repository root, so that the records name the data and adapter as a user's
 # checkout does (../shared/data/..., adapters/...), not as this machine's absolute paths.
@@ -36,17 +42,18 @@ for cell in "wikitext-2-raw/wiki.test.raw 1024" "wikitext-2-raw/wiki.test.raw 20
             "gutenberg/pg84_frankenstein.txt 1024" "gutenberg/pg84_frankenstein.txt 4096"; do
   file=${cell% *} ctx=${cell#* }
   for ratio in 0.5 0.75; do
-    if python3 - "$out" "$file" "$ctx" "$ratio" "$digest" "$layout" "$span" <<'PY'; then continue; fi
+    if python3 - "$out" "$file" "$ctx" "$ratio" "$digest" "$layout" "$span" "$share" <<'PY'; then continue; fi
 import json, sys
-out, file, ctx, ratio, digest, layout, span = sys.argv[1:]
+out, file, ctx, ratio, digest, layout, span, share = sys.argv[1:]
 for line in open(out):
     r = json.loads(line)
     if (r["data"].endswith(file) and r["ctx"] == int(ctx) and abs(r["ratio"] - float(ratio)) < 1e-9
-            and r.get("adapter_sha256") == digest and r.get("layout") == layout and r["span"] == int(span)):
+            and r.get("adapter_sha256") == digest and r.get("layout") == layout and r["span"] == int(span)
+            and abs(r.get("stride_share", 0.0) - float(share)) < 1e-9):
         sys.exit(0)
 sys.exit(1)
 PY
-    echo "$(basename "$file") ctx $ctx ratio $ratio ($layout, span $span)" >&2
+    echo "$(basename "$file") ctx $ctx ratio $ratio ($layout, span $span, stride share $share)" >&2
     build/sentinel ppl --data "$data/$file" --max-tokens 8192 --ctx "$ctx" --stride "$ctx" \
       --compress sentinel --layout "$layout" --ratio "$ratio" --span "$span" --adapter "$adapter" --chunk "$chunk" \
       --kl-divergence --json "$@" >> "$out"

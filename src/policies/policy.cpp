@@ -74,6 +74,10 @@ void PolicyOptions::validate() const {
         " (it is the fraction of the context removed from the KV cache)");
   check(window >= 0, "window must be >= 0, got ", window);
   check(sinks >= 0, "sinks must be >= 0, got ", sinks);
+  check(stride_share >= 0.0 && stride_share <= 1.0, "--stride-share must be in [0, 1], got ", stride_share,
+        " (the share of the older tokens' budget kept evenly spread instead of by attention)");
+  check(stride_share == 0.0 || (method == Method::Sentinel && layout == SpanLayout::Heavy),
+        "--stride-share applies to --compress sentinel --layout heavy only");
   if (method == Method::Sentinel) {
     check(cl_id >= 0 && cr_id >= 0 && cl_id != cr_id, "sentinel compression needs the <CL>/<CR> token ids");
     if (spans.empty()) {

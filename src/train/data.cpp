@@ -167,6 +167,9 @@ void TrainDataOptions::validate() const {
   check(block >= 2, "--block must be >= 2 elements, got ", block);
   check(ratio >= 0.0 && ratio < 1.0, "--ratio must be in [0, 1), got ", ratio);
   check(method != Method::Sentinel || (cl_id >= 0 && cr_id >= 0), "sentinel training needs the <CL>/<CR> ids");
+  check(stride_share == 0.0 || (layout == TrainLayout::Stream && span_layout == SpanLayout::Heavy &&
+                               method == Method::Sentinel),
+        "--stride-share splits the heavy layout's older budget: it needs --layout heavy and --method sentinel");
   check(copy_rate == 0.0 || layout == TrainLayout::Stream, "--copy-rate ends sequences with a recurrence; the blocks ",
         "layout has no sequences to end: use --layout stream or heavy");
   if (layout == TrainLayout::Stream) {
@@ -207,6 +210,7 @@ PolicyOptions stream_sequence_policy(const TrainDataOptions& o, int64_t index) {
   PolicyOptions p;
   p.method = o.method;
   p.layout = o.span_layout;
+  if (o.method == Method::Sentinel) p.stride_share = o.stride_share;
   p.span = o.span_min + static_cast<int64_t>(b % static_cast<uint64_t>(o.span_max - o.span_min + 1));
   const double u = unit_interval(a);
   p.ratio = std::min(o.ratio_min + u * (o.ratio_max - o.ratio_min), static_cast<double>(p.span - 1) / p.span);

@@ -42,14 +42,14 @@ struct EvalGenArgs {
 };
 
 nlohmann::json run_config(const EvalGenArgs& a, int64_t n_docs) {
-  return {{"data", a.data},          {"prefix", a.prefix},       {"new_tokens", a.new_tokens},
+  return with_later_grid_options({{"data", a.data},          {"prefix", a.prefix},       {"new_tokens", a.new_tokens},
           {"docs_per_file", a.per_file}, {"documents", n_docs},  {"chunk", a.chunk},
           {"span", a.grid.span},     {"window", a.grid.window},  {"sinks", a.grid.sinks}, {"layout", a.grid.layout},
           {"seed", a.grid.seed},     {"model", a.model.model},   {"dtype", a.model.dtype}, {"backend", a.model.backend}, {"kv_dtype", a.model.kv_dtype},
           {"sampling", a.sampling.temperature > 0 ? "temperature " + std::to_string(a.sampling.temperature) +
                                                         " top-p " + std::to_string(a.sampling.top_p) + " seed " +
                                                         std::to_string(a.sampling.seed)
-                                                  : "greedy"}};
+                                                  : "greedy"}}, a.grid);
 }
 
 struct Generations {

@@ -53,11 +53,11 @@ struct EvalLmArgs {
 // The options that decide every cell's number: part of each cell's key, so a resumed run with
 // other options recomputes rather than mixes.
 nlohmann::json run_config(const EvalLmArgs& a) {
-  return {{"data", a.data},           {"max_tokens", a.max_tokens}, {"block", a.block},
+  return with_later_grid_options({{"data", a.data},           {"max_tokens", a.max_tokens}, {"block", a.block},
           {"max_span", a.spans.max_length}, {"span_unit", a.span_unit}, {"rows", a.rows},
           {"ctx", a.ctx},             {"stride", a.stride},         {"chunk", a.chunk}, {"h2o_chunk", a.h2o_chunk},
           {"span", a.grid.span},      {"window", a.grid.window},    {"sinks", a.grid.sinks}, {"layout", a.grid.layout}, {"kl", a.kl},
-          {"seed", a.grid.seed},      {"model", a.model.model},     {"dtype", a.model.dtype}, {"backend", a.model.backend}, {"kv_dtype", a.model.kv_dtype}};
+          {"seed", a.grid.seed},      {"model", a.model.model},     {"dtype", a.model.dtype}, {"backend", a.model.backend}, {"kv_dtype", a.model.kv_dtype}}, a.grid);
 }
 
 // Tokens per forward pass when reading a window in the stream setting.

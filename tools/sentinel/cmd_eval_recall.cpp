@@ -30,11 +30,11 @@ struct EvalRecallArgs {
 };
 
 nlohmann::json run_config(const EvalRecallArgs& a) {
-  return {{"task", a.task},       {"data", a.data},         {"cases", a.cases},     {"passage", a.passage},
+  return with_later_grid_options({{"task", a.task},       {"data", a.data},         {"cases", a.cases},     {"passage", a.passage},
           {"lead", a.lead},       {"chunk", a.chunk},       {"h2o_chunk", a.h2o_chunk}, {"span", a.grid.span},
           {"window", a.grid.window}, {"sinks", a.grid.sinks}, {"layout", a.grid.layout}, {"seed", a.grid.seed},
           {"model", a.model.model}, {"dtype", a.model.dtype}, {"backend", a.model.backend},
-          {"kv_dtype", a.model.kv_dtype}};
+          {"kv_dtype", a.model.kv_dtype}}, a.grid);
 }
 
 int64_t setting_ctx(const GridCell& c) { return std::stoll(c.setting.substr(c.setting.find('@') + 1)); }

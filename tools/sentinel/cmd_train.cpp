@@ -94,6 +94,7 @@ nlohmann::json run_identity(const TrainArgs& a, const std::string& data_sha, con
           {"sentinel_lr", a.sentinel_lr}, {"init_adapter", a.init_adapter}};
   // Keys added later enter only when set, so runs checkpointed before them still resume.
   if (a.lora.positions != LoraPositions::All) identity["lora_positions"] = lora_positions_name(a.lora.positions);
+  if (a.stream.stride_share > 0.0) identity["stride_share"] = a.stream.stride_share;
   if (a.stream.copy_rate > 0.0) {
     identity["copy_rate"] = a.stream.copy_rate;
     identity["copy_len"] = a.stream.copy_len;
@@ -225,6 +226,7 @@ int run_train(TrainArgs& a) {
   val_policy.layout = layout == TrainLayout::Stream ? span_layout : SpanLayout::Periodic;
   val_policy.span = a.val_span > 0 ? a.val_span : default_span(val_policy.layout);
   val_policy.sinks = a.stream.sinks;
+  if (method == Method::Sentinel && val_policy.layout == SpanLayout::Heavy) val_policy.stride_share = a.stream.stride_share;
   val_policy.window = method == Method::Local ? a.window : 0;
   val_policy.seed = a.loop.seed;
   val_policy.cl_id = 0;  // placeholders until the model is loaded
@@ -422,6 +424,7 @@ int run_train(TrainArgs& a) {
       {"span_range", a.span_range},
       {"seq_len", std::to_string(d.seq_len)},
       {"sinks", std::to_string(d.sinks)},
+      {"stride_share", std::to_string(d.stride_share)},
       {"copy_rate", std::to_string(d.copy_rate)},
       {"copy_len", std::to_string(d.copy_len)},
       {"distill", std::to_string(a.distill)},
@@ -515,6 +518,7 @@ Runner register_train(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--sinks", a->stream.sinks, "stream: initial tokens never compressed (as at inference)")
       ->capture_default_str();
+  add_stride_share_option(*cmd, a->stream.stride_share);
   cmd->add_option("--copy-rate", a->stream.copy_rate,
                   "stream: fraction of sequences that end with a recurrence: their last --copy-len tokens replaced by "
                   "a passage from their first half, so the loss there rewards summaries that keep exact tokens "

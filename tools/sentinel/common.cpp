@@ -78,6 +78,7 @@ void add_compression_options(CLI::App& app, CompressionArgs& args) {
   app.add_option("--sinks", args.policy.sinks,
                  "streaming, sentinel (stream layout): initial attention-sink tokens always kept")
       ->capture_default_str();
+  add_stride_share_option(app, args.policy.stride_share);
   app.add_option("--compress-seed", args.policy.seed, "scattered: seed of the kept positions")->capture_default_str();
   app.add_option("--adapter", args.adapter,
                  "Adapter file from `sentinel train` for this model: sentinel embeddings and/or LoRA (merged at load). "
@@ -108,6 +109,15 @@ void add_layout_option(CLI::App& app, std::string& layout, const std::string& sc
                          "<CR>s sharing the rest with H2O's heavy hitters (evicts by attention); periodic: the paper "
                          "setting's spans every (L-1)/ratio tokens from the first one")
       ->check(CLI::IsMember({"stream", "heavy", "periodic"}))
+      ->capture_default_str();
+}
+
+void add_stride_share_option(CLI::App& app, double& share) {
+  app.add_option("--stride-share", share,
+                 "sentinel, --layout heavy: the share of the older tokens' budget kept evenly spread over them (as "
+                 "strided keeps its older half) instead of by accumulated attention; 0 = all heavy hitters, 1 = all "
+                 "evenly spread")
+      ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
 }
 

@@ -43,6 +43,8 @@ std::string default_spans_help();
 void add_span_option(CLI::App& app, int64_t& span, const std::string& layout, const std::string& scope);
 // --layout (sentinel's span scheduler, policy.h: SpanLayout), shared by every command that compresses.
 void add_layout_option(CLI::App& app, std::string& layout, const std::string& scope);
+// --stride-share (policy.h: PolicyOptions::stride_share), for commands that compress.
+void add_stride_share_option(CLI::App& app, double& share);
 // The policy the options ask for, validated before any model is loaded, so that a bad request
 // fails fast. Sentinel token ids are placeholders until install_compression().
 PolicyOptions parse_compression(const CompressionArgs& args);

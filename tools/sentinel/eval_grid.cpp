@@ -41,7 +41,13 @@ void add_grid_options(CLI::App& app, GridArgs& args) {
   add_layout_option(app, args.layout, "sentinel (stream, gen)");
   app.add_option("--sinks", args.sinks, "streaming, sentinel (stream layout): initial tokens always kept")
       ->capture_default_str();
+  add_stride_share_option(app, args.stride_share);
   app.add_option("--seed", args.seed, "Seed of random spans and scattered patterns")->capture_default_str();
+}
+
+nlohmann::json with_later_grid_options(nlohmann::json config, const GridArgs& args) {
+  if (args.stride_share > 0) config["stride_share"] = args.stride_share;
+  return config;
 }
 
 std::vector<GridCell> plan_grid(const GridArgs& args, const std::vector<std::string>& settings, bool default_model) {
@@ -101,6 +107,7 @@ PolicyOptions grid_policy(const GridArgs& args, const GridCell& cell) {
   p.sinks = args.sinks;
   p.seed = args.seed;
   if (cell.method == Method::Sentinel) {
+    p.stride_share = args.stride_share;
     p.cl_id = 0;  // placeholders until a model is loaded
     p.cr_id = 1;
   }

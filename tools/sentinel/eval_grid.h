@@ -23,10 +23,16 @@ struct GridArgs {
   int64_t window = 0;                 // sentinel: protected recent tokens
   std::string layout = "stream";      // sentinel: SpanLayout by name
   int64_t sinks = 4;                  // streaming, sentinel (stream layout)
+  double stride_share = 0.0;          // sentinel (heavy layout): older budget kept evenly spread
   uint64_t seed = 0;                  // scattered patterns, random spans
 };
 
 void add_grid_options(CLI::App& app, GridArgs& args);
+
+// A command's run config (part of every record's key) with the grid options added since records
+// were first written: each joins only when set, so that records written without it keep their keys
+// and `--resume` still finds them.
+nlohmann::json with_later_grid_options(nlohmann::json config, const GridArgs& args);
 
 struct GridCell {
   std::string setting;   // e.g. "paper", "stream"

@@ -64,6 +64,9 @@ struct PolicyOptions {
   // local: when > 0, a fixed window of this many tokens instead of the paper's relative window.
   int64_t window = 0;
   int64_t sinks = 4;        // streaming, sentinel (stream layout): initial "attention sink" tokens always kept
+  // sentinel (heavy layout): the share of the older tokens' budget kept evenly spread over them, as
+  // strided keeps its older half, instead of by accumulated attention; in [0, 1], 0 = all by attention.
+  double stride_share = 0.0;
   uint64_t seed = 0;        // scattered: which tokens are kept
   std::vector<Span> spans;  // sentinel: explicit spans (sorted, disjoint); replaces the scheduler
   int32_t cl_id = -1;       // sentinel: token ids of <CL> and <CR> (n_vocab and n_vocab + 1)

@@ -37,6 +37,9 @@ class SentinelPolicy final : public CompressionPolicy {
  private:
   bool heavy() const { return options_.spans.empty() && options_.layout == SpanLayout::Heavy; }
   std::vector<int64_t> heavy_evictions(std::span<const CacheCell> cells, int64_t next_index) const;
+  // Of the heavy layout's older cells (indices into `cells`, ascending), the `count` to evict.
+  std::vector<int64_t> older_evictions(std::span<const CacheCell> cells, const std::vector<int64_t>& older,
+                                       int64_t count, int64_t recent_begin) const;
   // Is span k's <CR> fed right after ordinary index `index`? (Asked in order, k = next_close_.)
   bool closes_after(int64_t k, const Span& span, int64_t index) const;
   Element sentinel(int32_t id, CellKind kind, int64_t position, int64_t k) const;

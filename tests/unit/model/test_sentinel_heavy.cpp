@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <vector>
 
+#include "sentinel/core/error.h"
 #include "sentinel/policies/mask.h"
 #include "sentinel/policies/sentinel.h"
 
@@ -111,28 +113,98 @@ TEST(SentinelHeavy, EvictionKeepsSinksRecentSummariesThenTheHeaviest) {
   EXPECT_EQ(ordinary, (std::vector<int64_t>{0, 1, 13, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39}));
 }
 
-// Read one token per pass with scores that favour the first token, the cache never holds more
-// than the budget after a pass, the first token never leaves, and <CR>s accumulate.
+// Reads n tokens one per pass, attention 5 on the positions in `heavy` and 0.2
+// elsewhere, and returns the cache it ends with, checked after every pass: within the budget, the
+// first token still in.
+std::vector<CacheCell> decode_one_by_one(SentinelPolicy& reader, int64_t n, double ratio,
+                                         const std::vector<int64_t>& heavy = {}) {
+  std::vector<CacheCell> cache;
+  const std::vector<int32_t> ids = tokens(n);
+  for (int64_t t = 0; t < n; ++t) {
+    for (const Element& e : reader.expand(std::span<const int32_t>(ids).subspan(t, 1), t)) cache.push_back(e.cell);
+    std::vector<float> m(cache.size(), 0.2f);
+    for (size_t i = 0; i < cache.size(); ++i)
+      if (std::find(heavy.begin(), heavy.end(), cache[i].position) != heavy.end() && cache[i].kind == CellKind::Ordinary)
+        m[i] = 5.0f;
+    reader.observe_attention(cache, masses(m));
+    const std::vector<int64_t> dead = reader.evictions(cache, t + 1);
+    for (auto it = dead.rbegin(); it != dead.rend(); ++it) cache.erase(cache.begin() + *it);
+    EXPECT_LE(static_cast<int64_t>(cache.size()), std::max<int64_t>(1, kv_budget(ratio, t + 2) - 1))
+        << "ratio " << ratio << " after " << t + 1 << " tokens";
+    EXPECT_EQ(cache.front().position, 0) << "the first token left after " << t + 1 << " tokens";
+  }
+  return cache;
+}
+
+// The ordinary positions of `cache` in [begin, end).
+std::vector<int64_t> ordinary_between(const std::vector<CacheCell>& cache, int64_t begin, int64_t end) {
+  std::vector<int64_t> out;
+  for (const CacheCell& c : cache)
+    if (c.kind == CellKind::Ordinary && c.position >= begin && c.position < end) out.push_back(c.position);
+  return out;
+}
+
+// Read one token per pass, the cache never holds more than the budget after a pass, the first
+// token never leaves, and <CR>s accumulate.
 TEST(SentinelHeavy, DecodingStaysWithinTheBudget) {
   for (double ratio : {0.5, 0.75}) {
     SentinelPolicy reader(heavy(ratio, 8, 4));
-    std::vector<CacheCell> cache;
-    const std::vector<int32_t> ids = tokens(200);
-    for (int64_t t = 0; t < 200; ++t) {
-      for (const Element& e : reader.expand(std::span<const int32_t>(ids).subspan(t, 1), t)) cache.push_back(e.cell);
-      std::vector<float> m(cache.size(), 0.2f);
-      m[0] = 1.0f;
-      reader.observe_attention(cache, masses(m));
-      const std::vector<int64_t> dead = reader.evictions(cache, t + 1);
-      for (auto it = dead.rbegin(); it != dead.rend(); ++it) cache.erase(cache.begin() + *it);
-      ASSERT_LE(static_cast<int64_t>(cache.size()), std::max<int64_t>(1, kv_budget(ratio, t + 2) - 1))
-          << "ratio " << ratio << " after " << t + 1 << " tokens";
-      ASSERT_EQ(cache.front().position, 0) << "the first token left after " << t + 1 << " tokens";
-    }
+    const std::vector<CacheCell> cache = decode_one_by_one(reader, 200, ratio, {0});
     const auto summaries = std::count_if(cache.begin(), cache.end(),
                                          [](const CacheCell& c) { return c.kind == CellKind::CompressRight; });
     EXPECT_GT(summaries, 10) << "ratio " << ratio;
   }
+}
+
+// --stride-share 1: the older tokens are kept as strided keeps its older half, evenly spread from
+// the sinks to the recent window, whatever the attention says. After 400 tokens with spans of 16
+// no gap between kept neighbours is under half their mean spacing or over twice it, the oldest
+// stretch (the passage a recall test asks back) included. (At r 0.5 the kept positions run
+// 7 10 13 16 22 25 ...: three apart, six where a <CR> sits between them.) Of the four tokens that
+// drew all the attention, H2O's choice, no more are kept than of any four neighbours.
+TEST(SentinelHeavy, StrideShareKeepsOlderTokensEvenlySpread) {
+  for (double ratio : {0.5, 0.75}) {
+    PolicyOptions options = heavy(ratio, 16, 4);
+    options.stride_share = 1.0;
+    SentinelPolicy reader(options);
+    const std::vector<CacheCell> cache = decode_one_by_one(reader, 400, ratio, {100, 101, 102, 103});
+    const int64_t recent_begin = 400 - reader.heavy_recent(400);
+    const std::vector<int64_t> older = ordinary_between(cache, 4, recent_begin);
+    ASSERT_GT(older.size(), 20u) << "ratio " << ratio;
+    const double spacing = static_cast<double>(recent_begin - 4) / static_cast<double>(older.size());
+    std::vector<int64_t> gaps;
+    for (size_t i = 1; i < older.size(); ++i) gaps.push_back(older[i] - older[i - 1]);
+    EXPECT_GE(*std::min_element(gaps.begin(), gaps.end()), spacing / 2) << "ratio " << ratio;
+    EXPECT_LE(*std::max_element(gaps.begin(), gaps.end()), 2 * spacing) << "ratio " << ratio;
+    EXPECT_LE(older.front() - 4, 2 * spacing) << "the oldest stretch is kept too";
+    EXPECT_LE(ordinary_between(cache, 100, 104).size(), 2u) << "attention does not decide at share 1";
+  }
+}
+
+// --stride-share 0.5: half the older tokens' room goes to the heaviest, the other half evenly
+// spread over what is left. Tokens 100..103 draw the attention: they stay, beside an even share
+// that reaches from the oldest older tokens to the newest.
+TEST(SentinelHeavy, StrideShareSplitsTheOlderBudget) {
+  PolicyOptions options = heavy(0.5, 16, 4);
+  options.stride_share = 0.5;
+  SentinelPolicy reader(options);
+  const std::vector<CacheCell> cache = decode_one_by_one(reader, 400, 0.5, {100, 101, 102, 103});
+  const int64_t recent_begin = 400 - reader.heavy_recent(400);
+  EXPECT_EQ(ordinary_between(cache, 100, 104), (std::vector<int64_t>{100, 101, 102, 103}));
+  EXPECT_GT(ordinary_between(cache, 4, 100).size(), 5u) << "the even share reaches the oldest older tokens";
+  EXPECT_GT(ordinary_between(cache, 200, recent_begin).size(), 5u) << "and the newest";
+  EXPECT_EQ(static_cast<int64_t>(cache.size()), reader.heavy_capacity(400));
+}
+
+TEST(SentinelHeavy, StrideShareIsCheckedWhereItApplies) {
+  PolicyOptions options = heavy(0.5, 8, 4);
+  options.stride_share = 1.5;
+  EXPECT_THROW(options.validate(), Error);
+  PolicyOptions h2o;
+  h2o.method = Method::H2O;
+  h2o.ratio = 0.5;
+  h2o.stride_share = 0.5;
+  EXPECT_THROW(h2o.validate(), Error);
 }
 
 TEST(SentinelHeavy, LayoutNameParsesAndReadsAttention) {
