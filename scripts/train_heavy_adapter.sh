@@ -5,7 +5,7 @@
 # in training, 16 tokens per pass, to find which tokens H2O's eviction keeps, then trained on the
 # replay of that reading in one masked pass. The ratio is uniform in [0.4, 0.8] per sequence; the
 # loss is the KL divergence from the uncompressed base model alone; LoRA r=16 acts at the <CL>/<CR>
-# tokens only, so ordinary tokens compute as the base model. Seven stages (2.77M tokens in all):
+# tokens only, so ordinary tokens compute as the base model. Eight stages (3.00M tokens in all):
 #   1. from the gated stream-layout adapter (adapters/...sentinel-gated.safetensors), 80 updates of
 #      4 sequences of 1,024, spans of 8-32, the training texts of scripts/training_files.sh
 #      (held-out texts excluded), one process;
@@ -21,16 +21,18 @@
 #      (--copy-rate 0.5 --copy-len 64), aimed at recall beyond the window. Numbered 7 because a
 #      sixth stage, the stage-5 recipe once more, was trained and kept out (docs/training.md);
 #   8. from stage 7, 56 more updates in which every sequence ends with such a recurrence
-#      (--copy-rate 1.0, seed 12).
+#      (--copy-rate 1.0, seed 12);
+#   9. from stage 8, 28 more updates of that recipe (seed 13) read with --stride-share 1: the older
+#      tokens' room kept evenly spread instead of by attention, the layout's default since.
 #
 #   scripts/train_heavy_adapter.sh [OUT] [extra sentinel train options, e.g. --resume]
 #
 # OUT defaults to $SENTINEL_HOME/runs/ (~/.cache/sentinel), beside its checkpoint and log; stages 1
-# to 5 and 7 write OUT.stageN.safetensors and are skipped once their file exists, so --resume
+# to 5, 7 and 8 write OUT.stageN.safetensors and are skipped once their file exists, so --resume
 # applies to the stage that was interrupted. On an AVX-512 Xeon with 2 cores: stage 1 ~75 s per
 # update on one core (the read costs about as much as the step), ~100 min; stage 2 ~37 s per update
 # on both, ~50 min; stage 3 ~103 s, ~87 min; stages 4 and 5 ~110 s, ~105 min each; stage 7 ~103 s,
-# ~70 min; stage 8 ~104 s, ~100 min.
+# ~70 min; stage 8 ~104 s, ~100 min; stage 9 ~105 s, ~50 min.
 # Ctrl-C checkpoints; the same command plus --resume continues exactly.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,6 +51,7 @@ stage3=${out%.safetensors}.stage3.safetensors
 stage4=${out%.safetensors}.stage4.safetensors
 stage5=${out%.safetensors}.stage5.safetensors
 stage7=${out%.safetensors}.stage7.safetensors
+stage8=${out%.safetensors}.stage8.safetensors
 files=$(scripts/training_files.sh)  # held-out texts excluded
 wiki="$data/wikitext-2-raw/wiki.valid.raw"
 common="--method sentinel --layout heavy --ratio-range 0.4:0.8 --sinks 4 --distill 1.0
@@ -91,5 +94,9 @@ if [ ! -f "$stage7" ]; then
     --copy-rate 0.5 --copy-len 64 --init-adapter "$stage5" --seed 10 -o "$stage7" "$@"
 fi
 # shellcheck disable=SC2086
-exec $torchrun build/sentinel train $files $wiki4 $common $long --steps 56 --val-every 28 \
-  --copy-rate 1.0 --copy-len 64 --init-adapter "$stage7" --seed 12 -o "$out" "$@"
+if [ ! -f "$stage8" ]; then
+  $torchrun build/sentinel train $files $wiki4 $common $long --steps 56 --val-every 28 \
+    --copy-rate 1.0 --copy-len 64 --init-adapter "$stage7" --seed 12 -o "$stage8" "$@"
+fi
+exec $torchrun build/sentinel train $files $wiki4 $common $long --steps 28 --val-every 14 --stride-share 1 \
+  --copy-rate 1.0 --copy-len 64 --init-adapter "$stage8" --seed 13 -o "$out" "$@"

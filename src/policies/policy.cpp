@@ -51,6 +51,13 @@ SpanLayout parse_span_layout(const std::string& name) {
 
 int64_t default_span(SpanLayout layout) { return layout == SpanLayout::Heavy ? 48 : 16; }
 
+double default_stride_share(SpanLayout layout) { return layout == SpanLayout::Heavy ? 1.0 : 0.0; }
+
+double resolve_stride_share(double given, Method method, SpanLayout layout) {
+  if (given >= 0) return given;
+  return method == Method::Sentinel ? default_stride_share(layout) : 0.0;
+}
+
 std::string span_layout_name(SpanLayout layout) {
   switch (layout) {
     case SpanLayout::Stream: return "stream";

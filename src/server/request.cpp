@@ -150,7 +150,7 @@ CompressionSpec parse_compression(const json& v, const CompressionSpec& fallback
           type_name(v));
     return fallback;
   }
-  refuse_unknown(v, {"method", "ratio", "span", "window", "sinks", "seed", "layout"}, "compression.", p);
+  refuse_unknown(v, {"method", "ratio", "span", "window", "sinks", "seed", "layout", "stride_share"}, "compression.", p);
   CompressionSpec spec;  // a given object starts from the method defaults, not the server's
   if (!v.contains("method"))
     p.add("field 'compression.method' is required (none, sentinel, local, scattered, strided, streaming or h2o)");
@@ -161,6 +161,7 @@ CompressionSpec parse_compression(const json& v, const CompressionSpec& fallback
   spec.seed = static_cast<uint64_t>(get_int(v, "seed", 0, 0, INT64_MAX, p, "compression."));
   if (auto layout = get_compression_name(v, "layout", parse_span_layout, p)) spec.layout = *layout;
   spec.span = get_int(v, "span", layout_default_span(spec.layout), 2, 4096, p, "compression.");
+  spec.stride_share = get_number(v, "stride_share", -1.0, 0.0, 1.0, p, "compression.");
   return spec;
 }
 
@@ -293,6 +294,7 @@ PolicyOptions policy_from_spec(const CompressionSpec& spec) {
   policy.sinks = spec.sinks;
   policy.seed = spec.seed;
   policy.layout = parse_span_layout(spec.layout);
+  policy.stride_share = resolve_stride_share(spec.stride_share, policy.method, policy.layout);
   check(policy.method != Method::None || policy.ratio == 0.0, "compression.ratio ", policy.ratio,
         " needs a compression.method other than none (none keeps the full cache)");
   if (policy.method == Method::Sentinel) {

@@ -73,6 +73,7 @@ json compression_json(const Outcome& o) {
           {"ratio", o.policy.ratio},
           {"span", o.policy.span},
           {"layout", span_layout_name(o.policy.layout)},
+          {"stride_share", o.policy.stride_share},
           {"marked_spans", o.n_spans},
           {"achieved_ratio", o.stats.achieved_ratio()},
           {"tokens_seen", o.stats.ordinary_seen},

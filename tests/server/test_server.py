@@ -103,6 +103,7 @@ def test_heavy_layout_keeps_summaries_beside_heavy_hitters(server, document):
     c = extra(r, "compression")
     assert c["method"] == "sentinel" and c["layout"] == "heavy"
     assert c["span"] == 48, c  # without a span, the one the heavy adapter was validated at
+    assert c["stride_share"] == 1.0, c  # and the share of evenly spread older tokens it was trained at
     # It evicts by attention down to the budget after every pass, as H2O does: exactly the budget.
     assert c["kv_entries"] <= math.ceil(0.5 * (c["tokens_seen"] + 1)) - 1, c
     assert c["achieved_ratio"] >= 0.5 - 1e-9, c

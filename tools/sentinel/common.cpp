@@ -78,13 +78,20 @@ void add_compression_options(CLI::App& app, CompressionArgs& args) {
   app.add_option("--sinks", args.policy.sinks,
                  "streaming, sentinel (stream layout): initial attention-sink tokens always kept")
       ->capture_default_str();
-  add_stride_share_option(app, args.policy.stride_share);
+  add_stride_share_option(app, args.stride_share);
   app.add_option("--compress-seed", args.policy.seed, "scattered: seed of the kept positions")->capture_default_str();
   app.add_option("--adapter", args.adapter,
                  "Adapter file from `sentinel train` for this model: sentinel embeddings and/or LoRA (merged at load). "
                  "--compress sentinel on the default model uses the shipped adapter unless given one; 'none' reads "
                  "with the untrained sentinel rows")
       ->check(CLI::ExistingFile | CLI::IsMember({"none"}));
+}
+
+std::string default_stride_shares_help() {
+  char text[96];
+  std::snprintf(text, sizeof text, "%g with --layout heavy, the share its shipped adapter was trained at; 0 otherwise",
+                default_stride_share(SpanLayout::Heavy));
+  return text;
 }
 
 std::string default_spans_help() {
@@ -106,7 +113,8 @@ void add_layout_option(CLI::App& app, std::string& layout, const std::string& sc
                  scope + ": where scheduled spans go. stream: after the --sinks first tokens, each span compressed as "
                          "the budget pushes it out of the raw recent window (the window is what the budget leaves); "
                          "heavy: the same spans, each compressed as it leaves H2O's recent half of the budget, the "
-                         "<CR>s sharing the rest with H2O's heavy hitters (evicts by attention); periodic: the paper "
+                         "<CR>s sharing the rest with older tokens kept evenly spread or by attention (--stride-share; "
+                         "evicts between passes, as H2O); periodic: the paper "
                          "setting's spans every (L-1)/ratio tokens from the first one")
       ->check(CLI::IsMember({"stream", "heavy", "periodic"}))
       ->capture_default_str();
@@ -116,15 +124,15 @@ void add_stride_share_option(CLI::App& app, double& share) {
   app.add_option("--stride-share", share,
                  "sentinel, --layout heavy: the share of the older tokens' budget kept evenly spread over them (as "
                  "strided keeps its older half) instead of by accumulated attention; 0 = all heavy hitters, 1 = all "
-                 "evenly spread")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
+                 "evenly spread (default: " + default_stride_shares_help() + ")")
+      ->check(CLI::Range(0.0, 1.0));
 }
 
 PolicyOptions parse_compression(const CompressionArgs& args) {
   PolicyOptions policy = args.policy;
   policy.method = parse_method(args.method);
   policy.layout = parse_span_layout(args.layout);
+  policy.stride_share = resolve_stride_share(args.stride_share, policy.method, policy.layout);
   check(policy.method != Method::None || policy.ratio == 0.0, "--ratio ", policy.ratio,
         " needs a --compress method (none keeps the full cache)");
   if (policy.method == Method::Sentinel) {

@@ -33,17 +33,21 @@ struct CompressionArgs {
   std::string method = "none";
   PolicyOptions policy;
   std::string layout = "stream";  // sentinel: SpanLayout by name
+  double stride_share = -1;       // sentinel, heavy layout: -1 = the layout's default (policy.h)
   std::string adapter;  // an adapter file; "" = the shipped one for sentinel, "none" = no adapter
 };
 
 void add_compression_options(CLI::App& app, CompressionArgs& args);
 // The default spans as help text: "16; 48 with --layout heavy (...)" (policy.h: default_span).
 std::string default_spans_help();
+// The default stride shares as help text (policy.h: default_stride_share).
+std::string default_stride_shares_help();
 // --span, whose default follows --layout (policy.h: default_span) unless the option is given.
 void add_span_option(CLI::App& app, int64_t& span, const std::string& layout, const std::string& scope);
 // --layout (sentinel's span scheduler, policy.h: SpanLayout), shared by every command that compresses.
 void add_layout_option(CLI::App& app, std::string& layout, const std::string& scope);
-// --stride-share (policy.h: PolicyOptions::stride_share), for commands that compress.
+// --stride-share (policy.h: PolicyOptions::stride_share), for commands that compress; left at -1
+// when not given, which resolve_stride_share() turns into the layout's default.
 void add_stride_share_option(CLI::App& app, double& share);
 // The policy the options ask for, validated before any model is loaded, so that a bad request
 // fails fast. Sentinel token ids are placeholders until install_compression().

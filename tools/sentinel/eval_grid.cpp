@@ -46,7 +46,8 @@ void add_grid_options(CLI::App& app, GridArgs& args) {
 }
 
 nlohmann::json with_later_grid_options(nlohmann::json config, const GridArgs& args) {
-  if (args.stride_share > 0) config["stride_share"] = args.stride_share;
+  const double share = resolve_stride_share(args.stride_share, Method::Sentinel, parse_span_layout(args.layout));
+  if (share > 0) config["stride_share"] = share;
   return config;
 }
 
@@ -107,7 +108,7 @@ PolicyOptions grid_policy(const GridArgs& args, const GridCell& cell) {
   p.sinks = args.sinks;
   p.seed = args.seed;
   if (cell.method == Method::Sentinel) {
-    p.stride_share = args.stride_share;
+    p.stride_share = resolve_stride_share(args.stride_share, Method::Sentinel, p.layout);
     p.cl_id = 0;  // placeholders until a model is loaded
     p.cr_id = 1;
   }

@@ -23,7 +23,7 @@ struct GridArgs {
   int64_t window = 0;                 // sentinel: protected recent tokens
   std::string layout = "stream";      // sentinel: SpanLayout by name
   int64_t sinks = 4;                  // streaming, sentinel (stream layout)
-  double stride_share = 0.0;          // sentinel (heavy layout): older budget kept evenly spread
+  double stride_share = -1;           // sentinel (heavy layout): older budget kept evenly spread; -1 = default
   uint64_t seed = 0;                  // scattered patterns, random spans
 };
 

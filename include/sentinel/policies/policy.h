@@ -48,6 +48,12 @@ std::string span_layout_name(SpanLayout layout);
 // Tokens per <CR> when none is given: the span each layout's shipped adapter was validated at
 // (docs/training.md): 48 beside heavy hitters, whose summaries each cost one of them; 16 elsewhere.
 int64_t default_span(SpanLayout layout);
+// PolicyOptions::stride_share when none is given: the share the layout's shipped adapter was
+// trained at (docs/training.md); 0 for every layout but heavy.
+double default_stride_share(SpanLayout layout);
+// A stride share as the CLI and the server take it: negative = not given, the layout's default
+// for sentinel, 0 for the other methods (which keep no summaries to share a budget with).
+double resolve_stride_share(double given, Method method, SpanLayout layout);
 
 // Every knob of every policy, validated once by validate(). Fields a method does not use are ignored.
 struct PolicyOptions {

@@ -29,6 +29,7 @@ struct CompressionSpec {
   int64_t sinks = 4;            // streaming: attention sinks kept
   uint64_t seed = 0;            // scattered: which tokens are kept
   std::string layout = "stream";  // sentinel: the span scheduler, policy.h: stream, heavy or periodic
+  double stride_share = -1;       // sentinel, heavy layout: -1 = the layout's default (policy.h)
 };
 
 // The policy a spec asks for (sentinel ids are placeholders until the server sets them); throws

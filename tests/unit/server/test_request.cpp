@@ -75,6 +75,23 @@ TEST(ServerRequest, SpanFollowsTheLayoutUnlessGiven) {
   EXPECT_EQ(span_of({{"span", 8}, {"layout", "periodic"}}), 8);
 }
 
+// Without stride_share a request gets its layout's (policy.h: default_stride_share) for sentinel
+// and 0 for every other method; a given one wins, and one out of [0, 1] is refused by name.
+TEST(ServerRequest, StrideShareFollowsTheLayoutUnlessGiven) {
+  auto share_of = [](json compression) {
+    compression["ratio"] = 0.5;
+    const CompressionSpec spec =
+        parse_generation_request(Endpoint::Chat, chat({{"compression", compression}}), defaults()).compression;
+    return policy_from_spec(spec).stride_share;
+  };
+  EXPECT_EQ(share_of({{"method", "sentinel"}, {"layout", "heavy"}}), default_stride_share(SpanLayout::Heavy));
+  EXPECT_EQ(share_of({{"method", "sentinel"}}), 0.0);
+  EXPECT_EQ(share_of({{"method", "sentinel"}, {"layout", "heavy"}, {"stride_share", 0.25}}), 0.25);
+  EXPECT_EQ(share_of({{"method", "h2o"}, {"layout", "heavy"}}), 0.0);
+  EXPECT_THROW(share_of({{"method", "sentinel"}, {"layout", "heavy"}, {"stride_share", 1.5}}), Error);
+  EXPECT_THROW(share_of({{"method", "sentinel"}, {"layout", "stream"}, {"stride_share", 0.5}}), Error);
+}
+
 struct BadCase {
   const char* name;
   Endpoint endpoint;
