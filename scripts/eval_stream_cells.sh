@@ -18,7 +18,7 @@ set -eu
 [ $# -ge 4 ] || { sed -n '2,16p' "$0"; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 adapter=$1 layout=$2 span=$3 out=$4
-share=0  # --stride-share among the extra options: part of what a cell on file must match
+share=  # --stride-share among the extra options: part of what a cell on file must match
 prev=
 for arg in "$@"; do
   [ "$prev" = --stride-share ] && share=$arg
@@ -31,10 +31,11 @@ cd "$root"
 data=${SENTINEL_SHARED_DATA:-../shared/data}
 shift 4
 case $layout in
-  heavy) chunk=16 ;;
-  stream) chunk=512 ;;
+  heavy) chunk=16 default_share=1 ;;  # ppl's share when none is given (policy.h: default_stride_share)
+  stream) chunk=512 default_share=0 ;;
   *) echo "eval_stream_cells.sh: LAYOUT must be stream or heavy, got '$layout'" >&2; exit 2 ;;
 esac
+share=${share:-$default_share}
 [ -f "$adapter" ] || { echo "eval_stream_cells.sh: adapter '$adapter' does not exist (a path from the repository root, or absolute)" >&2; exit 2; }
 touch "$out"
 digest=$(python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$adapter")

@@ -62,13 +62,16 @@ std::vector<int64_t> SentinelPolicy::older_evictions(std::span<const CacheCell> 
   // share from what they leave.
   const auto keep = static_cast<int64_t>(older.size()) - count;
   const auto n_even = static_cast<int64_t>(std::llround(options_.stride_share * static_cast<double>(keep)));
-  std::vector<int64_t> ranked(older);
-  std::stable_sort(ranked.begin(), ranked.end(), [&](int64_t a, int64_t b) {
-    return scores_.score(cells[a].position) > scores_.score(cells[b].position);
-  });
-  std::vector<int64_t> rest(ranked.begin() + (keep - n_even), ranked.end());
-  if (n_even == 0) return rest;
-  std::sort(rest.begin(), rest.end());  // cell order is position order among ordinary tokens
+  const int64_t n_heavy = keep - n_even;
+  std::vector<int64_t> rest(older);  // what the heavy hitters leave; ascending = position order
+  if (n_heavy > 0 || n_even == 0) {  // at share 1 no token is kept for its score: no ranking
+    std::stable_sort(rest.begin(), rest.end(), [&](int64_t a, int64_t b) {
+      return scores_.score(cells[a].position) > scores_.score(cells[b].position);
+    });
+    rest.erase(rest.begin(), rest.begin() + n_heavy);
+    if (n_even == 0) return rest;
+    std::sort(rest.begin(), rest.end());
+  }
   std::vector<int64_t> positions;
   for (int64_t index : rest) positions.push_back(cells[index].position);
   std::vector<int64_t> dead;

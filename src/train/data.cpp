@@ -210,7 +210,7 @@ PolicyOptions stream_sequence_policy(const TrainDataOptions& o, int64_t index) {
   PolicyOptions p;
   p.method = o.method;
   p.layout = o.span_layout;
-  if (o.method == Method::Sentinel) p.stride_share = o.stride_share;
+  p.stride_share = o.stride_share;  // validate(): sentinel and the heavy layout only
   p.span = o.span_min + static_cast<int64_t>(b % static_cast<uint64_t>(o.span_max - o.span_min + 1));
   const double u = unit_interval(a);
   p.ratio = std::min(o.ratio_min + u * (o.ratio_max - o.ratio_min), static_cast<double>(p.span - 1) / p.span);

@@ -226,7 +226,7 @@ int run_train(TrainArgs& a) {
   val_policy.layout = layout == TrainLayout::Stream ? span_layout : SpanLayout::Periodic;
   val_policy.span = a.val_span > 0 ? a.val_span : default_span(val_policy.layout);
   val_policy.sinks = a.stream.sinks;
-  if (method == Method::Sentinel && val_policy.layout == SpanLayout::Heavy) val_policy.stride_share = a.stream.stride_share;
+  val_policy.stride_share = a.stream.stride_share;  // validated with the data options: sentinel, heavy only
   val_policy.window = method == Method::Local ? a.window : 0;
   val_policy.seed = a.loop.seed;
   val_policy.cl_id = 0;  // placeholders until the model is loaded
@@ -518,7 +518,8 @@ Runner register_train(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--sinks", a->stream.sinks, "stream: initial tokens never compressed (as at inference)")
       ->capture_default_str();
-  add_stride_share_option(*cmd, a->stream.stride_share);
+  add_stride_share_option(*cmd, a->stream.stride_share,
+                          "0: training recipes name their share; the shipped heavy adapter's stage 9 used 1");
   cmd->add_option("--copy-rate", a->stream.copy_rate,
                   "stream: fraction of sequences that end with a recurrence: their last --copy-len tokens replaced by "
                   "a passage from their first half, so the loss there rewards summaries that keep exact tokens "

@@ -78,7 +78,7 @@ void add_compression_options(CLI::App& app, CompressionArgs& args) {
   app.add_option("--sinks", args.policy.sinks,
                  "streaming, sentinel (stream layout): initial attention-sink tokens always kept")
       ->capture_default_str();
-  add_stride_share_option(app, args.stride_share);
+  add_stride_share_option(app, args.stride_share, default_stride_shares_help());
   app.add_option("--compress-seed", args.policy.seed, "scattered: seed of the kept positions")->capture_default_str();
   app.add_option("--adapter", args.adapter,
                  "Adapter file from `sentinel train` for this model: sentinel embeddings and/or LoRA (merged at load). "
@@ -120,11 +120,11 @@ void add_layout_option(CLI::App& app, std::string& layout, const std::string& sc
       ->capture_default_str();
 }
 
-void add_stride_share_option(CLI::App& app, double& share) {
+void add_stride_share_option(CLI::App& app, double& share, const std::string& default_help) {
   app.add_option("--stride-share", share,
                  "sentinel, --layout heavy: the share of the older tokens' budget kept evenly spread over them (as "
                  "strided keeps its older half) instead of by accumulated attention; 0 = all heavy hitters, 1 = all "
-                 "evenly spread (default: " + default_stride_shares_help() + ")")
+                 "evenly spread (default: " + default_help + ")")
       ->check(CLI::Range(0.0, 1.0));
 }
 

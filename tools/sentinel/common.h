@@ -48,7 +48,8 @@ void add_span_option(CLI::App& app, int64_t& span, const std::string& layout, co
 void add_layout_option(CLI::App& app, std::string& layout, const std::string& scope);
 // --stride-share (policy.h: PolicyOptions::stride_share), for commands that compress; left at -1
 // when not given, which resolve_stride_share() turns into the layout's default.
-void add_stride_share_option(CLI::App& app, double& share);
+// `default_help` says what an unset share becomes (the layout's default, or 0 for training).
+void add_stride_share_option(CLI::App& app, double& share, const std::string& default_help);
 // The policy the options ask for, validated before any model is loaded, so that a bad request
 // fails fast. Sentinel token ids are placeholders until install_compression().
 PolicyOptions parse_compression(const CompressionArgs& args);

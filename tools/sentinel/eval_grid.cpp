@@ -41,7 +41,7 @@ void add_grid_options(CLI::App& app, GridArgs& args) {
   add_layout_option(app, args.layout, "sentinel (stream, gen)");
   app.add_option("--sinks", args.sinks, "streaming, sentinel (stream layout): initial tokens always kept")
       ->capture_default_str();
-  add_stride_share_option(app, args.stride_share);
+  add_stride_share_option(app, args.stride_share, default_stride_shares_help());
   app.add_option("--seed", args.seed, "Seed of random spans and scattered patterns")->capture_default_str();
 }
 
