@@ -51,11 +51,52 @@ SpanLayout parse_span_layout(const std::string& name) {
 
 int64_t default_span(SpanLayout layout) { return layout == SpanLayout::Heavy ? 48 : 16; }
 
-double default_stride_share(SpanLayout layout) { return layout == SpanLayout::Heavy ? 1.0 : 0.0; }
+double default_stride_share(SpanLayout layout) {
+  // The heavy layout's adapter (stage 9) was trained at share 1, but with its older tokens ranked
+  // by attention and surprisal both (default_older_rank) it reads best with all of their room
+  // ranked (docs/training.md).
+  (void)layout;
+  return 0.0;
+}
 
 double resolve_stride_share(double given, Method method, SpanLayout layout) {
   if (given >= 0) return given;
   return method == Method::Sentinel ? default_stride_share(layout) : 0.0;
+}
+
+OlderRank parse_older_rank(const std::string& name) {
+  if (name == "attention") return OlderRank::Attention;
+  if (name == "surprisal") return OlderRank::Surprisal;
+  if (name == "both") return OlderRank::Both;
+  fail("unknown --older-rank '", name,
+       "': expected attention (the mass each older token received, H2O's heavy hitters), surprisal (how little "
+       "the model expected each token as it read it) or both (half the ranked room each)");
+}
+
+std::string older_rank_name(OlderRank rank) {
+  switch (rank) {
+    case OlderRank::Attention: return "attention";
+    case OlderRank::Surprisal: return "surprisal";
+    case OlderRank::Both: return "both";
+  }
+  return "unknown";
+}
+
+int64_t ranked_by_attention(OlderRank rank, int64_t n_ranked) {
+  switch (rank) {
+    case OlderRank::Attention: return n_ranked;
+    case OlderRank::Surprisal: return 0;
+    case OlderRank::Both: return (n_ranked + 1) / 2;
+  }
+  return n_ranked;
+}
+
+OlderRank default_older_rank(Method method, SpanLayout layout) {
+  return method == Method::Sentinel && layout == SpanLayout::Heavy ? OlderRank::Both : OlderRank::Attention;
+}
+
+OlderRank resolve_older_rank(const std::string& given, Method method, SpanLayout layout) {
+  return given.empty() ? default_older_rank(method, layout) : parse_older_rank(given);
 }
 
 std::string span_layout_name(SpanLayout layout) {
@@ -85,6 +126,10 @@ void PolicyOptions::validate() const {
         " (the share of the older tokens' budget kept evenly spread instead of by attention)");
   check(stride_share == 0.0 || (method == Method::Sentinel && layout == SpanLayout::Heavy),
         "--stride-share applies to --compress sentinel --layout heavy only");
+  check(older_rank == OlderRank::Attention || (method == Method::H2O || (method == Method::Sentinel &&
+                                                                          layout == SpanLayout::Heavy)),
+        "--older-rank ", older_rank_name(older_rank),
+        " applies to the policies that rank older tokens: --compress h2o, or sentinel --layout heavy");
   if (method == Method::Sentinel) {
     check(cl_id >= 0 && cr_id >= 0 && cl_id != cr_id, "sentinel compression needs the <CL>/<CR> token ids");
     if (spans.empty()) {

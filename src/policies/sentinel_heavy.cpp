@@ -57,21 +57,24 @@ std::vector<size_t> thin_evenly(const std::vector<int64_t>& positions, int64_t l
 std::vector<int64_t> SentinelPolicy::older_evictions(std::span<const CacheCell> cells, const std::vector<int64_t>& older,
                                                      int64_t count, int64_t recent_begin) const {
   // The survivors: a share of them (stride_share) spread evenly over the older tokens, the rest
-  // the tokens with the most accumulated attention (H2O's heavy hitters: highest score first, ties
-  // keep the older token). The heavy hitters are chosen first, from every older token; the even
-  // share from what they leave.
+  // the tokens with the highest score (older_rank: H2O's heavy hitters, the tokens the model least
+  // expected, or half of each; ties keep the older token). The ranked tokens are chosen first, from
+  // every older token, the heavy hitters before the surprising ones; the even share from what they
+  // leave.
   const auto keep = static_cast<int64_t>(older.size()) - count;
   const auto n_even = static_cast<int64_t>(std::llround(options_.stride_share * static_cast<double>(keep)));
-  const int64_t n_heavy = keep - n_even;
-  std::vector<int64_t> rest(older);  // what the heavy hitters leave; ascending = position order
-  if (n_heavy > 0 || n_even == 0) {  // at share 1 no token is kept for its score: no ranking
-    std::stable_sort(rest.begin(), rest.end(), [&](int64_t a, int64_t b) {
-      return scores_.score(cells[a].position) > scores_.score(cells[b].position);
-    });
-    rest.erase(rest.begin(), rest.begin() + n_heavy);
-    if (n_even == 0) return rest;
+  const int64_t n_ranked = keep - n_even;
+  std::vector<int64_t> rest(older);  // what the ranks leave; ascending = position order
+  auto keep_highest = [&](int64_t n, auto score_of) {  // highest first, ties keep the older token
+    std::stable_sort(rest.begin(), rest.end(),
+                     [&](int64_t a, int64_t b) { return score_of(cells[a].position) > score_of(cells[b].position); });
+    rest.erase(rest.begin(), rest.begin() + n);
     std::sort(rest.begin(), rest.end());
-  }
+  };
+  const int64_t by_attention = ranked_by_attention(options_.older_rank, n_ranked);
+  if (by_attention > 0) keep_highest(by_attention, [this](int64_t p) { return scores_.score(p); });
+  if (n_ranked > by_attention) keep_highest(n_ranked - by_attention, [this](int64_t p) { return surprisal_.at(p); });
+  if (n_even == 0) return rest;
   std::vector<int64_t> positions;
   for (int64_t index : rest) positions.push_back(cells[index].position);
   std::vector<int64_t> dead;

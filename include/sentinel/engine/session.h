@@ -98,6 +98,9 @@ class Session {
   // Applies a fed chunk: commits its cells, shows the policy the attention, evicts, updates the
   // stats. Returns the hidden states [n, n_embd] of the chunk's ordinary tokens.
   at::Tensor complete(const Chunk& chunk, const CachedOutput& out);
+  // Shows a surprisal-ranking policy the surprisal of the chunk just read: `ids` are its ordinary
+  // tokens, the first at ordinary index `first`, read_logits_ their logits.
+  void observe_surprisal(std::span<const int32_t> ids, int64_t first);
 
   LlamaModel model_;
   KvCache cache_;
@@ -106,6 +109,12 @@ class Session {
   CompressionStats stats_;
   int64_t next_position_ = 0;  // counts ordinary tokens, docs/method.md section 4
   std::vector<StepRecord>* record_ = nullptr;  // record_steps()
+  // Policies that rank by surprisal (wants_surprisal) need the logits of every token read, before
+  // the step's evictions: the chunk's [n_ordinary, n_vocab], reused as its output and released
+  // once append_batch has taken it, and the row [n_vocab] that predicts the next chunk's first
+  // token. Undefined otherwise.
+  at::Tensor read_logits_;
+  at::Tensor last_prediction_;
 };
 
 }  // namespace sentinel

@@ -48,12 +48,33 @@ std::string span_layout_name(SpanLayout layout);
 // Tokens per <CR> when none is given: the span each layout's shipped adapter was validated at
 // (docs/training.md): 48 beside heavy hitters, whose summaries each cost one of them; 16 elsewhere.
 int64_t default_span(SpanLayout layout);
-// PolicyOptions::stride_share when none is given: the share the layout's shipped adapter was
-// trained at (docs/training.md); 0 for every layout but heavy.
+// PolicyOptions::stride_share when none is given: the share the layout's shipped adapter reads
+// best at (docs/training.md); 0 for every layout, heavy included now that its older tokens are
+// ranked by surprisal as well as attention (default_older_rank).
 double default_stride_share(SpanLayout layout);
 // A stride share as the CLI and the server take it: negative = not given, the layout's default
 // for sentinel, 0 for the other methods (which keep no summaries to share a budget with).
 double resolve_stride_share(double given, Method method, SpanLayout layout);
+
+// What ranks the older tokens a policy that reads while it evicts keeps (h2o; sentinel's heavy
+// layout, for the share of the older budget not evenly spread):
+//   Attention: the attention mass each has received so far, summed over layers, heads and queries
+//     (H2O's heavy hitters, attention_scores.h).
+//   Surprisal: the negative log-probability the model gave the token as it read it,
+//     -log p(x_t | x_<t) (token_surprisal.h). What the model could not predict is what it cannot
+//     rebuild once the entry is gone: a passkey among filler, a name, a number.
+//   Both: half the ranked room to the heaviest hitters (the odd cell included), the other half to
+//     the most surprising of the tokens they leave.
+enum class OlderRank { Attention, Surprisal, Both };
+OlderRank parse_older_rank(const std::string& name);  // "attention" | "surprisal" | "both"; throws naming them
+std::string older_rank_name(OlderRank rank);
+// Of n_ranked older cells kept by score, how many the attention rank picks (the rest: surprisal).
+int64_t ranked_by_attention(OlderRank rank, int64_t n_ranked);
+// PolicyOptions::older_rank when none is given: both for sentinel's heavy layout, the rank its
+// shipped adapter reads best with (docs/training.md); attention for h2o, the published rule.
+OlderRank default_older_rank(Method method, SpanLayout layout);
+// A rank as the CLI and the server take it: "" = not given, the default above.
+OlderRank resolve_older_rank(const std::string& given, Method method, SpanLayout layout);
 
 // Every knob of every policy, validated once by validate(). Fields a method does not use are ignored.
 struct PolicyOptions {
@@ -73,6 +94,8 @@ struct PolicyOptions {
   // sentinel (heavy layout): the share of the older tokens' budget kept evenly spread over them, as
   // strided keeps its older half, instead of by accumulated attention; in [0, 1], 0 = all by attention.
   double stride_share = 0.0;
+  // h2o, sentinel (heavy layout): what ranks the older tokens kept by score (see OlderRank).
+  OlderRank older_rank = OlderRank::Attention;
   uint64_t seed = 0;        // scattered: which tokens are kept
   std::vector<Span> spans;  // sentinel: explicit spans (sorted, disjoint); replaces the scheduler
   int32_t cl_id = -1;       // sentinel: token ids of <CL> and <CR> (n_vocab and n_vocab + 1)
@@ -122,6 +145,17 @@ class CompressionPolicy {
   virtual void observe_attention(std::span<const CacheCell> cells, const at::Tensor& mass) {
     (void)cells;
     (void)mass;
+  }
+
+  // Policies that rank by surprisal: when wants_surprisal(), observe_surprisal() receives after
+  // every step, before evictions(), the surprisal (natural-log NLL) of the ordinary tokens whose
+  // prediction is now known: nll [n] float32 for ordinary indices first, first + 1, ... A token's
+  // prediction comes from the token before it, so the last token of a step is scored with the
+  // first of the next, and the first token of a sequence never is.
+  virtual bool wants_surprisal() const { return false; }
+  virtual void observe_surprisal(int64_t first, const at::Tensor& nll) {
+    (void)first;
+    (void)nll;
   }
 
  protected:

@@ -43,9 +43,11 @@ std::vector<int32_t> input_ids() {
   return ids;
 }
 
-PolicyOptions policy(Method method, double ratio, SpanLayout layout = SpanLayout::Stream) {
+PolicyOptions policy(Method method, double ratio, SpanLayout layout = SpanLayout::Stream,
+                     OlderRank rank = OlderRank::Attention) {
   PolicyOptions o;
   o.method = method;
+  o.older_rank = rank;
   o.ratio = ratio;
   o.layout = layout;
   o.span = 4;
@@ -93,10 +95,13 @@ TEST_P(ReplayOfAttentionPolicies, GivesTheSessionsLogitsAtEveryChunkSize) {
 INSTANTIATE_TEST_SUITE_P(Policies, ReplayOfAttentionPolicies,
                          ::testing::Values(policy(Method::H2O, 0.5), policy(Method::H2O, 0.75),
                                            policy(Method::Sentinel, 0.5, SpanLayout::Heavy),
-                                           policy(Method::Sentinel, 0.75, SpanLayout::Heavy)),
+                                           policy(Method::Sentinel, 0.75, SpanLayout::Heavy),
+                                           policy(Method::H2O, 0.5, SpanLayout::Stream, OlderRank::Surprisal),
+                                           policy(Method::Sentinel, 0.5, SpanLayout::Heavy, OlderRank::Surprisal)),
                          [](const auto& info) {
                            return method_name(info.param.method) + "_" + span_layout_name(info.param.layout) + "_" +
-                                  std::to_string(static_cast<int>(info.param.ratio * 100));
+                                  std::to_string(static_cast<int>(info.param.ratio * 100)) + "_" +
+                                  older_rank_name(info.param.older_rank);
                          });
 
 // Without this, a replay that let every element see everything would pass whenever the session

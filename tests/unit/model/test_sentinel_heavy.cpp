@@ -113,6 +113,61 @@ TEST(SentinelHeavy, EvictionKeepsSinksRecentSummariesThenTheHeaviest) {
   EXPECT_EQ(ordinary, (std::vector<int64_t>{0, 1, 13, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39}));
 }
 
+// --older-rank surprisal: the same budget, the room for older tokens going to the one the model
+// least expected (here 21), whatever the attention says (13 drew it all).
+TEST(SentinelHeavy, SurprisalRanksTheOlderTokensInstead) {
+  PolicyOptions options = heavy(0.5, 4, 2);
+  options.older_rank = OlderRank::Surprisal;
+  SentinelPolicy policy(options);
+  EXPECT_FALSE(policy.wants_attention());
+  EXPECT_TRUE(policy.wants_surprisal());
+  const std::vector<CacheCell> cells = cells_of(policy.expand(tokens(40), 0));
+  std::vector<float> nll(39, 0.5f);  // positions 1..39
+  nll[21 - 1] = 7.0f;
+  policy.observe_surprisal(1, at::tensor(nll));
+  const std::vector<int64_t> dead = policy.evictions(cells, 40);
+  std::vector<int64_t> ordinary;
+  for (size_t i = 0; i < cells.size(); ++i)
+    if (!std::binary_search(dead.begin(), dead.end(), static_cast<int64_t>(i)) && cells[i].kind == CellKind::Ordinary)
+      ordinary.push_back(cells[i].position);
+  EXPECT_EQ(ordinary, (std::vector<int64_t>{0, 1, 21, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39}));
+}
+
+// --older-rank both: half the ranked room to the heaviest hitters (the odd cell included), half to
+// the most surprising of what they leave. With spans of 8 the 20 cells after 40 tokens are 2 sinks,
+// 10 recent tokens, 3 <CR>s and room for 5 older tokens: 13, 14, 15 by attention, 21, 22 by
+// surprisal (14 is as surprising as 21 but already kept).
+TEST(SentinelHeavy, BothRanksShareTheOlderRoom) {
+  PolicyOptions options = heavy(0.5, 8, 2);
+  options.older_rank = OlderRank::Both;
+  SentinelPolicy policy(options);
+  EXPECT_TRUE(policy.wants_attention());
+  EXPECT_TRUE(policy.wants_surprisal());
+  const std::vector<CacheCell> cells = cells_of(policy.expand(tokens(40), 0));
+  std::vector<float> m(cells.size(), 0.1f);
+  for (size_t i = 0; i < cells.size(); ++i) {
+    if (cells[i].kind != CellKind::Ordinary) continue;
+    if (cells[i].position == 13) m[i] = 5.0f;
+    if (cells[i].position == 14) m[i] = 4.0f;
+    if (cells[i].position == 15) m[i] = 3.0f;
+  }
+  policy.observe_attention(cells, masses(m));
+  std::vector<float> nll(39, 0.5f);  // positions 1..39
+  nll[14 - 1] = nll[21 - 1] = 7.0f;
+  nll[22 - 1] = 6.0f;
+  policy.observe_surprisal(1, at::tensor(nll));
+  const std::vector<int64_t> dead = policy.evictions(cells, 40);
+  std::vector<int64_t> ordinary;
+  int64_t summaries = 0;
+  for (size_t i = 0; i < cells.size(); ++i) {
+    if (std::binary_search(dead.begin(), dead.end(), static_cast<int64_t>(i))) continue;
+    if (cells[i].kind == CellKind::CompressRight) ++summaries;
+    if (cells[i].kind == CellKind::Ordinary) ordinary.push_back(cells[i].position);
+  }
+  EXPECT_EQ(summaries, 3);
+  EXPECT_EQ(ordinary, (std::vector<int64_t>{0, 1, 13, 14, 15, 21, 22, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39}));
+}
+
 // Reads n tokens one per pass, attention 5 on the positions in `heavy` and 0.2
 // elsewhere, and returns the cache it ends with, checked after every pass: within the budget, the
 // first token still in.
