@@ -12,16 +12,17 @@
 # LAYOUT is stream or heavy, SPAN the tokens per <CR> (--span). A layout that evicts by attention
 # (heavy) is read 16 tokens per pass, as eval lm reads H2O (--h2o-chunk); the others in passes of
 # 512, which gives the same numbers at any size. Cells already in OUT (same data, window, ratio,
-# adapter bytes, layout, span and --stride-share) are skipped, so a killed run continues where it
+# adapter bytes, layout, span, --stride-share and --older-rank) are skipped, so a killed run continues where it
 # stopped and an adapter retrained at the same path is scored again.
 set -eu
 [ $# -ge 4 ] || { sed -n '2,16p' "$0"; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 adapter=$1 layout=$2 span=$3 out=$4
-share=  # --stride-share among the extra options: part of what a cell on file must match
+share= rank=  # --stride-share and --older-rank among the extra options: part of what a cell on file must match
 prev=
 for arg in "$@"; do
   [ "$prev" = --stride-share ] && share=$arg
+  [ "$prev" = --older-rank ] && rank=$arg
   prev=$arg
 done
 case $out in /*) ;; *) out=$(pwd)/$out ;; esac
@@ -31,11 +32,12 @@ cd "$root"
 data=${SENTINEL_SHARED_DATA:-../shared/data}
 shift 4
 case $layout in
-  heavy) chunk=16 default_share=1 ;;  # ppl's share when none is given (policy.h: default_stride_share)
-  stream) chunk=512 default_share=0 ;;
+  # ppl's share and rank when none is given (policy.h: default_stride_share, default_older_rank)
+  heavy) chunk=16 default_share=0 default_rank=both ;;
+  stream) chunk=512 default_share=0 default_rank=attention ;;
   *) echo "eval_stream_cells.sh: LAYOUT must be stream or heavy, got '$layout'" >&2; exit 2 ;;
 esac
-share=${share:-$default_share}
+share=${share:-$default_share} rank=${rank:-$default_rank}
 [ -f "$adapter" ] || { echo "eval_stream_cells.sh: adapter '$adapter' does not exist (a path from the repository root, or absolute)" >&2; exit 2; }
 touch "$out"
 digest=$(python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$adapter")
@@ -43,18 +45,19 @@ for cell in "wikitext-2-raw/wiki.test.raw 1024" "wikitext-2-raw/wiki.test.raw 20
             "gutenberg/pg84_frankenstein.txt 1024" "gutenberg/pg84_frankenstein.txt 4096"; do
   file=${cell% *} ctx=${cell#* }
   for ratio in 0.5 0.75; do
-    if python3 - "$out" "$file" "$ctx" "$ratio" "$digest" "$layout" "$span" "$share" <<'PY'; then continue; fi
+    if python3 - "$out" "$file" "$ctx" "$ratio" "$digest" "$layout" "$span" "$share" "$rank" <<'PY'; then continue; fi
 import json, sys
-out, file, ctx, ratio, digest, layout, span, share = sys.argv[1:]
+out, file, ctx, ratio, digest, layout, span, share, rank = sys.argv[1:]
 for line in open(out):
     r = json.loads(line)
     if (r["data"].endswith(file) and r["ctx"] == int(ctx) and abs(r["ratio"] - float(ratio)) < 1e-9
             and r.get("adapter_sha256") == digest and r.get("layout") == layout and r["span"] == int(span)
-            and abs(r.get("stride_share", 0.0) - float(share)) < 1e-9):
+            and abs(r.get("stride_share", 0.0) - float(share)) < 1e-9
+            and r.get("older_rank", "attention") == rank):
         sys.exit(0)
 sys.exit(1)
 PY
-    echo "$(basename "$file") ctx $ctx ratio $ratio ($layout, span $span, stride share $share)" >&2
+    echo "$(basename "$file") ctx $ctx ratio $ratio ($layout, span $span, stride share $share, older rank $rank)" >&2
     build/sentinel ppl --data "$data/$file" --max-tokens 8192 --ctx "$ctx" --stride "$ctx" \
       --compress sentinel --layout "$layout" --ratio "$ratio" --span "$span" --adapter "$adapter" --chunk "$chunk" \
       --kl-divergence --json "$@" >> "$out"

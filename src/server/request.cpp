@@ -150,7 +150,8 @@ CompressionSpec parse_compression(const json& v, const CompressionSpec& fallback
           type_name(v));
     return fallback;
   }
-  refuse_unknown(v, {"method", "ratio", "span", "window", "sinks", "seed", "layout", "stride_share"}, "compression.", p);
+  refuse_unknown(v, {"method", "ratio", "span", "window", "sinks", "seed", "layout", "stride_share", "older_rank"},
+                 "compression.", p);
   CompressionSpec spec;  // a given object starts from the method defaults, not the server's
   if (!v.contains("method"))
     p.add("field 'compression.method' is required (none, sentinel, local, scattered, strided, streaming or h2o)");
@@ -162,6 +163,7 @@ CompressionSpec parse_compression(const json& v, const CompressionSpec& fallback
   if (auto layout = get_compression_name(v, "layout", parse_span_layout, p)) spec.layout = *layout;
   spec.span = get_int(v, "span", layout_default_span(spec.layout), 2, 4096, p, "compression.");
   spec.stride_share = get_number(v, "stride_share", -1.0, 0.0, 1.0, p, "compression.");
+  if (auto rank = get_compression_name(v, "older_rank", parse_older_rank, p)) spec.older_rank = *rank;
   return spec;
 }
 
@@ -295,6 +297,9 @@ PolicyOptions policy_from_spec(const CompressionSpec& spec) {
   policy.seed = spec.seed;
   policy.layout = parse_span_layout(spec.layout);
   policy.stride_share = resolve_stride_share(spec.stride_share, policy.method, policy.layout);
+  if (policy.method == Method::H2O || (policy.method == Method::Sentinel && policy.layout == SpanLayout::Heavy) ||
+      !spec.older_rank.empty())  // given where it does not apply: validate() says so
+    policy.older_rank = resolve_older_rank(spec.older_rank, policy.method, policy.layout);
   check(policy.method != Method::None || policy.ratio == 0.0, "compression.ratio ", policy.ratio,
         " needs a compression.method other than none (none keeps the full cache)");
   if (policy.method == Method::Sentinel) {

@@ -74,6 +74,7 @@ json compression_json(const Outcome& o) {
           {"span", o.policy.span},
           {"layout", span_layout_name(o.policy.layout)},
           {"stride_share", o.policy.stride_share},
+          {"older_rank", older_rank_name(o.policy.older_rank)},
           {"marked_spans", o.n_spans},
           {"achieved_ratio", o.stats.achieved_ratio()},
           {"tokens_seen", o.stats.ordinary_seen},

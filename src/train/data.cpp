@@ -170,6 +170,9 @@ void TrainDataOptions::validate() const {
   check(stride_share == 0.0 || (layout == TrainLayout::Stream && span_layout == SpanLayout::Heavy &&
                                method == Method::Sentinel),
         "--stride-share splits the heavy layout's older budget: it needs --layout heavy and --method sentinel");
+  check(older_rank == OlderRank::Attention || (layout == TrainLayout::Stream && span_layout == SpanLayout::Heavy &&
+                                               method == Method::Sentinel),
+        "--older-rank ranks the heavy layout's older tokens: it needs --layout heavy and --method sentinel");
   check(copy_rate == 0.0 || layout == TrainLayout::Stream, "--copy-rate ends sequences with a recurrence; the blocks ",
         "layout has no sequences to end: use --layout stream or heavy");
   if (layout == TrainLayout::Stream) {
@@ -211,6 +214,7 @@ PolicyOptions stream_sequence_policy(const TrainDataOptions& o, int64_t index) {
   p.method = o.method;
   p.layout = o.span_layout;
   p.stride_share = o.stride_share;  // validate(): sentinel and the heavy layout only
+  p.older_rank = o.older_rank;
   p.span = o.span_min + static_cast<int64_t>(b % static_cast<uint64_t>(o.span_max - o.span_min + 1));
   const double u = unit_interval(a);
   p.ratio = std::min(o.ratio_min + u * (o.ratio_max - o.ratio_min), static_cast<double>(p.span - 1) / p.span);

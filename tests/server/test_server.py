@@ -103,13 +103,16 @@ def test_heavy_layout_keeps_summaries_beside_heavy_hitters(server, document):
     c = extra(r, "compression")
     assert c["method"] == "sentinel" and c["layout"] == "heavy"
     assert c["span"] == 48, c  # without a span, the one the heavy adapter was validated at
-    assert c["stride_share"] == 1.0, c  # and the share of evenly spread older tokens it was trained at
+    # and the older tokens ranked by attention and surprisal, all of their room (its adapter's best reading)
+    assert c["stride_share"] == 0.0 and c["older_rank"] == "both", c
     # It evicts by attention down to the budget after every pass, as H2O does: exactly the budget.
     assert c["kv_entries"] <= math.ceil(0.5 * (c["tokens_seen"] + 1)) - 1, c
     assert c["achieved_ratio"] >= 0.5 - 1e-9, c
     assert r.choices[0].message.content
     status, got = server.post("/v1/completions", {"prompt": "x", "compression": {"method": "sentinel", "layout": "wide"}})
     assert status == 400 and "unknown span layout 'wide'" in got["error"]["message"], got
+    status, got = server.post("/v1/completions", {"prompt": "x", "compression": {"method": "h2o", "older_rank": "loss"}})
+    assert status == 400 and "unknown --older-rank 'loss'" in got["error"]["message"], got
 
 
 def test_marked_message_is_compressed_and_the_question_is_not(server, slot_dir, document):

@@ -75,7 +75,8 @@ int run_ppl(const PplArgs& args) {
                           {"achieved_ratio", r.achieved_ratio()}, {"kv_entries_retained", r.cells_retained},
                           {"peak_kv_bytes", r.peak_kv_bytes}, {"span", policy.span},
                           {"window", policy.window}, {"layout", span_layout_name(policy.layout)},
-                          {"sinks", policy.sinks},   {"stride_share", policy.stride_share}, {"adapter", adapter},
+                          {"sinks", policy.sinks},   {"stride_share", policy.stride_share},
+                          {"older_rank", older_rank_name(policy.older_rank)}, {"adapter", adapter},
                           {"adapter_sha256", adapter_sha256},
                           {"chunk", incremental ? chunk : args.window.ctx},
                           {"seconds", r.seconds},  {"tokens_per_s", tps}};

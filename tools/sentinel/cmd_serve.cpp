@@ -32,7 +32,7 @@ int run_serve(ServeArgs& args) {
   server::ServerOptions& o = args.server;
   o.defaults.compression = {args.compression.method, policy.ratio, policy.span, policy.window,
                             policy.sinks,                policy.seed,  args.compression.layout,
-                            args.compression.stride_share};
+                            args.compression.stride_share, args.compression.older_rank};
   check(args.cache_mib >= 0, "--cache-mib must be >= 0, got ", args.cache_mib);
   check(args.max_body_kib >= 1, "--max-body-kib must be >= 1, got ", args.max_body_kib);
   check(o.defaults.max_tokens >= 1, "--n-predict must be >= 1, got ", o.defaults.max_tokens);

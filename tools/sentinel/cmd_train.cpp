@@ -50,6 +50,7 @@ struct TrainArgs {
   std::string ratio_range = "0.4:0.8";
   std::string span_range = "8:32";
   TrainDataOptions stream;  // seq_len, ratio and span ranges, sinks (the rest comes from above)
+  std::string older_rank = "attention";  // heavy: OlderRank by name (training names its rank)
   double distill = 0.0;
   double sentinel_lr = 0.0;  // 0: --lr
   std::string init_adapter;  // start LoRA and sentinel rows from this adapter
@@ -95,6 +96,7 @@ nlohmann::json run_identity(const TrainArgs& a, const std::string& data_sha, con
   // Keys added later enter only when set, so runs checkpointed before them still resume.
   if (a.lora.positions != LoraPositions::All) identity["lora_positions"] = lora_positions_name(a.lora.positions);
   if (a.stream.stride_share > 0.0) identity["stride_share"] = a.stream.stride_share;
+  if (a.stream.older_rank != OlderRank::Attention) identity["older_rank"] = older_rank_name(a.stream.older_rank);
   if (a.stream.copy_rate > 0.0) {
     identity["copy_rate"] = a.stream.copy_rate;
     identity["copy_len"] = a.stream.copy_len;
@@ -181,6 +183,7 @@ int run_train(TrainArgs& a) {
         "use it with --method sentinel");
   std::tie(a.stream.ratio_min, a.stream.ratio_max) = parse_range<double>(a.ratio_range, "--ratio-range");
   std::tie(a.stream.span_min, a.stream.span_max) = parse_range<int64_t>(a.span_range, "--span-range");
+  a.stream.older_rank = parse_older_rank(a.older_rank);
   check(a.distill >= 0.0 && a.distill <= 1.0, "--distill must be in [0, 1] (the weight of the KL term), got ", a.distill);
   check(a.distill == 0.0 || layout == TrainLayout::Stream, "--distill needs --layout stream (the teacher reads each ",
         "sequence's ordinary tokens; the blocks layout cuts sequences anywhere)");
@@ -227,6 +230,7 @@ int run_train(TrainArgs& a) {
   val_policy.span = a.val_span > 0 ? a.val_span : default_span(val_policy.layout);
   val_policy.sinks = a.stream.sinks;
   val_policy.stride_share = a.stream.stride_share;  // validated with the data options: sentinel, heavy only
+  val_policy.older_rank = a.stream.older_rank;
   val_policy.window = method == Method::Local ? a.window : 0;
   val_policy.seed = a.loop.seed;
   val_policy.cl_id = 0;  // placeholders until the model is loaded
@@ -425,6 +429,7 @@ int run_train(TrainArgs& a) {
       {"seq_len", std::to_string(d.seq_len)},
       {"sinks", std::to_string(d.sinks)},
       {"stride_share", std::to_string(d.stride_share)},
+      {"older_rank", older_rank_name(d.older_rank)},
       {"copy_rate", std::to_string(d.copy_rate)},
       {"copy_len", std::to_string(d.copy_len)},
       {"distill", std::to_string(a.distill)},
@@ -520,6 +525,7 @@ Runner register_train(CLI::App& app) {
       ->capture_default_str();
   add_stride_share_option(*cmd, a->stream.stride_share,
                           "0: training recipes name their share; the shipped heavy adapter's stage 9 used 1");
+  add_older_rank_option(*cmd, a->older_rank, "attention: training recipes name their rank");
   cmd->add_option("--copy-rate", a->stream.copy_rate,
                   "stream: fraction of sequences that end with a recurrence: their last --copy-len tokens replaced by "
                   "a passage from their first half, so the loss there rewards summaries that keep exact tokens "

@@ -79,6 +79,7 @@ void add_compression_options(CLI::App& app, CompressionArgs& args) {
                  "streaming, sentinel (stream layout): initial attention-sink tokens always kept")
       ->capture_default_str();
   add_stride_share_option(app, args.stride_share, default_stride_shares_help());
+  add_older_rank_option(app, args.older_rank, default_older_ranks_help());
   app.add_option("--compress-seed", args.policy.seed, "scattered: seed of the kept positions")->capture_default_str();
   app.add_option("--adapter", args.adapter,
                  "Adapter file from `sentinel train` for this model: sentinel embeddings and/or LoRA (merged at load). "
@@ -88,9 +89,9 @@ void add_compression_options(CLI::App& app, CompressionArgs& args) {
 }
 
 std::string default_stride_shares_help() {
-  char text[96];
-  std::snprintf(text, sizeof text, "%g with --layout heavy, the share its shipped adapter was trained at; 0 otherwise",
-                default_stride_share(SpanLayout::Heavy));
+  char text[128];
+  std::snprintf(text, sizeof text, "%g with --layout heavy, the share its shipped adapter reads best at (all of the "
+                "older room ranked by --older-rank)", default_stride_share(SpanLayout::Heavy));
   return text;
 }
 
@@ -123,9 +124,24 @@ void add_layout_option(CLI::App& app, std::string& layout, const std::string& sc
 void add_stride_share_option(CLI::App& app, double& share, const std::string& default_help) {
   app.add_option("--stride-share", share,
                  "sentinel, --layout heavy: the share of the older tokens' budget kept evenly spread over them (as "
-                 "strided keeps its older half) instead of by accumulated attention; 0 = all heavy hitters, 1 = all "
-                 "evenly spread (default: " + default_help + ")")
+                 "strided keeps its older half) instead of ranked by --older-rank; 0 = all ranked, 1 = all evenly "
+                 "spread (default: " + default_help + ")")
       ->check(CLI::Range(0.0, 1.0));
+}
+
+void add_older_rank_option(CLI::App& app, std::string& rank, const std::string& default_help) {
+  app.add_option("--older-rank", rank,
+                 "h2o, sentinel --layout heavy: what ranks the older tokens kept by score. attention: the attention "
+                 "mass each received so far (H2O's heavy hitters); surprisal: how little the model expected each "
+                 "token as it read it, -log p(token | text before it), so that what it could not predict stays; "
+                 "both: half the ranked room each, the heavy hitters first (default: " + default_help + ")")
+      ->check(CLI::IsMember({"attention", "surprisal", "both"}));
+}
+
+std::string default_older_ranks_help() {
+  return older_rank_name(default_older_rank(Method::Sentinel, SpanLayout::Heavy)) +
+         " for sentinel --layout heavy, the rank its shipped adapter reads best with; " +
+         older_rank_name(default_older_rank(Method::H2O, SpanLayout::Stream)) + " for h2o, the published rule";
 }
 
 PolicyOptions parse_compression(const CompressionArgs& args) {
@@ -133,6 +149,7 @@ PolicyOptions parse_compression(const CompressionArgs& args) {
   policy.method = parse_method(args.method);
   policy.layout = parse_span_layout(args.layout);
   policy.stride_share = resolve_stride_share(args.stride_share, policy.method, policy.layout);
+  policy.older_rank = resolve_older_rank(args.older_rank, policy.method, policy.layout);
   check(policy.method != Method::None || policy.ratio == 0.0, "--ratio ", policy.ratio,
         " needs a --compress method (none keeps the full cache)");
   if (policy.method == Method::Sentinel) {

@@ -34,6 +34,7 @@ struct CompressionArgs {
   PolicyOptions policy;
   std::string layout = "stream";  // sentinel: SpanLayout by name
   double stride_share = -1;       // sentinel, heavy layout: -1 = the layout's default (policy.h)
+  std::string older_rank;         // h2o, sentinel heavy layout: OlderRank by name; "" = the default (policy.h)
   std::string adapter;  // an adapter file; "" = the shipped one for sentinel, "none" = no adapter
 };
 
@@ -50,6 +51,12 @@ void add_layout_option(CLI::App& app, std::string& layout, const std::string& sc
 // when not given, which resolve_stride_share() turns into the layout's default.
 // `default_help` says what an unset share becomes (the layout's default, or 0 for training).
 void add_stride_share_option(CLI::App& app, double& share, const std::string& default_help);
+// --older-rank (policy.h: OlderRank): what h2o and sentinel's heavy layout rank older tokens by;
+// left empty when not given, which resolve_older_rank() turns into the method's default.
+// `default_help` says what an unset rank becomes.
+void add_older_rank_option(CLI::App& app, std::string& rank, const std::string& default_help);
+// The default ranks as help text (policy.h: default_older_rank).
+std::string default_older_ranks_help();
 // The policy the options ask for, validated before any model is loaded, so that a bad request
 // fails fast. Sentinel token ids are placeholders until install_compression().
 PolicyOptions parse_compression(const CompressionArgs& args);

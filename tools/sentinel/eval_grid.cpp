@@ -42,12 +42,20 @@ void add_grid_options(CLI::App& app, GridArgs& args) {
   app.add_option("--sinks", args.sinks, "streaming, sentinel (stream layout): initial tokens always kept")
       ->capture_default_str();
   add_stride_share_option(app, args.stride_share, default_stride_shares_help());
+  add_older_rank_option(app, args.older_rank, default_older_ranks_help());
   app.add_option("--seed", args.seed, "Seed of random spans and scattered patterns")->capture_default_str();
 }
 
 nlohmann::json with_later_grid_options(nlohmann::json config, const GridArgs& args) {
-  const double share = resolve_stride_share(args.stride_share, Method::Sentinel, parse_span_layout(args.layout));
+  const SpanLayout layout = parse_span_layout(args.layout);
+  const double share = resolve_stride_share(args.stride_share, Method::Sentinel, layout);
   if (share > 0) config["stride_share"] = share;
+  // "sentinel's rank/h2o's rank", once either is not the attention both had before the option.
+  const OlderRank sentinel_rank =
+      layout == SpanLayout::Heavy ? resolve_older_rank(args.older_rank, Method::Sentinel, layout) : OlderRank::Attention;
+  const OlderRank h2o_rank = resolve_older_rank(args.older_rank, Method::H2O, layout);
+  if (sentinel_rank != OlderRank::Attention || h2o_rank != OlderRank::Attention)
+    config["older_rank"] = older_rank_name(sentinel_rank) + "/" + older_rank_name(h2o_rank);
   return config;
 }
 
@@ -107,6 +115,9 @@ PolicyOptions grid_policy(const GridArgs& args, const GridCell& cell) {
   p.layout = parse_span_layout(args.layout);
   p.sinks = args.sinks;
   p.seed = args.seed;
+  // The ranking applies wherever older tokens are kept by score: h2o, and sentinel's heavy layout.
+  if (cell.method == Method::H2O || (cell.method == Method::Sentinel && p.layout == SpanLayout::Heavy))
+    p.older_rank = resolve_older_rank(args.older_rank, cell.method, p.layout);
   if (cell.method == Method::Sentinel) {
     p.stride_share = resolve_stride_share(args.stride_share, Method::Sentinel, p.layout);
     p.cl_id = 0;  // placeholders until a model is loaded

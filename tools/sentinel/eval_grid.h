@@ -24,6 +24,7 @@ struct GridArgs {
   std::string layout = "stream";      // sentinel: SpanLayout by name
   int64_t sinks = 4;                  // streaming, sentinel (stream layout)
   double stride_share = -1;           // sentinel (heavy layout): older budget kept evenly spread; -1 = default
+  std::string older_rank;             // h2o, sentinel (heavy layout): OlderRank by name; "" = each one's default
   uint64_t seed = 0;                  // scattered patterns, random spans
 };
 

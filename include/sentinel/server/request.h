@@ -30,6 +30,7 @@ struct CompressionSpec {
   uint64_t seed = 0;            // scattered: which tokens are kept
   std::string layout = "stream";  // sentinel: the span scheduler, policy.h: stream, heavy or periodic
   double stride_share = -1;       // sentinel, heavy layout: -1 = the layout's default (policy.h)
+  std::string older_rank;         // h2o, sentinel heavy layout: attention or surprisal; "" = the default (policy.h)
 };
 
 // The policy a spec asks for (sentinel ids are placeholders until the server sets them); throws

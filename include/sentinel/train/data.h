@@ -98,6 +98,7 @@ struct TrainDataOptions {
   int64_t sinks = 4;
   SpanLayout span_layout = SpanLayout::Stream;  // stream, sentinel: the scheduler's layout (stream or heavy)
   double stride_share = 0.0;  // heavy: the older budget's evenly spread share (PolicyOptions::stride_share)
+  OlderRank older_rank = OlderRank::Attention;  // heavy: what ranks the rest of it (PolicyOptions::older_rank)
   // stream: the fraction of sequences that end with a recurrence, their last copy_len tokens
   // replaced by a passage from earlier in the sequence (after the sinks, within its first half), so
   // that, long after the passage was compressed, the loss rewards summaries that kept its exact

@@ -352,6 +352,11 @@ TEST(TrainData, StreamOptionsAreValidated) {
   EXPECT_THROW(d.validate(), Error);
   d.copy_len = 28;
   EXPECT_NO_THROW(d.validate());
+  d.older_rank = OlderRank::Surprisal;  // ranks the heavy layout's older tokens: refused on the stream layout
+  EXPECT_THROW(d.validate(), Error);
+  d.span_layout = SpanLayout::Heavy;
+  EXPECT_NO_THROW(d.validate());
+  EXPECT_EQ(stream_sequence_policy(d, 3).older_rank, OlderRank::Surprisal) << "each sequence is read with it";
   EXPECT_EQ(parse_train_layout("stream"), TrainLayout::Stream);
   EXPECT_THROW(parse_train_layout("windows"), Error);
 }

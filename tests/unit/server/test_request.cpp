@@ -92,6 +92,24 @@ TEST(ServerRequest, StrideShareFollowsTheLayoutUnlessGiven) {
   EXPECT_THROW(share_of({{"method", "sentinel"}, {"layout", "stream"}, {"stride_share", 0.5}}), Error);
 }
 
+// Without older_rank, h2o ranks by attention (the published rule) and sentinel's heavy layout by
+// its default (policy.h: default_older_rank); a given rank wins where it applies and is refused
+// by name where nothing is ranked.
+TEST(ServerRequest, OlderRankFollowsTheMethodUnlessGiven) {
+  auto rank_of = [](json compression) {
+    compression["ratio"] = 0.5;
+    const CompressionSpec spec =
+        parse_generation_request(Endpoint::Chat, chat({{"compression", compression}}), defaults()).compression;
+    return policy_from_spec(spec).older_rank;
+  };
+  EXPECT_EQ(rank_of({{"method", "h2o"}}), OlderRank::Attention);
+  EXPECT_EQ(rank_of({{"method", "h2o"}, {"older_rank", "surprisal"}}), OlderRank::Surprisal);
+  EXPECT_EQ(rank_of({{"method", "sentinel"}, {"layout", "heavy"}}), default_older_rank(Method::Sentinel, SpanLayout::Heavy));
+  EXPECT_EQ(rank_of({{"method", "sentinel"}, {"layout", "heavy"}, {"older_rank", "attention"}}), OlderRank::Attention);
+  EXPECT_EQ(rank_of({{"method", "sentinel"}}), OlderRank::Attention);
+  EXPECT_THROW(rank_of({{"method", "streaming"}, {"older_rank", "surprisal"}}), Error);
+}
+
 struct BadCase {
   const char* name;
   Endpoint endpoint;
