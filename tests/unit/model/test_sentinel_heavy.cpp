@@ -42,6 +42,22 @@ std::vector<CacheCell> cells_of(const std::vector<Element>& elements) {
 
 at::Tensor masses(std::vector<float> m) { return at::tensor(m); }
 
+// The cells of `cells` not in `dead` (sorted indices): what an eviction keeps.
+std::vector<CacheCell> survivors(const std::vector<CacheCell>& cells, const std::vector<int64_t>& dead) {
+  std::vector<CacheCell> kept;
+  for (size_t i = 0; i < cells.size(); ++i)
+    if (!std::binary_search(dead.begin(), dead.end(), static_cast<int64_t>(i))) kept.push_back(cells[i]);
+  return kept;
+}
+
+// The ordinary positions among `cells`, in order.
+std::vector<int64_t> ordinary_positions(const std::vector<CacheCell>& cells) {
+  std::vector<int64_t> out;
+  for (const CacheCell& c : cells)
+    if (c.kind == CellKind::Ordinary) out.push_back(c.position);
+  return out;
+}
+
 // r = 0.5: after n tokens the cache may hold kv_budget(0.5, n + 1) - 1 cells, half of them the
 // recent window. After 7 tokens that is 3 cells and a window of 1 (token 6), so span 0 = [2, 6)
 // (2 sinks, L = 4) closes right after token 6; after 40 tokens the window is 30..39 and spans
@@ -97,20 +113,15 @@ TEST(SentinelHeavy, EvictionKeepsSinksRecentSummariesThenTheHeaviest) {
   for (size_t i = 0; i < cells.size(); ++i)
     if (cells[i].kind == CellKind::Ordinary && cells[i].position == 13) m[i] = 5.0f;
   policy.observe_attention(cells, masses(m));
-  const std::vector<int64_t> dead = policy.evictions(cells, 40);
-  std::vector<CacheCell> kept;
-  for (size_t i = 0; i < cells.size(); ++i)
-    if (!std::binary_search(dead.begin(), dead.end(), static_cast<int64_t>(i))) kept.push_back(cells[i]);
+  const std::vector<CacheCell> kept = survivors(cells, policy.evictions(cells, 40));
   EXPECT_EQ(static_cast<int64_t>(kept.size()), policy.heavy_capacity(40));
-  std::vector<int64_t> ordinary;
   int64_t summaries = 0;
   for (const CacheCell& c : kept) {
     EXPECT_NE(c.kind, CellKind::CompressLeft);
-    if (c.kind == CellKind::CompressRight) ++summaries;
-    else ordinary.push_back(c.position);
+    summaries += c.kind == CellKind::CompressRight;
   }
   EXPECT_EQ(summaries, 7);
-  EXPECT_EQ(ordinary, (std::vector<int64_t>{0, 1, 13, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39}));
+  EXPECT_EQ(ordinary_positions(kept), (std::vector<int64_t>{0, 1, 13, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39}));
 }
 
 // --older-rank surprisal: the same budget, the room for older tokens going to the one the model
@@ -125,12 +136,8 @@ TEST(SentinelHeavy, SurprisalRanksTheOlderTokensInstead) {
   std::vector<float> nll(39, 0.5f);  // positions 1..39
   nll[21 - 1] = 7.0f;
   policy.observe_surprisal(1, at::tensor(nll));
-  const std::vector<int64_t> dead = policy.evictions(cells, 40);
-  std::vector<int64_t> ordinary;
-  for (size_t i = 0; i < cells.size(); ++i)
-    if (!std::binary_search(dead.begin(), dead.end(), static_cast<int64_t>(i)) && cells[i].kind == CellKind::Ordinary)
-      ordinary.push_back(cells[i].position);
-  EXPECT_EQ(ordinary, (std::vector<int64_t>{0, 1, 21, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39}));
+  EXPECT_EQ(ordinary_positions(survivors(cells, policy.evictions(cells, 40))),
+            (std::vector<int64_t>{0, 1, 21, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39}));
 }
 
 // --older-rank both: half the ranked room to the heaviest hitters (the odd cell included), half to
@@ -156,16 +163,10 @@ TEST(SentinelHeavy, BothRanksShareTheOlderRoom) {
   nll[14 - 1] = nll[21 - 1] = 7.0f;
   nll[22 - 1] = 6.0f;
   policy.observe_surprisal(1, at::tensor(nll));
-  const std::vector<int64_t> dead = policy.evictions(cells, 40);
-  std::vector<int64_t> ordinary;
-  int64_t summaries = 0;
-  for (size_t i = 0; i < cells.size(); ++i) {
-    if (std::binary_search(dead.begin(), dead.end(), static_cast<int64_t>(i))) continue;
-    if (cells[i].kind == CellKind::CompressRight) ++summaries;
-    if (cells[i].kind == CellKind::Ordinary) ordinary.push_back(cells[i].position);
-  }
-  EXPECT_EQ(summaries, 3);
-  EXPECT_EQ(ordinary, (std::vector<int64_t>{0, 1, 13, 14, 15, 21, 22, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39}));
+  const std::vector<CacheCell> kept = survivors(cells, policy.evictions(cells, 40));
+  EXPECT_EQ(std::count_if(kept.begin(), kept.end(), [](const CacheCell& c) { return c.kind == CellKind::CompressRight; }), 3);
+  EXPECT_EQ(ordinary_positions(kept),
+            (std::vector<int64_t>{0, 1, 13, 14, 15, 21, 22, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39}));
 }
 
 // Reads n tokens one per pass, attention 5 on the positions in `heavy` and 0.2

@@ -59,6 +59,21 @@ const LoadedModel& tiny() {
   return m;
 }
 
+PolicyOptions h2o(double ratio, OlderRank rank) {
+  PolicyOptions options;
+  options.method = Method::H2O;
+  options.ratio = ratio;
+  options.older_rank = rank;
+  return options;
+}
+
+// The positions a session's cache holds.
+std::vector<int64_t> cached_positions(const Session& session) {
+  std::vector<int64_t> out;
+  for (const CacheCell& c : session.cache().cells()) out.push_back(c.position);
+  return out;
+}
+
 std::vector<int32_t> input_ids(int64_t n) {
   std::vector<int32_t> ids(n);
   for (int64_t i = 0; i < n; ++i) ids[i] = static_cast<int32_t>((i * 37 + 11) % tiny().config.n_vocab);
@@ -72,10 +87,7 @@ TEST(TokenSurprisal, TheSessionScoresEveryTokenWithItsOwnLogits) {
   c10::InferenceMode guard;
   constexpr int64_t n = 29;
   const std::vector<int32_t> ids = input_ids(n);
-  PolicyOptions options;
-  options.method = Method::H2O;
-  options.ratio = 0.25;
-  options.older_rank = OlderRank::Surprisal;
+  const PolicyOptions options = h2o(0.25, OlderRank::Surprisal);
   for (int64_t chunk : std::vector<int64_t>{1, 3, 7, n}) {
     Session session(tiny().model, KvCacheOptions{8}, options);
     const at::Tensor logits = session.append(ids, Logits::All, chunk);  // [n, n_vocab]
@@ -93,17 +105,12 @@ TEST(TokenSurprisal, TheSessionScoresEveryTokenWithItsOwnLogits) {
 TEST(TokenSurprisal, TheCallersLogitsDoNotChangeThePlan) {
   c10::InferenceMode guard;
   const std::vector<int32_t> ids = input_ids(40);
-  PolicyOptions options;
-  options.method = Method::H2O;
-  options.ratio = 0.5;
-  options.older_rank = OlderRank::Surprisal;
+  const PolicyOptions options = h2o(0.5, OlderRank::Surprisal);
   Session all(tiny().model, KvCacheOptions{8}, options), last(tiny().model, KvCacheOptions{8}, options);
   const at::Tensor every = all.append(ids, Logits::All, 5);
   const at::Tensor final_row = last.append(ids, Logits::Last, 5);
   EXPECT_TRUE(at::allclose(every[39], final_row));
-  ASSERT_EQ(all.cache().size(), last.cache().size());
-  for (int64_t i = 0; i < all.cache().size(); ++i)
-    EXPECT_EQ(all.cache().cells()[i].position, last.cache().cells()[i].position) << "cell " << i;
+  EXPECT_EQ(cached_positions(all), cached_positions(last));
 }
 
 // The rank decides: over the same text, H2O by surprisal keeps other older tokens than H2O by
@@ -111,18 +118,12 @@ TEST(TokenSurprisal, TheCallersLogitsDoNotChangeThePlan) {
 TEST(TokenSurprisal, H2OKeepsTheMostSurprisingOlderTokens) {
   c10::InferenceMode guard;
   const std::vector<int32_t> ids = input_ids(60);
-  PolicyOptions options;
-  options.method = Method::H2O;
-  options.ratio = 0.5;
-  Session by_attention(tiny().model, KvCacheOptions{8}, options);
+  Session by_attention(tiny().model, KvCacheOptions{8}, h2o(0.5, OlderRank::Attention));
   by_attention.append(ids, Logits::None, 60);
-  options.older_rank = OlderRank::Surprisal;
-  Session by_surprisal(tiny().model, KvCacheOptions{8}, options);
+  Session by_surprisal(tiny().model, KvCacheOptions{8}, h2o(0.5, OlderRank::Surprisal));
   by_surprisal.append(ids, Logits::None, 60);  // one pass: every token scored before the eviction
-  std::vector<int64_t> kept_attention, kept_surprisal;
-  for (const CacheCell& c : by_attention.cache().cells()) kept_attention.push_back(c.position);
-  for (const CacheCell& c : by_surprisal.cache().cells()) kept_surprisal.push_back(c.position);
-  EXPECT_NE(kept_attention, kept_surprisal);
+  const std::vector<int64_t> kept_surprisal = cached_positions(by_surprisal);
+  EXPECT_NE(cached_positions(by_attention), kept_surprisal);
   const auto& h2o = dynamic_cast<const H2OPolicy&>(by_surprisal.policy());
   const int64_t recent_begin = 60 - (static_cast<int64_t>(kept_surprisal.size()) / 2);  // the recent half
   double least_kept = std::numeric_limits<double>::infinity(), most_dropped = 0;
