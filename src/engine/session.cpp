@@ -22,7 +22,7 @@ void Session::reset() {
   policy_ = make_policy(policy_options_);
   stats_ = {};
   next_position_ = 0;
-  read_logits_ = last_prediction_ = at::Tensor();
+  last_prediction_ = at::Tensor();
 }
 
 void Session::resume(std::span<const int32_t> ordinary_tokens, const CompressionStats& stats) {
@@ -91,7 +91,7 @@ Session::Chunk Session::plan(std::span<const int32_t> tokens) {
   return chunk;
 }
 
-at::Tensor Session::complete(const Chunk& chunk, const CachedOutput& out) {
+Session::Completed Session::complete(const Chunk& chunk, const CachedOutput& out) {
   std::vector<CacheCell> new_cells;
   std::vector<int64_t> ordinary_rows;  // rows of the ordinary tokens: sentinels produce no logits (method.md section 2)
   new_cells.reserve(chunk.elements.size());
@@ -107,16 +107,16 @@ at::Tensor Session::complete(const Chunk& chunk, const CachedOutput& out) {
   stats_.peak_cells = std::max(stats_.peak_cells, cache_.size());
   stats_.peak_bytes = std::max(stats_.peak_bytes, cache_.bytes_in_use());
   if (policy_->wants_attention()) policy_->observe_attention(cache_.cells(), out.attention_mass);
-  const at::Tensor hidden = ordinary_rows.size() == chunk.elements.size()
-                                ? out.hidden
-                                : out.hidden.index_select(0, at::tensor(ordinary_rows, at::kLong).to(out.hidden.device()));
-  read_logits_ = at::Tensor();
+  Completed done;
+  done.hidden = ordinary_rows.size() == chunk.elements.size()
+                    ? out.hidden
+                    : out.hidden.index_select(0, at::tensor(ordinary_rows, at::kLong).to(out.hidden.device()));
   if (policy_->wants_surprisal() && chunk.n_ordinary > 0) {
     // The policy ranks by what the model expected: score the chunk's tokens before evicting.
-    read_logits_ = model_->logits(hidden);  // [n_ordinary, n_vocab]
+    done.logits = model_->logits(done.hidden);  // [n_ordinary, n_vocab]
     std::vector<int32_t> ids;
     for (int64_t row : ordinary_rows) ids.push_back(chunk.elements[static_cast<size_t>(row)].id);
-    observe_surprisal(ids, chunk.elements[static_cast<size_t>(ordinary_rows[0])].ordinary_index);
+    observe_surprisal(done.logits, ids, chunk.elements[static_cast<size_t>(ordinary_rows[0])].ordinary_index);
   }
 
   next_position_ += chunk.n_ordinary;
@@ -129,16 +129,16 @@ at::Tensor Session::complete(const Chunk& chunk, const CachedOutput& out) {
   cache_.evict(dead);
   stats_.cells_evicted += static_cast<int64_t>(dead.size());
   stats_.cells_in_use = cache_.size();
-  return hidden;
+  return done;
 }
 
-void Session::observe_surprisal(std::span<const int32_t> ids, int64_t first) {
-  // Row i of read_logits_ predicts ids[i + 1]; the previous chunk's last row predicts ids[0].
-  const int64_t n = read_logits_.size(0);
-  const at::Tensor log_z = read_logits_.logsumexp(-1);  // [n]
+void Session::observe_surprisal(const at::Tensor& logits, std::span<const int32_t> ids, int64_t first) {
+  // Row i of `logits` predicts ids[i + 1]; the previous chunk's last row predicts ids[0].
+  const int64_t n = logits.size(0);
+  const at::Tensor log_z = logits.logsumexp(-1);  // [n]
   const at::Tensor next = at::tensor(std::vector<int64_t>(ids.begin() + 1, ids.end()), at::kLong)
-                              .to(read_logits_.device());  // [n - 1]
-  const at::Tensor predicted = read_logits_.narrow(0, 0, n - 1).gather(1, next.unsqueeze(1)).squeeze(1);  // [n - 1]
+                              .to(logits.device());  // [n - 1]
+  const at::Tensor predicted = logits.narrow(0, 0, n - 1).gather(1, next.unsqueeze(1)).squeeze(1);  // [n - 1]
   at::Tensor nll = log_z.narrow(0, 0, n - 1) - predicted;  // [n - 1]
   int64_t scored_from = first + 1;
   if (last_prediction_.defined()) {
@@ -147,7 +147,7 @@ void Session::observe_surprisal(std::span<const int32_t> ids, int64_t first) {
     scored_from = first;
   }
   if (nll.numel() > 0) policy_->observe_surprisal(scored_from, nll);
-  last_prediction_ = read_logits_[n - 1];  // [n_vocab], predicts the next chunk's first token
+  last_prediction_ = logits[n - 1];  // [n_vocab], predicts the next chunk's first token
 }
 
 at::Tensor Session::append(std::span<const int32_t> tokens, Logits which, int64_t chunk) {
@@ -193,18 +193,17 @@ std::vector<at::Tensor> append_batch(std::span<Session* const> sessions,
     std::vector<size_t> owners;
     for (size_t a = 0; a < active.size(); ++a) {
       const size_t i = active[a];
-      at::Tensor hidden = sessions[i]->complete(plans[a], outs[a]);  // [n_ordinary, n_embd]
+      const Session::Completed done = sessions[i]->complete(plans[a], outs[a]);
+      const at::Tensor& hidden = done.hidden;  // [n_ordinary, n_embd]
       const bool last_chunk = begin + static_cast<size_t>(chunk) >= tokens[i].size();
       if (which == Logits::All || (which == Logits::Last && last_chunk)) {
-        const at::Tensor& read = sessions[i]->read_logits_;  // computed already when the policy scored surprisal
-        if (read.defined() && which == Logits::All) all_logits[i].push_back(read);
-        else if (read.defined()) last[i] = read[read.size(0) - 1];
+        if (done.logits.defined() && which == Logits::All) all_logits[i].push_back(done.logits);
+        else if (done.logits.defined()) last[i] = done.logits[done.logits.size(0) - 1];
         else {
           rows.push_back(which == Logits::All ? hidden : hidden.narrow(0, hidden.size(0) - 1, 1));
           owners.push_back(i);
         }
       }
-      sessions[i]->read_logits_ = at::Tensor();  // [n, n_vocab] of a chunk of 512 is 100 MB: not kept idle
     }
     if (rows.empty()) continue;
     const at::Tensor logits = model->logits(rows.size() == 1 ? rows[0] : at::cat(rows));  // [rows, n_vocab]

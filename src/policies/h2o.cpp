@@ -24,20 +24,10 @@ std::vector<int64_t> H2OPolicy::evictions(std::span<const CacheCell> cells, int6
   // itself.
   const int64_t n_heavy = (capacity + 1) / 2;
   const int64_t n_recent = capacity - n_heavy;
-  // Cells are in feeding order: the last n_recent are the recent window.
-  std::vector<int64_t> dead(n - n_recent);  // what the ranks leave
-  std::iota(dead.begin(), dead.end(), 0);
-  // Highest score first; ties keep the older token (stable), so the plan is deterministic.
-  auto keep_highest = [&](int64_t count, auto score_of) {
-    std::stable_sort(dead.begin(), dead.end(),
-                     [&](int64_t a, int64_t b) { return score_of(cells[a].position) > score_of(cells[b].position); });
-    dead.erase(dead.begin(), dead.begin() + count);
-    std::sort(dead.begin(), dead.end());
-  };
-  const int64_t by_attention = ranked_by_attention(rank_, n_heavy);
-  if (by_attention > 0) keep_highest(by_attention, [this](int64_t p) { return attention(p); });
-  if (n_heavy > by_attention) keep_highest(n_heavy - by_attention, [this](int64_t p) { return surprisal(p); });
-  return dead;
+  // Cells are in feeding order: the last n_recent are the recent window; the rest are ranked.
+  std::vector<int64_t> older(n - n_recent);
+  std::iota(older.begin(), older.end(), 0);
+  return ranking_.unranked(cells, std::move(older), n_heavy);
 }
 
 }  // namespace sentinel

@@ -82,15 +82,6 @@ std::string older_rank_name(OlderRank rank) {
   return "unknown";
 }
 
-int64_t ranked_by_attention(OlderRank rank, int64_t n_ranked) {
-  switch (rank) {
-    case OlderRank::Attention: return n_ranked;
-    case OlderRank::Surprisal: return 0;
-    case OlderRank::Both: return (n_ranked + 1) / 2;
-  }
-  return n_ranked;
-}
-
 OlderRank default_older_rank(Method method, SpanLayout layout) {
   return method == Method::Sentinel && layout == SpanLayout::Heavy ? OlderRank::Both : OlderRank::Attention;
 }
@@ -126,8 +117,7 @@ void PolicyOptions::validate() const {
         " (the share of the older tokens' budget kept evenly spread instead of by attention)");
   check(stride_share == 0.0 || (method == Method::Sentinel && layout == SpanLayout::Heavy),
         "--stride-share applies to --compress sentinel --layout heavy only");
-  check(older_rank == OlderRank::Attention || (method == Method::H2O || (method == Method::Sentinel &&
-                                                                          layout == SpanLayout::Heavy)),
+  check(older_rank == OlderRank::Attention || reads_attention(*this),
         "--older-rank ", older_rank_name(older_rank),
         " applies to the policies that rank older tokens: --compress h2o, or sentinel --layout heavy");
   if (method == Method::Sentinel) {

@@ -9,7 +9,7 @@
 
 namespace sentinel {
 
-SentinelPolicy::SentinelPolicy(const PolicyOptions& options) : options_(options) {
+SentinelPolicy::SentinelPolicy(const PolicyOptions& options) : options_(options), ranking_(options.older_rank) {
   options_.validate();
   if (options_.spans.empty() && options_.ratio > 0)
     period_ = options_.layout == SpanLayout::Periodic ? static_cast<double>(options_.span - 1) / options_.ratio

@@ -63,17 +63,7 @@ std::vector<int64_t> SentinelPolicy::older_evictions(std::span<const CacheCell> 
   // leave.
   const auto keep = static_cast<int64_t>(older.size()) - count;
   const auto n_even = static_cast<int64_t>(std::llround(options_.stride_share * static_cast<double>(keep)));
-  const int64_t n_ranked = keep - n_even;
-  std::vector<int64_t> rest(older);  // what the ranks leave; ascending = position order
-  auto keep_highest = [&](int64_t n, auto score_of) {  // highest first, ties keep the older token
-    std::stable_sort(rest.begin(), rest.end(),
-                     [&](int64_t a, int64_t b) { return score_of(cells[a].position) > score_of(cells[b].position); });
-    rest.erase(rest.begin(), rest.begin() + n);
-    std::sort(rest.begin(), rest.end());
-  };
-  const int64_t by_attention = ranked_by_attention(options_.older_rank, n_ranked);
-  if (by_attention > 0) keep_highest(by_attention, [this](int64_t p) { return scores_.score(p); });
-  if (n_ranked > by_attention) keep_highest(n_ranked - by_attention, [this](int64_t p) { return surprisal_.at(p); });
+  std::vector<int64_t> rest = ranking_.unranked(cells, older, keep - n_even);  // ascending = position order
   if (n_even == 0) return rest;
   std::vector<int64_t> positions;
   for (int64_t index : rest) positions.push_back(cells[index].position);

@@ -1,6 +1,7 @@
 // Surprisal per ordinary token (token_surprisal.h).
 #include "sentinel/policies/token_surprisal.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "sentinel/core/error.h"
@@ -13,17 +14,13 @@ void TokenSurprisal::record(int64_t first, const at::Tensor& nll) {
   const at::Tensor nll64 = nll.to(at::kCPU, at::kDouble).contiguous();
   const double* v = nll64.data_ptr<double>();
   const auto end = static_cast<size_t>(first + nll64.size(0));
-  if (end > nll_.size()) nll_.resize(end, 0.0), recorded_.resize(end, false);
-  for (int64_t i = 0; i < nll64.size(0); ++i) {
-    nll_[static_cast<size_t>(first + i)] = v[i];
-    recorded_[static_cast<size_t>(first + i)] = true;
-  }
+  if (end > nll_.size()) nll_.resize(end, std::numeric_limits<double>::infinity());
+  std::copy_n(v, nll64.size(0), nll_.begin() + first);
 }
 
 double TokenSurprisal::at(int64_t position) const {
-  if (position < 0 || position >= static_cast<int64_t>(nll_.size()) || !recorded_[static_cast<size_t>(position)])
-    return std::numeric_limits<double>::infinity();
-  return nll_[static_cast<size_t>(position)];
+  return position >= 0 && position < static_cast<int64_t>(nll_.size()) ? nll_[static_cast<size_t>(position)]
+                                                                         : std::numeric_limits<double>::infinity();
 }
 
 }  // namespace sentinel

@@ -115,9 +115,8 @@ PolicyOptions grid_policy(const GridArgs& args, const GridCell& cell) {
   p.layout = parse_span_layout(args.layout);
   p.sinks = args.sinks;
   p.seed = args.seed;
-  // The ranking applies wherever older tokens are kept by score: h2o, and sentinel's heavy layout.
-  if (cell.method == Method::H2O || (cell.method == Method::Sentinel && p.layout == SpanLayout::Heavy))
-    p.older_rank = resolve_older_rank(args.older_rank, cell.method, p.layout);
+  // The ranking applies to the rows that keep older tokens by score, not to the grid's other methods.
+  if (reads_attention(p)) p.older_rank = resolve_older_rank(args.older_rank, cell.method, p.layout);
   if (cell.method == Method::Sentinel) {
     p.stride_share = resolve_stride_share(args.stride_share, Method::Sentinel, p.layout);
     p.cl_id = 0;  // placeholders until a model is loaded

@@ -95,12 +95,19 @@ class Session {
     CachedInput input;
   };
   Chunk plan(std::span<const int32_t> tokens);
-  // Applies a fed chunk: commits its cells, shows the policy the attention, evicts, updates the
-  // stats. Returns the hidden states [n, n_embd] of the chunk's ordinary tokens.
-  at::Tensor complete(const Chunk& chunk, const CachedOutput& out);
+  // What a fed chunk left for its caller: the hidden states [n, n_embd] of its ordinary tokens, and
+  // their logits [n, n_vocab] when the policy ranks by surprisal (computed before the evictions,
+  // and the caller's output then); undefined otherwise.
+  struct Completed {
+    at::Tensor hidden;
+    at::Tensor logits;
+  };
+  // Applies a fed chunk: commits its cells, shows the policy the attention (and the surprisal),
+  // evicts, updates the stats.
+  Completed complete(const Chunk& chunk, const CachedOutput& out);
   // Shows a surprisal-ranking policy the surprisal of the chunk just read: `ids` are its ordinary
-  // tokens, the first at ordinary index `first`, read_logits_ their logits.
-  void observe_surprisal(std::span<const int32_t> ids, int64_t first);
+  // tokens, the first at ordinary index `first`, `logits` [n, n_vocab] theirs.
+  void observe_surprisal(const at::Tensor& logits, std::span<const int32_t> ids, int64_t first);
 
   LlamaModel model_;
   KvCache cache_;
@@ -109,11 +116,8 @@ class Session {
   CompressionStats stats_;
   int64_t next_position_ = 0;  // counts ordinary tokens, docs/method.md section 4
   std::vector<StepRecord>* record_ = nullptr;  // record_steps()
-  // Policies that rank by surprisal (wants_surprisal) need the logits of every token read, before
-  // the step's evictions: the chunk's [n_ordinary, n_vocab], reused as its output and released
-  // once append_batch has taken it, and the row [n_vocab] that predicts the next chunk's first
-  // token. Undefined otherwise.
-  at::Tensor read_logits_;
+  // Policies that rank by surprisal: the last chunk's last row of logits [n_vocab], which predicts
+  // the next chunk's first token. Undefined otherwise.
   at::Tensor last_prediction_;
 };
 

@@ -68,8 +68,6 @@ double resolve_stride_share(double given, Method method, SpanLayout layout);
 enum class OlderRank { Attention, Surprisal, Both };
 OlderRank parse_older_rank(const std::string& name);  // "attention" | "surprisal" | "both"; throws naming them
 std::string older_rank_name(OlderRank rank);
-// Of n_ranked older cells kept by score, how many the attention rank picks (the rest: surprisal).
-int64_t ranked_by_attention(OlderRank rank, int64_t n_ranked);
 // PolicyOptions::older_rank when none is given: both for sentinel's heavy layout, the rank its
 // shipped adapter reads best with (docs/training.md); attention for h2o, the published rule.
 OlderRank default_older_rank(Method method, SpanLayout layout);

@@ -10,9 +10,8 @@
 
 #include <unordered_set>
 
-#include "sentinel/policies/attention_scores.h"
+#include "sentinel/policies/older_ranking.h"
 #include "sentinel/policies/policy.h"
-#include "sentinel/policies/token_surprisal.h"
 
 namespace sentinel {
 
@@ -23,10 +22,12 @@ class SentinelPolicy final : public CompressionPolicy {
   std::vector<Element> expand(std::span<const int32_t> tokens, int64_t first_index) override;
   at::Tensor mask(std::span<const CacheCell> cells, int64_t n_new) const override;
   std::vector<int64_t> evictions(std::span<const CacheCell> cells, int64_t next_index) override;
-  bool wants_attention() const override { return heavy() && options_.older_rank != OlderRank::Surprisal; }
-  void observe_attention(std::span<const CacheCell> cells, const at::Tensor& mass) override { scores_.add(cells, mass); }
-  bool wants_surprisal() const override { return heavy() && options_.older_rank != OlderRank::Attention; }
-  void observe_surprisal(int64_t first, const at::Tensor& nll) override { surprisal_.record(first, nll); }
+  bool wants_attention() const override { return heavy() && ranking_.wants_attention(); }
+  void observe_attention(std::span<const CacheCell> cells, const at::Tensor& mass) override {
+    ranking_.observe_attention(cells, mass);
+  }
+  bool wants_surprisal() const override { return heavy() && ranking_.wants_surprisal(); }
+  void observe_surprisal(int64_t first, const at::Tensor& nll) override { ranking_.observe_surprisal(first, nll); }
 
   // Span k (explicit, or the scheduler's k-th); nullopt past the last explicit span or at ratio 0.
   std::optional<Span> span(int64_t k) const;
@@ -54,9 +55,7 @@ class SentinelPolicy final : public CompressionPolicy {
   int64_t next_open_ = 0;        // explicit: first span whose <CL> is not fed yet
   int64_t next_close_ = 0;       // first span whose <CR> is not fed yet
   std::unordered_set<int32_t> closing_;  // spans whose <CR> was fed and whose cells await eviction
-  // Heavy layout: what eviction ranks older tokens by (options_.older_rank).
-  AttentionScores scores_;
-  TokenSurprisal surprisal_;
+  OlderRanking ranking_;                 // heavy layout: what eviction ranks older tokens by
 };
 
 }  // namespace sentinel

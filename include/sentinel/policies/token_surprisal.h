@@ -20,8 +20,7 @@ class TokenSurprisal {
   double at(int64_t position) const;
 
  private:
-  std::vector<double> nll_;      // [positions recorded]
-  std::vector<bool> recorded_;   // [positions recorded]
+  std::vector<double> nll_;  // [positions up to the last recorded]; +infinity where none was recorded
 };
 
 }  // namespace sentinel
