@@ -1,13 +1,16 @@
 // The AVX2/FMA/F16C kernel table. This file alone is compiled with -mavx2 -mfma -mf16c
 // (CMakeLists.txt); it is only called after cpuid says the CPU has those instructions. The
 // quantized dots follow ggml's x86 scheme (arch/x86/quants.c): unpack nibbles, multiply unsigned
-// by signed bytes with maddubs, widen pairs with madd, one fused multiply-add per 32-block.
+// by signed bytes with maddubs, widen pairs with madd, one fused multiply-add per 32-block. The
+// K-quant superblocks keep that step per 32-value activation block (each has its own scale), with
+// the sub-block scales and mins unpacked once per superblock.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "kernel_tables.h"
@@ -312,6 +315,343 @@ void dot4_q8_0_f32(const BlockQ8_0* const* rows, const float* x, int64_t n_block
   hsum4(acc, out);
 }
 
+// ---- Q5_0, Q5_1 and the K-quant superblocks (Q4_K, Q5_K, Q6_K) ----
+
+inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// Bits 0..31 of a little-endian u32 as 32 bytes, 0xFF where the bit is set (ggml's bytes_from_bits_32):
+// byte k of the eight bytes of group g holds bits 8g .. 8g + 7; or-ing in every bit but bit k leaves
+// all ones exactly when bit k was set.
+inline __m256i bytes_from_bits(const uint8_t* p) {
+  uint32_t bits;
+  std::memcpy(&bits, p, sizeof bits);
+  const __m256i groups = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int32_t>(bits)),
+                                             _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                                               0x0101010101010101, 0x0000000000000000));
+  return _mm256_cmpeq_epi8(_mm256_or_si256(groups, _mm256_set1_epi64x(0x7FBFDFEFF7FBFDFE)), _mm256_set1_epi64x(-1));
+}
+
+// A Q5_0/Q5_1 block's 32 values as bytes 0..31: the nibbles plus the qh bits as bit 4.
+inline __m256i q5_bytes(const uint8_t* qs, const uint8_t* qh) {
+  return _mm256_or_si256(unpack_nibbles(qs), _mm256_and_si256(bytes_from_bits(qh), _mm256_set1_epi8(0x10)));
+}
+
+// Per block, the float part of a 5-bit dot: Q5_0's -16 d_w s_x (its bytes are q + 16), Q5_1's m_w s_x.
+template <typename Activations>
+inline float q5_offset(const BlockQ5_0& w, const Activations& x) { return -16.0f * f16(w.d) * x.s; }
+template <typename Activations>
+inline float q5_offset(const BlockQ5_1& w, const Activations& x) { return f16(w.m) * x.s; }
+
+template <typename Block>
+void dot4_q5(const Block* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  float offset[4] = {0, 0, 0, 0};
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    prefetch_next_rows(rows, b, n_blocks);
+    const __m256i q = load_q8(x[b].qs);
+    for (int r = 0; r < 4; ++r) {
+      const Block& w = rows[r][b];
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(f16(w.d) * x[b].d), mul_sum_u8_i8(q5_bytes(w.qs, w.qh), q), acc[r]);
+      offset[r] += q5_offset(w, x[b]);
+    }
+  }
+  hsum4(acc, out);
+  for (int r = 0; r < 4; ++r) out[r] += offset[r];
+}
+
+// 32 bytes of small non-negative values against a 16-bit activation block: values 0..15 from the
+// low 128 bits, 16..31 from the high ones, widened to int16.
+inline __m256 mul_sum_bytes_q16(__m256i w, const Q16Halves& x) {
+  return mul_sum_i16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(w)), _mm256_cvtepu8_epi16(_mm256_extracti128_si256(w, 1)),
+                     x);
+}
+
+template <typename Block>
+void dot4_q5_q16(const Block* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  float offset[4] = {0, 0, 0, 0};
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    prefetch_next_rows(rows, b, n_blocks);
+    const Q16Halves q = load_q16(x[b].qs);
+    for (int r = 0; r < 4; ++r) {
+      const Block& w = rows[r][b];
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(f16(w.d) * x[b].d), mul_sum_bytes_q16(q5_bytes(w.qs, w.qh), q), acc[r]);
+      offset[r] += q5_offset(w, x[b]);
+    }
+  }
+  hsum4(acc, out);
+  for (int r = 0; r < 4; ++r) out[r] += offset[r];
+}
+
+// A superblock spans eight activation blocks, which a K-quant dot takes as vectors: lane j holds
+// block j's d (or s). Built once per superblock for the four rows.
+template <typename Activations>
+inline __m256 lanes_d(const Activations* x) {
+  return _mm256_setr_ps(x[0].d, x[1].d, x[2].d, x[3].d, x[4].d, x[5].d, x[6].d, x[7].d);
+}
+template <typename Activations>
+inline __m256 lanes_s(const Activations* x) {
+  return _mm256_setr_ps(x[0].s, x[1].s, x[2].s, x[3].s, x[4].s, x[5].s, x[6].s, x[7].s);
+}
+
+// Each superblock step prefetches the superblock kPrefetchRows rows on, every cache line of it.
+template <typename Block>
+inline void prefetch_next_superblocks(const Block* const* rows, int64_t s, int64_t n_super) {
+  for (int r = 0; r < 4; ++r) {
+    const char* p = reinterpret_cast<const char*>(rows[r] + s + kPrefetchRows * n_super);
+    for (size_t line = 0; line < sizeof(Block); line += 64) _mm_prefetch(p + line, _MM_HINT_T0);
+  }
+}
+
+// The eight 6-bit scales and mins of a Q4_K/Q5_K superblock (get_scale_min_k4) as bytes: scales of
+// sub-blocks 0..7 in bytes 0..7, mins in bytes 8..15. `packed` is the 12 bytes of scales and the 4
+// after them (the block's qs or qh). For j < 4 the scale and min are the low 6 bits of packed[j]
+// and packed[j + 4]; for j >= 4 their low 4 bits are the low and high nibbles of packed[j + 4] and
+// their high 2 bits the top bits of packed[j - 4] and packed[j].
+inline __m128i scales_mins_k4(const uint8_t* packed) {
+  const __m128i v = load128(packed);
+  const __m128i low = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+  const __m128i top = _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+  const __m128i low_mask = _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0);
+  const __m128i high_nibble_mask = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15);
+  const __m128i low_bits =
+      _mm_or_si128(_mm_and_si128(low, low_mask), _mm_and_si128(_mm_srli_epi16(low, 4), high_nibble_mask));
+  return _mm_or_si128(low_bits, _mm_and_si128(_mm_srli_epi16(top, 2), _mm_set1_epi8(0x30)));  // bits 6, 7 to 4, 5
+}
+inline __m256 bytes_0_to_7(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)); }
+inline __m256 bytes_8_to_15(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v, 8))); }
+
+// Per superblock of four Q4_K/Q5_K rows: scale[r][j] = d * sc_j * x_j.d, the factor of sub-block j's
+// integer dot, and the mins' share subtracted from acc at once: sum_j dmin * mn_j * x_j.s.
+template <typename Block, typename Activations>
+inline void k4_scales(const Block* const* rows, int64_t s, const Activations* xs, float (*scale)[8], __m256* acc) {
+  const __m256 xd = lanes_d(xs), xsum = lanes_s(xs);
+  for (int r = 0; r < 4; ++r) {
+    const Block& w = rows[r][s];
+    const __m128i sm = scales_mins_k4(w.scales);
+    _mm256_store_ps(scale[r], _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(f16(w.d)), bytes_0_to_7(sm)), xd));
+    acc[r] = _mm256_fnmadd_ps(_mm256_mul_ps(_mm256_set1_ps(f16(w.dmin)), bytes_8_to_15(sm)), xsum, acc[r]);
+  }
+}
+
+// Q5_K's values of sub-blocks 2k (low nibbles) and 2k + 1 (high nibbles) as bytes 0..31: bit 2k
+// (2k + 1) of qh[l] is bit 4 of value l. The 16-bit shifts keep every byte's own bit in place.
+inline void q5_k_bytes(const BlockQ5_K& w, int k, __m256i* lo, __m256i* hi) {
+  const __m256i ql = load256(w.qs + 32 * k), qh = load256(w.qh);
+  const __m256i low4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
+  // bit j of a byte to bit 4: left by 4 - j, or right by j - 4
+  auto bit_to_4 = [&](int j) {
+    return _mm256_and_si256(j <= 4 ? _mm256_slli_epi16(qh, 4 - j) : _mm256_srli_epi16(qh, j - 4), bit4);
+  };
+  *lo = _mm256_or_si256(_mm256_and_si256(ql, low4), bit_to_4(2 * k));
+  *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql, 4), low4), bit_to_4(2 * k + 1));
+}
+
+// Q6_K's values of sub-block j = 4 * half + t as signed bytes q - 32 (-32..31).
+inline __m256i q6_k_bytes(const BlockQ6_K& w, int half, int t) {
+  const __m256i ql = load256(w.ql + 64 * half + 32 * (t % 2)), qh = load256(w.qh + 32 * half);
+  const __m256i low = _mm256_and_si256(t < 2 ? ql : _mm256_srli_epi16(ql, 4), _mm256_set1_epi8(0x0F));
+  // bits 2t, 2t + 1 of qh to bits 4, 5
+  const __m256i high_bits = t == 0   ? _mm256_slli_epi16(qh, 4)
+                            : t == 1 ? _mm256_slli_epi16(qh, 2)
+                            : t == 2 ? qh
+                                     : _mm256_srli_epi16(qh, 2);
+  const __m256i q = _mm256_or_si256(low, _mm256_and_si256(high_bits, _mm256_set1_epi8(0x30)));
+  return _mm256_sub_epi8(q, _mm256_set1_epi8(32));
+}
+
+// Per superblock of four Q6_K rows: scale[r][i] = d * scales[i] * x_{i / 2}.d for its sixteen
+// 16-value groups, two per activation block.
+template <typename Activations>
+inline void q6_k_scales(const BlockQ6_K* const* rows, int64_t s, const Activations* xs, float (*scale)[16]) {
+  const __m256 xd = lanes_d(xs);
+  // lane i of each half: block (i / 2) of the half's four
+  const __m256 xd_lo = _mm256_permutevar8x32_ps(xd, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
+  const __m256 xd_hi = _mm256_permutevar8x32_ps(xd, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7));
+  for (int r = 0; r < 4; ++r) {
+    const BlockQ6_K& w = rows[r][s];
+    const __m128i sc = load128(w.scales);
+    const __m256 d = _mm256_set1_ps(f16(w.d));
+    const __m256 sc_lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc));
+    const __m256 sc_hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8)));
+    _mm256_store_ps(scale[r], _mm256_mul_ps(_mm256_mul_ps(d, sc_lo), xd_lo));
+    _mm256_store_ps(scale[r] + 8, _mm256_mul_ps(_mm256_mul_ps(d, sc_hi), xd_hi));
+  }
+}
+
+// ---- K-quants against 8-bit activations ----
+
+template <typename Block>  // BlockQ4_K or BlockQ5_K
+void dot4_k4(const Block* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  const int64_t n_super = n_blocks / 8;
+  for (int64_t s = 0; s < n_super; ++s) {
+    prefetch_next_superblocks(rows, s, n_super);
+    const BlockQ8A* xs = x + 8 * s;
+    alignas(32) float scale[4][8];
+    k4_scales(rows, s, xs, scale, acc);
+    for (int k = 0; k < 4; ++k) {
+      const __m256i a0 = load_q8(xs[2 * k].qs), a1 = load_q8(xs[2 * k + 1].qs);
+      for (int r = 0; r < 4; ++r) {
+        __m256i lo, hi;
+        if constexpr (std::is_same_v<Block, BlockQ5_K>) {
+          q5_k_bytes(rows[r][s], k, &lo, &hi);
+        } else {
+          const __m256i ql = load256(rows[r][s].qs + 32 * k);
+          lo = _mm256_and_si256(ql, _mm256_set1_epi8(0x0F));
+          hi = _mm256_and_si256(_mm256_srli_epi16(ql, 4), _mm256_set1_epi8(0x0F));
+        }
+        acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[r][2 * k]), mul_sum_u8_i8(lo, a0), acc[r]);
+        acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[r][2 * k + 1]), mul_sum_u8_i8(hi, a1), acc[r]);
+      }
+    }
+  }
+  hsum4(acc, out);
+}
+
+void dot4_q6_k(const BlockQ6_K* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  const int64_t n_super = n_blocks / 8;
+  // int32 lanes 0..3 of mul_sum_i8_i8 hold values 0..15 (scale 2j), lanes 4..7 values 16..31
+  const __m256i pick = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  for (int64_t s = 0; s < n_super; ++s) {
+    prefetch_next_superblocks(rows, s, n_super);
+    const BlockQ8A* xs = x + 8 * s;
+    alignas(32) float scale[4][16];
+    q6_k_scales(rows, s, xs, scale);
+    for (int j = 0; j < 8; ++j) {
+      const __m256i a = load_q8(xs[j].qs);
+      for (int r = 0; r < 4; ++r) {
+        const __m128 two = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(&scale[r][2 * j])));
+        const __m256 sc = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(two), pick);
+        acc[r] = _mm256_fmadd_ps(sc, mul_sum_i8_i8(q6_k_bytes(rows[r][s], j / 4, j % 4), a), acc[r]);
+      }
+    }
+  }
+  hsum4(acc, out);
+}
+
+// ---- K-quants against 16-bit activations (the decode default) ----
+
+void dot4_q4_k_q16(const BlockQ4_K* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  const int64_t n_super = n_blocks / 8;
+  const __m256i low4 = _mm256_set1_epi16(0x0F);
+  for (int64_t s = 0; s < n_super; ++s) {
+    prefetch_next_superblocks(rows, s, n_super);
+    const BlockQ16A* xs = x + 8 * s;
+    alignas(32) float scale[4][8];
+    k4_scales(rows, s, xs, scale, acc);
+    for (int k = 0; k < 4; ++k) {
+      const Q16Halves a0 = load_q16(xs[2 * k].qs), a1 = load_q16(xs[2 * k + 1].qs);
+      for (int r = 0; r < 4; ++r) {
+        // bytes 0..15 and 16..31 of the 32 shared by sub-blocks 2k and 2k + 1, as int16 0..255
+        const uint8_t* q = rows[r][s].qs + 32 * k;
+        const __m256i w_lo = _mm256_cvtepu8_epi16(load128(q)), w_hi = _mm256_cvtepu8_epi16(load128(q + 16));
+        acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[r][2 * k]),
+                                 mul_sum_i16(_mm256_and_si256(w_lo, low4), _mm256_and_si256(w_hi, low4), a0), acc[r]);
+        acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[r][2 * k + 1]),
+                                 mul_sum_i16(_mm256_srli_epi16(w_lo, 4), _mm256_srli_epi16(w_hi, 4), a1), acc[r]);
+      }
+    }
+  }
+  hsum4(acc, out);
+}
+
+void dot4_q5_k_q16(const BlockQ5_K* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  const int64_t n_super = n_blocks / 8;
+  for (int64_t s = 0; s < n_super; ++s) {
+    prefetch_next_superblocks(rows, s, n_super);
+    const BlockQ16A* xs = x + 8 * s;
+    alignas(32) float scale[4][8];
+    k4_scales(rows, s, xs, scale, acc);
+    for (int k = 0; k < 4; ++k) {
+      const Q16Halves a0 = load_q16(xs[2 * k].qs), a1 = load_q16(xs[2 * k + 1].qs);
+      for (int r = 0; r < 4; ++r) {
+        __m256i lo, hi;
+        q5_k_bytes(rows[r][s], k, &lo, &hi);
+        acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[r][2 * k]), mul_sum_bytes_q16(lo, a0), acc[r]);
+        acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[r][2 * k + 1]), mul_sum_bytes_q16(hi, a1), acc[r]);
+      }
+    }
+  }
+  hsum4(acc, out);
+}
+
+void dot4_q6_k_q16(const BlockQ6_K* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  const int64_t n_super = n_blocks / 8;
+  for (int64_t s = 0; s < n_super; ++s) {
+    prefetch_next_superblocks(rows, s, n_super);
+    const BlockQ16A* xs = x + 8 * s;
+    alignas(32) float scale[4][16];
+    q6_k_scales(rows, s, xs, scale);
+    for (int j = 0; j < 8; ++j) {
+      const Q16Halves a = load_q16(xs[j].qs);
+      for (int r = 0; r < 4; ++r) {
+        // values 0..15 take scale 2j, values 16..31 scale 2j + 1: one product sum each
+        const __m256i q = q6_k_bytes(rows[r][s], j / 4, j % 4);
+        const __m256i p_lo = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(q)), a.lo);
+        const __m256i p_hi = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1)), a.hi);
+        acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[r][2 * j]), _mm256_cvtepi32_ps(p_lo), acc[r]);
+        acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[r][2 * j + 1]), _mm256_cvtepi32_ps(p_hi), acc[r]);
+      }
+    }
+  }
+  hsum4(acc, out);
+}
+
+// 32 values as signed bytes to floats, out[i] = (i < 16 ? scale_lo : scale_hi) * q[i] - min: io/dequant's
+// arithmetic, one product and one subtraction (Q5_1's + m is - (-m)). Where the products are exact
+// (Q5_1, Q4_K, Q5_K) a fused multiply-subtract rounds the same, and Q6_K and Q5_0 subtract 0.
+inline void bytes_to_f32(__m256i q, float scale_lo, float scale_hi, float min, float* out) {
+  const __m256 vmin = _mm256_set1_ps(min);
+  const __m128i halves[2] = {_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)};
+  for (int h = 0; h < 2; ++h) {
+    const __m256 scale = _mm256_set1_ps(h == 0 ? scale_lo : scale_hi);
+    for (int part = 0; part < 2; ++part) {
+      const __m128i bytes = part == 0 ? halves[h] : _mm_srli_si128(halves[h], 8);
+      _mm256_storeu_ps(out + 16 * h + 8 * part,
+                       _mm256_sub_ps(_mm256_mul_ps(scale, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes))), vmin));
+    }
+  }
+}
+
+template <typename Block>  // BlockQ4_K or BlockQ5_K
+void k4_to_f32(const Block* blocks, float* out, int64_t n) {
+  for (int64_t s = 0; s < n / kSuperBlock; ++s, out += kSuperBlock) {
+    const Block& w = blocks[s];
+    const __m128i sm = scales_mins_k4(w.scales);
+    alignas(32) float scale[8], min[8];  // d * sc_j and dmin * mn_j, as io/dequant's d1 and m1
+    _mm256_store_ps(scale, _mm256_mul_ps(_mm256_set1_ps(f16(w.d)), bytes_0_to_7(sm)));
+    _mm256_store_ps(min, _mm256_mul_ps(_mm256_set1_ps(f16(w.dmin)), bytes_8_to_15(sm)));
+    for (int k = 0; k < 4; ++k) {
+      __m256i lo, hi;
+      if constexpr (std::is_same_v<Block, BlockQ5_K>) {
+        q5_k_bytes(w, k, &lo, &hi);
+      } else {
+        const __m256i ql = load256(w.qs + 32 * k);
+        lo = _mm256_and_si256(ql, _mm256_set1_epi8(0x0F));
+        hi = _mm256_and_si256(_mm256_srli_epi16(ql, 4), _mm256_set1_epi8(0x0F));
+      }
+      bytes_to_f32(lo, scale[2 * k], scale[2 * k], min[2 * k], out + 64 * k);
+      bytes_to_f32(hi, scale[2 * k + 1], scale[2 * k + 1], min[2 * k + 1], out + 64 * k + 32);
+    }
+  }
+}
+
+void q6_k_to_f32(const BlockQ6_K* blocks, float* out, int64_t n) {
+  for (int64_t s = 0; s < n / kSuperBlock; ++s, out += kSuperBlock) {
+    const BlockQ6_K& w = blocks[s];
+    const float d = f16(w.d);
+    for (int j = 0; j < 8; ++j)
+      bytes_to_f32(q6_k_bytes(w, j / 4, j % 4), d * static_cast<float>(w.scales[2 * j]),
+                   d * static_cast<float>(w.scales[2 * j + 1]), 0.0f, out + 32 * j);
+  }
+}
+
 inline __m256 load_f16x8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 inline __m256 load_bf16x8(const uint16_t* p) {
   const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -372,6 +712,23 @@ void row_to_f32(RowType type, const void* row, float* out, int64_t n) {
         }
       }
       return;
+    case RowType::Q5_0:
+      for (int64_t b = 0; b < n / kBlock; ++b) {
+        const BlockQ5_0& blk = static_cast<const BlockQ5_0*>(row)[b];
+        const float d = f16(blk.d);
+        bytes_to_f32(_mm256_sub_epi8(q5_bytes(blk.qs, blk.qh), _mm256_set1_epi8(16)), d, d, 0.0f, out + b * kBlock);
+      }
+      return;
+    case RowType::Q5_1:
+      for (int64_t b = 0; b < n / kBlock; ++b) {
+        const BlockQ5_1& blk = static_cast<const BlockQ5_1*>(row)[b];
+        const float d = f16(blk.d);
+        bytes_to_f32(q5_bytes(blk.qs, blk.qh), d, d, -f16(blk.m), out + b * kBlock);
+      }
+      return;
+    case RowType::Q4_K: return k4_to_f32(static_cast<const BlockQ4_K*>(row), out, n);
+    case RowType::Q5_K: return k4_to_f32(static_cast<const BlockQ5_K*>(row), out, n);
+    case RowType::Q6_K: return q6_k_to_f32(static_cast<const BlockQ6_K*>(row), out, n);
     case RowType::Q4_0:
     case RowType::Q4_1:
       // Prefill dequantizes every matrix once per pass, so this is on its path too.
@@ -644,10 +1001,20 @@ const KernelTable& avx2_table() {
                                  .dot4_q4_0 = dot4_q4_0,
                                  .dot4_q4_1 = dot4_q4_1,
                                  .dot4_q8_0 = dot4_q8_0,
+                                 .dot4_q5_0 = dot4_q5<BlockQ5_0>,
+                                 .dot4_q5_1 = dot4_q5<BlockQ5_1>,
+                                 .dot4_q4_k = dot4_k4<BlockQ4_K>,
+                                 .dot4_q5_k = dot4_k4<BlockQ5_K>,
+                                 .dot4_q6_k = dot4_q6_k,
                                  .quantize_q16a = quantize_q16a,
                                  .dot4_q4_0_q16 = dot4_q4_0_q16,
                                  .dot4_q4_1_q16 = dot4_q4_1_q16,
                                  .dot4_q8_0_q16 = dot4_q8_0_q16,
+                                 .dot4_q5_0_q16 = dot4_q5_q16<BlockQ5_0>,
+                                 .dot4_q5_1_q16 = dot4_q5_q16<BlockQ5_1>,
+                                 .dot4_q4_k_q16 = dot4_q4_k_q16,
+                                 .dot4_q5_k_q16 = dot4_q5_k_q16,
+                                 .dot4_q6_k_q16 = dot4_q6_k_q16,
                                  .dot4_q8_0_f32 = dot4_q8_0_f32,
                                  .dot_f32 = dot_f32,
                                  .dot_f16 = dot_f16,

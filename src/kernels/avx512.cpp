@@ -2,9 +2,11 @@
 // alone is compiled with those instructions (CMakeLists.txt) and is only entered after cpuid says
 // the CPU and the OS support them. It starts from the AVX2 table and replaces what 512-bit
 // registers and VNNI's fused dot products speed up: the quantized dots of every decode step, the
-// LM head, and attention over f16/f32 KV rows. VNNI's vpdpbusd multiplies unsigned by signed bytes and sums each group of four
-// into an int32 lane in one instruction (AVX2 needs maddubs + madd), and vpdpwssd does the same
-// for pairs of int16, which the 16-bit activations use.
+// LM head, and attention over f16/f32 KV rows. For Q5_0, Q5_1 and the K-quants it replaces the
+// 16-bit activation dots (the decode default) and keeps AVX2's 8-bit dots and row widening.
+// VNNI's vpdpbusd multiplies unsigned by signed bytes and sums each group of four into an int32
+// lane in one instruction (AVX2 needs maddubs + madd), and vpdpwssd does the same for pairs of
+// int16, which the 16-bit activations use.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -82,11 +84,13 @@ inline __m256 dot_i8_i8(__m256i w, __m256i x) {
 // One last block into the low half of an accumulator (n_blocks odd).
 inline __m512 add_low(__m512 acc, __m256 v) { return _mm512_add_ps(acc, _mm512_zextps256_ps512(v)); }
 
-// The Q4_0 and Q4_1 dots share everything but the per-block offset: Q4_0's is -8 d_w s_x (its
-// nibbles are q + 8), Q4_1's m_w s_x (s_x = d_x sum(q_x), either activation format).
+// The Q4_0, Q4_1, Q5_0 and Q5_1 dots share everything but the per-block offset: Q4_0's is
+// -8 d_w s_x (its nibbles are q + 8), Q5_0's -16 d_w s_x, Q4_1's and Q5_1's m_w s_x
+// (s_x = d_x sum(q_x), either activation format).
 template <typename Block, typename Activations>
 inline float block_offset(const Block& w, const Activations& x) {
-  if constexpr (std::is_same_v<Block, BlockQ4_1>) return f16(w.m) * x.s;
+  if constexpr (std::is_same_v<Block, BlockQ4_1> || std::is_same_v<Block, BlockQ5_1>) return f16(w.m) * x.s;
+  else if constexpr (std::is_same_v<Block, BlockQ5_0>) return -16.0f * f16(w.d) * x.s;
   else return -8.0f * f16(w.d) * x.s;
 }
 
@@ -145,8 +149,22 @@ inline __m512i load_q16(const int16_t* qs) { return _mm512_loadu_si512(qs); }
 // int32 lanes of vpdpwssd (pairs of int16 products; |lane| <= 2 * 128 * 32767) as float.
 inline __m512 dot_i16(__m512i w, __m512i x) { return _mm512_cvtepi32_ps(_mm512_dpwssd_epi32(_mm512_setzero_si512(), w, x)); }
 
+// A block's 32 values as int16 without their offset: the nibbles, and for Q5_0/Q5_1 bit i of
+// qh added as 16 (one masked add).
 template <typename Block>
-void dot4_q4_q16(const Block* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
+inline __m512i weights16(const Block& w) {
+  const __m512i nibbles = _mm512_cvtepu8_epi16(unpack_nibbles(w.qs));
+  if constexpr (std::is_same_v<Block, BlockQ5_0> || std::is_same_v<Block, BlockQ5_1>) {
+    uint32_t bits;
+    __builtin_memcpy(&bits, w.qh, sizeof bits);
+    return _mm512_mask_add_epi16(nibbles, static_cast<__mmask32>(bits), nibbles, _mm512_set1_epi16(16));
+  } else {
+    return nibbles;
+  }
+}
+
+template <typename Block>  // Q4_0, Q4_1, Q5_0, Q5_1
+void dot4_q_q16(const Block* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
   __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
   float offset[4] = {0, 0, 0, 0};
   for (int64_t b = 0; b < n_blocks; ++b) {
@@ -154,7 +172,7 @@ void dot4_q4_q16(const Block* const* rows, const BlockQ16A* x, int64_t n_blocks,
     const __m512i q = load_q16(x[b].qs);
     for (int r = 0; r < 4; ++r) {
       const Block& w = rows[r][b];
-      const __m512i w16 = _mm512_cvtepu8_epi16(unpack_nibbles(w.qs));
+      const __m512i w16 = weights16(w);
       acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(f16(w.d) * x[b].d), dot_i16(w16, q), acc[r]);
       offset[r] += block_offset(w, x[b]);
     }
@@ -171,6 +189,135 @@ void dot4_q8_0_q16(const BlockQ8_0* const* rows, const BlockQ16A* x, int64_t n_b
     for (int r = 0; r < 4; ++r) {
       const __m512i w16 = _mm512_cvtepi8_epi16(load256(rows[r][b].qs));
       acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(f16(rows[r][b].d) * x[b].d), dot_i16(w16, q), acc[r]);
+    }
+  }
+  hsum4(acc, out);
+}
+
+// ---- K-quant superblocks against 16-bit activations: eight activation blocks per superblock ----
+// The helpers below are copies of the AVX2 table's (avx2.cpp), kept in this file for the reason
+// hsum8 gives.
+
+template <typename Block>
+inline void prefetch_next_superblocks(const Block* const* rows, int64_t s, int64_t n_super) {
+  for (int r = 0; r < 4; ++r) {
+    const char* p = reinterpret_cast<const char*>(rows[r] + s + kPrefetchRows * n_super);
+    for (size_t line = 0; line < sizeof(Block); line += 64) _mm_prefetch(p + line, _MM_HINT_T0);
+  }
+}
+
+// Lanes 0..7: the d of the eight activation blocks of a superblock; lanes 8..15 their s.
+inline __m512 lanes_d_s(const BlockQ16A* x) {
+  const __m256 d = _mm256_setr_ps(x[0].d, x[1].d, x[2].d, x[3].d, x[4].d, x[5].d, x[6].d, x[7].d);
+  const __m256 s = _mm256_setr_ps(x[0].s, x[1].s, x[2].s, x[3].s, x[4].s, x[5].s, x[6].s, x[7].s);
+  return _mm512_insertf32x8(_mm512_castps256_ps512(d), s, 1);
+}
+
+// The eight 6-bit scales and mins of a Q4_K/Q5_K superblock (get_scale_min_k4) as bytes: scales in
+// bytes 0..7, mins in 8..15, from the 12 bytes of scales and the 4 after them (see avx2.cpp).
+inline __m128i scales_mins_k4(const uint8_t* packed) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(packed));
+  const __m128i low = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+  const __m128i top = _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+  const __m128i low_mask = _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0);
+  const __m128i high_nibble_mask = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15);
+  const __m128i low_bits =
+      _mm_or_si128(_mm_and_si128(low, low_mask), _mm_and_si128(_mm_srli_epi16(low, 4), high_nibble_mask));
+  return _mm_or_si128(low_bits, _mm_and_si128(_mm_srli_epi16(top, 2), _mm_set1_epi8(0x30)));
+}
+
+// Q4_K and Q5_K: per superblock and row, scale[r][j] = d * sc_j * x_j.d for sub-block j's integer
+// dot, and the mins' share, sum_j dmin * mn_j * x_j.s, subtracted at once (one 16-lane product).
+// Sub-blocks 2k and 2k + 1 are the low and high nibbles of the same 32 bytes: one widening gives
+// both. Q5_K's qh is widened once per superblock, shifted so that bit j of a byte sits at bit 4 + j
+// of its int16.
+template <typename Block>
+void dot4_k4_q16(const Block* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
+  constexpr bool kFifthBit = std::is_same_v<Block, BlockQ5_K>;
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  const int64_t n_super = n_blocks / 8;
+  const __m512i low4 = _mm512_set1_epi16(0x0F), bit4 = _mm512_set1_epi16(0x10);
+  const __m512i halves = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);  // d x8, dmin x8
+  for (int64_t s = 0; s < n_super; ++s) {
+    prefetch_next_superblocks(rows, s, n_super);
+    const BlockQ16A* xs = x + 8 * s;
+    const __m512 xds = lanes_d_s(xs);
+    alignas(64) float scale[4][16];
+    __m512i high[4];
+    for (int r = 0; r < 4; ++r) {
+      const Block& w = rows[r][s];
+      // lanes 0..7: d sc_j x_j.d; lanes 8..15: dmin mn_j x_j.s, subtracted from the sum at once
+      uint32_t d_dmin;  // the block's first four bytes: f16 d, f16 dmin
+      __builtin_memcpy(&d_dmin, &w, sizeof d_dmin);
+      const __m128 d_and_dmin = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int32_t>(d_dmin)));
+      const __m512 factors = _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(d_and_dmin));
+      const __m512 sc_mn = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(scales_mins_k4(w.scales)));
+      const __m512 sm = _mm512_mul_ps(_mm512_mul_ps(factors, sc_mn), xds);
+      _mm512_store_ps(scale[r], sm);
+      acc[r] = _mm512_mask_sub_ps(acc[r], 0xFF00, acc[r], sm);
+      if constexpr (kFifthBit) high[r] = _mm512_slli_epi16(_mm512_cvtepu8_epi16(load256(w.qh)), 4);
+    }
+    for (int k = 0; k < 4; ++k) {
+      const __m512i a0 = load_q16(xs[2 * k].qs), a1 = load_q16(xs[2 * k + 1].qs);
+      for (int r = 0; r < 4; ++r) {
+        const __m512i w = _mm512_cvtepu8_epi16(load256(rows[r][s].qs + 32 * k));  // int16 0..255
+        __m512i lo = _mm512_and_si512(w, low4), hi = _mm512_srli_epi16(w, 4);
+        if constexpr (kFifthBit) {  // lo | (high >> j & 16): ternary-logic 0xF8 is A | (B & C)
+          lo = _mm512_ternarylogic_epi32(lo, _mm512_srli_epi16(high[r], 2 * k), bit4, 0xF8);
+          hi = _mm512_ternarylogic_epi32(hi, _mm512_srli_epi16(high[r], 2 * k + 1), bit4, 0xF8);
+        }
+        acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(scale[r][2 * k]), dot_i16(lo, a0), acc[r]);
+        acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(scale[r][2 * k + 1]), dot_i16(hi, a1), acc[r]);
+      }
+    }
+  }
+  hsum4(acc, out);
+}
+
+// Q6_K: sixteen scales per superblock, two per activation block. vpdpwssd's lane i sums values
+// 2i and 2i + 1, so lanes 0..7 take scale 2j and lanes 8..15 scale 2j + 1: one permute of the
+// row's sixteen float scales (d * scales[i] * x_{i / 2}.d) per block.
+void dot4_q6_k_q16(const BlockQ6_K* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  const int64_t n_super = n_blocks / 8;
+  const __m512i low4 = _mm512_set1_epi16(0x0F), bits45 = _mm512_set1_epi16(0x30), offset = _mm512_set1_epi16(32);
+  const __m512i pair_lanes = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  for (int64_t s = 0; s < n_super; ++s) {
+    prefetch_next_superblocks(rows, s, n_super);
+    const BlockQ16A* xs = x + 8 * s;
+    const __m512 xd = _mm512_permutexvar_ps(dup, lanes_d_s(xs));
+    __m512 scale[4];
+    for (int r = 0; r < 4; ++r) {
+      const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[r][s].scales));
+      const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes));
+      scale[r] = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(f16(rows[r][s].d)), sc), xd);
+    }
+    for (int half = 0; half < 2; ++half) {
+      // per row: ql bytes 0..31 (sub-blocks t = 0 low, 2 high nibbles), 32..63 (t = 1, 3), qh
+      __m512i ql0[4], ql1[4], qh[4];
+      for (int r = 0; r < 4; ++r) {
+        const BlockQ6_K& w = rows[r][s];
+        ql0[r] = _mm512_cvtepu8_epi16(load256(w.ql + 64 * half));
+        ql1[r] = _mm512_cvtepu8_epi16(load256(w.ql + 64 * half + 32));
+        qh[r] = _mm512_cvtepu8_epi16(load256(w.qh + 32 * half));
+      }
+      for (int t = 0; t < 4; ++t) {
+        const int j = 4 * half + t;
+        const __m512i a = load_q16(xs[j].qs);
+        const __m512i pick = _mm512_add_epi32(pair_lanes, _mm512_set1_epi32(2 * j));
+        for (int r = 0; r < 4; ++r) {
+          const __m512i src = t % 2 == 0 ? ql0[r] : ql1[r];
+          const __m512i low = t < 2 ? _mm512_and_si512(src, low4) : _mm512_srli_epi16(src, 4);
+          // bits 2t, 2t + 1 of qh to bits 4, 5
+          const __m512i high = t == 0   ? _mm512_slli_epi16(qh[r], 4)
+                               : t == 1 ? _mm512_slli_epi16(qh[r], 2)
+                               : t == 2 ? qh[r]
+                                        : _mm512_srli_epi16(qh[r], 2);
+          const __m512i q = _mm512_sub_epi16(_mm512_ternarylogic_epi32(low, high, bits45, 0xF8), offset);
+          acc[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(pick, scale[r]), dot_i16(q, a), acc[r]);
+        }
+      }
     }
   }
   hsum4(acc, out);
@@ -302,9 +449,14 @@ const KernelTable& avx512_table() {
     t.dot4_q4_0 = dot4_q4<BlockQ4_0>;
     t.dot4_q4_1 = dot4_q4<BlockQ4_1>;
     t.dot4_q8_0 = dot4_q8_0;
-    t.dot4_q4_0_q16 = dot4_q4_q16<BlockQ4_0>;
-    t.dot4_q4_1_q16 = dot4_q4_q16<BlockQ4_1>;
+    t.dot4_q4_0_q16 = dot4_q_q16<BlockQ4_0>;
+    t.dot4_q4_1_q16 = dot4_q_q16<BlockQ4_1>;
     t.dot4_q8_0_q16 = dot4_q8_0_q16;
+    t.dot4_q5_0_q16 = dot4_q_q16<BlockQ5_0>;
+    t.dot4_q5_1_q16 = dot4_q_q16<BlockQ5_1>;
+    t.dot4_q4_k_q16 = dot4_k4_q16<BlockQ4_K>;
+    t.dot4_q5_k_q16 = dot4_k4_q16<BlockQ5_K>;
+    t.dot4_q6_k_q16 = dot4_q6_k_q16;
     t.dot4_q8_0_f32 = dot4_q8_0_f32;
     t.scores = scores;
     t.accumulate = accumulate;

@@ -1,5 +1,6 @@
 // The scalar kernel table: plain C++ over the block formats, written to be obviously right. It is
 // the reference every vectorised table is tested against, and the fallback on CPUs without AVX2.
+// Not fast: nothing here is tuned, and the K-quants are unpacked one sub-block at a time.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -77,17 +78,28 @@ void dot4(const Block* const* rows, const BlockQ8A* x, int64_t n_blocks, float* 
   for (int r = 0; r < 4; ++r) out[r] = Dot(rows[r], x, n_blocks);
 }
 
+// Value i of a 5-bit block: the nibble, plus bit i of the little-endian u32 qh as bit 4.
+inline int32_t five_bits(const uint8_t* qh, const uint8_t* qs, int64_t i) {
+  uint32_t h;
+  std::memcpy(&h, qh, sizeof h);
+  return nibble(qs, i) | static_cast<int32_t>(((h >> i) & 1u) << 4);
+}
+
 // Weight value i of a block as an integer, and the block's float offset per unit of x (the
-// Q4_1 minimum; Q4_0's -8 is part of the integer).
+// Q4_1/Q5_1 minimum; Q4_0's -8 and Q5_0's -16 are part of the integer).
 inline int32_t weight_int(const BlockQ4_0& b, int64_t i) { return nibble(b.qs, i) - 8; }
 inline int32_t weight_int(const BlockQ4_1& b, int64_t i) { return nibble(b.qs, i); }
 inline int32_t weight_int(const BlockQ8_0& b, int64_t i) { return b.qs[i]; }
+inline int32_t weight_int(const BlockQ5_0& b, int64_t i) { return five_bits(b.qh, b.qs, i) - 16; }
+inline int32_t weight_int(const BlockQ5_1& b, int64_t i) { return five_bits(b.qh, b.qs, i); }
 inline float weight_min(const BlockQ4_1& b) { return half_to_float(b.m); }
+inline float weight_min(const BlockQ5_1& b) { return half_to_float(b.m); }
 template <typename Block>
 inline float weight_min(const Block&) { return 0.0f; }
 
-template <typename Block>
-void dot4_q16(const Block* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
+// Four rows of 32-value blocks against 8-bit (BlockQ8A) or 16-bit (BlockQ16A) activations.
+template <typename Block, typename Activations>
+void dot4_blocks(const Block* const* rows, const Activations* x, int64_t n_blocks, float* out) {
   for (int r = 0; r < 4; ++r) {
     float sum = 0.0f;
     for (int64_t b = 0; b < n_blocks; ++b) {
@@ -96,6 +108,83 @@ void dot4_q16(const Block* const* rows, const BlockQ16A* x, int64_t n_blocks, fl
       sum += half_to_float(rows[r][b].d) * x[b].d * static_cast<float>(isum) + weight_min(rows[r][b]) * x[b].s;
     }
     out[r] = sum;
+  }
+}
+
+// ---- K-quant superblocks, one 32-value sub-block (one activation block) at a time ----
+
+// Sub-block j of a superblock (values 32j .. 32j + 31): value i = scale[i / 16] * q[i] - min.
+// The two scales differ only in Q6_K, whose scales cover 16 values.
+struct SubBlock {
+  int32_t q[32];
+  float scale[2];
+  float min;
+};
+
+// The 6-bit scale and min of sub-block j of Q4_K/Q5_K (ggml's get_scale_min_k4).
+inline void scale_min_k4(int j, const uint8_t* packed, int32_t* scale, int32_t* min) {
+  if (j < 4) {
+    *scale = packed[j] & 63;
+    *min = packed[j + 4] & 63;
+  } else {
+    *scale = (packed[j + 4] & 0x0F) | ((packed[j - 4] >> 6) << 4);
+    *min = (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4);
+  }
+}
+
+template <typename Block>  // BlockQ4_K or BlockQ5_K
+SubBlock k4_sub_block(const Block& b, int j) {
+  SubBlock s;
+  int32_t scale, min;
+  scale_min_k4(j, b.scales, &scale, &min);
+  s.scale[0] = s.scale[1] = half_to_float(b.d) * static_cast<float>(scale);  // exact: 11 + 6 bits
+  s.min = half_to_float(b.dmin) * static_cast<float>(min);
+  const uint8_t* q = b.qs + 32 * (j / 2);
+  for (int i = 0; i < 32; ++i) s.q[i] = j % 2 == 0 ? (q[i] & 0x0F) : (q[i] >> 4);
+  if constexpr (std::is_same_v<Block, BlockQ5_K>)
+    for (int i = 0; i < 32; ++i) s.q[i] |= ((b.qh[i] >> j) & 1) << 4;
+  return s;
+}
+SubBlock sub_block(const BlockQ4_K& b, int j) { return k4_sub_block(b, j); }
+SubBlock sub_block(const BlockQ5_K& b, int j) { return k4_sub_block(b, j); }
+
+SubBlock sub_block(const BlockQ6_K& b, int j) {
+  SubBlock s;
+  const int half = j / 4, t = j % 4;
+  const uint8_t* ql = b.ql + 64 * half + 32 * (t % 2);
+  const uint8_t* qh = b.qh + 32 * half;
+  for (int i = 0; i < 32; ++i) s.q[i] = ((t < 2 ? ql[i] & 0x0F : ql[i] >> 4) | (((qh[i] >> (2 * t)) & 3) << 4)) - 32;
+  const float d = half_to_float(b.d);
+  s.scale[0] = d * static_cast<float>(b.scales[2 * j]);
+  s.scale[1] = d * static_cast<float>(b.scales[2 * j + 1]);
+  s.min = 0.0f;
+  return s;
+}
+
+// sum over activation blocks b of x.d * (scale_lo * sum_lo(q x.qs) + scale_hi * sum_hi(q x.qs)) - min * x.s,
+// where x.s = x.d * sum(x.qs) (blocks.h): the dequantized weights times the dequantized activations.
+template <typename Block, typename Activations>
+void dot4_kquant(const Block* const* rows, const Activations* x, int64_t n_blocks, float* out) {
+  for (int r = 0; r < 4; ++r) {
+    float sum = 0.0f;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const SubBlock s = sub_block(rows[r][b / 8], static_cast<int>(b % 8));
+      int32_t lo = 0, hi = 0;  // |sum| <= 16 * 63 * 32767 < 2^31
+      for (int i = 0; i < 16; ++i) lo += s.q[i] * x[b].qs[i];
+      for (int i = 16; i < 32; ++i) hi += s.q[i] * x[b].qs[i];
+      sum += x[b].d * (s.scale[0] * static_cast<float>(lo) + s.scale[1] * static_cast<float>(hi)) - s.min * x[b].s;
+    }
+    out[r] = sum;
+  }
+}
+
+// A K-quant row to float, operation for operation as io/dequant.cpp (ggml's dequantize_row_*):
+// (d * sc) * q - dmin * mn. Q6_K's min is 0 and x - 0.0f is x, signed zeros included.
+template <typename Block>
+void kquant_to_f32(const Block* blocks, float* out, int64_t n) {
+  for (int64_t b = 0; b < n / kBlock; ++b) {
+    const SubBlock s = sub_block(blocks[b / 8], static_cast<int>(b % 8));
+    for (int i = 0; i < 32; ++i) out[b * kBlock + i] = s.scale[i / 16] * static_cast<float>(s.q[i]) - s.min;
   }
 }
 
@@ -159,6 +248,23 @@ void row_to_f32(RowType type, const void* row, float* out, int64_t n) {
         for (int64_t i = 0; i < kBlock; ++i) out[b * kBlock + i] = d * static_cast<float>(blk.qs[i]);
       }
       return;
+    case RowType::Q5_0:
+      for (int64_t b = 0; b < n / kBlock; ++b) {
+        const BlockQ5_0& blk = static_cast<const BlockQ5_0*>(row)[b];
+        const float d = half_to_float(blk.d);
+        for (int64_t i = 0; i < kBlock; ++i) out[b * kBlock + i] = d * static_cast<float>(weight_int(blk, i));
+      }
+      return;
+    case RowType::Q5_1:
+      for (int64_t b = 0; b < n / kBlock; ++b) {
+        const BlockQ5_1& blk = static_cast<const BlockQ5_1*>(row)[b];
+        const float d = half_to_float(blk.d), m = half_to_float(blk.m);
+        for (int64_t i = 0; i < kBlock; ++i) out[b * kBlock + i] = d * static_cast<float>(weight_int(blk, i)) + m;
+      }
+      return;
+    case RowType::Q4_K: return kquant_to_f32(static_cast<const BlockQ4_K*>(row), out, n);
+    case RowType::Q5_K: return kquant_to_f32(static_cast<const BlockQ5_K*>(row), out, n);
+    case RowType::Q6_K: return kquant_to_f32(static_cast<const BlockQ6_K*>(row), out, n);
   }
 }
 
@@ -183,7 +289,12 @@ void f32_to_row(RowType type, const float* x, void* row, int64_t n) {
       }
       return;
     case RowType::Q4_0:
-    case RowType::Q4_1: break;
+    case RowType::Q4_1:
+    case RowType::Q5_0:
+    case RowType::Q5_1:
+    case RowType::Q4_K:
+    case RowType::Q5_K:
+    case RowType::Q6_K: break;
   }
   fail("cannot store rows as ", row_type_name(type), "; KV rows are f32, f16, bf16 or q8_0");
 }
@@ -248,10 +359,20 @@ const KernelTable& scalar_table() {
                                  .dot4_q4_0 = dot4<BlockQ4_0, dot_q4_0>,
                                  .dot4_q4_1 = dot4<BlockQ4_1, dot_q4_1>,
                                  .dot4_q8_0 = dot4<BlockQ8_0, dot_q8_0>,
+                                 .dot4_q5_0 = dot4_blocks<BlockQ5_0, BlockQ8A>,
+                                 .dot4_q5_1 = dot4_blocks<BlockQ5_1, BlockQ8A>,
+                                 .dot4_q4_k = dot4_kquant<BlockQ4_K, BlockQ8A>,
+                                 .dot4_q5_k = dot4_kquant<BlockQ5_K, BlockQ8A>,
+                                 .dot4_q6_k = dot4_kquant<BlockQ6_K, BlockQ8A>,
                                  .quantize_q16a = quantize_q16a,
-                                 .dot4_q4_0_q16 = dot4_q16<BlockQ4_0>,
-                                 .dot4_q4_1_q16 = dot4_q16<BlockQ4_1>,
-                                 .dot4_q8_0_q16 = dot4_q16<BlockQ8_0>,
+                                 .dot4_q4_0_q16 = dot4_blocks<BlockQ4_0, BlockQ16A>,
+                                 .dot4_q4_1_q16 = dot4_blocks<BlockQ4_1, BlockQ16A>,
+                                 .dot4_q8_0_q16 = dot4_blocks<BlockQ8_0, BlockQ16A>,
+                                 .dot4_q5_0_q16 = dot4_blocks<BlockQ5_0, BlockQ16A>,
+                                 .dot4_q5_1_q16 = dot4_blocks<BlockQ5_1, BlockQ16A>,
+                                 .dot4_q4_k_q16 = dot4_kquant<BlockQ4_K, BlockQ16A>,
+                                 .dot4_q5_k_q16 = dot4_kquant<BlockQ5_K, BlockQ16A>,
+                                 .dot4_q6_k_q16 = dot4_kquant<BlockQ6_K, BlockQ16A>,
                                  .dot4_q8_0_f32 = dot4_q8_0_f32,
                                  .dot_f32 = dot_f32,
                                  .dot_f16 = dot_f16,

@@ -2,7 +2,7 @@
 // Every table computes the same functions: Scalar is the plain reference (portable C++), Avx2 the
 // x86-64 AVX2/FMA/F16C version and Avx512 the AVX-512 VNNI one (Zen 4 and later, Ice Lake and
 // later), each tested against Scalar over odd sizes and unaligned inputs
-// (tests/unit/base/test_kernels.cpp). kernels() picks the best table the CPU supports at run
+// (tests/unit/base/test_kernels.cpp, test_kquant_kernels.cpp). kernels() picks the best table the CPU supports at run
 // time; nothing here assumes the build machine's instruction set.
 #pragma once
 
@@ -15,11 +15,13 @@ namespace sentinel::kernels {
 
 enum class Isa { Scalar, Avx2, Avx512 };
 
-// Element types a weight row or a KV row can have on this path.
-enum class RowType : uint8_t { F32, F16, BF16, Q4_0, Q4_1, Q8_0 };
-std::string row_type_name(RowType type);
-int64_t row_bytes(RowType type, int64_t n);  // bytes of n values (n a multiple of 32 for blocks)
-bool is_block_type(RowType type);            // Q4_0, Q4_1, Q8_0: dotted with BlockQ8A/BlockQ16A activations
+// Element types a weight row or a KV row can have on this path. KV rows are F32, F16, BF16 or Q8_0;
+// weight rows any of them (Q5_0 .. Q6_K are what Q4_K_M, Q5_K_M and Q6_K GGUF files hold).
+enum class RowType : uint8_t { F32, F16, BF16, Q4_0, Q4_1, Q8_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K };
+std::string row_type_name(RowType type);     // "f32", "q4_0", "q4_k", ...
+int64_t row_type_block(RowType type);        // values per block: 1 (float types), 32 (Q4_0 .. Q5_1), 256 (K-quants)
+int64_t row_bytes(RowType type, int64_t n);  // bytes of n values (n a multiple of row_type_block)
+bool is_block_type(RowType type);            // every quantized type: dotted with BlockQ8A/BlockQ16A activations
 
 struct KernelTable {
   Isa isa;
@@ -35,11 +37,23 @@ struct KernelTable {
   void (*dot4_q4_0)(const BlockQ4_0* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
   void (*dot4_q4_1)(const BlockQ4_1* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
   void (*dot4_q8_0)(const BlockQ8_0* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
+  void (*dot4_q5_0)(const BlockQ5_0* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
+  void (*dot4_q5_1)(const BlockQ5_1* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
+  // K-quant rows: n_blocks still counts 32-value activation blocks, 8 per superblock
+  // (n_blocks % 8 == 0); rows[r] points at the row's first superblock.
+  void (*dot4_q4_k)(const BlockQ4_K* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
+  void (*dot4_q5_k)(const BlockQ5_K* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
+  void (*dot4_q6_k)(const BlockQ6_K* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
   // The same against 16-bit activations (x [n] -> y [n / 32], n % 32 == 0).
   void (*quantize_q16a)(const float* x, BlockQ16A* y, int64_t n);
   void (*dot4_q4_0_q16)(const BlockQ4_0* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out);
   void (*dot4_q4_1_q16)(const BlockQ4_1* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out);
   void (*dot4_q8_0_q16)(const BlockQ8_0* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out);
+  void (*dot4_q5_0_q16)(const BlockQ5_0* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out);
+  void (*dot4_q5_1_q16)(const BlockQ5_1* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out);
+  void (*dot4_q4_k_q16)(const BlockQ4_K* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out);
+  void (*dot4_q5_k_q16)(const BlockQ5_K* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out);
+  void (*dot4_q6_k_q16)(const BlockQ6_K* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out);
   // Four Q8_0 rows against float activations (no 8-bit rounding of x): the tied LM head, where
   // the top token is decided and 8-bit activations cost ~1% top-token agreement.
   void (*dot4_q8_0_f32)(const BlockQ8_0* const* rows, const float* x, int64_t n_blocks, float* out);
@@ -47,7 +61,8 @@ struct KernelTable {
   float (*dot_f32)(const float* w, const float* x, int64_t n);
   float (*dot_f16)(const uint16_t* w, const float* x, int64_t n);
   float (*dot_bf16)(const uint16_t* w, const float* x, int64_t n);
-  // A row of any RowType to float: n values (n % 32 == 0 for block types).
+  // A row of any RowType to float: n values (n % row_type_block(type) == 0), bit-identical to
+  // io/dequant's dequantize of the same bytes.
   void (*row_to_f32)(RowType type, const void* row, float* out, int64_t n);
   // One float row into KV storage of type F32, F16, BF16 or Q8_0 (n % 32 == 0 for Q8_0).
   void (*f32_to_row)(RowType type, const float* x, void* row, int64_t n);
