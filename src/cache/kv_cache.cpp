@@ -71,7 +71,7 @@ kernels::RowType kv_row_type(KvStorage storage, at::ScalarType compute_dtype) {
   return kernels::RowType::F32;
 }
 
-KvCache::KvCache(const LlamaConfig& config, const KvCacheOptions& options)
+KvCache::KvCache(const ModelConfig& config, const KvCacheOptions& options)
     : options_(options), n_head_kv_(config.n_head_kv), head_dim_(config.head_dim) {
   check(options.capacity > 0, "KV cache capacity must be > 0, got ", options.capacity);
   row_type_ = kv_row_type(options.storage, options.dtype);

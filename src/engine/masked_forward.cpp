@@ -100,7 +100,7 @@ MaskedSequence replayed_sequence(std::span<const StepRecord> steps) {
   return finish(nullptr, std::move(elements), mask);
 }
 
-MaskedSequence read_and_replay(LlamaModel& model, const PolicyOptions& policy, std::span<const int32_t> tokens,
+MaskedSequence read_and_replay(DecoderModel& model, const PolicyOptions& policy, std::span<const int32_t> tokens,
                                int64_t chunk) {
   at::NoGradGuard no_grad;
   Session session(model, model->cache_options(static_cast<int64_t>(tokens.size())), policy);
@@ -110,7 +110,7 @@ MaskedSequence read_and_replay(LlamaModel& model, const PolicyOptions& policy, s
   return replayed_sequence(steps);
 }
 
-at::Tensor masked_logits(LlamaModel& model, const MaskedSequence& sequence) {
+at::Tensor masked_logits(DecoderModel& model, const MaskedSequence& sequence) {
   const auto device = model->embed_tokens->weight.device();
   ForwardInput input{sequence.ids.to(device), sequence.positions.to(device), sequence.mask.to(device)};
   const at::Tensor hidden = model->forward(input).hidden[0];  // [N, n_embd]

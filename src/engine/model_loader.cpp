@@ -15,7 +15,7 @@ namespace sentinel {
 namespace {
 
 LoadedModel finish(LoadedModel loaded, const WeightMap& weights, const LoadOptions& options) {
-  loaded.model = LlamaModel(loaded.config);
+  loaded.model = DecoderModel(loaded.config);
   loaded.model->load_weights(weights);
   loaded.model->to(options.device, options.dtype);
   loaded.model->eval();
@@ -28,7 +28,7 @@ LoadedModel load_gguf(const std::string& path, const LoadOptions& options) {
   LoadedModel loaded;
   loaded.path = path;
   loaded.format = ModelFormat::Gguf;
-  loaded.config = LlamaConfig::from_gguf(gguf);
+  loaded.config = ModelConfig::from_gguf(gguf);
   const GgufValue* name = gguf.find("general.name");
   loaded.name = name != nullptr ? name->as_string() : std::filesystem::path(path).stem().string();
   std::map<std::string, int> counts;
@@ -43,7 +43,7 @@ LoadedModel load_gguf(const std::string& path, const LoadOptions& options) {
   if (!quantized) return finish(std::move(loaded), load_gguf_weights(gguf, loaded.config), options);
   check(options.dtype == at::kFloat && options.device.is_cpu(), "--backend quantized computes in float32 on the CPU; ",
         "use --backend dense for ", dtype_name(options.dtype), " or another device");
-  loaded.model = LlamaModel(loaded.config);
+  loaded.model = DecoderModel(loaded.config);
   loaded.model->use_quantized(QuantizedWeights::from_gguf(gguf, loaded.config));
   loaded.model->load_weights(load_gguf_weights(gguf, loaded.config, /*matrices=*/false));
   loaded.model->eval();
@@ -68,7 +68,7 @@ LoadedModel load_hf_folder(const std::string& folder, const LoadOptions& options
   LoadedModel loaded;
   loaded.path = folder;
   loaded.format = ModelFormat::HuggingFace;
-  loaded.config = LlamaConfig::from_hf_config(config, config_path.string());
+  loaded.config = ModelConfig::from_hf_config(config, config_path.string());
   loaded.name = fs::path(folder).filename().string();
   loaded.tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_json_file(tokenizer_path.string()));
   WeightMap weights = load_safetensors_weights(folder);

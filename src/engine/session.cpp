@@ -13,7 +13,7 @@ double CompressionStats::achieved_ratio() const {
   return ordinary_seen > 0 ? 1.0 - static_cast<double>(cells_in_use) / static_cast<double>(ordinary_seen) : 0.0;
 }
 
-Session::Session(LlamaModel model, const KvCacheOptions& cache_options, const PolicyOptions& policy)
+Session::Session(DecoderModel model, const KvCacheOptions& cache_options, const PolicyOptions& policy)
     : model_(std::move(model)), cache_(model_->config(), cache_options), policy_options_(policy),
       policy_(make_policy(policy)) {}
 
@@ -161,7 +161,7 @@ std::vector<at::Tensor> append_batch(std::span<Session* const> sessions,
   check(sessions.size() == tokens.size(), "append_batch: ", sessions.size(), " sessions but ", tokens.size(),
         " token lists");
   check(!sessions.empty(), "append_batch needs at least one session");
-  LlamaModel& model = sessions[0]->model_;
+  DecoderModel& model = sessions[0]->model_;
   for (size_t i = 0; i < sessions.size(); ++i) {
     check(sessions[i]->model_.get() == model.get(), "sessions advanced together must share one model");
     for (size_t j = 0; j < i; ++j)

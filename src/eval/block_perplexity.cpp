@@ -21,7 +21,7 @@ double BlockPerplexityResult::mean_entries_visible() const {
   return n_scored > 0 ? static_cast<double>(entries_visible) / static_cast<double>(n_scored) : 0.0;
 }
 
-BlockPerplexityResult block_perplexity(LlamaModel& model, const TrainData& data, int64_t batch,
+BlockPerplexityResult block_perplexity(DecoderModel& model, const TrainData& data, int64_t batch,
                                        const ProgressCallback& progress) {
   check(batch >= 1, "--batch must be >= 1, got ", batch);
   c10::InferenceMode inference;

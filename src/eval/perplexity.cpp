@@ -41,8 +41,8 @@ double negative_log_likelihood(const at::Tensor& logits, const at::Tensor& targe
 }
 
 // K and V bytes one token occupies across all layers in the model's dtype.
-int64_t kv_bytes_per_token(LlamaModel& model) {
-  const LlamaConfig& c = model->config();
+int64_t kv_bytes_per_token(DecoderModel& model) {
+  const ModelConfig& c = model->config();
   return 2 * c.n_layer * c.kv_dim() * static_cast<int64_t>(at::elementSize(model->dtype()));
 }
 
@@ -59,7 +59,7 @@ double PerplexityResult::achieved_ratio() const {
   return ordinary_fed > 0 ? 1.0 - static_cast<double>(cells_retained) / static_cast<double>(ordinary_fed) : 0.0;
 }
 
-PerplexityResult strided_perplexity(LlamaModel& model, std::span<const int32_t> ids, const PerplexityOptions& options,
+PerplexityResult strided_perplexity(DecoderModel& model, std::span<const int32_t> ids, const PerplexityOptions& options,
                                     const ProgressCallback& progress) {
   options.validate();
   const int64_t n = static_cast<int64_t>(ids.size());
@@ -103,9 +103,9 @@ void validate_compressed_perplexity(const PerplexityOptions& options, const Poli
   }
 }
 
-PerplexityResult compressed_perplexity(LlamaModel& model, std::span<const int32_t> ids, const PerplexityOptions& options,
+PerplexityResult compressed_perplexity(DecoderModel& model, std::span<const int32_t> ids, const PerplexityOptions& options,
                                        const PolicyOptions& policy, int64_t chunk, const ProgressCallback& progress,
-                                       LlamaModel* reference) {
+                                       DecoderModel* reference) {
   validate_compressed_perplexity(options, policy, chunk);
   const int64_t n = static_cast<int64_t>(ids.size());
   check(n >= 2, "perplexity needs at least 2 tokens, got ", n);
@@ -162,7 +162,7 @@ PerplexityResult compressed_perplexity(LlamaModel& model, std::span<const int32_
   return result;
 }
 
-double continuation_nll(LlamaModel& model, std::span<const int32_t> prefix, std::span<const int32_t> continuation) {
+double continuation_nll(DecoderModel& model, std::span<const int32_t> prefix, std::span<const int32_t> continuation) {
   check(!prefix.empty() && !continuation.empty(), "continuation_nll needs a prefix and a continuation");
   c10::InferenceMode inference;
   const auto device = model->embed_tokens->weight.device();

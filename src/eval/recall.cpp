@@ -77,7 +77,7 @@ std::vector<RecallCase> passkey_cases(const Tokenizer& tokenizer, int64_t ctx, i
   return cases;
 }
 
-RecallScore score_recall(LlamaModel& model, std::span<const RecallCase> cases, const PolicyOptions& policy,
+RecallScore score_recall(DecoderModel& model, std::span<const RecallCase> cases, const PolicyOptions& policy,
                          int64_t chunk, const std::function<void(int64_t, int64_t)>& progress) {
   check(chunk >= 1, "--chunk must be >= 1, got ", chunk);
   c10::InferenceMode inference;

@@ -26,11 +26,12 @@ std::string meta(const std::map<std::string, std::string>& metadata, const std::
 
 }  // namespace
 
-std::string model_fingerprint(LlamaModel& model) {
+std::string model_fingerprint(DecoderModel& model) {
   at::NoGradGuard no_grad;
-  const LlamaConfig& c = model->config();
+  const ModelConfig& c = model->config();
   std::ostringstream header;
-  header << "llama n_vocab=" << c.n_vocab << " n_embd=" << c.n_embd << " n_layer=" << c.n_layer << " n_head=" << c.n_head
+  // "llama ..." for Llama models, as before other families existed, so shipped adapters still match.
+  header << architecture_name(c.architecture) << " n_vocab=" << c.n_vocab << " n_embd=" << c.n_embd << " n_layer=" << c.n_layer << " n_head=" << c.n_head
          << " n_head_kv=" << c.n_head_kv << " n_ff=" << c.n_ff << "\n";
   const int64_t step = std::max<int64_t>(1, c.n_vocab / kFingerprintRows);
   // The same rows on the dense and the quantized path (they hold the same values).
@@ -42,8 +43,8 @@ std::string model_fingerprint(LlamaModel& model) {
   return sha256_bytes(bytes);
 }
 
-void save_adapter(const std::string& path, const Adapter& adapter, LlamaModel& base, const std::string& base_name) {
-  const LlamaConfig& c = base->config();
+void save_adapter(const std::string& path, const Adapter& adapter, DecoderModel& base, const std::string& base_name) {
+  const ModelConfig& c = base->config();
   SafetensorsWriter writer;
   auto add_f32 = [&](const std::string& name, const at::Tensor& tensor) {
     const at::Tensor t = tensor.detach().to(at::kCPU).to(at::kFloat).contiguous();
@@ -155,7 +156,7 @@ Adapter load_adapter(const std::string& path) {
   return adapter;
 }
 
-bool adapter_belongs_to(const Adapter& adapter, LlamaModel& base) {
+bool adapter_belongs_to(const Adapter& adapter, DecoderModel& base) {
   const auto it = adapter.metadata.find("base_fingerprint");
   return it != adapter.metadata.end() && it->second == model_fingerprint(base);
 }
@@ -174,16 +175,16 @@ std::string bundled_sentinel_adapter_path(SpanLayout layout) {
 namespace {
 
 // A --full fine-tune: every weight it holds replaces the base model's, by Hugging Face name.
-void replace_weights(LlamaModel& base, const Adapter& adapter) {
+void replace_weights(DecoderModel& base, const Adapter& adapter) {
   check(!base->is_quantized(), "full weights ", adapter.path, " replace every matrix, but this model reads its GGUF ",
         "weights quantized in place; pass --backend dense");
   at::NoGradGuard no_grad;
   size_t n_replaced = 0;
   for (auto& item : base->named_parameters(/*recurse=*/true)) {
     if (item.key() == kSentinelEmbeddingsTensor) continue;  // installed with the rows below
-    const auto it = adapter.full_weights.find(LlamaModelImpl::hf_name(item.key()));
+    const auto it = adapter.full_weights.find(DecoderModelImpl::hf_name(item.key()));
     check(it != adapter.full_weights.end(), "full weights ", adapter.path, " lack \"",
-          LlamaModelImpl::hf_name(item.key()), "\"; they were written for another architecture");
+          DecoderModelImpl::hf_name(item.key()), "\"; they were written for another architecture");
     check(it->second.sizes() == item.value().sizes(), "full weights ", adapter.path, ": \"", it->first, "\" is ",
           it->second.sizes(), ", the model's is ", item.value().sizes());
     item.value().copy_(it->second);
@@ -195,7 +196,7 @@ void replace_weights(LlamaModel& base, const Adapter& adapter) {
 
 }  // namespace
 
-void apply_adapter(LlamaModel& base, const std::string& base_name, const Adapter& adapter) {
+void apply_adapter(DecoderModel& base, const std::string& base_name, const Adapter& adapter) {
   const std::string trained_on = meta(adapter.metadata, "base_model");
   const std::string expected = meta(adapter.metadata, "base_fingerprint");
   const std::string actual = model_fingerprint(base);

@@ -1,12 +1,10 @@
-// Llama forward pass. The math mirrors transformers' modeling_llama (RMSNorm in float32, rotary
-// "rotate_half" layout, SwiGLU) so that float32 outputs match the reference to rounding.
-#include "sentinel/model/llama.h"
+// The decoder model: embeddings (sentinel rows included), the stack of blocks, the head, and the
+// switch between the dense path and the quantized one (native steps for a few rows).
+#include "sentinel/model/decoder.h"
 
 #include <ATen/ATen.h>
-#include <torch/nn/init.h>
 
 #include <cmath>
-#include <limits>
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -17,19 +15,10 @@
 #include "sentinel/kernels/kernels.h"
 #include "sentinel/model/native_decoder.h"
 #include "sentinel/model/quantized_weights.h"
+#include "sentinel/model/rope.h"
 
 namespace sentinel {
 namespace {
-
-// HF rotate_half: [x1, x2] -> [-x2, x1] over the last axis.
-at::Tensor rotate_half(const at::Tensor& x) {
-  const int64_t half = x.size(-1) / 2;
-  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
-}
-
-at::Tensor apply_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
-  return x * cos + rotate_half(x) * sin;
-}
 
 std::string shape_string(const at::Tensor& t) {
   std::string s = "[";
@@ -39,143 +28,7 @@ std::string shape_string(const at::Tensor& t) {
 
 }  // namespace
 
-ProjectionImpl::ProjectionImpl(int64_t in_features, int64_t out_features)
-    : in_features_(in_features), out_features_(out_features) {
-  weight = register_parameter("weight", at::empty({out_features, in_features}));
-}
-
-std::string lora_positions_name(LoraPositions positions) {
-  return positions == LoraPositions::Sentinels ? "sentinels" : "all";
-}
-
-LoraPositions parse_lora_positions(const std::string& name) {
-  if (name == "all") return LoraPositions::All;
-  if (name == "sentinels") return LoraPositions::Sentinels;
-  fail("unknown LoRA positions '", name, "'; use all (every token) or sentinels (<CL>/<CR> only)");
-}
-
-at::Tensor ProjectionImpl::forward(const at::Tensor& x, const at::Tensor& lora_rows) {
-  at::Tensor y = quantized != nullptr && weight.numel() == 0 ? quantized_linear(*quantized, x) : at::linear(x, weight);
-  if (!lora_A.defined() || !lora_enabled) return y;
-  const at::Tensor in = lora_dropout > 0 && is_training() ? at::dropout(x, lora_dropout, /*train=*/true) : x;
-  const at::Tensor delta = at::linear(at::linear(in, lora_A), lora_B) * lora_scaling;  // [..., out]
-  return lora_rows.defined() ? y + delta * lora_rows : y + delta;
-}
-
-void ProjectionImpl::add_lora(int64_t rank, double alpha, double dropout) {
-  check(!lora_A.defined(), "LoRA is already attached to this projection");
-  check(rank >= 1, "LoRA rank must be >= 1, got ", rank);
-  check(dropout >= 0.0 && dropout < 1.0, "LoRA dropout must be in [0, 1), got ", dropout);
-  const auto options = weight.options().requires_grad(false);
-  at::Tensor a = at::empty({rank, in_features_}, options);
-  {
-    at::NoGradGuard no_grad;
-    torch::nn::init::kaiming_uniform_(a, std::sqrt(5.0));  // peft's reset_lora_parameters
-  }
-  lora_A = register_parameter("lora_A", a);
-  lora_B = register_parameter("lora_B", at::zeros({out_features_, rank}, options));
-  lora_scaling = alpha / static_cast<double>(rank);
-  lora_dropout = dropout;
-}
-
-RmsNormImpl::RmsNormImpl(int64_t dim, double eps) : eps_(eps) {
-  weight = register_parameter("weight", at::ones({dim}));
-}
-
-at::Tensor RmsNormImpl::forward(const at::Tensor& x) {
-  // As in HF: normalise in float32, cast back, then scale.
-  at::Tensor x32 = x.to(at::kFloat);
-  at::Tensor normed = x32 * at::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps_);
-  return weight * normed.to(x.scalar_type());
-}
-
-AttentionImpl::AttentionImpl(const LlamaConfig& config, int64_t layer) : config_(config), layer_(layer) {
-  q_proj = register_module("q_proj", Projection(config.n_embd, config.n_head * config.head_dim));
-  k_proj = register_module("k_proj", Projection(config.n_embd, config.kv_dim()));
-  v_proj = register_module("v_proj", Projection(config.n_embd, config.kv_dim()));
-  o_proj = register_module("o_proj", Projection(config.n_head * config.head_dim, config.n_embd));
-}
-
-at::Tensor AttentionImpl::forward(const at::Tensor& x, const LayerContext& context) {
-  const int64_t B = x.size(0), T = x.size(1), hd = config_.head_dim;
-  // [B, T, n_head * hd] -> [B, n_head, T, hd]
-  at::Tensor q = q_proj->forward(x, context.lora_rows).view({B, T, config_.n_head, hd}).transpose(1, 2);
-  at::Tensor k = k_proj->forward(x, context.lora_rows).view({B, T, config_.n_head_kv, hd}).transpose(1, 2);
-  at::Tensor v = v_proj->forward(x, context.lora_rows).view({B, T, config_.n_head_kv, hd}).transpose(1, 2);
-  q = apply_rotary(q, context.cos, context.sin);
-  k = apply_rotary(k, context.cos, context.sin);
-
-  at::Tensor out;  // [B, n_head, T, hd]
-  if (context.sequences.empty()) {
-    out = attend(q, k, v, context.mask, nullptr);
-  } else {
-    // One sequence after another over the flattened tokens: each attends to its own cache.
-    std::vector<at::Tensor> parts;
-    parts.reserve(context.sequences.size());
-    for (const CachedSequence& s : context.sequences) {
-      const int64_t n_keys = s.cache->size() + s.length;
-      s.cache->write(layer_, k.narrow(2, s.offset, s.length), v.narrow(2, s.offset, s.length));
-      parts.push_back(attend(q.narrow(2, s.offset, s.length), s.cache->keys(layer_, n_keys),
-                             s.cache->values(layer_, n_keys), s.mask, s.attention_mass, s.mass_queries));
-    }
-    out = parts.size() == 1 ? parts[0] : at::cat(parts, 2);
-  }
-  // [B, n_head, T, hd] -> [B, T, n_head * hd]
-  out = out.transpose(1, 2).reshape({B, T, config_.n_head * hd});
-  return o_proj->forward(out, context.lora_rows);
-}
-
-at::Tensor AttentionImpl::attend(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
-                                 const at::Tensor& mask, at::Tensor* mass, const at::Tensor& mass_queries) const {
-  const bool causal = !mask.defined() && q.size(2) > 1;  // without a mask there is no past: S == T
-  std::optional<at::Tensor> attn_mask;
-  if (mask.defined()) attn_mask = mask.unsqueeze(1);  // [B|1, 1, T, S]: same for every head
-  if (mass != nullptr) *mass += attention_mass(q, keys, attn_mask, causal, mass_queries);
-  // GQA without materialising repeated K/V: SDPA groups query heads over KV heads.
-  return at::scaled_dot_product_attention(q, keys, values, attn_mask, /*dropout_p=*/0.0, causal,
-                                          /*scale=*/std::nullopt, /*enable_gqa=*/true);
-}
-
-at::Tensor AttentionImpl::attention_mass(const at::Tensor& q, const at::Tensor& keys,
-                                         const std::optional<at::Tensor>& mask, bool causal,
-                                         const at::Tensor& mass_queries) const {
-  const int64_t T = q.size(2), S = keys.size(2);
-  // [B, n_head_kv, S, hd] -> [B, n_head, S, hd]: query head h reads KV head h / group.
-  const at::Tensor k = keys.repeat_interleave(config_.n_head / config_.n_head_kv, 1);
-  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).to(at::kFloat) / std::sqrt(static_cast<double>(config_.head_dim));
-  if (mask) scores.masked_fill_(mask->logical_not(), -std::numeric_limits<float>::infinity());
-  if (causal) {
-    const at::Tensor future = at::ones({T, S}, at::TensorOptions().dtype(at::kBool).device(q.device())).triu(1);
-    scores.masked_fill_(future, -std::numeric_limits<float>::infinity());
-  }
-  at::Tensor probabilities = scores.softmax(-1);  // [B, n_head, T, S]
-  if (mass_queries.defined()) probabilities = probabilities * mass_queries.to(probabilities.dtype()).view({1, 1, T, 1});
-  return probabilities.sum({0, 1, 2});  // [S]
-}
-
-MlpImpl::MlpImpl(const LlamaConfig& config) {
-  gate_proj = register_module("gate_proj", Projection(config.n_embd, config.n_ff));
-  up_proj = register_module("up_proj", Projection(config.n_embd, config.n_ff));
-  down_proj = register_module("down_proj", Projection(config.n_ff, config.n_embd));
-}
-
-at::Tensor MlpImpl::forward(const at::Tensor& x, const at::Tensor& lora_rows) {
-  return down_proj->forward(at::silu(gate_proj->forward(x, lora_rows)) * up_proj->forward(x, lora_rows), lora_rows);
-}
-
-DecoderLayerImpl::DecoderLayerImpl(const LlamaConfig& config, int64_t layer) {
-  self_attn = register_module("self_attn", Attention(config, layer));
-  mlp = register_module("mlp", Mlp(config));
-  input_layernorm = register_module("input_layernorm", RmsNorm(config.n_embd, config.rms_norm_eps));
-  post_attention_layernorm = register_module("post_attention_layernorm", RmsNorm(config.n_embd, config.rms_norm_eps));
-}
-
-at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const LayerContext& context) {
-  at::Tensor h = x + self_attn(input_layernorm(x), context);
-  return h + mlp->forward(post_attention_layernorm(h), context.lora_rows);
-}
-
-LlamaModelImpl::LlamaModelImpl(const LlamaConfig& config) : config_(config) {
+DecoderModelImpl::DecoderModelImpl(const ModelConfig& config) : config_(config) {
   config.validate();
   embed_tokens = register_module("embed_tokens", Projection(config.n_embd, config.n_vocab));
   layers = register_module("layers", torch::nn::ModuleList());
@@ -183,17 +36,14 @@ LlamaModelImpl::LlamaModelImpl(const LlamaConfig& config) : config_(config) {
   norm = register_module("norm", RmsNorm(config.n_embd, config.rms_norm_eps));
   lm_head = config.tied_embeddings ? embed_tokens
                                    : register_module("lm_head", Projection(config.n_embd, config.n_vocab));
-  // inv_freq[i] = 1 / theta^(2i / head_dim), computed in float32 like the reference.
-  inv_freq_ = 1.0 / at::pow(config.rope_theta, at::arange(0, config.head_dim, 2, at::kLong).to(at::kFloat) /
-                                                   static_cast<double>(config.head_dim));
-  inv_freq_ = inv_freq_.to(at::kFloat);
+  inv_freq_ = rotary_inv_freq(config);
 }
 
-std::string LlamaModelImpl::hf_name(const std::string& parameter_name) {
+std::string DecoderModelImpl::hf_name(const std::string& parameter_name) {
   return parameter_name.rfind("lm_head.", 0) == 0 ? parameter_name : "model." + parameter_name;
 }
 
-void LlamaModelImpl::load_weights(const std::map<std::string, at::Tensor>& weights) {
+void DecoderModelImpl::load_weights(const std::map<std::string, at::Tensor>& weights) {
   at::NoGradGuard no_grad;
   std::vector<std::string> missing;
   for (auto& item : named_parameters(/*recurse=*/true)) {
@@ -217,7 +67,7 @@ void LlamaModelImpl::load_weights(const std::map<std::string, at::Tensor>& weigh
   }
 }
 
-void LlamaModelImpl::set_extra_embeddings(const at::Tensor& rows) {
+void DecoderModelImpl::set_extra_embeddings(const at::Tensor& rows) {
   check(rows.dim() == 2 && rows.size(1) == config_.n_embd, "extra embeddings must be [n, ", config_.n_embd,
         "], got ", shape_string(rows));
   if (extra_embeddings.defined()) {
@@ -230,7 +80,7 @@ void LlamaModelImpl::set_extra_embeddings(const at::Tensor& rows) {
   extra_embeddings = register_parameter("sentinel_embeddings", rows.to(dtype()).clone(), /*requires_grad=*/false);
 }
 
-at::Tensor LlamaModelImpl::embed(const at::Tensor& tokens) {
+at::Tensor DecoderModelImpl::embed(const at::Tensor& tokens) {
   if (is_quantized()) {  // rows dequantized one by one from the stored table
     const at::Tensor ids = tokens.reshape({-1}).contiguous();
     const int64_t n_total = config_.n_vocab + n_extra_tokens();
@@ -265,7 +115,7 @@ at::Tensor LlamaModelImpl::embed(const at::Tensor& tokens) {
   return at::where(is_extra.unsqueeze(-1), extra, embedded);
 }
 
-at::Tensor LlamaModelImpl::decode(const at::Tensor& tokens, const at::Tensor& positions, LayerContext& context,
+at::Tensor DecoderModelImpl::decode(const at::Tensor& tokens, const at::Tensor& positions, LayerContext& context,
                                   std::vector<at::Tensor>* per_layer) {
   // Rotary tables from explicit position ids: [B, T, head_dim / 2] -> [B, 1, T, head_dim].
   at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq_.to(tokens.device());
@@ -283,7 +133,7 @@ at::Tensor LlamaModelImpl::decode(const at::Tensor& tokens, const at::Tensor& po
   return norm(h);
 }
 
-ForwardOutput LlamaModelImpl::forward(const ForwardInput& input, bool keep_per_layer) {
+ForwardOutput DecoderModelImpl::forward(const ForwardInput& input, bool keep_per_layer) {
   ensure_dense();  // whole-sequence passes (training, masked forward) use the dense matrices
   const at::Tensor& tokens = input.tokens;
   check(tokens.dim() == 2, "tokens must be [B, T], got ", shape_string(tokens));
@@ -302,7 +152,7 @@ ForwardOutput LlamaModelImpl::forward(const ForwardInput& input, bool keep_per_l
   return out;
 }
 
-std::vector<CachedOutput> LlamaModelImpl::forward_cached(std::span<const CachedInput> sequences) {
+std::vector<CachedOutput> DecoderModelImpl::forward_cached(std::span<const CachedInput> sequences) {
   check(!sequences.empty(), "forward_cached needs at least one sequence");
   std::vector<CachedOutput> out(sequences.size());  // sized once: the context points into it
   LayerContext context;
@@ -362,7 +212,7 @@ std::vector<CachedOutput> LlamaModelImpl::forward_cached(std::span<const CachedI
   return out;
 }
 
-at::Tensor LlamaModelImpl::logits(const at::Tensor& hidden) {
+at::Tensor DecoderModelImpl::logits(const at::Tensor& hidden) {
   // A few rows (batched decode) as W h^T rather than h W^T: MKL's sgemm handles the [n_vocab,
   // n_embd] x [n_embd, rows] shape ~3x faster on CPU (SmolLM2 head, 2 cores: 4 rows 12.9 vs
   // 47.9 ms, 16 rows 25.4 vs 66.5 ms; one row is a GEMV either way). LoRA never touches the head.
@@ -378,7 +228,7 @@ at::Tensor LlamaModelImpl::logits(const at::Tensor& hidden) {
   return lm_head(hidden).to(at::kFloat);
 }
 
-void LlamaModelImpl::use_quantized(std::shared_ptr<const QuantizedWeights> weights) {
+void DecoderModelImpl::use_quantized(std::shared_ptr<const QuantizedWeights> weights) {
   check(weights != nullptr, "use_quantized needs weights");
   check(dtype() == at::kFloat && embed_tokens->weight.device().is_cpu(),
         "the quantized path computes in float32 on the CPU; load with --dtype float32 on the CPU or --backend dense");
@@ -407,11 +257,11 @@ void LlamaModelImpl::use_quantized(std::shared_ptr<const QuantizedWeights> weigh
   if (kv_storage_ == KvStorage::Compute) kv_storage_ = KvStorage::F16;
 }
 
-KvCacheOptions LlamaModelImpl::cache_options(int64_t capacity) const {
+KvCacheOptions DecoderModelImpl::cache_options(int64_t capacity) const {
   return KvCacheOptions{capacity, dtype(), embed_tokens->weight.device(), kv_storage_};
 }
 
-void LlamaModelImpl::ensure_dense() {
+void DecoderModelImpl::ensure_dense() {
   if (!is_quantized()) return;
   at::NoGradGuard no_grad;
   for (auto& item : named_modules()) {
@@ -424,12 +274,12 @@ void LlamaModelImpl::ensure_dense() {
   quantized_.reset();
 }
 
-std::string LlamaModelImpl::backend_description() const {
+std::string DecoderModelImpl::backend_description() const {
   if (!is_quantized()) return "dense " + std::string(dtype() == at::kBFloat16 ? "bfloat16" : "float32");
   return "quantized (" + quantized_->describe() + "), " + kernels::isa_name(kernels::active_isa()) + " kernels";
 }
 
-at::Tensor LlamaModelImpl::embedding_rows(int64_t begin, int64_t end, int64_t step) const {
+at::Tensor DecoderModelImpl::embedding_rows(int64_t begin, int64_t end, int64_t step) const {
   check(0 <= begin && begin <= end && end <= config_.n_vocab && step >= 1, "embedding rows [", begin, ", ", end,
         ") step ", step, " outside the vocabulary of ", config_.n_vocab);
   if (!is_quantized()) return embed_tokens->weight.slice(0, begin, end, step).to(at::kFloat);

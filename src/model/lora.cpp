@@ -24,7 +24,7 @@ bool ends_with_target(const std::string& module_name, const std::vector<std::str
 }
 
 // Projections of the decoder layers by module name ("layers.0.self_attn.q_proj").
-std::map<std::string, ProjectionImpl*> layer_projections(LlamaModel& model) {
+std::map<std::string, ProjectionImpl*> layer_projections(DecoderModel& model) {
   std::map<std::string, ProjectionImpl*> out;
   for (auto& item : model->named_modules("", /*include_self=*/false)) {
     if (item.key().rfind("layers.", 0) != 0) continue;
@@ -77,7 +77,7 @@ std::vector<std::string> parse_lora_targets(const std::string& comma_list) {
   return out;
 }
 
-void add_lora(LlamaModel& model, const LoraOptions& options) {
+void add_lora(DecoderModel& model, const LoraOptions& options) {
   options.validate();
   for (auto& [name, projection] : layer_projections(model))
     if (ends_with_target(name, options.targets)) projection->add_lora(options.rank, options.alpha, options.dropout);
@@ -85,10 +85,10 @@ void add_lora(LlamaModel& model, const LoraOptions& options) {
 }
 
 std::string peft_name(const std::string& parameter_name) {
-  return kPeftPrefix + LlamaModelImpl::hf_name(parameter_name) + ".weight";
+  return kPeftPrefix + DecoderModelImpl::hf_name(parameter_name) + ".weight";
 }
 
-std::map<std::string, at::Tensor> lora_tensors(LlamaModel& model) {
+std::map<std::string, at::Tensor> lora_tensors(DecoderModel& model) {
   std::map<std::string, at::Tensor> out;
   for (auto& [name, projection] : layer_projections(model)) {
     if (!projection->has_lora()) continue;
@@ -98,7 +98,7 @@ std::map<std::string, at::Tensor> lora_tensors(LlamaModel& model) {
   return out;
 }
 
-LoraDisabled::LoraDisabled(LlamaModel& model) {
+LoraDisabled::LoraDisabled(DecoderModel& model) {
   for (auto& [name, projection] : layer_projections(model)) {
     saved_.emplace_back(projection, projection->lora_enabled);
     projection->lora_enabled = false;
@@ -109,7 +109,7 @@ LoraDisabled::~LoraDisabled() {
   for (auto& [projection, enabled] : saved_) projection->lora_enabled = enabled;
 }
 
-void load_lora(LlamaModel& model, const std::map<std::string, at::Tensor>& tensors) {
+void load_lora(DecoderModel& model, const std::map<std::string, at::Tensor>& tensors) {
   at::NoGradGuard no_grad;
   const auto attached = lora_tensors(model);
   for (const auto& [name, tensor] : tensors)
@@ -123,7 +123,7 @@ void load_lora(LlamaModel& model, const std::map<std::string, at::Tensor>& tenso
   }
 }
 
-void merge_lora(LlamaModel& model, const std::map<std::string, at::Tensor>& tensors, double alpha,
+void merge_lora(DecoderModel& model, const std::map<std::string, at::Tensor>& tensors, double alpha,
                 LoraPositions positions) {
   at::NoGradGuard no_grad;
   auto projections = layer_projections(model);
@@ -156,7 +156,7 @@ void merge_lora(LlamaModel& model, const std::map<std::string, at::Tensor>& tens
   model->set_lora_positions(positions);
 }
 
-std::vector<std::pair<std::string, at::Tensor>> set_trainable(LlamaModel& model, TrainScope scope) {
+std::vector<std::pair<std::string, at::Tensor>> set_trainable(DecoderModel& model, TrainScope scope) {
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (auto& item : model->named_parameters(/*recurse=*/true)) {
     const std::string& name = item.key();

@@ -1,5 +1,6 @@
-// NativeDecoder: the Llama block of llama.cpp for a few rows, in the same math as the dense
-// path (HF rotate_half RoPE on Q/K in Hugging Face row order, RMSNorm in float32, SwiGLU).
+// NativeDecoder: the decoder block for a few rows, in the same math as the dense path (blocks.cpp):
+// HF rotate_half RoPE on Q/K in Hugging Face row order, RMSNorm in float32, SwiGLU, and what the
+// ModelConfig adds (Q/K/V biases, per-head Q/K norms).
 #include "sentinel/model/native_decoder.h"
 
 #include <ATen/Parallel.h>
@@ -10,6 +11,7 @@
 #include "sentinel/cache/kv_cache.h"
 #include "sentinel/core/error.h"
 #include "sentinel/kernels/thread_pool.h"
+#include "sentinel/model/rope.h"
 
 namespace sentinel {
 
@@ -26,6 +28,50 @@ template <typename T>
 T* sized(std::vector<T>& buffer, int64_t n) {
   if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(static_cast<size_t>(n));
   return buffer.data();
+}
+
+// Calls a kernel table's four-row product, typed for its block format.
+template <typename Block, typename Input>
+void call(void (*dot)(const Block* const*, const Input*, int64_t, float*), const void* const* rows, const Input* x,
+          int64_t n_blocks, float* out) {
+  dot(reinterpret_cast<const Block* const*>(rows), x, n_blocks, out);
+}
+
+// out[i] = row i . one token's activations, for four rows of a block type (Q8_0 only with F32).
+void dot4(const KernelTable& k, RowType type, Activations activations, const void* const* rows, const BlockQ8A* a8,
+          const BlockQ16A* a16, const float* x, int64_t nb, float* out) {
+  switch (activations) {
+    case Activations::Q8:
+      switch (type) {
+        case RowType::Q4_0: return call(k.dot4_q4_0, rows, a8, nb, out);
+        case RowType::Q4_1: return call(k.dot4_q4_1, rows, a8, nb, out);
+        case RowType::Q5_0: return call(k.dot4_q5_0, rows, a8, nb, out);
+        case RowType::Q5_1: return call(k.dot4_q5_1, rows, a8, nb, out);
+        case RowType::Q8_0: return call(k.dot4_q8_0, rows, a8, nb, out);
+        case RowType::Q4_K: return call(k.dot4_q4_k, rows, a8, nb, out);
+        case RowType::Q5_K: return call(k.dot4_q5_k, rows, a8, nb, out);
+        case RowType::Q6_K: return call(k.dot4_q6_k, rows, a8, nb, out);
+        default: break;
+      }
+      break;
+    case Activations::Q16:
+      switch (type) {
+        case RowType::Q4_0: return call(k.dot4_q4_0_q16, rows, a16, nb, out);
+        case RowType::Q4_1: return call(k.dot4_q4_1_q16, rows, a16, nb, out);
+        case RowType::Q5_0: return call(k.dot4_q5_0_q16, rows, a16, nb, out);
+        case RowType::Q5_1: return call(k.dot4_q5_1_q16, rows, a16, nb, out);
+        case RowType::Q8_0: return call(k.dot4_q8_0_q16, rows, a16, nb, out);
+        case RowType::Q4_K: return call(k.dot4_q4_k_q16, rows, a16, nb, out);
+        case RowType::Q5_K: return call(k.dot4_q5_k_q16, rows, a16, nb, out);
+        case RowType::Q6_K: return call(k.dot4_q6_k_q16, rows, a16, nb, out);
+        default: break;
+      }
+      break;
+    case Activations::F32:
+      if (type == RowType::Q8_0) return call(k.dot4_q8_0_f32, rows, x, nb, out);
+      break;
+  }
+  fail("no four-row product for ", kernels::row_type_name(type), " weights");
 }
 
 // out[t * stride + r] for r in [r0, r1) and every token: row r of m dotted with token t's input
@@ -65,27 +111,7 @@ void dot_rows(const KernelTable& k, const QuantizedMatrix& m, const float* x, co
     for (int64_t i = 0; i < 4; ++i) rows[i] = m.row(r0 + std::min(i, count - 1));
     for (int64_t t = 0; t < n; ++t) {
       float v[4];
-      const BlockQ8A* a8 = q8 + t * nb;
-      const BlockQ16A* a16 = q16 + t * nb;
-      switch (activations) {
-        case Activations::Q8:
-          switch (m.type) {
-            case RowType::Q4_0: k.dot4_q4_0(reinterpret_cast<const kernels::BlockQ4_0* const*>(rows), a8, nb, v); break;
-            case RowType::Q4_1: k.dot4_q4_1(reinterpret_cast<const kernels::BlockQ4_1* const*>(rows), a8, nb, v); break;
-            default: k.dot4_q8_0(reinterpret_cast<const kernels::BlockQ8_0* const*>(rows), a8, nb, v); break;
-          }
-          break;
-        case Activations::Q16:
-          switch (m.type) {
-            case RowType::Q4_0: k.dot4_q4_0_q16(reinterpret_cast<const kernels::BlockQ4_0* const*>(rows), a16, nb, v); break;
-            case RowType::Q4_1: k.dot4_q4_1_q16(reinterpret_cast<const kernels::BlockQ4_1* const*>(rows), a16, nb, v); break;
-            default: k.dot4_q8_0_q16(reinterpret_cast<const kernels::BlockQ8_0* const*>(rows), a16, nb, v); break;
-          }
-          break;
-        case Activations::F32:  // Q8_0 rows (the LM head): widened in registers
-          k.dot4_q8_0_f32(reinterpret_cast<const kernels::BlockQ8_0* const*>(rows), x + t * cols, nb, v);
-          break;
-      }
+      dot4(k, m.type, activations, rows, q8 + t * nb, q16 + t * nb, x + t * cols, nb, v);
       for (int64_t i = 0; i < count; ++i) out[t * stride + r0 + i] = v[i];
     }
   }
@@ -101,17 +127,14 @@ const float* f32_data(const at::Tensor& t, const char* what) {
 
 }  // namespace
 
-NativeDecoder::NativeDecoder(LlamaModelImpl& model, std::shared_ptr<const QuantizedWeights> weights)
+NativeDecoder::NativeDecoder(DecoderModelImpl& model, std::shared_ptr<const QuantizedWeights> weights)
     : model_(model), weights_(std::move(weights)), config_(model.config()) {
   check(weights_->n_layer() == config_.n_layer, "quantized weights have ", weights_->n_layer(), " layers, the config ",
         config_.n_layer);
   check(config_.n_embd % kernels::kBlock == 0 && config_.n_ff % kernels::kBlock == 0 &&
-            (config_.n_head * config_.head_dim) % kernels::kBlock == 0,
+            config_.q_dim() % kernels::kBlock == 0,
         "the quantized path needs n_embd, n_ff and n_head * head_dim multiples of 32");
-  // inv_freq[i] = 1 / theta^(2i / head_dim) in float32, as the dense path computes it.
-  const at::Tensor inv = 1.0 / at::pow(config_.rope_theta, at::arange(0, config_.head_dim, 2, at::kLong).to(at::kFloat) /
-                                                               static_cast<double>(config_.head_dim));
-  const at::Tensor inv32 = inv.to(at::kFloat).contiguous();
+  const at::Tensor inv32 = rotary_inv_freq(config_).contiguous();  // the dense path's frequencies
   inv_freq_.assign(inv32.data_ptr<float>(), inv32.data_ptr<float>() + inv32.numel());
 }
 
@@ -216,6 +239,14 @@ void NativeDecoder::add_lora(const ProjectionImpl& p, const float* x, int64_t n,
   }
 }
 
+void NativeDecoder::add_bias(const ProjectionImpl& p, int64_t n, float* y) {
+  if (!p.bias.defined()) return;
+  const float* b = f32_data(p.bias, "bias");  // [out]
+  const int64_t out = p.out_features();
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t o = 0; o < out; ++o) y[t * out + o] += b[o];
+}
+
 void NativeDecoder::embed(const at::Tensor& tokens, float* out) {
   const KernelTable& k = kernels::kernels();
   const QuantizedMatrix& table = weights_->embed();
@@ -240,7 +271,7 @@ at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor&
   const at::Tensor tokens = tokens_in.reshape({-1}).to(at::kCPU).contiguous();
   const at::Tensor positions = positions_in.reshape({-1}).to(at::kCPU).contiguous();
   const int64_t N = tokens.numel(), E = config_.n_embd, hd = config_.head_dim, half = hd / 2;
-  const int64_t q_dim = config_.n_head * hd, kv_dim = config_.kv_dim(), F = config_.n_ff;
+  const int64_t q_dim = config_.q_dim(), kv_dim = config_.kv_dim(), F = config_.n_ff;
   const auto eps = static_cast<float>(config_.rms_norm_eps);
 
   float* x = sized(x_, N * E);
@@ -303,6 +334,18 @@ at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor&
     add_lora(*sa.q_proj, normed, N, q, q_dim);
     add_lora(*sa.k_proj, normed, N, kk, kv_dim);
     add_lora(*sa.v_proj, normed, N, v, kv_dim);
+    add_bias(*sa.q_proj, N, q);
+    add_bias(*sa.k_proj, N, kk);
+    add_bias(*sa.v_proj, N, v);
+    if (config_.qk_norm) {  // per head, in place, before RoPE (Qwen3)
+      const float* q_norm_w = f32_data(sa.q_norm->weight, "q_norm");
+      const float* k_norm_w = f32_data(sa.k_norm->weight, "k_norm");
+      for (int64_t t = 0; t < N; ++t) {
+        for (int64_t h = 0; h < config_.n_head; ++h) k.rms_norm(q + t * q_dim + h * hd, q_norm_w, eps, q + t * q_dim + h * hd, hd);
+        for (int64_t h = 0; h < config_.n_head_kv; ++h)
+          k.rms_norm(kk + t * kv_dim + h * hd, k_norm_w, eps, kk + t * kv_dim + h * hd, hd);
+      }
+    }
     for (int64_t t = 0; t < N; ++t) {
       for (int64_t h = 0; h < config_.n_head; ++h) rotate(q + t * q_dim + h * hd, t);
       for (int64_t h = 0; h < config_.n_head_kv; ++h) rotate(kk + t * kv_dim + h * hd, t);

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "sentinel/core/error.h"
+#include "sentinel/model/weights.h"
 
 namespace sentinel {
 namespace {
@@ -18,6 +19,11 @@ std::optional<kernels::RowType> row_type_of(GgmlType type) {
     case GgmlType::Q4_0: return kernels::RowType::Q4_0;
     case GgmlType::Q4_1: return kernels::RowType::Q4_1;
     case GgmlType::Q8_0: return kernels::RowType::Q8_0;
+    case GgmlType::Q5_0: return kernels::RowType::Q5_0;
+    case GgmlType::Q5_1: return kernels::RowType::Q5_1;
+    case GgmlType::Q4_K: return kernels::RowType::Q4_K;
+    case GgmlType::Q5_K: return kernels::RowType::Q5_K;
+    case GgmlType::Q6_K: return kernels::RowType::Q6_K;
     default: return std::nullopt;
   }
 }
@@ -37,11 +43,12 @@ QuantizedMatrix map_matrix(const GgufFile& file, const std::string& name, int64_
   const GgufTensorInfo& info = file.tensor(name);
   const auto type = row_type_of(info.type);
   check(type.has_value(), "tensor '", name, "' of ", file.path(), " is ", ggml_type_name(info.type),
-        "; the quantized CPU path reads Q4_0, Q4_1, Q8_0, F16, BF16 and F32 in place (use --backend dense)");
+        "; the quantized CPU path reads Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, F16, BF16 and F32 in place ",
+        "(use --backend dense)");
   check(info.dims.size() == 2 && info.dims[0] == cols && info.dims[1] == rows, "tensor '", name, "' of ",
         file.path(), " does not have the shape [", rows, ", ", cols, "] the model config implies");
-  check(!kernels::is_block_type(*type) || cols % kernels::kBlock == 0, "tensor '", name, "' has rows of ", cols,
-        " values, not a multiple of the 32-value block");
+  check(cols % kernels::row_type_block(*type) == 0, "tensor '", name, "' has rows of ", cols, " values, not a multiple of ",
+        kernels::row_type_name(*type), "'s ", kernels::row_type_block(*type), "-value block");
   QuantizedMatrix m;
   m.name = name;
   m.type = *type;
@@ -70,7 +77,7 @@ at::Tensor QuantizedMatrix::dense() const {
   return t;
 }
 
-std::optional<std::string> QuantizedWeights::unsupported_reason(const GgufFile& file, const LlamaConfig& config) {
+std::optional<std::string> QuantizedWeights::unsupported_reason(const GgufFile& file, const ModelConfig& config) {
   try {
     from_gguf(file, config);
   } catch (const Error& e) {
@@ -79,10 +86,10 @@ std::optional<std::string> QuantizedWeights::unsupported_reason(const GgufFile& 
   return std::nullopt;
 }
 
-std::shared_ptr<QuantizedWeights> QuantizedWeights::from_gguf(const GgufFile& file, const LlamaConfig& c) {
+std::shared_ptr<QuantizedWeights> QuantizedWeights::from_gguf(const GgufFile& file, const ModelConfig& c) {
   auto w = std::make_shared<QuantizedWeights>();
   w->file_ = file;
-  const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.kv_dim();
+  const int64_t q_dim = c.q_dim(), kv_dim = c.kv_dim();
   w->embed_ = map_matrix(file, "token_embd.weight", c.n_vocab, c.n_embd);
   if (!c.tied_embeddings) w->lm_head_ = map_matrix(file, "output.weight", c.n_vocab, c.n_embd);
   for (int64_t i = 0; i < c.n_layer; ++i) {
@@ -95,8 +102,10 @@ std::shared_ptr<QuantizedWeights> QuantizedWeights::from_gguf(const GgufFile& fi
     layer.gate = map_matrix(file, p + "ffn_gate.weight", c.n_ff, c.n_embd);
     layer.up = map_matrix(file, p + "ffn_up.weight", c.n_ff, c.n_embd);
     layer.down = map_matrix(file, p + "ffn_down.weight", c.n_embd, c.n_ff);
-    layer.q.row_order = rotary_row_order(c.n_head, c.head_dim);
-    layer.k.row_order = rotary_row_order(c.n_head_kv, c.head_dim);
+    if (gguf_permutes_rotary_rows(c.architecture)) {
+      layer.q.row_order = rotary_row_order(c.n_head, c.head_dim);
+      layer.k.row_order = rotary_row_order(c.n_head_kv, c.head_dim);
+    }
     w->layers_.push_back(std::move(layer));
   }
   return w;

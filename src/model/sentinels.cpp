@@ -5,11 +5,11 @@
 
 namespace sentinel {
 
-SentinelTokens sentinel_tokens(const LlamaConfig& config) {
+SentinelTokens sentinel_tokens(const ModelConfig& config) {
   return SentinelTokens{static_cast<int32_t>(config.n_vocab), static_cast<int32_t>(config.n_vocab + 1)};
 }
 
-at::Tensor initial_sentinel_embeddings(LlamaModel& model) {
+at::Tensor initial_sentinel_embeddings(DecoderModel& model) {
   at::NoGradGuard no_grad;
   at::Tensor mean;  // [n_embd]
   if (!model->is_quantized()) {
@@ -23,7 +23,7 @@ at::Tensor initial_sentinel_embeddings(LlamaModel& model) {
   return mean.unsqueeze(0).repeat({2, 1});                                  // [2, n_embd]
 }
 
-void install_sentinels(LlamaModel& model, const at::Tensor& rows) {
+void install_sentinels(DecoderModel& model, const at::Tensor& rows) {
   const at::Tensor sentinel_rows = rows.defined() ? rows : initial_sentinel_embeddings(model);
   check(sentinel_rows.dim() == 2 && sentinel_rows.size(0) == 2, "sentinel embeddings must be [2, n_embd], got ",
         sentinel_rows.sizes());

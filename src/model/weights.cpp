@@ -1,6 +1,7 @@
 // Weight loading. GGUF stores [out, in] matrices with dims reversed (dims[0] = in) and, for
 // llama, the rows of Q and K interleaved per head for ggml's rotary layout; both are undone
-// here so the model sees exactly the tensors transformers would.
+// here so the model sees exactly the tensors transformers would. A GGUF tensor that no parameter
+// of the described model reads is refused: it would mean the file computes something else.
 #include "sentinel/model/weights.h"
 
 #include <filesystem>
@@ -52,6 +53,9 @@ std::string gguf_tensor_name(const std::string& hf_name) {
       {"mlp.gate_proj.weight", "ffn_gate.weight"},    {"mlp.up_proj.weight", "ffn_up.weight"},
       {"mlp.down_proj.weight", "ffn_down.weight"},    {"input_layernorm.weight", "attn_norm.weight"},
       {"post_attention_layernorm.weight", "ffn_norm.weight"},
+      {"self_attn.q_proj.bias", "attn_q.bias"},       {"self_attn.k_proj.bias", "attn_k.bias"},
+      {"self_attn.v_proj.bias", "attn_v.bias"},       {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+      {"self_attn.k_norm.weight", "attn_k_norm.weight"},
   };
   if (auto it = top.find(hf_name); it != top.end()) return it->second;
   static const std::regex layer_re(R"(model\.layers\.(\d+)\.(.+))");
@@ -62,25 +66,45 @@ std::string gguf_tensor_name(const std::string& hf_name) {
   return {};
 }
 
-WeightMap load_gguf_weights(const GgufFile& gguf, const LlamaConfig& config, bool matrices) {
+std::vector<std::string> hf_parameter_names(const ModelConfig& config) {
   std::vector<std::string> names = {"model.embed_tokens.weight", "model.norm.weight"};
   if (!config.tied_embeddings) names.push_back("lm_head.weight");
-  for (int64_t i = 0; i < config.n_layer; ++i) {
-    for (const char* suffix : {"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
-                               "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",
-                               "mlp.down_proj.weight", "input_layernorm.weight", "post_attention_layernorm.weight"}) {
-      names.push_back("model.layers." + std::to_string(i) + "." + suffix);
-    }
-  }
+  std::vector<std::string> per_layer = {"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
+                                        "self_attn.o_proj.weight", "mlp.gate_proj.weight",    "mlp.up_proj.weight",
+                                        "mlp.down_proj.weight",    "input_layernorm.weight",  "post_attention_layernorm.weight"};
+  if (config.attention_bias)
+    per_layer.insert(per_layer.end(), {"self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias"});
+  if (config.qk_norm) per_layer.insert(per_layer.end(), {"self_attn.q_norm.weight", "self_attn.k_norm.weight"});
+  for (int64_t i = 0; i < config.n_layer; ++i)
+    for (const std::string& suffix : per_layer) names.push_back("model.layers." + std::to_string(i) + "." + suffix);
+  return names;
+}
+
+bool gguf_permutes_rotary_rows(Architecture architecture) {
+  // convert_hf_to_gguf.py's LlamaModel permutes Q/K for ggml's interleaved ("normal") RoPE; the
+  // Qwen models use ggml's NEOX RoPE, which is Hugging Face's rotate_half, and keep HF's rows.
+  return architecture == Architecture::Llama;
+}
+
+WeightMap load_gguf_weights(const GgufFile& gguf, const ModelConfig& config, bool matrices) {
+  const std::vector<std::string> names = hf_parameter_names(config);
+  std::set<std::string> read = {"rope_freqs.weight"};  // read by ModelConfig::from_gguf
+  for (const std::string& name : names) read.insert(gguf_tensor_name(name));
+  for (const auto& t : gguf.tensors())
+    check(read.count(t.name) > 0, "GGUF '", gguf.path(), "' has a tensor '", t.name, "' that a ",
+          architecture_name(config.architecture), " model as Sentinel implements it does not use; refusing to run ",
+          "the file without it");
+  const bool permuted = gguf_permutes_rotary_rows(config.architecture);
   WeightMap weights;
   for (const std::string& name : names) {
-    if (!matrices && !name.ends_with("norm.weight")) continue;
+    const bool dense_on_every_path = name.ends_with("norm.weight") || name.ends_with(".bias");
+    if (!matrices && !dense_on_every_path) continue;
     const GgufTensorInfo& info = gguf.tensor(gguf_tensor_name(name));
     std::vector<int64_t> shape(info.dims.rbegin(), info.dims.rend());  // ggml dims are reversed
     at::Tensor t = at::empty(shape, at::kFloat);
     dequantize(info.type, info.data, std::span<float>(t.data_ptr<float>(), static_cast<size_t>(t.numel())));
-    if (name.ends_with("q_proj.weight")) t = unpermute_rotary_rows(t, config.n_head);
-    if (name.ends_with("k_proj.weight")) t = unpermute_rotary_rows(t, config.n_head_kv);
+    if (permuted && name.ends_with("q_proj.weight")) t = unpermute_rotary_rows(t, config.n_head);
+    if (permuted && name.ends_with("k_proj.weight")) t = unpermute_rotary_rows(t, config.n_head_kv);
     weights.emplace(name, std::move(t));
   }
   return weights;

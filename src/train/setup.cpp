@@ -6,14 +6,14 @@
 
 namespace sentinel {
 
-std::vector<std::pair<std::string, at::Tensor>> prepare_for_training(LlamaModel& model, const ModelSetup& setup) {
+std::vector<std::pair<std::string, at::Tensor>> prepare_for_training(DecoderModel& model, const ModelSetup& setup) {
   at::manual_seed(setup.seed);
   if (setup.method == Method::Sentinel && model->n_extra_tokens() == 0) install_sentinels(model);
   if (setup.scope == TrainScope::Adapter) add_lora(model, setup.lora);
   return set_trainable(model, setup.scope);
 }
 
-Adapter trained_adapter(LlamaModel& model, const ModelSetup& setup, std::map<std::string, std::string> metadata) {
+Adapter trained_adapter(DecoderModel& model, const ModelSetup& setup, std::map<std::string, std::string> metadata) {
   check(setup.scope == TrainScope::Adapter, "full fine-tuning changes every weight: it has no adapter file");
   Adapter adapter;
   if (setup.method == Method::Sentinel) adapter.sentinel_embeddings = model->extra_embeddings.detach().to(at::kFloat).clone();

@@ -46,7 +46,7 @@ namespace {
 
 // The uncompressed teacher's log-probabilities at every target of a stream batch:
 // [B * (n - 1), n_vocab] float32, in the batch's target order (TrainBatch::plain).
-at::Tensor teacher_log_probs(LlamaModel& model, const TrainBatch& batch) {
+at::Tensor teacher_log_probs(DecoderModel& model, const TrainBatch& batch) {
   check(batch.plain.defined(), "distillation needs blocks that hold the same number of ordinary tokens ",
         "(--layout stream); the paper's blocks layout has none");
   at::NoGradGuard no_grad;
@@ -62,7 +62,7 @@ at::Tensor teacher_log_probs(LlamaModel& model, const TrainBatch& batch) {
 
 }  // namespace
 
-LossTerms training_loss(LlamaModel& model, const TrainBatch& batch, double distill) {
+LossTerms training_loss(DecoderModel& model, const TrainBatch& batch, double distill) {
   check(distill >= 0.0 && distill <= 1.0, "--distill must be in [0, 1], got ", distill);
   const auto device = model->embed_tokens->weight.device();
   ForwardInput input{batch.ids.to(device), batch.positions.to(device), batch.mask.to(device)};
@@ -82,7 +82,7 @@ LossTerms training_loss(LlamaModel& model, const TrainBatch& batch, double disti
   return {ce * (1.0 - distill) + kl * distill, ce.item<double>(), kl.item<double>()};
 }
 
-at::Tensor lm_loss(LlamaModel& model, const TrainBatch& batch) { return training_loss(model, batch, 0.0).loss; }
+at::Tensor lm_loss(DecoderModel& model, const TrainBatch& batch) { return training_loss(model, batch, 0.0).loss; }
 
 LrSchedule parse_lr_schedule(const std::string& name) {
   if (name == "constant") return LrSchedule::Constant;
@@ -144,7 +144,7 @@ void AdamW::step(double lr) {
 
 namespace {
 
-at::Generator device_generator(LlamaModel& model) {
+at::Generator device_generator(DecoderModel& model) {
   const at::Device device = model->embed_tokens->weight.device();
   return device.is_cpu() ? at::detail::getDefaultCPUGenerator() : at::globalContext().defaultGenerator(device);
 }
@@ -167,7 +167,7 @@ void with_generator(at::Generator gen, at::Tensor& state, Body&& body) {
 
 }  // namespace
 
-Trainer::Trainer(LlamaModel model, std::vector<std::pair<std::string, at::Tensor>> trainable,
+Trainer::Trainer(DecoderModel model, std::vector<std::pair<std::string, at::Tensor>> trainable,
                  const OptimizerOptions& options, uint64_t seed)
     : model_(std::move(model)), options_(options), optimizer_(std::move(trainable), options), seed_(seed) {
   options_.validate();

@@ -42,7 +42,7 @@ class SentinelReference {
   const at::Tensor& sentinel_rows() const { return get("sentinel_rows"); }  // [2, n_embd] f32
 
   // Our layout of layout `i`: a fresh sentinel policy with the fixture's explicit spans.
-  MaskedSequence build(int i, const LlamaConfig& config) const {
+  MaskedSequence build(int i, const ModelConfig& config) const {
     const SentinelTokens tokens = sentinel_tokens(config);
     PolicyOptions options;
     options.method = Method::Sentinel;

@@ -98,7 +98,7 @@ CellResult run_paper(const EvalLmArgs& a, const GridCell& cell, LoadedModel& loa
 // `reference`: the base model without adapter (nullptr = no KL). The full cache reads through a
 // session too when there is a reference, so that its KL row measures the engine, not a definition.
 CellResult run_stream(const EvalLmArgs& a, const GridCell& cell, LoadedModel& loaded, std::span<const int32_t> ids,
-                      const ProgressCallback& progress, LlamaModel* reference) {
+                      const ProgressCallback& progress, DecoderModel* reference) {
   const PerplexityOptions window{a.ctx, a.stride > 0 ? a.stride : a.ctx};
   if (cell.method == Method::None && reference == nullptr) {
     const PerplexityResult r = strided_perplexity(loaded.model, ids, window, progress);

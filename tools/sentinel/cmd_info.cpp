@@ -26,7 +26,7 @@ int64_t resident_weight_bytes(const LoadedModel& loaded) {
 
 int run_info(const InfoArgs& args) {
   LoadedModel loaded = open_model(args.model, /*quiet=*/true);
-  const LlamaConfig& c = loaded.config;
+  const ModelConfig& c = loaded.config;
   // Counted from the shapes: on the quantized path the matrices live in the file, not in tensors.
   int64_t n_params = 0;
   for (const auto& item : loaded.model->named_modules()) {
@@ -40,7 +40,7 @@ int run_info(const InfoArgs& args) {
     nlohmann::json out = {{"path", loaded.path},
                           {"name", loaded.name},
                           {"format", loaded.format == ModelFormat::Gguf ? "gguf" : "huggingface"},
-                          {"architecture", "llama"},
+                          {"architecture", architecture_name(c.architecture)},
                           {"n_params", n_params},
                           {"n_vocab", c.n_vocab},
                           {"n_embd", c.n_embd},
@@ -51,6 +51,9 @@ int run_info(const InfoArgs& args) {
                           {"n_ff", c.n_ff},
                           {"n_ctx_train", c.n_ctx_train},
                           {"rope_theta", c.rope_theta},
+                          {"rope_scaling", rope_scaling_name(c.rope_scaling.type)},
+                          {"attention_bias", c.attention_bias},
+                          {"qk_norm", c.qk_norm},
                           {"rms_norm_eps", c.rms_norm_eps},
                           {"tied_embeddings", c.tied_embeddings},
                           {"tensor_types", loaded.tensor_types},

@@ -152,11 +152,11 @@ void keep_log_until(const std::string& path, int64_t step) {
   std::ofstream(path, std::ios::trunc) << kept;
 }
 
-void write_full_weights(const std::string& path, LlamaModel& model, const std::map<std::string, std::string>& meta) {
+void write_full_weights(const std::string& path, DecoderModel& model, const std::map<std::string, std::string>& meta) {
   SafetensorsWriter writer;
   for (auto& item : model->named_parameters(/*recurse=*/true)) {
     const at::Tensor t = item.value().detach().to(at::kCPU).to(at::kFloat).contiguous();
-    const std::string name = item.key() == "sentinel_embeddings" ? item.key() : LlamaModelImpl::hf_name(item.key());
+    const std::string name = item.key() == "sentinel_embeddings" ? item.key() : DecoderModelImpl::hf_name(item.key());
     writer.add(name, DType::F32, std::vector<int64_t>(t.sizes().begin(), t.sizes().end()),
                std::span<const uint8_t>(static_cast<const uint8_t*>(t.data_ptr()), t.nbytes()));
   }
@@ -397,7 +397,7 @@ int run_train(TrainArgs& a) {
   };
   callbacks.on_validate = [&](int64_t step) {
     if (!root) return;  // the others wait for rank 0 at the next update's first collective
-    LlamaModel& model = trainer.model();
+    DecoderModel& model = trainer.model();
     model->eval();
     at::NoGradGuard no_grad;
     const PerplexityResult v = compressed_perplexity(model, val_ids, val_window, val_policy, val_chunk);

@@ -25,10 +25,10 @@ void add_model_options(CLI::App& app, ModelArgs& args) {
       ->capture_default_str();
   app.add_option("-t,--threads", args.threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   app.add_option("--backend", args.backend,
-                 "Weights: quantized reads a GGUF's Q4_0/Q4_1/Q8_0/F16/BF16/F32 matrices in place (float32 compute, "
-                 "CPU kernels picked from cpuid; SENTINEL_ISA=scalar forces the portable ones), dense dequantizes them "
-                 "to float32/bfloat16 (parity with transformers, Hugging Face folders), auto picks quantized where it "
-                 "can run")
+                 "Weights: quantized reads a GGUF's Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K/Q5_K/Q6_K/F16/BF16/F32 matrices in "
+                 "place (float32 compute, CPU kernels picked from cpuid; SENTINEL_ISA=scalar forces the portable ones), "
+                 "dense dequantizes them to float32/bfloat16 (parity with transformers, Hugging Face folders), auto "
+                 "picks quantized where it can run")
       ->check(CLI::IsMember({"auto", "dense", "quantized"}))
       ->capture_default_str();
   app.add_option("--kv-dtype", args.kv_dtype,

@@ -14,7 +14,7 @@
 
 namespace sentinel {
 
-struct LlamaConfig;
+struct ModelConfig;
 
 // What a cached token is. Sentinels are the compression tokens of docs/method.md section 2.
 enum class CellKind : uint8_t { Ordinary, CompressLeft /* <CL> */, CompressRight /* <CR> */ };
@@ -44,7 +44,7 @@ struct KvCacheOptions {
 
 class KvCache {
  public:
-  KvCache(const LlamaConfig& config, const KvCacheOptions& options);
+  KvCache(const ModelConfig& config, const KvCacheOptions& options);
 
   int64_t size() const { return static_cast<int64_t>(cells_.size()); }  // cells in use
   int64_t capacity() const { return capacity_; }

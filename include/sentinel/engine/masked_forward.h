@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "sentinel/engine/session.h"
-#include "sentinel/model/llama.h"
+#include "sentinel/model/decoder.h"
 #include "sentinel/policies/policy.h"
 
 namespace sentinel {
@@ -40,10 +40,10 @@ MaskedSequence replayed_sequence(std::span<const StepRecord> steps);
 // Reads `tokens` with a fresh session of `policy` on `model` (no gradients, `chunk` tokens per
 // pass) and replays it: the training layout of a policy that decides from attention, on the very
 // schedule the model itself produces when it reads the text at inference.
-MaskedSequence read_and_replay(LlamaModel& model, const PolicyOptions& policy, std::span<const int32_t> tokens,
+MaskedSequence read_and_replay(DecoderModel& model, const PolicyOptions& policy, std::span<const int32_t> tokens,
                                int64_t chunk);
 
 // Logits of the ordinary tokens: [n_ordinary, n_vocab] float32.
-at::Tensor masked_logits(LlamaModel& model, const MaskedSequence& sequence);
+at::Tensor masked_logits(DecoderModel& model, const MaskedSequence& sequence);
 
 }  // namespace sentinel

@@ -8,18 +8,18 @@
 #include <memory>
 #include <string>
 
-#include "sentinel/model/llama.h"
+#include "sentinel/model/decoder.h"
 #include "sentinel/tokenizer/bpe.h"
 
 namespace sentinel {
 
 enum class ModelFormat { Gguf, HuggingFace };
 
-// Which weights a model computes with. Quantized reads a GGUF's Q4_0/Q4_1/Q8_0/F16/BF16/F32
+// Which weights a model computes with. Quantized reads a GGUF's Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K/Q5_K/Q6_K/F16/BF16/F32
 // matrices in place (float32 compute on the CPU, NativeDecoder); Dense holds float32 or bfloat16
 // copies (training, CUDA, Hugging Face folders, parity with transformers). Auto picks Quantized
 // wherever it can run and Dense elsewhere. A quantized model becomes dense by itself when a pass
-// needs dense matrices (LlamaModelImpl::ensure_dense).
+// needs dense matrices (DecoderModelImpl::ensure_dense).
 enum class Backend { Auto, Dense, Quantized };
 Backend parse_backend(const std::string& name);  // "auto", "dense", "quantized"
 std::string backend_name(Backend backend);
@@ -35,8 +35,8 @@ struct LoadedModel {
   ModelFormat format = ModelFormat::Gguf;
   std::string name;                 // general.name, or the folder name
   std::string tensor_types;         // e.g. "Q4_1 x210, F32 x61, Q8_0 x1"
-  LlamaConfig config;
-  LlamaModel model{nullptr};
+  ModelConfig config;
+  DecoderModel model{nullptr};
   std::unique_ptr<Tokenizer> tokenizer;
 };
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "sentinel/cache/kv_cache.h"
-#include "sentinel/model/llama.h"
+#include "sentinel/model/decoder.h"
 #include "sentinel/policies/policy.h"
 
 namespace sentinel {
@@ -55,7 +55,7 @@ std::vector<at::Tensor> append_batch(std::span<Session* const> sessions,
 
 class Session {
  public:
-  Session(LlamaModel model, const KvCacheOptions& cache_options, const PolicyOptions& policy = {});
+  Session(DecoderModel model, const KvCacheOptions& cache_options, const PolicyOptions& policy = {});
 
   // Appends ordinary tokens (position ids = their ordinary index), at most `chunk` per forward
   // pass, plus whatever sentinels the policy inserts. Returns float32 logits of the ordinary
@@ -68,7 +68,7 @@ class Session {
 
   KvCache& cache() { return cache_; }
   const KvCache& cache() const { return cache_; }
-  LlamaModel& model() { return model_; }
+  DecoderModel& model() { return model_; }
   const CompressionPolicy& policy() const { return *policy_; }
   const CompressionStats& stats() const { return stats_; }
   int64_t next_position() const { return next_position_; }
@@ -109,7 +109,7 @@ class Session {
   // tokens, the first at ordinary index `first`, `logits` [n, n_vocab] theirs.
   void observe_surprisal(const at::Tensor& logits, std::span<const int32_t> ids, int64_t first);
 
-  LlamaModel model_;
+  DecoderModel model_;
   KvCache cache_;
   PolicyOptions policy_options_;
   std::unique_ptr<CompressionPolicy> policy_;

@@ -8,7 +8,7 @@
 #include <cstdint>
 
 #include "sentinel/eval/perplexity.h"
-#include "sentinel/model/llama.h"
+#include "sentinel/model/decoder.h"
 #include "sentinel/train/data.h"
 
 namespace sentinel {
@@ -30,7 +30,7 @@ struct BlockPerplexityResult {
 };
 
 // Reads every block of `data`, `batch` blocks per forward pass, without gradients.
-BlockPerplexityResult block_perplexity(LlamaModel& model, const TrainData& data, int64_t batch,
+BlockPerplexityResult block_perplexity(DecoderModel& model, const TrainData& data, int64_t batch,
                                        const ProgressCallback& progress = {});
 
 }  // namespace sentinel

@@ -9,7 +9,7 @@
 #include <functional>
 #include <span>
 
-#include "sentinel/model/llama.h"
+#include "sentinel/model/decoder.h"
 #include "sentinel/policies/policy.h"
 
 namespace sentinel {
@@ -48,7 +48,7 @@ struct PerplexityResult {
 // Called after each window with (windows done, windows total).
 using ProgressCallback = std::function<void(int64_t done, int64_t total)>;
 
-PerplexityResult strided_perplexity(LlamaModel& model, std::span<const int32_t> ids, const PerplexityOptions& options,
+PerplexityResult strided_perplexity(DecoderModel& model, std::span<const int32_t> ids, const PerplexityOptions& options,
                                     const ProgressCallback& progress = {});
 
 // The same windows and scored tokens as strided_perplexity, but each window is read
@@ -61,12 +61,12 @@ void validate_compressed_perplexity(const PerplexityOptions& options, const Poli
 // With `reference`, each window is also read by that model in one plain causal pass (no
 // compression; the dense path, e.g. a float32 copy of a quantized model) and compared token by
 // token (PerplexityResult's reference fields).
-PerplexityResult compressed_perplexity(LlamaModel& model, std::span<const int32_t> ids, const PerplexityOptions& options,
+PerplexityResult compressed_perplexity(DecoderModel& model, std::span<const int32_t> ids, const PerplexityOptions& options,
                                        const PolicyOptions& policy, int64_t chunk,
-                                       const ProgressCallback& progress = {}, LlamaModel* reference = nullptr);
+                                       const ProgressCallback& progress = {}, DecoderModel* reference = nullptr);
 
 // -sum log p(continuation | prefix) under the model read plainly (one causal pass, no
 // compression): the fluency of a generated continuation as the uncompressed model judges it.
-double continuation_nll(LlamaModel& model, std::span<const int32_t> prefix, std::span<const int32_t> continuation);
+double continuation_nll(DecoderModel& model, std::span<const int32_t> prefix, std::span<const int32_t> continuation);
 
 }  // namespace sentinel

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "sentinel/model/llama.h"
+#include "sentinel/model/decoder.h"
 #include "sentinel/policies/policy.h"
 #include "sentinel/tokenizer/bpe.h"
 
@@ -53,7 +53,7 @@ struct RecallScore {
   }
 };
 
-RecallScore score_recall(LlamaModel& model, std::span<const RecallCase> cases, const PolicyOptions& policy,
+RecallScore score_recall(DecoderModel& model, std::span<const RecallCase> cases, const PolicyOptions& policy,
                          int64_t chunk, const std::function<void(int64_t done, int64_t total)>& progress = {});
 
 }  // namespace sentinel

@@ -11,7 +11,7 @@
 #include <map>
 #include <string>
 
-#include "sentinel/model/llama.h"
+#include "sentinel/model/decoder.h"
 #include "sentinel/policies/policy.h"
 
 namespace sentinel {
@@ -36,11 +36,11 @@ struct Adapter {
 // Identity of a base model's weights, independent of the compute dtype: SHA-256 over the
 // architecture sizes and a strided sample of token-embedding rows rounded to bfloat16. Cheap
 // (a few hundred rows) and different for any two differently trained or quantized models.
-std::string model_fingerprint(LlamaModel& model);
+std::string model_fingerprint(DecoderModel& model);
 
 // Writes `adapter` for `base` (name recorded for messages), adding the base identity to the
 // metadata. Atomic (see SafetensorsWriter::write).
-void save_adapter(const std::string& path, const Adapter& adapter, LlamaModel& base, const std::string& base_name);
+void save_adapter(const std::string& path, const Adapter& adapter, DecoderModel& base, const std::string& base_name);
 
 // Reads and validates an adapter file (or a --full fine-tune's weights); throws Error naming the
 // file on anything foreign.
@@ -51,10 +51,10 @@ Adapter load_adapter(const std::string& path);
 // speed and every code path (sessions, caches, policies) stays unchanged. Merging is done once
 // per loaded model. Throws Error naming both models when the adapter belongs to another one.
 // Full weights replace the base's (dense models only: the error says to pass --backend dense).
-void apply_adapter(LlamaModel& base, const std::string& base_name, const Adapter& adapter);
+void apply_adapter(DecoderModel& base, const std::string& base_name, const Adapter& adapter);
 
 // Whether `adapter` was trained on `base` (apply_adapter refuses it otherwise).
-bool adapter_belongs_to(const Adapter& adapter, LlamaModel& base);
+bool adapter_belongs_to(const Adapter& adapter, DecoderModel& base);
 
 // The sentinel adapters trained for the default model and shipped in the source tree (adapters/,
 // docs/training.md says how they were made), one per span layout it was trained on, which

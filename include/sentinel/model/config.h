@@ -1,9 +1,13 @@
-// Hyper-parameters of a Llama-family decoder, read from GGUF metadata or a Hugging Face
-// config.json and validated once. Everything downstream takes a validated LlamaConfig.
+// The description of a decoder: its sizes and everything that distinguishes one family from
+// another, as data read once from GGUF metadata or a Hugging Face config.json and validated once.
+// The dense path (decoder.h), the native decode step (native_decoder.h), training, LoRA and the
+// masked forward all read this one description; none of them branches on a family's name.
+// Metadata that would change the computation but is not implemented here is refused when read.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -11,7 +15,30 @@ namespace sentinel {
 
 class GgufFile;
 
-struct LlamaConfig {
+// The families Sentinel runs (docs/models.md). Llama covers Llama 2/3.x, Mistral, TinyLlama and
+// SmolLM2, whose blocks differ only in sizes and RoPE scaling.
+enum class Architecture : uint8_t { Llama, Qwen2, Qwen3 };
+std::string architecture_name(Architecture architecture);  // "llama", "qwen2", "qwen3"
+
+// How rotary frequencies are scaled for contexts beyond the trained one.
+struct RopeScaling {
+  enum class Type : uint8_t {
+    None,
+    Linear,   // every frequency divided by `factor` (transformers "linear", llama.cpp "linear")
+    Llama3,   // transformers' "llama3": low frequencies divided by `factor`, a smooth ramp between
+    Factors,  // llama.cpp's form of llama3: frequency i divided by factors[i] (the rope_freqs tensor)
+  };
+  Type type = Type::None;
+  double factor = 1.0;
+  double low_freq_factor = 1.0;   // Llama3: wavelengths above original_context / low_freq_factor are scaled
+  double high_freq_factor = 4.0;  // Llama3: wavelengths below original_context / high_freq_factor are not
+  int64_t original_context = 0;   // Llama3: original_max_position_embeddings
+  std::vector<float> factors;     // Factors: [head_dim / 2] divisors
+};
+std::string rope_scaling_name(RopeScaling::Type type);  // "none", "linear", "llama3", "factors"
+
+struct ModelConfig {
+  Architecture architecture = Architecture::Llama;
   int64_t n_vocab = 0;      // rows of the token embedding (base vocabulary, no sentinels)
   int64_t n_embd = 0;       // hidden size
   int64_t n_layer = 0;      // decoder blocks
@@ -21,15 +48,19 @@ struct LlamaConfig {
   int64_t n_ff = 0;         // SwiGLU inner size
   int64_t n_ctx_train = 0;  // context length the model was trained with (informational)
   double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
   double rms_norm_eps = 1e-5;
   bool tied_embeddings = false;  // lm_head shares the token embedding
+  bool attention_bias = false;   // Q, K and V projections add a bias (Qwen2)
+  bool qk_norm = false;          // RMSNorm over each head of Q and of K before RoPE (Qwen3)
 
-  static LlamaConfig from_gguf(const GgufFile& gguf);
-  static LlamaConfig from_hf_config(const nlohmann::json& config, const std::string& source);
+  static ModelConfig from_gguf(const GgufFile& gguf);
+  static ModelConfig from_hf_config(const nlohmann::json& config, const std::string& source);
 
   // Throws Error listing every inconsistent field at once.
   void validate() const;
   int64_t n_group() const { return n_head / n_head_kv; }  // query heads per KV head
+  int64_t q_dim() const { return n_head * head_dim; }
   int64_t kv_dim() const { return n_head_kv * head_dim; }
   std::string summary() const;
 };

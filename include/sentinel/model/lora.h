@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "sentinel/model/llama.h"
+#include "sentinel/model/decoder.h"
 
 namespace sentinel {
 
@@ -33,24 +33,24 @@ std::vector<std::string> parse_lora_targets(const std::string& comma_list);
 
 // Attaches fresh LoRA (A kaiming-uniform, B zero) to every targeted projection of every layer,
 // acting at options.positions.
-void add_lora(LlamaModel& model, const LoraOptions& options);
+void add_lora(DecoderModel& model, const LoraOptions& options);
 
 // peft's name of one of our parameters: "layers.0.self_attn.q_proj.lora_A" ->
 // "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight".
 std::string peft_name(const std::string& parameter_name);
 
 // The attached LoRA parameters by peft name (live tensors, not copies), sorted by name.
-std::map<std::string, at::Tensor> lora_tensors(LlamaModel& model);
+std::map<std::string, at::Tensor> lora_tensors(DecoderModel& model);
 
 // Copies `tensors` (peft names) into the attached LoRA parameters; every attached one must be
 // given with its exact shape. Used to resume and by the parity tests.
-void load_lora(LlamaModel& model, const std::map<std::string, at::Tensor>& tensors);
+void load_lora(DecoderModel& model, const std::map<std::string, at::Tensor>& tensors);
 
 // While alive, every attached LoRA is switched off: the model computes as its base weights (the
 // teacher of distillation, trainer.h). Restores the previous state on destruction.
 class LoraDisabled {
  public:
-  explicit LoraDisabled(LlamaModel& model);
+  explicit LoraDisabled(DecoderModel& model);
   ~LoraDisabled();
   LoraDisabled(const LoraDisabled&) = delete;
   LoraDisabled& operator=(const LoraDisabled&) = delete;
@@ -63,7 +63,7 @@ class LoraDisabled {
 // computed in float32 and cast to W's dtype. Nothing is attached; inference costs nothing extra.
 // On the quantized path (weights read in place), and for LoRA acting at the sentinels only
 // (which no merged weight can express), the LoRA is attached unmerged instead.
-void merge_lora(LlamaModel& model, const std::map<std::string, at::Tensor>& tensors, double alpha,
+void merge_lora(DecoderModel& model, const std::map<std::string, at::Tensor>& tensors, double alpha,
                 LoraPositions positions = LoraPositions::All);
 
 // What fine-tuning trains. Adapter: the attached LoRA tensors plus the sentinel embedding rows
@@ -72,6 +72,6 @@ enum class TrainScope { Adapter, Full };
 
 // Sets requires_grad on every parameter for `scope` and returns the trainable ones by our
 // parameter name, in a fixed order (the model's registration order).
-std::vector<std::pair<std::string, at::Tensor>> set_trainable(LlamaModel& model, TrainScope scope);
+std::vector<std::pair<std::string, at::Tensor>> set_trainable(DecoderModel& model, TrainScope scope);
 
 }  // namespace sentinel

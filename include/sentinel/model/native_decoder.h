@@ -13,12 +13,12 @@
 
 #include "sentinel/kernels/attention.h"
 #include "sentinel/kernels/blocks.h"
-#include "sentinel/model/llama.h"
+#include "sentinel/model/decoder.h"
 #include "sentinel/model/quantized_weights.h"
 
 namespace sentinel {
 
-// How a product's float input meets block-quantized weight rows (Q4_0, Q4_1, Q8_0; float rows
+// How a product's float input meets block-quantized weight rows (Q4_0 ... Q6_K; float rows
 // always read float inputs): quantized per 32 values to 8 bits (llama.cpp's scheme) or to 16
 // bits for the integer kernels, or kept float against rows dequantized on the fly.
 enum class Activations : uint8_t { Q8, Q16, F32 };
@@ -41,7 +41,7 @@ inline constexpr int64_t kFewRows = 16;
 
 class NativeDecoder {
  public:
-  NativeDecoder(LlamaModelImpl& model, std::shared_ptr<const QuantizedWeights> weights);
+  NativeDecoder(DecoderModelImpl& model, std::shared_ptr<const QuantizedWeights> weights);
 
   // One cached pass over every sequence's tokens (the flattened [N] tokens and positions, and
   // each sequence's rows, cache and mask as forward_cached validated them). Writes every layer's
@@ -71,11 +71,12 @@ class NativeDecoder {
   void project(const QuantizedMatrix& m, const float* x, int64_t n, float* y,
                Activations activations = decode_activations());
   void add_lora(const ProjectionImpl& p, const float* x, int64_t n, float* y, int64_t y_stride);
+  void add_bias(const ProjectionImpl& p, int64_t n, float* y);  // y [n, out] += bias, if p has one
   void embed(const at::Tensor& tokens, float* out);
 
-  LlamaModelImpl& model_;
+  DecoderModelImpl& model_;
   std::shared_ptr<const QuantizedWeights> weights_;
-  const LlamaConfig& config_;
+  const ModelConfig& config_;
   std::vector<float> inv_freq_;  // [head_dim / 2]
   // Buffers, grown on demand and reused: [N, ...] f32 unless noted.
   std::vector<float> x_, normed_, q_, k_, v_, attn_, gate_, up_, ff_, proj_, rope_, lora_;

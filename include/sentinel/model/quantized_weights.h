@@ -1,6 +1,6 @@
 // The weights of the quantized CPU path: every matrix of a GGUF file used in place, inside its
-// memory mapping (Q4_0, Q4_1, Q8_0 blocks; F32, F16, BF16 rows), with no dequantization at load,
-// so resident weights are about the file's size. Knows where each matrix's rows are and how to
+// memory mapping (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and the K-quants Q4_K, Q5_K, Q6_K; F32, F16, BF16
+// rows), with no dequantization at load, so resident weights are about the file's size. Knows where each matrix's rows are and how to
 // read them; the forward pass that uses them is native_decoder.h.
 #pragma once
 
@@ -45,9 +45,9 @@ class QuantizedWeights {
  public:
   // Maps the matrices of a llama GGUF. Throws Error naming the first tensor whose type this path
   // cannot read in place (a K-quant, say): then the dense float32 path is the one to use.
-  static std::shared_ptr<QuantizedWeights> from_gguf(const GgufFile& file, const LlamaConfig& config);
+  static std::shared_ptr<QuantizedWeights> from_gguf(const GgufFile& file, const ModelConfig& config);
   // Why `file` cannot use the quantized path, or nullopt when it can.
-  static std::optional<std::string> unsupported_reason(const GgufFile& file, const LlamaConfig& config);
+  static std::optional<std::string> unsupported_reason(const GgufFile& file, const ModelConfig& config);
 
   const QuantizedMatrix& embed() const { return embed_; }  // [n_vocab, n_embd]: input rows and the tied head
   const QuantizedMatrix& lm_head() const { return lm_head_ ? *lm_head_ : embed_; }

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "sentinel/model/config.h"
 
@@ -17,10 +18,18 @@ struct SafetensorsTensor;
 
 using WeightMap = std::map<std::string, at::Tensor>;  // HF name -> float32 tensor in torch layout
 
-// Dequantizes every tensor of a llama GGUF. Q and K projections are un-permuted back to the
-// Hugging Face "rotate_half" row order. matrices = false reads only the norms (the quantized
-// path maps the matrices in place).
-WeightMap load_gguf_weights(const GgufFile& gguf, const LlamaConfig& config, bool matrices = true);
+// The Hugging Face names of every parameter a model so described has, in a fixed order.
+std::vector<std::string> hf_parameter_names(const ModelConfig& config);
+
+// Whether llama.cpp's converter stored a family's Q/K rows interleaved per head (llama) rather
+// than in Hugging Face's rotate_half order (qwen2, qwen3).
+bool gguf_permutes_rotary_rows(Architecture architecture);
+
+// Dequantizes every tensor of a GGUF of the described model. Q and K projections are un-permuted
+// back to the Hugging Face "rotate_half" row order where the converter permuted them. matrices =
+// false reads only the norms and biases (the quantized path maps the matrices in place). Throws
+// naming any tensor of the file that the model would not read.
+WeightMap load_gguf_weights(const GgufFile& gguf, const ModelConfig& config, bool matrices = true);
 
 // A float32 copy (owning its memory) of a floating-point safetensors tensor (F32, F16, BF16, F64);
 // throws Error naming the tensor for any other dtype.

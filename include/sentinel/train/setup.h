@@ -22,10 +22,10 @@ struct ModelSetup {
 
 // Seeds torch, installs initial sentinel rows (method.md section 2) when the method uses them,
 // attaches LoRA (Adapter scope) and sets requires_grad. Returns the trainable tensors by name.
-std::vector<std::pair<std::string, at::Tensor>> prepare_for_training(LlamaModel& model, const ModelSetup& setup);
+std::vector<std::pair<std::string, at::Tensor>> prepare_for_training(DecoderModel& model, const ModelSetup& setup);
 
 // The adapter of a model prepared by prepare_for_training (Adapter scope): LoRA tensors by peft
 // name, sentinel rows when installed, r and alpha; `metadata` is recorded as given.
-Adapter trained_adapter(LlamaModel& model, const ModelSetup& setup, std::map<std::string, std::string> metadata);
+Adapter trained_adapter(DecoderModel& model, const ModelSetup& setup, std::map<std::string, std::string> metadata);
 
 }  // namespace sentinel

@@ -17,7 +17,7 @@
 
 #include "sentinel/distributed/gradient_buckets.h"
 #include "sentinel/distributed/process_group.h"
-#include "sentinel/model/llama.h"
+#include "sentinel/model/decoder.h"
 #include "sentinel/train/data.h"
 
 namespace sentinel {
@@ -32,9 +32,9 @@ struct LossTerms {
   double ce = 0;         // the cross-entropy term's value
   double kl = 0;         // the KL term's value (0 when distill = 0)
 };
-LossTerms training_loss(LlamaModel& model, const TrainBatch& batch, double distill = 0.0);
+LossTerms training_loss(DecoderModel& model, const TrainBatch& batch, double distill = 0.0);
 // training_loss(model, batch, 0).loss: mean next-token cross-entropy.
-at::Tensor lm_loss(LlamaModel& model, const TrainBatch& batch);
+at::Tensor lm_loss(DecoderModel& model, const TrainBatch& batch);
 
 enum class LrSchedule { Constant, Linear, Cosine };
 LrSchedule parse_lr_schedule(const std::string& name);  // "constant" | "linear" | "cosine"
@@ -89,7 +89,7 @@ class Trainer {
   // `seed` starts the trainer's own random stream (LoRA dropout): it is swapped into the device's
   // default generator for each update and out again, so a run does not depend on what else drew
   // random numbers in the process, and checkpoints carry it.
-  Trainer(LlamaModel model, std::vector<std::pair<std::string, at::Tensor>> trainable, const OptimizerOptions& options,
+  Trainer(DecoderModel model, std::vector<std::pair<std::string, at::Tensor>> trainable, const OptimizerOptions& options,
           uint64_t seed = 0);
   // One update: forward and backward over each micro-batch, clip, AdamW at lr_at(step). Model in
   // training mode. The update's loss is the mean per target over all its targets (each micro-batch
@@ -110,7 +110,7 @@ class Trainer {
   // kBFloat16: forward and backward under autocast (matmuls in bfloat16, weights, gradients and
   // AdamW state stay float32). kFloat: plain float32.
   at::ScalarType compute_dtype = at::kFloat;
-  LlamaModel& model() { return model_; }
+  DecoderModel& model() { return model_; }
   AdamW& optimizer() { return optimizer_; }
 
   // Checkpoint: trainable tensors, AdamW moments and step, the trainer's RNG state (every rank's,
@@ -123,7 +123,7 @@ class Trainer {
   std::map<std::string, std::string> load_checkpoint(const std::string& path);
 
  private:
-  LlamaModel model_;
+  DecoderModel model_;
   OptimizerOptions options_;
   AdamW optimizer_;
   uint64_t seed_ = 0;

@@ -127,7 +127,7 @@ Adapter random_lora_adapter(LoadedModel& model, LoraPositions positions) {
   adapter.lora_alpha = 8.0;
   adapter.lora_positions = positions;
   at::manual_seed(3);
-  const LlamaConfig& c = model.config;
+  const ModelConfig& c = model.config;
   const std::map<std::string, std::pair<int64_t, int64_t>> shapes = {  // module -> (out, in)
       {"self_attn.q_proj", {c.n_head * c.head_dim, c.n_embd}}, {"self_attn.v_proj", {c.kv_dim(), c.n_embd}},
       {"self_attn.o_proj", {c.n_embd, c.n_head * c.head_dim}}, {"mlp.down_proj", {c.n_embd, c.n_ff}}};
@@ -161,7 +161,7 @@ TEST(AdapterOnQuantizedPath, UnmergedLoraGivesTheMergedLogits) {
   EXPECT_EQ(model_fingerprint(quantized.model), model_fingerprint(dense.model));
 
   const Adapter adapter = random_lora_adapter(dense, LoraPositions::All);
-  const LlamaConfig& c = dense.config;
+  const ModelConfig& c = dense.config;
   apply_adapter(dense.model, dense.name, adapter);
   apply_adapter(quantized.model, quantized.name, adapter);
   EXPECT_FALSE(dense.model->layers[0]->as<DecoderLayerImpl>()->self_attn->q_proj->has_lora());  // merged

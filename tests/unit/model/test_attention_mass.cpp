@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "sentinel/engine/model_loader.h"
-#include "sentinel/model/llama.h"
+#include "sentinel/model/decoder.h"
 #include "support/test_paths.h"
 
 namespace sentinel {
@@ -17,7 +17,7 @@ constexpr int64_t kPast = 9, kNew = 6;  // kNew <= kFewRows: the quantized model
 
 // [kPast + kNew] mass of the kNew tokens after a causal prefix of kPast, counting the queries
 // `counted` selects (undefined: all).
-at::Tensor mass_after_prefix(LlamaModel& model, const at::Tensor& counted) {
+at::Tensor mass_after_prefix(DecoderModel& model, const at::Tensor& counted) {
   c10::InferenceMode guard;
   KvCache cache(model->config(), model->cache_options(kPast + kNew));
   const at::Tensor ids = at::arange(3, 3 + kPast + kNew, at::kLong) * 7 % model->config().n_vocab;

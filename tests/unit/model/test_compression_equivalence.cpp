@@ -179,7 +179,7 @@ TEST(CompressionLayouts, EachLayoutChangesTheLogits) {
   c10::InferenceMode guard;
   const std::vector<int32_t> tokens = input_ids();
   const at::Tensor t = at::tensor(std::vector<int64_t>(tokens.begin(), tokens.end())).unsqueeze(0);
-  LlamaModel& model = tiny().m.model;
+  DecoderModel& model = tiny().m.model;
   const at::Tensor plain = model->logits(model->forward({t, at::arange(kTokens, at::kLong).unsqueeze(0), {}}).hidden[0]);
   for (const Layout& layout : layouts()) {
     const double diff = testing::max_abs_diff(masked_reference(layout), plain);
@@ -315,7 +315,7 @@ INSTANTIATE_TEST_SUITE_P(Layouts, CompressionQuantized, ::testing::ValuesIn(layo
 // A q8_0 cache needs head_dim a multiple of 32 (the tiny model's is 16, refused with a message).
 TEST(CompressionQuantizedKv, F16CacheStaysCloseAndHalvesTheBytes) {
   c10::InferenceMode guard;
-  LlamaModel& model = tiny_quantized().m.model;
+  DecoderModel& model = tiny_quantized().m.model;
   const Layout layout = layouts()[7];  // scheduled_50_window_0
   auto run = [&](KvStorage storage) {
     KvCacheOptions options = model->cache_options(8);

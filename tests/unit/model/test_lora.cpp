@@ -22,13 +22,13 @@ using testing::source_path;
 
 LoadedModel tiny() { return load_model(source_path("tests/data/tiny/hf")); }
 
-at::Tensor forward_logits(LlamaModel& model, at::Tensor ids = at::arange(12, at::kLong).unsqueeze(0) * 7 % 300) {
+at::Tensor forward_logits(DecoderModel& model, at::Tensor ids = at::arange(12, at::kLong).unsqueeze(0) * 7 % 300) {
   at::NoGradGuard no_grad;
   const at::Tensor positions = at::arange(12, at::kLong).unsqueeze(0);
   return model->logits(model->forward({ids, positions, {}}).hidden);
 }
 
-void randomize_lora(LlamaModel& model) {
+void randomize_lora(DecoderModel& model) {
   at::NoGradGuard no_grad;
   at::manual_seed(11);
   for (auto& [name, t] : lora_tensors(model)) t.copy_(at::randn(t.sizes()) * 0.1);

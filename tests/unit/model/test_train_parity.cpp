@@ -55,7 +55,7 @@ class TrainParity : public ::testing::Test {
   }
 
   // Built by our pipeline from the fixture's tokens and spans, then checked against its layout.
-  std::vector<MaskedSequence> blocks(const LlamaConfig& config) {
+  std::vector<MaskedSequence> blocks(const ModelConfig& config) {
     std::vector<MaskedSequence> out;
     const std::vector<int32_t> tokens = testing::to_ids(fx_.at("tokens"));
     for (int b = 0; b < 2; ++b) {
@@ -127,7 +127,7 @@ TEST_F(TrainParity, LossAndGradientsMatchTransformersFullFineTuning) {
   EXPECT_NEAR(loss.item<double>(), expected, 1e-5 * expected) << "full fine-tuning loss" << kRegenerate;
   double worst = 0;
   for (const auto& [name, t] : trainable) {
-    const std::string key = "full.grad." + (name == "sentinel_embeddings" ? name : LlamaModelImpl::hf_name(name));
+    const std::string key = "full.grad." + (name == "sentinel_embeddings" ? name : DecoderModelImpl::hf_name(name));
     ASSERT_TRUE(fx_.count(key)) << "no reference gradient for " << key;
     ASSERT_TRUE(t.grad().defined()) << name << " got no gradient";
     const double err = relative_error(t.grad(), fx_.at(key));
