@@ -71,7 +71,7 @@ LoadedModel load_hf_folder(const std::string& folder, const LoadOptions& options
   loaded.config = ModelConfig::from_hf_config(config, config_path.string());
   loaded.name = fs::path(folder).filename().string();
   loaded.tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_json_file(tokenizer_path.string()));
-  WeightMap weights = load_safetensors_weights(folder);
+  WeightMap weights = load_safetensors_weights(folder, loaded.config);
   loaded.tensor_types = "safetensors, " + std::to_string(weights.size()) + " tensors";
   if (loaded.config.tied_embeddings) weights.erase("lm_head.weight");
   return finish(std::move(loaded), weights, options);

@@ -98,6 +98,7 @@ AttentionImpl::AttentionImpl(const ModelConfig& config, int64_t layer) : config_
 
 at::Tensor AttentionImpl::forward(const at::Tensor& x, const LayerContext& context) {
   const int64_t B = x.size(0), T = x.size(1), hd = config_.head_dim;
+  const bool sliding = config_.is_sliding(layer_);
   // [B, T, n_head * hd] -> [B, T, n_head, hd] (per-head norms here) -> [B, n_head, T, hd]
   at::Tensor q = q_proj->forward(x, context.lora_rows).view({B, T, config_.n_head, hd});
   at::Tensor k = k_proj->forward(x, context.lora_rows).view({B, T, config_.n_head_kv, hd});
@@ -108,12 +109,14 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const LayerContext& conte
   }
   q = q.transpose(1, 2);
   k = k.transpose(1, 2);
-  q = apply_rotary(q, context.cos, context.sin);
-  k = apply_rotary(k, context.cos, context.sin);
+  const at::Tensor& cos = sliding ? context.cos_sliding : context.cos;
+  const at::Tensor& sin = sliding ? context.sin_sliding : context.sin;
+  q = apply_rotary(q, cos, sin);
+  k = apply_rotary(k, cos, sin);
 
   at::Tensor out;  // [B, n_head, T, hd]
   if (context.sequences.empty()) {
-    out = attend(q, k, v, context.mask, nullptr);
+    out = attend(q, k, v, sliding ? context.sliding_mask : context.mask, nullptr);
   } else {
     // One sequence after another over the flattened tokens: each attends to its own cache.
     std::vector<at::Tensor> parts;
@@ -122,7 +125,8 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const LayerContext& conte
       const int64_t n_keys = s.cache->size() + s.length;
       s.cache->write(layer_, k.narrow(2, s.offset, s.length), v.narrow(2, s.offset, s.length));
       parts.push_back(attend(q.narrow(2, s.offset, s.length), s.cache->keys(layer_, n_keys),
-                             s.cache->values(layer_, n_keys), s.mask, s.attention_mass, s.mass_queries));
+                             s.cache->values(layer_, n_keys), sliding ? s.sliding_mask : s.mask, s.attention_mass,
+                             s.mass_queries));
     }
     out = parts.size() == 1 ? parts[0] : at::cat(parts, 2);
   }
@@ -139,7 +143,7 @@ at::Tensor AttentionImpl::attend(const at::Tensor& q, const at::Tensor& keys, co
   if (mass != nullptr) *mass += attention_mass(q, keys, attn_mask, causal, mass_queries);
   // GQA without materialising repeated K/V: SDPA groups query heads over KV heads.
   return at::scaled_dot_product_attention(q, keys, values, attn_mask, /*dropout_p=*/0.0, causal,
-                                          /*scale=*/std::nullopt, /*enable_gqa=*/true);
+                                          config_.query_scale(), /*enable_gqa=*/true);
 }
 
 at::Tensor AttentionImpl::attention_mass(const at::Tensor& q, const at::Tensor& keys,
@@ -148,7 +152,7 @@ at::Tensor AttentionImpl::attention_mass(const at::Tensor& q, const at::Tensor& 
   const int64_t T = q.size(2), S = keys.size(2);
   // [B, n_head_kv, S, hd] -> [B, n_head, S, hd]: query head h reads KV head h / group.
   const at::Tensor k = keys.repeat_interleave(config_.n_head / config_.n_head_kv, 1);
-  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).to(at::kFloat) / std::sqrt(static_cast<double>(config_.head_dim));
+  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).to(at::kFloat) * config_.query_scale();
   if (mask) scores.masked_fill_(mask->logical_not(), -std::numeric_limits<float>::infinity());
   if (causal) {
     const at::Tensor future = at::ones({T, S}, at::TensorOptions().dtype(at::kBool).device(q.device())).triu(1);
@@ -159,26 +163,37 @@ at::Tensor AttentionImpl::attention_mass(const at::Tensor& q, const at::Tensor& 
   return probabilities.sum({0, 1, 2});  // [S]
 }
 
-MlpImpl::MlpImpl(const ModelConfig& config) {
+MlpImpl::MlpImpl(const ModelConfig& config) : activation_(config.activation) {
   gate_proj = register_module("gate_proj", Projection(config.n_embd, config.n_ff));
   up_proj = register_module("up_proj", Projection(config.n_embd, config.n_ff));
   down_proj = register_module("down_proj", Projection(config.n_ff, config.n_embd));
 }
 
 at::Tensor MlpImpl::forward(const at::Tensor& x, const at::Tensor& lora_rows) {
-  return down_proj->forward(at::silu(gate_proj->forward(x, lora_rows)) * up_proj->forward(x, lora_rows), lora_rows);
+  const at::Tensor gate = gate_proj->forward(x, lora_rows);
+  const at::Tensor act = activation_ == Activation::GeluTanh ? at::gelu(gate, "tanh") : at::silu(gate);
+  return down_proj->forward(act * up_proj->forward(x, lora_rows), lora_rows);
 }
 
-DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& config, int64_t layer) {
+DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& config, int64_t layer) : sandwich_(config.sandwich_norms) {
   self_attn = register_module("self_attn", Attention(config, layer));
   mlp = register_module("mlp", Mlp(config));
   input_layernorm = register_module("input_layernorm", RmsNorm(config.n_embd, config.rms_norm_eps));
   post_attention_layernorm = register_module("post_attention_layernorm", RmsNorm(config.n_embd, config.rms_norm_eps));
+  if (sandwich_) {
+    pre_feedforward_layernorm = register_module("pre_feedforward_layernorm", RmsNorm(config.n_embd, config.rms_norm_eps));
+    post_feedforward_layernorm =
+        register_module("post_feedforward_layernorm", RmsNorm(config.n_embd, config.rms_norm_eps));
+  }
 }
 
 at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const LayerContext& context) {
-  at::Tensor h = x + self_attn(input_layernorm(x), context);
-  return h + mlp->forward(post_attention_layernorm(h), context.lora_rows);
+  if (!sandwich_) {
+    const at::Tensor h = x + self_attn(input_layernorm(x), context);
+    return h + mlp->forward(post_attention_layernorm(h), context.lora_rows);
+  }
+  const at::Tensor h = x + post_attention_layernorm(self_attn(input_layernorm(x), context));
+  return h + post_feedforward_layernorm(mlp->forward(pre_feedforward_layernorm(h), context.lora_rows));
 }
 
 

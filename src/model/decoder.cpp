@@ -36,7 +36,8 @@ DecoderModelImpl::DecoderModelImpl(const ModelConfig& config) : config_(config) 
   norm = register_module("norm", RmsNorm(config.n_embd, config.rms_norm_eps));
   lm_head = config.tied_embeddings ? embed_tokens
                                    : register_module("lm_head", Projection(config.n_embd, config.n_vocab));
-  inv_freq_ = rotary_inv_freq(config);
+  inv_freq_ = rotary_inv_freq(config, /*sliding=*/false);
+  if (config.has_sliding_layers()) inv_freq_sliding_ = rotary_inv_freq(config, /*sliding=*/true);
 }
 
 std::string DecoderModelImpl::hf_name(const std::string& parameter_name) {
@@ -81,6 +82,13 @@ void DecoderModelImpl::set_extra_embeddings(const at::Tensor& rows) {
 }
 
 at::Tensor DecoderModelImpl::embed(const at::Tensor& tokens) {
+  at::Tensor rows = embed_unscaled(tokens);  // [..., n_embd]
+  // Gemma scales every input row (sentinel rows too: they start as copies of embedding rows).
+  if (config_.embedding_scale != 1.0) rows = rows * at::scalar_tensor(config_.embedding_scale, at::kFloat).to(rows.dtype());
+  return rows;
+}
+
+at::Tensor DecoderModelImpl::embed_unscaled(const at::Tensor& tokens) {
   if (is_quantized()) {  // rows dequantized one by one from the stored table
     const at::Tensor ids = tokens.reshape({-1}).contiguous();
     const int64_t n_total = config_.n_vocab + n_extra_tokens();
@@ -118,10 +126,14 @@ at::Tensor DecoderModelImpl::embed(const at::Tensor& tokens) {
 at::Tensor DecoderModelImpl::decode(const at::Tensor& tokens, const at::Tensor& positions, LayerContext& context,
                                   std::vector<at::Tensor>* per_layer) {
   // Rotary tables from explicit position ids: [B, T, head_dim / 2] -> [B, 1, T, head_dim].
-  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq_.to(tokens.device());
-  at::Tensor angles = at::cat({freqs, freqs}, -1).unsqueeze(1);
-  context.cos = angles.cos().to(dtype());
-  context.sin = angles.sin().to(dtype());
+  auto tables = [&](const at::Tensor& inv_freq, at::Tensor& cos, at::Tensor& sin) {
+    const at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq.to(tokens.device());
+    const at::Tensor angles = at::cat({freqs, freqs}, -1).unsqueeze(1);
+    cos = angles.cos().to(dtype());
+    sin = angles.sin().to(dtype());
+  };
+  tables(inv_freq_, context.cos, context.sin);
+  if (inv_freq_sliding_.defined()) tables(inv_freq_sliding_, context.cos_sliding, context.sin_sliding);
   if (lora_positions_ == LoraPositions::Sentinels)
     context.lora_rows = (tokens >= config_.n_vocab).unsqueeze(-1).to(dtype());  // [B, T, 1]
   at::Tensor h = embed(tokens);  // [B, T, n_embd]
@@ -147,6 +159,11 @@ ForwardOutput DecoderModelImpl::forward(const ForwardInput& input, bool keep_per
   }
   LayerContext context;
   context.mask = input.mask;
+  if (config_.has_sliding_layers()) {
+    const at::Tensor causal = at::ones({T, T}, at::TensorOptions().dtype(at::kBool).device(tokens.device())).tril();
+    const at::Tensor base = input.mask.defined() ? input.mask : causal.unsqueeze(0);
+    context.sliding_mask = base.logical_and(within_window(input.positions, input.positions));  // [B, T, T]
+  }
   ForwardOutput out;
   out.hidden = decode(tokens, input.positions, context, keep_per_layer ? &out.per_layer : nullptr);
   return out;
@@ -187,8 +204,24 @@ std::vector<CachedOutput> DecoderModelImpl::forward_cached(std::span<const Cache
             "sequence ", i, ": mass_queries must be bool [", T, "], got ", shape_string(in.mass_queries));
       mass_queries = in.mass_queries.to(in.tokens.device());
     }
-    context.sequences.push_back(
-        {offset, T, in.cache, mask, in.want_attention_mass ? &out[i].attention_mass : nullptr, mass_queries});
+    at::Tensor sliding_mask;
+    if (config_.has_sliding_layers()) {
+      // The keys' positions: the cached cells', then the new tokens'.
+      std::vector<int64_t> cell_positions;
+      cell_positions.reserve(static_cast<size_t>(n_past));
+      for (const CacheCell& cell : in.cache->cells()) cell_positions.push_back(cell.position);
+      const at::Tensor key_positions =
+          at::cat({at::tensor(cell_positions, at::kLong).to(in.positions.device()), in.positions});  // [S]
+      at::Tensor base = mask;
+      if (!base.defined()) {  // causal: query t sees the cells and new tokens 0..t
+        const at::Tensor key_index = at::arange(n_keys, at::kLong);
+        const at::Tensor query_limit = at::arange(T, at::kLong) + n_past;
+        base = (key_index.unsqueeze(0) <= query_limit.unsqueeze(1)).unsqueeze(0).to(in.tokens.device());
+      }
+      sliding_mask = base.logical_and(within_window(in.positions.unsqueeze(0), key_positions.unsqueeze(0)));
+    }
+    context.sequences.push_back({offset, T, in.cache, mask, sliding_mask,
+                                 in.want_attention_mass ? &out[i].attention_mass : nullptr, mass_queries});
     all_tokens.push_back(in.tokens);
     all_positions.push_back(in.positions);
     offset += T;
@@ -210,6 +243,11 @@ std::vector<CachedOutput> DecoderModelImpl::forward_cached(std::span<const Cache
   for (size_t i = 0; i < sequences.size(); ++i)
     out[i].hidden = hidden.narrow(0, context.sequences[i].offset, context.sequences[i].length);
   return out;
+}
+
+at::Tensor DecoderModelImpl::within_window(const at::Tensor& query_positions, const at::Tensor& key_positions) const {
+  // HF's sliding_window_overlay: kv_idx > q_idx - sliding_window, over positions.
+  return (query_positions.unsqueeze(-1) - key_positions.unsqueeze(-2)) < config_.sliding_window;
 }
 
 at::Tensor DecoderModelImpl::logits(const at::Tensor& hidden) {

@@ -134,9 +134,25 @@ NativeDecoder::NativeDecoder(DecoderModelImpl& model, std::shared_ptr<const Quan
   check(config_.n_embd % kernels::kBlock == 0 && config_.n_ff % kernels::kBlock == 0 &&
             config_.q_dim() % kernels::kBlock == 0,
         "the quantized path needs n_embd, n_ff and n_head * head_dim multiples of 32");
-  const at::Tensor inv32 = rotary_inv_freq(config_).contiguous();  // the dense path's frequencies
-  inv_freq_.assign(inv32.data_ptr<float>(), inv32.data_ptr<float>() + inv32.numel());
+  for (bool sliding : {false, true}) {  // the dense path's frequencies
+    if (sliding && !config_.has_sliding_layers()) break;
+    const at::Tensor inv32 = rotary_inv_freq(config_, sliding).contiguous();
+    (sliding ? inv_freq_sliding_ : inv_freq_).assign(inv32.data_ptr<float>(), inv32.data_ptr<float>() + inv32.numel());
+  }
 }
+
+namespace {
+
+// out[i] = gelu_tanh(gate[i]) * up[i], as torch's gelu(approximate="tanh") in float32.
+void gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n) {
+  constexpr float kAlpha = 0.7978845608028654f;  // sqrt(2 / pi)
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = gate[i];
+    out[i] = 0.5f * x * (1.0f + std::tanh(kAlpha * (x + 0.044715f * x * x * x))) * up[i];
+  }
+}
+
+}  // namespace
 
 Activations parse_activations(const std::string& name) {
   if (name == "q8") return Activations::Q8;
@@ -239,6 +255,13 @@ void NativeDecoder::add_lora(const ProjectionImpl& p, const float* x, int64_t n,
   }
 }
 
+void NativeDecoder::norm_rows(const RmsNorm& norm, float* rows, int64_t n) {
+  const KernelTable& k = kernels::kernels();
+  const float* w = f32_data(norm->weight, "norm");
+  const auto eps = static_cast<float>(config_.rms_norm_eps);
+  for (int64_t t = 0; t < n; ++t) k.rms_norm(rows + t * config_.n_embd, w, eps, rows + t * config_.n_embd, config_.n_embd);
+}
+
 void NativeDecoder::add_bias(const ProjectionImpl& p, int64_t n, float* y) {
   if (!p.bias.defined()) return;
   const float* b = f32_data(p.bias, "bias");  // [out]
@@ -285,23 +308,34 @@ at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor&
   float* ff = sized(ff_, N * F);
   float* proj = sized(proj_, N * E);
   embed(tokens, x);
+  if (config_.embedding_scale != 1.0) {
+    const auto scale = static_cast<float>(config_.embedding_scale);
+    for (int64_t i = 0; i < N * E; ++i) x[i] *= scale;
+  }
   // Rows the LoRA acts on: all, or the sentinel tokens only (then decoding ordinary tokens costs
   // nothing beyond the base model).
   lora_rows_.assign(static_cast<size_t>(N), 1);
   if (model_.lora_positions() == LoraPositions::Sentinels)
     for (int64_t t = 0; t < N; ++t) lora_rows_[t] = tokens.data_ptr<int64_t>()[t] >= config_.n_vocab;
 
-  // RoPE tables per token: cos then sin, [N, 2, half], angle = position * inv_freq in float32.
-  float* rope = sized(rope_, N * hd);
+  // RoPE tables per token: cos then sin, [N, 2, half], angle = position * inv_freq in float32;
+  // the sliding-window layers' after them, [N, 2, half] again, when the model has such layers.
+  const int64_t n_tables = inv_freq_sliding_.empty() ? 1 : 2;
+  float* rope = sized(rope_, n_tables * N * hd);
   const int64_t* pos = positions.data_ptr<int64_t>();
-  for (int64_t t = 0; t < N; ++t)
-    for (int64_t i = 0; i < half; ++i) {
-      const float angle = static_cast<float>(pos[t]) * inv_freq_[i];
-      rope[t * hd + i] = std::cos(angle);
-      rope[t * hd + half + i] = std::sin(angle);
-    }
+  for (int64_t table = 0; table < n_tables; ++table) {
+    const std::vector<float>& inv_freq = table == 0 ? inv_freq_ : inv_freq_sliding_;
+    float* out = rope + table * N * hd;
+    for (int64_t t = 0; t < N; ++t)
+      for (int64_t i = 0; i < half; ++i) {
+        const float angle = static_cast<float>(pos[t]) * inv_freq[i];
+        out[t * hd + i] = std::cos(angle);
+        out[t * hd + half + i] = std::sin(angle);
+      }
+  }
+  const float* layer_rope = rope;  // the current layer's table
   auto rotate = [&](float* head, int64_t t) {  // HF rotate_half: [x1, x2] -> [x1 c - x2 s, x2 c + x1 s]
-    const float* c = rope + t * hd;
+    const float* c = layer_rope + t * hd;
     const float* s = c + half;
     for (int64_t i = 0; i < half; ++i) {
       const float x1 = head[i], x2 = head[i + half];
@@ -311,20 +345,24 @@ at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor&
   };
 
   // Masks and the queries counted in the attention mass, as bytes kept alive for the pass.
-  std::vector<at::Tensor> masks(sequences.size()), mass_queries(sequences.size());
+  std::vector<at::Tensor> masks(sequences.size()), sliding_masks(sequences.size()), mass_queries(sequences.size());
   std::vector<kernels::AttentionJob> jobs(sequences.size());
   for (size_t s = 0; s < sequences.size(); ++s) {
     if (sequences[s].mask.defined()) masks[s] = sequences[s].mask.to(at::kCPU).to(at::kBool).contiguous();
+    if (sequences[s].sliding_mask.defined())
+      sliding_masks[s] = sequences[s].sliding_mask.to(at::kCPU).to(at::kBool).contiguous();
     if (sequences[s].mass_queries.defined())
       mass_queries[s] = sequences[s].mass_queries.to(at::kCPU).to(at::kBool).contiguous();
   }
 
   const kernels::AttentionShape shape{config_.n_head, config_.n_head_kv, hd};
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const auto scale = static_cast<float>(config_.query_scale());
   for (int64_t l = 0; l < config_.n_layer; ++l) {
     const QuantizedLayer& w = weights_->layer(l);
     auto& block = *model_.layers[l]->as<DecoderLayerImpl>();
     AttentionImpl& sa = *block.self_attn;
+    const bool sliding = config_.is_sliding(l);
+    layer_rope = rope + (sliding ? N * hd : 0);
 
     // Attention: norm, Q/K/V in one region, LoRA, RoPE + K/V write, attention, output projection.
     const float* norm_w = f32_data(block.input_layernorm->weight, "input_layernorm");
@@ -337,11 +375,12 @@ at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor&
     add_bias(*sa.q_proj, N, q);
     add_bias(*sa.k_proj, N, kk);
     add_bias(*sa.v_proj, N, v);
-    if (config_.qk_norm) {  // per head, in place, before RoPE (Qwen3)
+    if (config_.qk_norm) {  // per head, in place, before RoPE (Qwen3, Gemma 3)
       const float* q_norm_w = f32_data(sa.q_norm->weight, "q_norm");
       const float* k_norm_w = f32_data(sa.k_norm->weight, "k_norm");
       for (int64_t t = 0; t < N; ++t) {
-        for (int64_t h = 0; h < config_.n_head; ++h) k.rms_norm(q + t * q_dim + h * hd, q_norm_w, eps, q + t * q_dim + h * hd, hd);
+        for (int64_t h = 0; h < config_.n_head; ++h)
+          k.rms_norm(q + t * q_dim + h * hd, q_norm_w, eps, q + t * q_dim + h * hd, hd);
         for (int64_t h = 0; h < config_.n_head_kv; ++h)
           k.rms_norm(kk + t * kv_dim + h * hd, k_norm_w, eps, kk + t * kv_dim + h * hd, hd);
       }
@@ -373,7 +412,8 @@ at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor&
       job.n_keys = cache.size() + seq.length;
       job.q = q + seq.offset * q_dim;
       job.n_queries = seq.length;
-      job.mask = masks[s].defined() ? reinterpret_cast<const uint8_t*>(masks[s].data_ptr<bool>()) : nullptr;
+      const at::Tensor& mask = sliding ? sliding_masks[s] : masks[s];
+      job.mask = mask.defined() ? reinterpret_cast<const uint8_t*>(mask.data_ptr<bool>()) : nullptr;
       job.out = attn + seq.offset * q_dim;
       job.mass = seq.attention_mass != nullptr ? seq.attention_mass->data_ptr<float>() : nullptr;
       job.mass_queries =
@@ -382,19 +422,25 @@ at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor&
     kernels::attention(shape, jobs, scale, pool(), attention_scratch_, k);
     project(w.o, attn, N, proj);
     add_lora(*sa.o_proj, attn, N, proj, E);
+    if (config_.sandwich_norms) norm_rows(block.post_attention_layernorm, proj, N);
     for (int64_t i = 0; i < N * E; ++i) x[i] += proj[i];
 
-    // MLP: norm, gate and up in one region, SiLU(gate) * up, down.
+    // MLP: norm, gate and up in one region, act(gate) * up, down.
     MlpImpl& mlp = *block.mlp;
-    const float* ffn_w = f32_data(block.post_attention_layernorm->weight, "post_attention_layernorm");
+    const float* ffn_w = f32_data(block.mlp_input_norm()->weight, "the MLP's input norm");
     for (int64_t t = 0; t < N; ++t) k.rms_norm(x + t * E, ffn_w, eps, normed + t * E, E);
     const Target gate_up[] = {{&w.gate, gate, F}, {&w.up, up, F}};
     run_targets(normed, N, E, gate_up, inputs_);
     add_lora(*mlp.gate_proj, normed, N, gate, F);
     add_lora(*mlp.up_proj, normed, N, up, F);
-    k.silu_mul(gate, up, ff, N * F);
+    if (config_.activation == Activation::GeluTanh) {
+      gelu_tanh_mul(gate, up, ff, N * F);
+    } else {
+      k.silu_mul(gate, up, ff, N * F);
+    }
     project(w.down, ff, N, proj);
     add_lora(*mlp.down_proj, ff, N, proj, E);
+    if (config_.sandwich_norms) norm_rows(block.post_feedforward_layernorm, proj, N);
     for (int64_t i = 0; i < N * E; ++i) x[i] += proj[i];
   }
 

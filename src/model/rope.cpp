@@ -6,10 +6,12 @@
 
 namespace sentinel {
 
-at::Tensor rotary_inv_freq(const ModelConfig& config) {
+at::Tensor rotary_inv_freq(const ModelConfig& config, bool sliding) {
   const int64_t dim = config.head_dim;
   const at::Tensor exponents = at::arange(0, dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(dim);
-  at::Tensor inv_freq = (1.0 / at::pow(config.rope_theta, exponents)).to(at::kFloat);  // [dim / 2]
+  const double theta = sliding ? config.rope_theta_sliding : config.rope_theta;
+  at::Tensor inv_freq = (1.0 / at::pow(theta, exponents)).to(at::kFloat);  // [dim / 2]
+  if (sliding) return inv_freq;
   const RopeScaling& s = config.rope_scaling;
   switch (s.type) {
     case RopeScaling::Type::None: return inv_freq;

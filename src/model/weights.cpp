@@ -41,7 +41,7 @@ at::Tensor tensor_from_safetensors(const SafetensorsTensor& t) {
   return at::from_blob(const_cast<uint8_t*>(t.data.data()), shape, at::TensorOptions().dtype(type)).to(at::kFloat).clone();
 }
 
-std::string gguf_tensor_name(const std::string& hf_name) {
+std::string gguf_tensor_name(const std::string& hf_name, const ModelConfig& config) {
   static const std::map<std::string, std::string> top = {
       {"model.embed_tokens.weight", "token_embd.weight"},
       {"model.norm.weight", "output_norm.weight"},
@@ -52,7 +52,9 @@ std::string gguf_tensor_name(const std::string& hf_name) {
       {"self_attn.v_proj.weight", "attn_v.weight"},   {"self_attn.o_proj.weight", "attn_output.weight"},
       {"mlp.gate_proj.weight", "ffn_gate.weight"},    {"mlp.up_proj.weight", "ffn_up.weight"},
       {"mlp.down_proj.weight", "ffn_down.weight"},    {"input_layernorm.weight", "attn_norm.weight"},
-      {"post_attention_layernorm.weight", "ffn_norm.weight"},
+      {"post_attention_layernorm.weight", "ffn_norm.weight"},  // without sandwich norms: the MLP's input norm
+      {"pre_feedforward_layernorm.weight", "ffn_norm.weight"},
+      {"post_feedforward_layernorm.weight", "post_ffw_norm.weight"},
       {"self_attn.q_proj.bias", "attn_q.bias"},       {"self_attn.k_proj.bias", "attn_k.bias"},
       {"self_attn.v_proj.bias", "attn_v.bias"},       {"self_attn.q_norm.weight", "attn_q_norm.weight"},
       {"self_attn.k_norm.weight", "attn_k_norm.weight"},
@@ -61,6 +63,9 @@ std::string gguf_tensor_name(const std::string& hf_name) {
   static const std::regex layer_re(R"(model\.layers\.(\d+)\.(.+))");
   std::smatch m;
   if (std::regex_match(hf_name, m, layer_re)) {
+    // With sandwich norms (Gemma 3) the name means the attention output's norm.
+    if (config.sandwich_norms && m[2].str() == "post_attention_layernorm.weight")
+      return "blk." + m[1].str() + ".post_attention_norm.weight";
     if (auto it = per_layer.find(m[2].str()); it != per_layer.end()) return "blk." + m[1].str() + "." + it->second;
   }
   return {};
@@ -75,6 +80,8 @@ std::vector<std::string> hf_parameter_names(const ModelConfig& config) {
   if (config.attention_bias)
     per_layer.insert(per_layer.end(), {"self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias"});
   if (config.qk_norm) per_layer.insert(per_layer.end(), {"self_attn.q_norm.weight", "self_attn.k_norm.weight"});
+  if (config.sandwich_norms)
+    per_layer.insert(per_layer.end(), {"pre_feedforward_layernorm.weight", "post_feedforward_layernorm.weight"});
   for (int64_t i = 0; i < config.n_layer; ++i)
     for (const std::string& suffix : per_layer) names.push_back("model.layers." + std::to_string(i) + "." + suffix);
   return names;
@@ -89,7 +96,7 @@ bool gguf_permutes_rotary_rows(Architecture architecture) {
 WeightMap load_gguf_weights(const GgufFile& gguf, const ModelConfig& config, bool matrices) {
   const std::vector<std::string> names = hf_parameter_names(config);
   std::set<std::string> read = {"rope_freqs.weight"};  // read by ModelConfig::from_gguf
-  for (const std::string& name : names) read.insert(gguf_tensor_name(name));
+  for (const std::string& name : names) read.insert(gguf_tensor_name(name, config));
   for (const auto& t : gguf.tensors())
     check(read.count(t.name) > 0, "GGUF '", gguf.path(), "' has a tensor '", t.name, "' that a ",
           architecture_name(config.architecture), " model as Sentinel implements it does not use; refusing to run ",
@@ -99,7 +106,7 @@ WeightMap load_gguf_weights(const GgufFile& gguf, const ModelConfig& config, boo
   for (const std::string& name : names) {
     const bool dense_on_every_path = name.ends_with("norm.weight") || name.ends_with(".bias");
     if (!matrices && !dense_on_every_path) continue;
-    const GgufTensorInfo& info = gguf.tensor(gguf_tensor_name(name));
+    const GgufTensorInfo& info = gguf.tensor(gguf_tensor_name(name, config));
     std::vector<int64_t> shape(info.dims.rbegin(), info.dims.rend());  // ggml dims are reversed
     at::Tensor t = at::empty(shape, at::kFloat);
     dequantize(info.type, info.data, std::span<float>(t.data_ptr<float>(), static_cast<size_t>(t.numel())));
@@ -110,7 +117,7 @@ WeightMap load_gguf_weights(const GgufFile& gguf, const ModelConfig& config, boo
   return weights;
 }
 
-WeightMap load_safetensors_weights(const std::string& folder) {
+WeightMap load_safetensors_weights(const std::string& folder, const ModelConfig& config) {
   namespace fs = std::filesystem;
   std::vector<std::string> files;
   const fs::path index_path = fs::path(folder) / "model.safetensors.index.json";
@@ -135,6 +142,11 @@ WeightMap load_safetensors_weights(const std::string& folder) {
     const SafetensorsFile st = SafetensorsFile::open(file);
     for (const auto& t : st.tensors()) weights[t.name] = tensor_from_safetensors(t);
   }
+  // The engine holds norm weights as applied; Gemma's checkpoints store w for a norm of 1 + w
+  // (added in float32, as Gemma3RMSNorm does; GGUF files hold the sum already).
+  if (config.norm_weight_plus_one)
+    for (auto& [name, t] : weights)
+      if (name.ends_with("norm.weight")) t = t + 1.0;
   return weights;
 }
 

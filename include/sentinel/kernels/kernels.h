@@ -78,7 +78,7 @@ struct KernelTable {
                      int64_t p_stride, int64_t n_q, float* acc, int64_t acc_stride);
   // x[i] = exp(x[i] - max) in place; returns the sum. exp(-inf) = 0.
   float (*exp_shift_sum)(float* x, int64_t n, float max);
-  // y = x * rsqrt(mean(x^2) + eps) * w (RMSNorm), n values.
+  // y = x * rsqrt(mean(x^2) + eps) * w (RMSNorm), n values; y may be x.
   void (*rms_norm)(const float* x, const float* w, float eps, float* y, int64_t n);
   // out[i] = silu(gate[i]) * up[i].
   void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);

@@ -23,6 +23,9 @@ struct CachedSequence {
   int64_t offset = 0, length = 0;
   KvCache* cache = nullptr;
   at::Tensor mask;                       // [1, length, cache->size() + length] bool, or undefined (causal)
+  // Sliding-window layers' mask: `mask` (or causal) and within the window, [1, length, S] bool;
+  // undefined when the model has no sliding layers.
+  at::Tensor sliding_mask;
   at::Tensor* attention_mass = nullptr;  // [S] f32 accumulator when requested
   at::Tensor mass_queries;               // [length] bool, the queries the mass counts, or undefined (all)
 };
@@ -38,8 +41,10 @@ LoraPositions parse_lora_positions(const std::string& name);  // throws naming b
 
 struct LayerContext {
   at::Tensor cos, sin;                   // [B, 1, T, head_dim] rotary tables of the new tokens
+  at::Tensor cos_sliding, sin_sliding;   // the same for sliding-window layers (their own RoPE base)
   at::Tensor lora_rows;                  // [B, T, 1] 1 where LoRA acts, 0 elsewhere; undefined: every row
   at::Tensor mask;                       // uncached passes: as in ForwardInput
+  at::Tensor sliding_mask;               // uncached passes: [B|1, T, T] bool, mask and within the window
   std::vector<CachedSequence> sequences;  // cached passes (B = 1, T = all sequences' tokens)
 };
 
@@ -115,16 +120,29 @@ class MlpImpl : public torch::nn::Module {
   explicit MlpImpl(const ModelConfig& config);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& lora_rows = {});  // [B, T, n_embd] -> same
   Projection gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+
+ private:
+  Activation activation_;
 };
 TORCH_MODULE(Mlp);
 
+// Pre-norm block: h = x + attn(norm(x)); out = h + mlp(norm(h)). With config.sandwich_norms
+// (Gemma 3) each branch's output is normed too: h = x + norm(attn(norm(x))), and so on. The
+// norms keep Hugging Face's names, whose meaning the family sets: without sandwich norms
+// post_attention_layernorm is the MLP's input norm, with them the attention output's.
 class DecoderLayerImpl : public torch::nn::Module {
  public:
   DecoderLayerImpl(const ModelConfig& config, int64_t layer);
   at::Tensor forward(const at::Tensor& x, const LayerContext& context);  // [B, T, n_embd] -> same
+  // The MLP's input norm and, with sandwich norms, its output norm (undefined otherwise).
+  RmsNorm& mlp_input_norm() { return sandwich_ ? pre_feedforward_layernorm : post_attention_layernorm; }
   RmsNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  RmsNorm pre_feedforward_layernorm{nullptr}, post_feedforward_layernorm{nullptr};  // sandwich norms only
   Attention self_attn{nullptr};
   Mlp mlp{nullptr};
+
+ private:
+  bool sandwich_;
 };
 TORCH_MODULE(DecoderLayer);
 

@@ -17,8 +17,14 @@ class GgufFile;
 
 // The families Sentinel runs (docs/models.md). Llama covers Llama 2/3.x, Mistral, TinyLlama and
 // SmolLM2, whose blocks differ only in sizes and RoPE scaling.
-enum class Architecture : uint8_t { Llama, Qwen2, Qwen3 };
-std::string architecture_name(Architecture architecture);  // "llama", "qwen2", "qwen3"
+enum class Architecture : uint8_t { Llama, Qwen2, Qwen3, Gemma3 };
+std::string architecture_name(Architecture architecture);  // "llama", "qwen2", "qwen3", "gemma3"
+
+// The MLP's gate: down(act(gate(x)) * up(x)).
+enum class Activation : uint8_t {
+  Silu,      // SwiGLU (Llama, Qwen)
+  GeluTanh,  // GeGLU with GELU's tanh approximation (Gemma: gelu_pytorch_tanh)
+};
 
 // How rotary frequencies are scaled for contexts beyond the trained one.
 struct RopeScaling {
@@ -52,7 +58,23 @@ struct ModelConfig {
   double rms_norm_eps = 1e-5;
   bool tied_embeddings = false;  // lm_head shares the token embedding
   bool attention_bias = false;   // Q, K and V projections add a bias (Qwen2)
-  bool qk_norm = false;          // RMSNorm over each head of Q and of K before RoPE (Qwen3)
+  bool qk_norm = false;          // RMSNorm over each head of Q and of K before RoPE (Qwen3, Gemma 3)
+  Activation activation = Activation::Silu;
+  // Gemma 3's four norms per layer: the attention's and the MLP's outputs are normed too, before
+  // their residual additions (HF: post_attention_layernorm is then the attention output's norm and
+  // pre_feedforward_layernorm the MLP input's).
+  bool sandwich_norms = false;
+  // RMSNorm weights as Hugging Face stores them are w, applied as 1 + w (Gemma); the loaded model
+  // holds 1 + w, as GGUF files store them.
+  bool norm_weight_plus_one = false;
+  double embedding_scale = 1.0;  // token embeddings are multiplied by it (Gemma: sqrt(n_embd))
+  double attention_scale = 0.0;  // scale of q.k; 0 means 1 / sqrt(head_dim)
+  // Sliding-window attention: a query of a sliding layer sees the keys whose positions are less
+  // than sliding_window behind its own (HF: kv_idx > q_idx - sliding_window). Such layers rotate
+  // with rope_theta_sliding and no scaling; the others with rope_theta and rope_scaling.
+  int64_t sliding_window = 0;
+  std::vector<uint8_t> sliding_layers;  // [n_layer] 1 = sliding; empty = none
+  double rope_theta_sliding = 10000.0;
 
   static ModelConfig from_gguf(const GgufFile& gguf);
   static ModelConfig from_hf_config(const nlohmann::json& config, const std::string& source);
@@ -62,6 +84,11 @@ struct ModelConfig {
   int64_t n_group() const { return n_head / n_head_kv; }  // query heads per KV head
   int64_t q_dim() const { return n_head * head_dim; }
   int64_t kv_dim() const { return n_head_kv * head_dim; }
+  bool is_sliding(int64_t layer) const {
+    return !sliding_layers.empty() && sliding_layers[static_cast<size_t>(layer)] != 0;
+  }
+  bool has_sliding_layers() const;
+  double query_scale() const;  // attention_scale, or 1 / sqrt(head_dim)
   std::string summary() const;
 };
 

@@ -124,13 +124,17 @@ class DecoderModelImpl : public torch::nn::Module {
   at::Tensor extra_embeddings;       // [n_extra, n_embd] sentinel rows (undefined when none)
 
  private:
-  at::Tensor embed(const at::Tensor& tokens);  // [B, T] -> [B, T, n_embd]
+  at::Tensor embed(const at::Tensor& tokens);           // [B, T] -> [B, T, n_embd], scaled as the family does
+  at::Tensor embed_unscaled(const at::Tensor& tokens);  // the table's rows (and sentinel rows) as stored
+  // [B, Tq] and [B, Tk] positions -> [B, Tq, Tk] bool: the key is inside the query's sliding window.
+  at::Tensor within_window(const at::Tensor& query_positions, const at::Tensor& key_positions) const;
   // Embeds, runs every layer with `context` (rotary tables filled in here from positions [B, T])
   // and applies the final norm: [B, T] -> [B, T, n_embd].
   at::Tensor decode(const at::Tensor& tokens, const at::Tensor& positions, LayerContext& context,
                     std::vector<at::Tensor>* per_layer);
   ModelConfig config_;
-  at::Tensor inv_freq_;  // [head_dim / 2] float32 rotary frequencies
+  at::Tensor inv_freq_;          // [head_dim / 2] float32 rotary frequencies
+  at::Tensor inv_freq_sliding_;  // the sliding-window layers' ones (undefined without such layers)
   std::shared_ptr<const QuantizedWeights> quantized_;  // set on the quantized path
   std::shared_ptr<NativeDecoder> native_;
   KvStorage kv_storage_ = KvStorage::Compute;

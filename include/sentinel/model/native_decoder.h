@@ -72,12 +72,14 @@ class NativeDecoder {
                Activations activations = decode_activations());
   void add_lora(const ProjectionImpl& p, const float* x, int64_t n, float* y, int64_t y_stride);
   void add_bias(const ProjectionImpl& p, int64_t n, float* y);  // y [n, out] += bias, if p has one
+  void norm_rows(const RmsNorm& norm, float* rows, int64_t n);   // rows [n, n_embd] normed in place
   void embed(const at::Tensor& tokens, float* out);
 
   DecoderModelImpl& model_;
   std::shared_ptr<const QuantizedWeights> weights_;
   const ModelConfig& config_;
-  std::vector<float> inv_freq_;  // [head_dim / 2]
+  std::vector<float> inv_freq_;          // [head_dim / 2]
+  std::vector<float> inv_freq_sliding_;  // [head_dim / 2] for sliding-window layers; empty without them
   // Buffers, grown on demand and reused: [N, ...] f32 unless noted.
   std::vector<float> x_, normed_, q_, k_, v_, attn_, gate_, up_, ff_, proj_, rope_, lora_;
   QuantizedInputs inputs_;

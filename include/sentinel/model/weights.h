@@ -35,11 +35,12 @@ WeightMap load_gguf_weights(const GgufFile& gguf, const ModelConfig& config, boo
 // throws Error naming the tensor for any other dtype.
 at::Tensor tensor_from_safetensors(const SafetensorsTensor& t);
 
-// Reads model.safetensors or the shards listed in model.safetensors.index.json of a folder.
-WeightMap load_safetensors_weights(const std::string& folder);
+// Reads model.safetensors or the shards listed in model.safetensors.index.json of a folder, with
+// norm weights as the engine applies them (1 + w for families that store w).
+WeightMap load_safetensors_weights(const std::string& folder, const ModelConfig& config);
 
-// The GGUF tensor name for a Hugging Face parameter name ("model.layers.3.mlp.up_proj.weight"
-// -> "blk.3.ffn_up.weight"); empty if there is none.
-std::string gguf_tensor_name(const std::string& hf_name);
+// The GGUF tensor name for a Hugging Face parameter name of the described model
+// ("model.layers.3.mlp.up_proj.weight" -> "blk.3.ffn_up.weight"); empty if there is none.
+std::string gguf_tensor_name(const std::string& hf_name, const ModelConfig& config);
 
 }  // namespace sentinel

@@ -112,8 +112,30 @@ TEST(ModelConfigGguf, UnimplementedMetadataIsRefusedNeverIgnored) {
   expect_refused(minimal_gguf("llama").set("llama.rope.scaling.type", std::string("yarn")), "yarn");
   expect_refused(minimal_gguf("llama").set("llama.expert_count", uint32_t{8}), "mixture-of-experts");
   expect_refused(minimal_gguf("llama").set("llama.rope.dimension_count", uint32_t{8}), "partial rotary");
-  expect_refused(minimal_gguf("gemma3"), "Sentinel runs llama");
+  expect_refused(minimal_gguf("phi3"), "Sentinel runs llama");
   expect_refused(minimal_gguf("llama").set("general.architecture", std::string("mixtral")), "'mixtral' model");
+}
+
+TEST(ModelConfigGguf, Gemma3SlidingLayersFollowLlamaCppsRules) {
+  // Seven layers; no pattern key: llama.cpp's default for Gemma 3, every sixth layer global.
+  GgufBuilder b = minimal_gguf("gemma3");
+  b.set("gemma3.block_count", uint32_t{7}).set("gemma3.attention.sliding_window", uint32_t{512});
+  ModelConfig c = ModelConfig::from_gguf(GgufFile::parse(b.bytes(), "g.gguf"));
+  EXPECT_EQ(c.architecture, Architecture::Gemma3);
+  EXPECT_EQ(c.sliding_window, 512);
+  EXPECT_EQ(c.sliding_layers, (std::vector<uint8_t>{1, 1, 1, 1, 1, 0, 1}));
+  EXPECT_EQ(c.rope_theta_sliding, 10000.0);  // llama.cpp's default when rope.freq_base_swa is absent
+  EXPECT_TRUE(c.qk_norm && c.sandwich_norms && c.norm_weight_plus_one);
+  EXPECT_EQ(c.activation, Activation::GeluTanh);
+  EXPECT_FLOAT_EQ(static_cast<float>(c.embedding_scale), std::sqrt(static_cast<float>(kEmbd)));
+  EXPECT_DOUBLE_EQ(c.query_scale(), 1.0 / std::sqrt(static_cast<double>(kHeadDim)));
+  // A pattern number, and rope.freq_base_swa.
+  b.set("gemma3.attention.sliding_window_pattern", uint32_t{3}).set("gemma3.rope.freq_base_swa", 5000.0f);
+  c = ModelConfig::from_gguf(GgufFile::parse(b.bytes(), "g.gguf"));
+  EXPECT_EQ(c.sliding_layers, (std::vector<uint8_t>{1, 1, 0, 1, 1, 0, 1}));
+  EXPECT_EQ(c.rope_theta_sliding, 5000.0);
+  // A sliding window on a family that has none is refused, not ignored.
+  expect_refused(minimal_gguf("qwen2").set("qwen2.attention.sliding_window", uint32_t{4096}), "gemma3 only");
 }
 
 TEST(ModelConfigGguf, LinearScalingDividesEveryFrequency) {
@@ -218,8 +240,38 @@ TEST(ModelConfigHf, FamiliesAndTheirTraits) {
   EXPECT_EQ(ModelConfig::from_hf_config(hf_config("mistral"), "c").architecture, Architecture::Llama);
 }
 
+TEST(ModelConfigHf, Gemma3LayerTypesAndScales) {
+  nlohmann::json j = hf_config("gemma3_text");
+  j.erase("hidden_act");
+  j["hidden_activation"] = "gelu_pytorch_tanh";
+  j["head_dim"] = 32;
+  j["query_pre_attn_scalar"] = 24;
+  j["sliding_window"] = 16;
+  j["layer_types"] = {"sliding_attention", "full_attention"};
+  j["_sliding_window_pattern"] = 6;  // transformers writes it beside layer_types, which win
+  j["rope_parameters"] = {{"full_attention", {{"rope_type", "linear"}, {"factor", 8.0}, {"rope_theta", 1e6}}},
+                          {"sliding_attention", {{"rope_type", "default"}, {"rope_theta", 1e4}}}};
+  const ModelConfig c = ModelConfig::from_hf_config(j, "c");
+  EXPECT_TRUE(c.tied_embeddings);  // Gemma3TextConfig's default
+  EXPECT_EQ(c.sliding_layers, (std::vector<uint8_t>{1, 0}));
+  EXPECT_DOUBLE_EQ(c.query_scale(), 1.0 / std::sqrt(24.0));
+  EXPECT_EQ(c.rope_theta, 1e6);
+  EXPECT_EQ(c.rope_theta_sliding, 1e4);
+  EXPECT_EQ(c.rope_scaling.type, RopeScaling::Type::Linear);  // global layers only
+  std::vector<double> local = default_inv_freq(1e4, 32);
+  const at::Tensor sliding = rotary_inv_freq(c, /*sliding=*/true);
+  for (size_t i = 0; i < local.size(); ++i)
+    EXPECT_NEAR(sliding[static_cast<int64_t>(i)].item<double>(), local[i], 1e-6 * local[i]);
+
+  j["final_logit_softcapping"] = 30.0;
+  expect_hf_refused(j, "final_logit_softcapping");
+  j.erase("final_logit_softcapping");
+  j["hidden_activation"] = "gelu";
+  expect_hf_refused(j, "hidden_activation");
+}
+
 TEST(ModelConfigHf, UnimplementedFeaturesAreRefused) {
-  expect_hf_refused(hf_config("gemma3_text"), "'gemma3_text' model");
+  expect_hf_refused(hf_config("phi3"), "'phi3' model");
   nlohmann::json j = hf_config("llama");
   j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
   expect_hf_refused(j, "'yarn'");
