@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "sentinel/tokenizer/unicode.h"
+
 namespace sentinel::detail {
 namespace {
 
@@ -32,6 +34,7 @@ struct LaterCandidate {
 struct Workspace {
   std::vector<Symbol> symbols;
   std::vector<Candidate> heap;
+  std::vector<int32_t> initial;
 };
 
 Workspace& workspace() {
@@ -42,10 +45,14 @@ Workspace& workspace() {
 }  // namespace
 
 BpeModel::BpeModel(Options options)
-    : byte_ids_(options.byte_ids),
+    : symbols_(options.symbols),
+      byte_ids_(options.byte_ids),
+      character_ids_(options.character_ids.begin(), options.character_ids.end()),
+      fuse_unk_(options.fuse_unk),
       whole_pieces_(options.whole_pieces.begin(), options.whole_pieces.end()),
       ignore_merges_(options.ignore_merges),
-      unk_id_(options.unk_id) {
+      unk_id_(options.unk_id),
+      joinable_pairs_(std::move(options.joinable_pairs)) {
   merges_.reserve(options.merges.size());
   for (size_t rank = 0; rank < options.merges.size(); ++rank) {
     const Merge& m = options.merges[rank];
@@ -61,7 +68,35 @@ const BpeModel::MergeInfo* BpeModel::find_merge(int32_t left, int32_t right) con
   return it == merges_.end() ? nullptr : &it->second;
 }
 
+uint64_t BpeModel::character_pair_key(std::string_view left, std::string_view right) {
+  auto pack = [](std::string_view s) {
+    uint32_t v = 0;
+    for (size_t i = 0; i < s.size() && i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(s[i])) << (8 * i);
+    return v;
+  };
+  return (static_cast<uint64_t>(pack(left)) << 32) | pack(right);
+}
+
 void BpeModel::encode_piece(std::string_view piece, std::vector<int32_t>& out) const {
+  if (!joinable_pairs_) {
+    encode_whole(piece, out);
+    return;
+  }
+  size_t chunk_begin = 0;
+  std::string_view previous;
+  for (size_t i = 0; i < piece.size();) {
+    const std::string_view character = piece.substr(i, unicode::decode_utf8_step(piece, i).length);
+    if (i > 0 && joinable_pairs_->count(character_pair_key(previous, character)) == 0) {
+      encode_whole(piece.substr(chunk_begin, i - chunk_begin), out);
+      chunk_begin = i;
+    }
+    previous = character;
+    i += character.size();
+  }
+  encode_whole(piece.substr(chunk_begin), out);
+}
+
+void BpeModel::encode_whole(std::string_view piece, std::vector<int32_t>& out) const {
   if (piece.empty()) return;
   if (ignore_merges_) {
     if (const auto it = whole_pieces_.find(piece); it != whole_pieces_.end()) {
@@ -87,6 +122,35 @@ void BpeModel::encode_piece(std::string_view piece, std::vector<int32_t>& out) c
   }
 }
 
+// tokenizers' BPE::merge_word for a character vocabulary: each character is its token; without one,
+// its bytes' <0xXX> tokens if all exist, else unk (a run fused into one with fuse_unk). As there, a
+// pending unk is only written before the next known character or at the end, so it can follow the
+// byte tokens of a later character; without an unk token the character is dropped.
+void BpeModel::initial_character_ids(std::string_view piece, std::vector<int32_t>& ids) const {
+  bool pending_unk = false;
+  for (size_t i = 0; i < piece.size();) {
+    const size_t length = unicode::decode_utf8_step(piece, i).length;
+    const std::string_view character = piece.substr(i, length);
+    i += length;
+    if (const auto it = character_ids_.find(character); it != character_ids_.end()) {
+      if (pending_unk) ids.push_back(*unk_id_);
+      pending_unk = false;
+      ids.push_back(it->second);
+      continue;
+    }
+    bool all_bytes = true;
+    for (char c : character) all_bytes = all_bytes && byte_ids_[static_cast<uint8_t>(c)] >= 0;
+    if (all_bytes) {
+      for (char c : character) ids.push_back(byte_ids_[static_cast<uint8_t>(c)]);
+      continue;
+    }
+    if (!unk_id_) continue;
+    if (pending_unk && !fuse_unk_) ids.push_back(*unk_id_);
+    pending_unk = true;
+  }
+  if (pending_unk) ids.push_back(*unk_id_);
+}
+
 void BpeModel::merge_piece(std::string_view piece, std::vector<int32_t>& out) const {
   Workspace& w = workspace();
   std::vector<Symbol>& symbols = w.symbols;
@@ -94,16 +158,26 @@ void BpeModel::merge_piece(std::string_view piece, std::vector<int32_t>& out) co
   symbols.clear();
   heap.clear();
 
-  // One symbol per byte; a byte without a token becomes unk, or is dropped without one (as
-  // tokenizers does when unk_token is null).
-  for (char c : piece) {
-    int32_t id = byte_ids_[static_cast<uint8_t>(c)];
-    if (id < 0) {
-      if (!unk_id_) continue;
-      id = *unk_id_;
-    }
+  auto add_symbol = [&](int32_t id) {
     const auto index = static_cast<int32_t>(symbols.size());
     symbols.push_back({id, index - 1, index + 1, true});
+  };
+  if (symbols_ == Symbols::Characters) {
+    std::vector<int32_t>& ids = w.initial;
+    ids.clear();
+    initial_character_ids(piece, ids);
+    for (int32_t id : ids) add_symbol(id);
+  } else {
+    // One symbol per byte; a byte without a token becomes unk, or is dropped without one (as
+    // tokenizers does when unk_token is null).
+    for (char c : piece) {
+      const int32_t id = byte_ids_[static_cast<uint8_t>(c)];
+      if (id >= 0) {
+        add_symbol(id);
+      } else if (unk_id_) {
+        add_symbol(*unk_id_);
+      }
+    }
   }
   if (symbols.empty()) return;
   symbols.back().next = -1;

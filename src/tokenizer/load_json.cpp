@@ -1,10 +1,12 @@
-// Tokenizer::from_json_file: reads a Hugging Face tokenizer.json (BPE model only) and, when it sits
-// beside it, tokenizer_config.json for bos/eos/add_bos/chat_template. Every option that would
-// change ids and is not implemented (normalizers, byte fallback, dropout, EOS appending, ...)
-// throws Error naming it, so a tokenizer is either loaded exactly or not at all.
+// Tokenizer::from_json_file: reads a Hugging Face tokenizer.json (BPE model only: byte-level, or
+// SentencePiece-style with byte_fallback, whose shapes load_json_spm.cpp recognises) and, when it
+// sits beside it, tokenizer_config.json for bos/eos/add_bos/chat_template. Every option that would
+// change ids and is not implemented (other normalizers, dropout, EOS appending, ...) throws Error
+// naming it, so a tokenizer is either loaded exactly or not at all.
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "load_json_spm.h"
 #include "sentinel/core/error.h"
 #include "sentinel/core/json_file.h"
 #include "sentinel/tokenizer/bpe.h"
@@ -28,9 +30,8 @@ std::optional<std::string> token_content(const json& config, const char* key) {
 }
 
 void check_model_options(const json& model, const std::string& path) {
-  check(type_of(model) == "BPE", path, ": model.type is '", type_of(model), "'; only BPE is supported");
-  check(!model.value("byte_fallback", false), path, ": model.byte_fallback=true (SentencePiece-style <0xXX> ",
-        "tokens) is not supported");
+  check(type_of(model) == "BPE", path, ": model.type is '", type_of(model), "'; only BPE is supported ",
+        "(byte-level, or SentencePiece-style with byte_fallback)");
   check(is_null_or_missing(model, "dropout") || model["dropout"].get<double>() == 0.0, path,
         ": model.dropout is set; BPE dropout is for training and is not supported");
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
@@ -98,17 +99,33 @@ TokenizerParts parts_from_json(const std::string& path) {
   check(root.is_object() && root.contains("model"), path, ": not a tokenizer.json (no \"model\")");
   const json& model = root["model"];
   check_model_options(model, path);
-  check(is_null_or_missing(root, "normalizer"), path, ": normalizer ", root.value("normalizer", json()).dump(),
-        " is not supported (byte-level BPE models have none)");
-  const json decoder = root.value("decoder", json());
-  check(decoder.is_null() || type_of(decoder) == "ByteLevel", path, ": decoder '", type_of(decoder),
-        "' is not supported; byte-level BPE decodes with ByteLevel");
-  check(root.contains("pre_tokenizer") && !root["pre_tokenizer"].is_null(), path,
-        ": pre_tokenizer is null; byte-level BPE needs ByteLevel");
-
   TokenizerParts parts;
   parts.source = path;
-  parts.pre_tokenizer = pre_tokenizer_from_json(root["pre_tokenizer"]);
+  const bool byte_fallback = model.value("byte_fallback", false);
+  std::optional<detail::SentencePieceJsonShape> sentencepiece;
+  if (byte_fallback) {
+    try {
+      sentencepiece = detail::sentencepiece_shape(root, path);
+    } catch (const Error& e) {
+      fail(e.what(), " (model.byte_fallback=true makes this a SentencePiece-style BPE)");
+    }
+    parts.model = TokenizerModel::SentencePieceBpe;
+    parts.pre_tokenizer = PreTokenizerKind::None;
+    parts.space_marker = sentencepiece->space_marker;
+    parts.prefix_decoding = sentencepiece->prefix_decoding;
+    parts.fuse_unk = model.value("fuse_unk", false);
+  } else {
+    const json normalizer = root.value("normalizer", json());
+    parts.nfc = !normalizer.is_null() && type_of(normalizer) == "NFC";  // Qwen 2/2.5/3
+    check(normalizer.is_null() || parts.nfc, path, ": normalizer ", normalizer.dump(),
+          " is not supported (byte-level BPE models have none or NFC; SentencePiece-style BPE needs byte_fallback=true)");
+    const json decoder = root.value("decoder", json());
+    check(decoder.is_null() || type_of(decoder) == "ByteLevel", path, ": decoder '", type_of(decoder),
+          "' is not supported; byte-level BPE decodes with ByteLevel");
+    check(root.contains("pre_tokenizer") && !root["pre_tokenizer"].is_null(), path,
+          ": pre_tokenizer is null; byte-level BPE needs ByteLevel");
+    parts.pre_tokenizer = pre_tokenizer_from_json(root["pre_tokenizer"]);
+  }
   parts.ignore_merges = model.value("ignore_merges", false);
 
   // The vocabulary is the model's spelling -> id map plus the added tokens, which may have ids
@@ -183,6 +200,7 @@ TokenizerParts parts_from_json(const std::string& path) {
           config_path.string(), ": add_eos_token=true is not supported (appending EOS to every encoding)");
     parts.chat_template = chat_template_of(config);
   }
+  if (sentencepiece) parts.pieces = detail::sentencepiece_pieces(parts.tokens, *sentencepiece, parts.normalized_added_ids);
   return parts;
 }
 

@@ -146,12 +146,17 @@ std::string_view pre_tokenizer_name(PreTokenizerKind kind) {
     case PreTokenizerKind::DigitsThenGpt2: return "smollm";
     case PreTokenizerKind::Llama3: return "llama3";
     case PreTokenizerKind::Qwen2: return "qwen2";
+    case PreTokenizerKind::None: return "none";
   }
   return "?";
 }
 
 void PreTokenizer::split(std::string_view text, std::vector<Piece>& pieces, uint32_t base) const {
   check(text.size() <= UINT32_MAX, "text of ", text.size(), " bytes is too long to tokenize at once; split it");
+  if (kind_ == PreTokenizerKind::None) {
+    if (!text.empty()) pieces.push_back({base, base + static_cast<uint32_t>(text.size())});
+    return;
+  }
   const Chars s(text);
   switch (kind_) {
     case PreTokenizerKind::Gpt2:
@@ -180,6 +185,8 @@ void PreTokenizer::split(std::string_view text, std::vector<Piece>& pieces, uint
       }
       return;
     }
+    case PreTokenizerKind::None:
+      break;  // handled above
   }
 }
 

@@ -2,10 +2,15 @@
 // the Basic Multilingual Plane, and the GPT-2 byte alphabet. See unicode.h for the contracts.
 #include "sentinel/tokenizer/unicode.h"
 
+#include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
+#include <unicode/unistr.h>
 
+#include <algorithm>
 #include <array>
 #include <vector>
+
+#include "sentinel/core/error.h"
 
 namespace sentinel::unicode {
 namespace {
@@ -240,6 +245,20 @@ std::optional<std::string> byte_level_to_bytes(std::string_view spelling) {
     out.push_back(static_cast<char>(*b));
     i += step.length;
   }
+  return out;
+}
+
+std::string nfc(std::string_view utf8) {
+  if (std::all_of(utf8.begin(), utf8.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; }))
+    return std::string(utf8);
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::Normalizer2* normalizer = icu::Normalizer2::getNFCInstance(status);
+  check(U_SUCCESS(status), "ICU's NFC normalizer is unavailable: ", u_errorName(status));
+  const icu::UnicodeString text = icu::UnicodeString::fromUTF8(icu::StringPiece(utf8.data(), static_cast<int32_t>(utf8.size())));
+  const icu::UnicodeString normalized = normalizer->normalize(text, status);
+  check(U_SUCCESS(status), "NFC normalization failed: ", u_errorName(status));
+  std::string out;
+  normalized.toUTF8String(out);
   return out;
 }
 

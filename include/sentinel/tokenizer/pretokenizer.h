@@ -24,9 +24,11 @@ enum class PreTokenizerKind {
   Llama3,
   // The Llama-3 pattern with \p{N} in place of \p{N}{1,3} (llama.cpp "qwen2").
   Qwen2,
+  // No split: the whole text is one piece (the SentencePiece models, which mark spaces instead).
+  None,
 };
 
-// "gpt2", "smollm", "llama3", "qwen2": the names summary() prints.
+// "gpt2", "smollm", "llama3", "qwen2", "none": the names summary() prints.
 std::string_view pre_tokenizer_name(PreTokenizerKind kind);
 
 // From GGUF tokenizer.ggml.pre; throws Error naming the value and the supported ones.

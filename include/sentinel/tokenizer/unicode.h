@@ -30,6 +30,10 @@ bool is_valid_utf8(std::string_view bytes);
 // returned unchanged.
 std::string replace_invalid_utf8(std::string_view bytes);
 
+// Unicode Normalization Form C of valid UTF-8 (tokenizers' NFC normalizer; ICU's tables). ASCII
+// text is returned unchanged without a table look-up.
+std::string nfc(std::string_view utf8);
+
 // Decodes to code points with the replacement rule above.
 std::u32string decode_utf8(std::string_view bytes);
 
