@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds a libFuzzer target (clang, ASan + UBSan) into build-fuzz/ and runs it for N seconds,
-# seeded with the reader fixtures in tests/data/io/. Not part of the test suite.
+# seeded with the fixtures of its format (fuzz/README.md). Not part of the test suite.
 #   scripts/fuzz.sh gguf 60            fuzz the GGUF reader + dequantization for 60 s
 #   scripts/fuzz.sh safetensors 600    fuzz the safetensors reader for 10 min
+#   scripts/fuzz.sh tokenizer 60       GGUF vocabularies and the BPE / SentencePiece encoders
+#   scripts/fuzz.sh chat_template 60   the Jinja chat template interpreter, seeded with real templates
 # Extra arguments go to libFuzzer (e.g. -jobs=2). Inputs that add coverage accumulate in
 # build-fuzz/corpus/<target>/; a crash is saved as build-fuzz/artifacts/<target>-crash-* and
 # replays with: build-fuzz/fuzz/fuzz_<target> <file>
@@ -10,10 +12,11 @@ set -euo pipefail
 
 target=${1:-}
 seconds=${2:-60}
-if [[ "$target" != gguf && "$target" != safetensors ]]; then
-  echo "usage: scripts/fuzz.sh gguf|safetensors [seconds] [libFuzzer args...]" >&2
-  exit 2
-fi
+case "$target" in
+  gguf|safetensors|tokenizer|chat_template) ;;
+  *) echo "usage: scripts/fuzz.sh gguf|safetensors|tokenizer|chat_template [seconds] [libFuzzer args...]" >&2
+     exit 2 ;;
+esac
 shift $(( $# >= 2 ? 2 : 1 ))
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,15 +25,21 @@ cmake -S "$root" -B "$build" -DSENTINEL_BUILD_FUZZERS=ON -DSENTINEL_WITH_TORCH=O
   -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" --target "fuzz_$target" -j2
 
-case "$target" in
-  gguf) pattern='*.gguf' ;;
-  safetensors) pattern='*.safetensors' ;;
-esac
 seeds="$build/seeds/$target"
 corpus="$build/corpus/$target"
 mkdir -p "$seeds" "$corpus" "$build/artifacts"
-find "$root/tests/data/io" -name "$pattern" -exec cp {} "$seeds/" \;
+limits=(-max_len=16384)
+case "$target" in
+  gguf) find "$root/tests/data/io" -name '*.gguf' -exec cp {} "$seeds/" \; ;;
+  safetensors) find "$root/tests/data/io" -name '*.safetensors' -exec cp {} "$seeds/" \; ;;
+  tokenizer) ;;  # the target's first byte picks a GGUF vocabulary or text for fixed tokenizers
+  chat_template)
+    cp "$root"/tests/data/chat/templates/*.jinja "$seeds/"
+    limits=(-max_len=20000 -timeout=10) ;;  # every render must stop at its bounds: a hang is a bug
+esac
+dict=()
+[ -f "$root/fuzz/$target.dict" ] && dict=(-dict="$root/fuzz/$target.dict")
 
 exec "$build/fuzz/fuzz_$target" "$corpus" "$seeds" \
-  -max_total_time="$seconds" -print_final_stats=1 -max_len=16384 \
-  -dict="$root/fuzz/$target.dict" -artifact_prefix="$build/artifacts/$target-" "$@"
+  -max_total_time="$seconds" -print_final_stats=1 "${limits[@]}" "${dict[@]}" \
+  -artifact_prefix="$build/artifacts/$target-" "$@"

@@ -428,26 +428,32 @@ PreparedPrompt prepare_prompt(const GenerationRequest& request, const Tokenizer&
   std::vector<Segment> segments = request.segments;
   bool add_bos = true;
   if (request.endpoint == Endpoint::Chat) {
-    // Render the conversation one message longer each time: message k's text is what rendering
-    // k+1 messages adds to rendering k (both template families render a prefix as a prefix).
-    std::string previous;
-    for (size_t k = 0; k <= request.messages.size(); ++k) {
-      const bool last = k == request.messages.size();
-      const size_t n_head = last ? k : k + 1;  // the last round renders all messages plus the generation prompt
-      const std::vector<ChatMessage> head(request.messages.begin(), request.messages.begin() + static_cast<std::ptrdiff_t>(n_head));
-      const std::string rendered = apply_chat_template(tokenizer, head, /*add_generation_prompt=*/last);
-      check(rendered.compare(0, previous.size(), previous) == 0,
-            "the chat template does not render a conversation's start as a prefix; cannot split it into messages");
-      if (last) {
-        if (rendered.size() > previous.size()) {
-          // The generation prompt joins the last message's segment.
-          segments.back().text += rendered.substr(previous.size());
-        }
-      } else {
-        segments.push_back({rendered.substr(previous.size()), {}, request.compress_message[k], request.messages[k].content});
+    // The whole conversation rendered once, as transformers renders it, then cut after each
+    // message's content where it appears verbatim and in order: message k's segment ends with its
+    // content, so a later request that repeats these messages repeats these tokens (the prompt
+    // cache keeps all but the last segment), and a marked message's content is a segment of its
+    // own. Many templates (Qwen3's thinking, Phi-3, ...) do not render a conversation's start as a
+    // prefix of the whole, so the rendering cannot be built message by message.
+    const std::string rendered = apply_chat_template(tokenizer, request.messages, /*add_generation_prompt=*/true);
+    size_t done = 0;
+    for (size_t k = 0; k < request.messages.size(); ++k) {
+      const std::string& content = request.messages[k].content;
+      const size_t found = content.empty() ? std::string::npos : rendered.find(content, done);
+      if (found == std::string::npos) {
+        check(!request.compress_message[k], "message ", k, " is marked for compression, but the chat template ",
+              "does not render its content verbatim, so its tokens cannot be told apart; unmark it");
+        continue;  // its text joins the next segment
       }
-      previous = rendered;
+      const size_t end = found + content.size();
+      if (request.compress_message[k]) {
+        segments.push_back({rendered.substr(done, found - done), {}, false, {}});
+        segments.push_back({content, {}, true, content});
+      } else {
+        segments.push_back({rendered.substr(done, end - done), {}, false, content});
+      }
+      done = end;
     }
+    segments.push_back({rendered.substr(done), {}, false, {}});  // the template's close and generation prompt
     // Templates that write BOS themselves (Llama-3) must not get a second one.
     add_bos = false;
     if (const auto bos = tokenizer.bos_id(); bos && tokenizer.add_bos()) {

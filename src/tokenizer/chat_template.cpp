@@ -1,98 +1,71 @@
-// Chat template recognition and rendering for ChatML and Llama-3; checked against transformers'
-// Jinja rendering in tests/data/tokenizer/chat_templates.json.
+// Chat templates rendered by the Jinja interpreter with transformers' variables; checked against
+// transformers on real models' templates (tests/data/chat/) and on the tiny tokenizers'
+// (tests/data/tokenizer/chat_templates.json).
 #include "sentinel/tokenizer/chat_template.h"
 
+#include <list>
+#include <memory>
+#include <mutex>
+
 #include "sentinel/core/error.h"
-#include "sentinel/tokenizer/unicode.h"
 
 namespace sentinel {
 namespace {
 
-// The string literals of a Jinja template ('...' or "..."), with Jinja's escapes resolved.
-std::vector<std::string> string_literals(const std::string& text) {
-  std::vector<std::string> literals;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char quote = text[i];
-    if (quote != '\'' && quote != '"') continue;
-    std::string literal;
-    size_t k = i + 1;
-    for (; k < text.size() && text[k] != quote; ++k) {
-      if (text[k] == '\\' && k + 1 < text.size()) {
-        const char e = text[++k];
-        literal += e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e;
-      } else {
-        literal += text[k];
-      }
+// The server renders one template many times per request: keep the last few parsed.
+std::shared_ptr<const jinja::Template> parsed(const std::string& text) {
+  constexpr size_t kCacheSize = 4;
+  static std::mutex mutex;
+  static std::list<std::pair<std::string, std::shared_ptr<const jinja::Template>>> cache;  // most recent first
+  {
+    const std::lock_guard<std::mutex> lock(mutex);
+    for (auto it = cache.begin(); it != cache.end(); ++it) {
+      if (it->first != text) continue;
+      cache.splice(cache.begin(), cache, it);
+      return it->second;
     }
-    literals.push_back(std::move(literal));
-    i = k;
   }
-  return literals;
+  auto parsed_template = std::make_shared<const jinja::Template>(text);  // outside the lock: may throw
+  const std::lock_guard<std::mutex> lock(mutex);
+  cache.emplace_front(text, parsed_template);
+  if (cache.size() > kCacheSize) cache.pop_back();
+  return parsed_template;
 }
-
-// Jinja's |trim: Python's str.strip().
-std::string python_strip(const std::string& text) {
-  const std::u32string chars = unicode::decode_utf8(text);
-  size_t begin = 0, end = chars.size();
-  while (begin < end && unicode::is_python_space(chars[begin])) ++begin;
-  while (end > begin && unicode::is_python_space(chars[end - 1])) --end;
-  std::string out;
-  for (size_t i = begin; i < end; ++i) unicode::append_utf8(out, chars[i]);
-  return out;
-}
-
-bool contains(const std::string& text, const char* part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
 
-ChatTemplateInfo recognise_chat_template(const std::string& chat_template) {
+std::string render_chat_template(const std::string& chat_template, const std::vector<ChatMessage>& messages,
+                                 const ChatSpecialTokens& tokens, const ChatTemplateOptions& options) {
   check(!chat_template.empty(), "the model has no chat template; format the prompt yourself or load a model ",
         "whose tokenizer has one");
-  ChatTemplateInfo info;
-  if (contains(chat_template, "<|im_start|>") && contains(chat_template, "<|im_end|>")) {
-    info.style = ChatTemplateStyle::ChatMl;
-    for (const std::string& literal : string_literals(chat_template)) {
-      if (literal.rfind("<|im_start|>system\n", 0) == 0 && contains(literal, "<|im_end|>")) {
-        info.default_system_turn = literal;
-        break;
-      }
-    }
-    return info;
-  }
-  if (contains(chat_template, "<|start_header_id|>") && contains(chat_template, "<|end_header_id|>")) {
-    check(!contains(chat_template, "Cutting Knowledge Date"), "Llama-3.1+ chat templates (with a date and tool ",
-          "preamble) are not supported; only the Llama-3 header template is");
-    info.style = ChatTemplateStyle::Llama3;
-    info.starts_with_bos = contains(chat_template, "bos_token");
-    return info;
-  }
-  fail("the chat template is not recognised (supported: ChatML with <|im_start|>/<|im_end|>, Llama-3 with ",
-       "<|start_header_id|>); it begins: ", chat_template.substr(0, 120));
+  check(!messages.empty(), "cannot apply a chat template to an empty conversation; give at least one message");
+  check(options.extra_variables.is_object(), "chat template extra variables must be a JSON object, got ",
+        options.extra_variables.type_name());
+  nlohmann::ordered_json variables = nlohmann::ordered_json::object();
+  if (tokens.bos_token) variables["bos_token"] = *tokens.bos_token;
+  if (tokens.eos_token) variables["eos_token"] = *tokens.eos_token;
+  nlohmann::ordered_json& list = variables["messages"] = nlohmann::ordered_json::array();
+  for (const ChatMessage& m : messages) list.push_back({{"role", m.role}, {"content", m.content}});
+  variables["tools"] = nullptr;  // transformers passes tools=None and documents=None explicitly
+  variables["documents"] = nullptr;
+  variables["add_generation_prompt"] = options.add_generation_prompt;
+  for (const auto& [name, value] : options.extra_variables.items()) variables[name] = value;
+  return parsed(chat_template)->render(variables, options.render);
+}
+
+std::string apply_chat_template(const Tokenizer& tokenizer, const std::vector<ChatMessage>& messages,
+                                const ChatTemplateOptions& options) {
+  ChatSpecialTokens tokens;
+  if (const auto bos = tokenizer.bos_id()) tokens.bos_token = tokenizer.token_bytes(*bos);
+  if (const auto eos = tokenizer.eos_id()) tokens.eos_token = tokenizer.token_bytes(*eos);
+  return render_chat_template(tokenizer.chat_template(), messages, tokens, options);
 }
 
 std::string apply_chat_template(const Tokenizer& tokenizer, const std::vector<ChatMessage>& messages,
                                 bool add_generation_prompt) {
-  const ChatTemplateInfo info = recognise_chat_template(tokenizer.chat_template());
-  check(!messages.empty(), "cannot apply a chat template to an empty conversation; give at least one message");
-  std::string out;
-  switch (info.style) {
-    case ChatTemplateStyle::ChatMl:
-      if (messages.front().role != "system") out += info.default_system_turn;
-      for (const ChatMessage& m : messages) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
-      if (add_generation_prompt) out += "<|im_start|>assistant\n";
-      return out;
-    case ChatTemplateStyle::Llama3:
-      if (info.starts_with_bos) {
-        check(tokenizer.bos_id().has_value(), "the chat template writes bos_token but the tokenizer has no BOS");
-        out += tokenizer.token_text(*tokenizer.bos_id());
-      }
-      for (const ChatMessage& m : messages) {
-        out += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" + python_strip(m.content) + "<|eot_id|>";
-      }
-      if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
-      return out;
-  }
-  return out;
+  ChatTemplateOptions options;
+  options.add_generation_prompt = add_generation_prompt;
+  return apply_chat_template(tokenizer, messages, options);
 }
 
 }  // namespace sentinel

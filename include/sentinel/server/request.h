@@ -92,8 +92,9 @@ struct PreparedPrompt {
   PolicyOptions policy;              // the request's compression, explicit spans filled in from the marks
 };
 
-// Tokenizes the segments (chat: through the model's chat template, message by message, so a
-// message's tokens do not depend on what follows it) and turns marked segments into sentinel
+// Tokenizes the segments (chat: the model's chat template renders the conversation, cut after
+// each message's content, so a message's tokens do not depend on what follows it) and turns marked
+// segments into sentinel
 // spans of `span` tokens spaced to remove `ratio` of them (docs/method.md section 6, explicit
 // spans). cl/cr: the sentinel ids. Throws Error for an empty prompt, one that leaves no room in
 // the context, or token ids outside the vocabulary.
