@@ -431,8 +431,8 @@ PreparedPrompt prepare_prompt(const GenerationRequest& request, const Tokenizer&
     // The whole conversation rendered once, as transformers renders it, then cut after each
     // message's content where it appears verbatim and in order: message k's segment ends with its
     // content, so a later request that repeats these messages repeats these tokens (the prompt
-    // cache keeps all but the last segment), and a marked message's content is a segment of its
-    // own. Many templates (Qwen3's thinking, Phi-3, ...) do not render a conversation's start as a
+    // cache keeps all but the last segment: the last message with the generation prompt), and a
+    // marked message's content is a segment of its own. Many templates (Qwen3's thinking, Phi-3, ...) do not render a conversation's start as a
     // prefix of the whole, so the rendering cannot be built message by message.
     const std::string rendered = apply_chat_template(tokenizer, request.messages, /*add_generation_prompt=*/true);
     size_t done = 0;
@@ -445,6 +445,8 @@ PreparedPrompt prepare_prompt(const GenerationRequest& request, const Tokenizer&
         continue;  // its text joins the next segment
       }
       const size_t end = found + content.size();
+      const bool last = k + 1 == request.messages.size();
+      if (last && !request.compress_message[k]) break;  // the last message joins the generation prompt
       if (request.compress_message[k]) {
         segments.push_back({rendered.substr(done, found - done), {}, false, {}});
         segments.push_back({content, {}, true, content});
