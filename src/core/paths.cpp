@@ -26,6 +26,14 @@ std::string default_model_path() {
   return path;
 }
 
+std::string gemma3_model_path() {
+  const std::string path = cache_dir() + "/models/" + Gemma3Model::file_name;
+  check(std::filesystem::exists(path), "Gemma 3 270M is not installed: '", path,
+        "' does not exist. Run scripts/setup.sh to install it.");
+  verify_sha256(path, Gemma3Model::sha256, "Delete it and run scripts/setup.sh to reinstall it.");
+  return path;
+}
+
 std::string minilm_model_path() {
   const std::string folder = cache_dir() + "/models/" + MiniLmModel::folder_name;
   const std::string fix = "Run scripts/setup.sh to install it.";

