@@ -24,7 +24,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_TEXT, MODEL_FILE, ROOT, default_model_dir, load1, machine_info, spread  # noqa: E402
 
-KV_BYTES_PER_CELL_F16 = 2 * 30 * 192 * 2  # K and V, 30 layers, 3 KV heads x 64, f16 (both engines' default)
+
+
+def kv_bytes_per_cell_f16(info: dict) -> int:
+    """K and V of one cached token in every layer, f16 (both engines' default), from `sentinel info --json`."""
+    return 2 * info["n_layer"] * info["n_head_kv"] * info["head_dim"] * 2
 
 
 def run(cmd: list[str], env: dict | None = None) -> tuple[str, int]:
@@ -36,19 +40,21 @@ def run(cmd: list[str], env: dict | None = None) -> tuple[str, int]:
         return p.stdout, int(Path(t.name).read_text().split()[-1]) * 1024
 
 
-def llama_bench(bin_dir: Path, model: Path, threads: int, depth: int, decode: int, prompt: int) -> dict:
+def llama_bench(bin_dir: Path, model: Path, threads: int, depth: int, decode: int, prompt: int, repack: int) -> dict:
     cmd = [str(bin_dir / "llama-bench"), "-m", str(model), "-t", str(threads), "-r", "1", "-fa", "off", "-o", "json",
-           "-p", str(prompt), "-n", str(decode), "-d", str(depth)]
+           "-p", str(prompt), "-n", str(decode), "-d", str(depth), "--repack", str(repack)]
     out, rss = run(cmd)
     rows = json.loads(out)
     return {"tokens_per_s": rows[0]["avg_ts"], "peak_rss_bytes": rss}
 
 
-def sentinel_bench(sentinel: Path, text: Path, threads: int, depth: int, decode: int, ratios: list[float]) -> list[dict]:
+def sentinel_bench(sentinel: Path, model: Path, text: Path, threads: int, depth: int, decode: int,
+                   ratios: list[float]) -> list[dict]:
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "bench.jsonl"
         methods = "full,sentinel" if ratios and depth >= 512 else "full"
-        cmd = [str(sentinel), "bench", "-d", str(text), "--contexts", str(max(depth, 2)), "--methods", methods,
+        cmd = [str(sentinel), "bench", "-m", str(model), "-d", str(text), "--contexts", str(max(depth, 2)),
+               "--methods", methods,
                "--ratios", ",".join(str(r) for r in ratios) if ratios else "0.5", "--decode-tokens", str(decode),
                "--repeats", "1", "-t", str(threads), "-o", str(out)]
         run(cmd)
@@ -76,6 +82,9 @@ def main() -> None:
     p.add_argument("--sentinel", type=Path, default=ROOT / "build" / "sentinel")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "vs_llama_cpp.json")
     p.add_argument("--plot", type=Path, default=ROOT / "docs" / "results" / "vs_llama_cpp.png")
+    p.add_argument("--llama-repack", type=int, choices=(0, 1), default=1,
+                   help="llama-bench --repack (its default 1; 0 where its repacked kernels crash, as seen at depth "
+                        ">= 512 on a Xeon with AMX)")
     a = p.parse_args()
     depths = [int(d) for d in a.depths.split(",")]
     ratios = [float(r) for r in a.ratios.split(",") if r]
@@ -87,22 +96,22 @@ def main() -> None:
     weight_bytes = info["resident_weight_bytes"]
     record = {"machine": machine_info(a.threads), "model": a.model.name, "threads": a.threads,
               "decode_tokens": a.decode_tokens, "repeats": a.repeats, "sentinel_engine": info["engine"],
-              "llama_cpp": "llama-cpp-python==0.3.36 sdist, llama-bench -fa off, KV f16",
+              "llama_cpp": f"llama-cpp-python==0.3.36 sdist, llama-bench -fa off --repack {a.llama_repack}, KV f16",
               "memory_bound_gb_s": memory_bound(a.threads), "load_at_start": load1()}
     raw: dict[str, list] = {}
     for rep in range(a.repeats):
         for depth in depths:
             print(f"bench: repeat {rep + 1}/{a.repeats}, depth {depth}", file=sys.stderr)
-            r = llama_bench(bin_dir, a.model, a.threads, depth, a.decode_tokens, 0)
+            r = llama_bench(bin_dir, a.model, a.threads, depth, a.decode_tokens, 0, a.llama_repack)
             raw.setdefault(f"llama.cpp/full/{depth}", []).append(r)
-            for cell in sentinel_bench(a.sentinel, a.text, a.threads, depth, a.decode_tokens, ratios):
+            for cell in sentinel_bench(a.sentinel, a.model, a.text, a.threads, depth, a.decode_tokens, ratios):
                 name = "full" if cell["method"] == "full" else f"sentinel {cell['ratio']}"
                 raw.setdefault(f"sentinel/{name}/{depth}", []).append({
                     "tokens_per_s": cell["decode_tokens_per_s"]["median"],
                     "prefill_tokens_per_s": cell["prefill_tokens_per_s"]["median"],
                     "peak_rss_bytes": cell["peak_rss_bytes"]["median"], "kv_entries": cell["kv_entries"],
                     "achieved_ratio": cell["achieved_ratio"]})
-        r = llama_bench(bin_dir, a.model, a.threads, 0, 0, 512)
+        r = llama_bench(bin_dir, a.model, a.threads, 0, 0, 512, a.llama_repack)
         raw.setdefault("llama.cpp/pp512", []).append(r)
 
     rows = []
@@ -114,7 +123,7 @@ def main() -> None:
             depth = int(rest[1])
             cells = runs[-1].get("kv_entries", depth)
             row.update({"method": rest[0], "depth": depth, "kv_cells_at_end": cells})
-            bytes_per_token = weight_bytes + cells * KV_BYTES_PER_CELL_F16
+            bytes_per_token = weight_bytes + cells * kv_bytes_per_cell_f16(info)
             row["bytes_per_token_mb"] = bytes_per_token / 1e6
             row["achieved_gb_s"] = bytes_per_token * row["tokens_per_s"]["median"] / 1e9
             if "achieved_ratio" in runs[-1]:
