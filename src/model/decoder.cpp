@@ -26,6 +26,13 @@ std::string shape_string(const at::Tensor& t) {
   return s + "]";
 }
 
+// [1, T, n_past + T] bool: new token t sees every cached cell and new tokens 0..t.
+at::Tensor causal_mask(int64_t n_past, int64_t T, const at::Device& device) {
+  const at::Tensor key_index = at::arange(n_past + T, at::kLong);
+  const at::Tensor query_limit = at::arange(T, at::kLong) + n_past;
+  return (key_index.unsqueeze(0) <= query_limit.unsqueeze(1)).unsqueeze(0).to(device);
+}
+
 }  // namespace
 
 DecoderModelImpl::DecoderModelImpl(const ModelConfig& config) : config_(config) {
@@ -160,8 +167,7 @@ ForwardOutput DecoderModelImpl::forward(const ForwardInput& input, bool keep_per
   LayerContext context;
   context.mask = input.mask;
   if (config_.has_sliding_layers()) {
-    const at::Tensor causal = at::ones({T, T}, at::TensorOptions().dtype(at::kBool).device(tokens.device())).tril();
-    const at::Tensor base = input.mask.defined() ? input.mask : causal.unsqueeze(0);
+    const at::Tensor base = input.mask.defined() ? input.mask : causal_mask(0, T, tokens.device());
     context.sliding_mask = base.logical_and(within_window(input.positions, input.positions));  // [B, T, T]
   }
   ForwardOutput out;
@@ -190,10 +196,7 @@ std::vector<CachedOutput> DecoderModelImpl::forward_cached(std::span<const Cache
                 mask.scalar_type() == at::kBool,
             "sequence ", i, ": mask must be bool [1, ", T, ", ", n_keys, "], got ", shape_string(mask));
     } else if (n_past > 0 && T > 1) {
-      // Causal with a past: new token t sees every cached cell and new tokens 0..t.
-      const at::Tensor key_index = at::arange(n_keys, at::kLong);
-      const at::Tensor query_limit = at::arange(T, at::kLong) + n_past;
-      mask = (key_index.unsqueeze(0) <= query_limit.unsqueeze(1)).unsqueeze(0).to(in.tokens.device());
+      mask = causal_mask(n_past, T, in.tokens.device());
     }
     in.cache->reserve_for(T);
     if (in.want_attention_mass)
@@ -212,12 +215,7 @@ std::vector<CachedOutput> DecoderModelImpl::forward_cached(std::span<const Cache
       for (const CacheCell& cell : in.cache->cells()) cell_positions.push_back(cell.position);
       const at::Tensor key_positions =
           at::cat({at::tensor(cell_positions, at::kLong).to(in.positions.device()), in.positions});  // [S]
-      at::Tensor base = mask;
-      if (!base.defined()) {  // causal: query t sees the cells and new tokens 0..t
-        const at::Tensor key_index = at::arange(n_keys, at::kLong);
-        const at::Tensor query_limit = at::arange(T, at::kLong) + n_past;
-        base = (key_index.unsqueeze(0) <= query_limit.unsqueeze(1)).unsqueeze(0).to(in.tokens.device());
-      }
+      const at::Tensor base = mask.defined() ? mask : causal_mask(n_past, T, in.tokens.device());
       sliding_mask = base.logical_and(within_window(in.positions.unsqueeze(0), key_positions.unsqueeze(0)));
     }
     context.sequences.push_back({offset, T, in.cache, mask, sliding_mask,

@@ -134,11 +134,13 @@ NativeDecoder::NativeDecoder(DecoderModelImpl& model, std::shared_ptr<const Quan
   check(config_.n_embd % kernels::kBlock == 0 && config_.n_ff % kernels::kBlock == 0 &&
             config_.q_dim() % kernels::kBlock == 0,
         "the quantized path needs n_embd, n_ff and n_head * head_dim multiples of 32");
-  for (bool sliding : {false, true}) {  // the dense path's frequencies
-    if (sliding && !config_.has_sliding_layers()) break;
-    const at::Tensor inv32 = rotary_inv_freq(config_, sliding).contiguous();
-    (sliding ? inv_freq_sliding_ : inv_freq_).assign(inv32.data_ptr<float>(), inv32.data_ptr<float>() + inv32.numel());
-  }
+  // The dense path's frequencies, and the sliding-window layers' where the model has them.
+  auto frequencies = [&](bool sliding) {
+    const at::Tensor inv = rotary_inv_freq(config_, sliding).contiguous();
+    return std::vector<float>(inv.data_ptr<float>(), inv.data_ptr<float>() + inv.numel());
+  };
+  inv_freq_ = frequencies(false);
+  if (config_.has_sliding_layers()) inv_freq_sliding_ = frequencies(true);
 }
 
 namespace {

@@ -33,11 +33,10 @@ class Gemma3Real : public ::testing::Test {
     delete dense_;
     dense_ = nullptr;
   }
-  // Every position's float32 log-softmax of a whole-sequence pass: [T, n_vocab].
-  static at::Tensor log_probs(LoadedModel& m, const at::Tensor& ids) {
+  // Every position's float32 logits of a whole-sequence pass: [T, n_vocab].
+  static at::Tensor all_logits(LoadedModel& m, const at::Tensor& ids) {
     const at::Tensor positions = at::arange(ids.size(0), at::kLong).unsqueeze(0);
-    const at::Tensor hidden = m.model->forward({ids.unsqueeze(0), positions, {}}).hidden[0];
-    return m.model->logits(hidden).log_softmax(-1);
+    return m.model->logits(m.model->forward({ids.unsqueeze(0), positions, {}}).hidden[0]);
   }
   static inline std::string path_;
   static inline std::map<std::string, at::Tensor> expected_;
@@ -67,10 +66,7 @@ TEST_F(Gemma3Real, DenseLogitsAndNextTokenLikelihoodsMatchTransformers) {
   for (const char* key : {"plain", "chat", "wiki"}) {
     const std::string p = std::string(key) + ".";
     const at::Tensor ids = expected_.at(p + "ids");
-    const at::Tensor logits = [&] {
-      const at::Tensor positions = at::arange(ids.size(0), at::kLong).unsqueeze(0);
-      return dense_->model->logits(dense_->model->forward({ids.unsqueeze(0), positions, {}}).hidden[0]);  // [T, V]
-    }();
+    const at::Tensor logits = all_logits(*dense_, ids);  // [T, V]
     // The last 8 positions, every 16th vocabulary column, within 1e-4 of the largest logit.
     const at::Tensor rows = logits.index_select(0, expected_.at(p + "last8_positions"));
     const at::Tensor sampled = rows.slice(1, 0, rows.size(1), 16);
@@ -114,7 +110,7 @@ TEST_F(Gemma3Real, QuantizedPathStaysCloseToDense) {
   const at::Tensor ids = expected_.at("wiki.ids");
   Session session(quantized.model, quantized.model->cache_options(ids.size(0)));
   const at::Tensor q_log_p = session.append(to_ids(ids), Logits::All, /*chunk=*/4).log_softmax(-1);  // [T, V]
-  const at::Tensor d_log_p = log_probs(*dense_, ids);
+  const at::Tensor d_log_p = all_logits(*dense_, ids).log_softmax(-1);
   const double kl = (d_log_p.exp() * (d_log_p - q_log_p)).sum(-1).mean().item<double>();
   const double same_top = q_log_p.argmax(-1).eq(d_log_p.argmax(-1)).to(at::kDouble).mean().item<double>();
   EXPECT_LT(kl, 0.01);
