@@ -21,22 +21,53 @@ at::ScalarType torch_dtype(kernels::RowType type) {
   }
 }
 
-// Moves runs of cells [from, from + length) down to consecutive places from `to`, in every head of
-// a contiguous CPU storage [1, heads, capacity, row]. memmove handles the overlap of a run with
-// its target, so nothing is copied twice: the stream layout evicts a span just after the sinks,
-// and the window behind it (most of the cache) moves once per eviction.
-void move_runs_in_place(at::Tensor& storage, const std::vector<std::pair<int64_t, int64_t>>& runs, int64_t to) {
+using Runs = std::vector<std::pair<int64_t, int64_t>>;  // [first row, length)
+
+// Moves runs of rows [from, from + length) down to consecutive rows from `to`, in every head of a
+// storage [1, heads, capacity, row]. On a contiguous CPU storage memmove handles the overlap of a
+// run with its target, so nothing is copied twice: the stream layout evicts a span just after the
+// sinks, and the window behind it (most of the cache) moves once per eviction.
+void move_rows(at::Tensor& storage, const Runs& runs, int64_t to) {
+  if (!storage.is_cpu() || !storage.is_contiguous()) {
+    for (const auto& [from, length] : runs) {
+      // Moving down within one storage: copy through a temporary when source and target overlap.
+      at::Tensor source = storage.narrow(2, from, length);
+      storage.narrow(2, to, length).copy_(from < to + length ? source.clone() : source);
+      to += length;
+    }
+    return;
+  }
   const int64_t heads = storage.size(0) * storage.size(1), capacity = storage.size(2);
-  const int64_t cell_bytes = storage.size(3) * static_cast<int64_t>(storage.element_size());
+  const int64_t row_bytes = storage.size(3) * static_cast<int64_t>(storage.element_size());
   auto* base = static_cast<uint8_t*>(storage.data_ptr());
   for (int64_t h = 0; h < heads; ++h) {
-    uint8_t* head = base + h * capacity * cell_bytes;
+    uint8_t* head = base + h * capacity * row_bytes;
     int64_t target = to;
     for (const auto& [from, length] : runs) {
-      std::memmove(head + target * cell_bytes, head + from * cell_bytes, static_cast<size_t>(length * cell_bytes));
+      std::memmove(head + target * row_bytes, head + from * row_bytes, static_cast<size_t>(length * row_bytes));
       target += length;
     }
   }
+}
+
+// The runs of kept cells a storage whose row 0 holds cell `base` moves when the cells marked in
+// `drop` leave, in rows; *to receives the row of the first dropped cell at or after `base`. Rows
+// before it stay where they are (a closed sentinel span leaves one run: the recent window after it).
+Runs kept_runs(const std::vector<bool>& drop, int64_t base, int64_t* to) {
+  const auto n = static_cast<int64_t>(drop.size());
+  const int64_t first_drop = std::find(drop.begin() + base, drop.end(), true) - drop.begin();
+  *to = first_drop - base;
+  Runs runs;
+  for (int64_t i = first_drop; i < n;) {
+    if (drop[i]) {
+      ++i;
+      continue;
+    }
+    const int64_t begin = i;
+    while (i < n && !drop[i]) ++i;
+    runs.emplace_back(begin - base, i - begin);
+  }
+  return runs;
 }
 
 }  // namespace
@@ -82,40 +113,78 @@ KvCache::KvCache(const ModelConfig& config, const KvCacheOptions& options)
   row_bytes_ = kernels::row_bytes(row_type_, head_dim_);
   keys_.resize(config.n_layer);
   values_.resize(config.n_layer);
-  grow_to(options.capacity);
+  window_layers_.assign(static_cast<size_t>(config.n_layer), 0);
+  if (config.has_sliding_layers()) {
+    sliding_window_ = config.sliding_window;
+    for (int64_t l = 0; l < config.n_layer; ++l) window_layers_[l] = config.is_sliding(l) ? 1 : 0;
+    n_window_layers_ = std::count(window_layers_.begin(), window_layers_.end(), 1);
+  }
+  for (size_t layer = 0; layer < keys_.size(); ++layer) resize_layer(layer, options.capacity, 0);
+  capacity_ = window_capacity_ = options.capacity;
+}
+
+void KvCache::resize_layer(size_t layer, int64_t capacity, int64_t first_cell) {
+  const auto tensor_options = at::TensorOptions().dtype(torch_dtype(row_type_)).device(options_.device);
+  const int64_t last_dim = row_type_ == kernels::RowType::Q8_0 ? row_bytes_ : head_dim_;
+  at::Tensor k = at::empty({1, n_head_kv_, capacity, last_dim}, tensor_options);
+  at::Tensor v = at::empty({1, n_head_kv_, capacity, last_dim}, tensor_options);
+  const int64_t n_rows = size() - first_cell, old_first = first_cell - this->first_cell(static_cast<int64_t>(layer));
+  if (keys_[layer].defined() && n_rows > 0) {
+    k.narrow(2, 0, n_rows).copy_(keys_[layer].narrow(2, old_first, n_rows));
+    v.narrow(2, 0, n_rows).copy_(values_[layer].narrow(2, old_first, n_rows));
+  }
+  keys_[layer] = std::move(k);
+  values_[layer] = std::move(v);
 }
 
 void KvCache::grow_to(int64_t new_capacity) {
-  const auto tensor_options = at::TensorOptions().dtype(torch_dtype(row_type_)).device(options_.device);
-  const int64_t last_dim = row_type_ == kernels::RowType::Q8_0 ? row_bytes_ : head_dim_;
-  for (size_t layer = 0; layer < keys_.size(); ++layer) {
-    at::Tensor k = at::empty({1, n_head_kv_, new_capacity, last_dim}, tensor_options);
-    at::Tensor v = at::empty({1, n_head_kv_, new_capacity, last_dim}, tensor_options);
-    if (size() > 0) {
-      k.narrow(2, 0, size()).copy_(keys_[layer].narrow(2, 0, size()));
-      v.narrow(2, 0, size()).copy_(values_[layer].narrow(2, 0, size()));
-    }
-    keys_[layer] = std::move(k);
-    values_[layer] = std::move(v);
-  }
+  for (size_t layer = 0; layer < keys_.size(); ++layer)
+    if (!is_window_layer(static_cast<int64_t>(layer))) resize_layer(layer, new_capacity, 0);
   capacity_ = new_capacity;
 }
 
-void KvCache::reserve_for(int64_t n_new) {
+void KvCache::reserve_for(int64_t n_new, int64_t first_position) {
+  check(dropped_position_ < 0 || first_position - sliding_window_ >= dropped_position_, "a query at position ",
+        first_position, " sees keys from position ", first_position - sliding_window_ + 1, " in the ",
+        sliding_window_, "-position sliding window, but the window layers have dropped positions up to ",
+        dropped_position_, ": a sequence's positions never go back; start a new session to read it again");
   const int64_t needed = size() + n_new;
-  if (needed <= capacity_) return;
   // 1.5x, not 2x: a cache grown past a long prompt by a few decoded tokens would otherwise hold
   // up to twice the memory it uses (8,192 + 32 tokens: 16,384 cells). Layers regrow one at a
   // time, so the copy never holds two whole caches.
-  grow_to(std::max(needed, capacity_ + capacity_ / 2));
+  if (needed > capacity_) grow_to(std::max(needed, capacity_ + capacity_ / 2));
+  if (has_window_layers()) reserve_window(n_new);
+}
+
+void KvCache::reserve_window(int64_t n_new) {
+  const int64_t capacity = window_capacity_;
+  const int64_t live = size() + n_new - window_live_;  // rows held after the new ones, once the dead leave
+  // Moving the live rows to the front leaves half a window free behind them, so it runs at most
+  // once every sliding_window / 2 tokens: about two row copies per layer and token. A window
+  // grown for a long prompt pass shrinks back at the next move.
+  const int64_t wanted = live + std::max<int64_t>(sliding_window_ / 2, 1);
+  if (size() + n_new - window_begin_ <= capacity && capacity <= 2 * wanted) return;
+  const int64_t new_capacity = wanted > capacity || capacity > 2 * wanted ? wanted : capacity;
+  for (size_t layer = 0; layer < keys_.size(); ++layer) {
+    if (!is_window_layer(static_cast<int64_t>(layer))) continue;
+    if (new_capacity != capacity) {
+      resize_layer(layer, new_capacity, window_live_);
+      continue;
+    }
+    const Runs live_rows{{window_live_ - window_begin_, size() - window_live_}};
+    move_rows(keys_[layer], live_rows, 0);
+    move_rows(values_[layer], live_rows, 0);
+  }
+  window_begin_ = window_live_;
+  window_capacity_ = new_capacity;
 }
 
 void KvCache::write(int64_t layer, const at::Tensor& k, const at::Tensor& v) {
-  const int64_t n_new = k.size(2);
-  check(size() + n_new <= capacity_, "KV cache write of ", n_new, " cells past capacity ", capacity_,
-        " (call reserve_for first)");
-  keys_.at(layer).narrow(2, size(), n_new).copy_(stored(k));
-  values_.at(layer).narrow(2, size(), n_new).copy_(stored(v));
+  const int64_t n_new = k.size(2), row = size() - first_cell(layer);
+  check(row + n_new <= keys_.at(layer).size(2), "KV cache write of ", n_new, " cells past capacity ",
+        keys_.at(layer).size(2), " of layer ", layer, " (call reserve_for first)");
+  keys_[layer].narrow(2, row, n_new).copy_(stored(k));
+  values_[layer].narrow(2, row, n_new).copy_(stored(v));
 }
 
 at::Tensor KvCache::stored(const at::Tensor& rows) const {
@@ -140,12 +209,37 @@ at::Tensor KvCache::loaded(const at::Tensor& rows) const {
   return out.to(options_.dtype);
 }
 
-at::Tensor KvCache::keys(int64_t layer, int64_t n) const { return loaded(keys_.at(layer).narrow(2, 0, n)); }
-at::Tensor KvCache::values(int64_t layer, int64_t n) const { return loaded(values_.at(layer).narrow(2, 0, n)); }
+at::Tensor KvCache::keys(int64_t layer, int64_t n) const {
+  return loaded(keys_.at(layer).narrow(2, 0, n - first_cell(layer)));
+}
+at::Tensor KvCache::values(int64_t layer, int64_t n) const {
+  return loaded(values_.at(layer).narrow(2, 0, n - first_cell(layer)));
+}
 
 void KvCache::commit(std::span<const CacheCell> cells) {
   check(size() + static_cast<int64_t>(cells.size()) <= capacity_, "KV cache commit past capacity");
   cells_.insert(cells_.end(), cells.begin(), cells.end());
+}
+
+void KvCache::release_window(int64_t lowest) {
+  // Cells are in feed order; the queries a policy feeds late (a <CR> at its span's end) are
+  // accounted for in `lowest`, so the cells no query can see are a prefix.
+  if (!has_window_layers()) return;
+  while (window_live_ < size() && cells_[window_live_].position <= lowest - sliding_window_) {
+    dropped_position_ = std::max(dropped_position_, cells_[window_live_].position);
+    ++window_live_;
+  }
+}
+
+void KvCache::prepare_restore(std::span<const CacheCell> cells, int64_t window_begin) {
+  check(size() == 0, "prepare_restore needs an empty cache, this one holds ", size(), " cells");
+  const auto n = static_cast<int64_t>(cells.size());
+  check(0 <= window_begin && window_begin <= n && (window_begin == 0 || has_window_layers()), "a saved window from cell ",
+        window_begin, " of ", n, " does not fit this model", has_window_layers() ? "" : " (it has no sliding-window layers)");
+  reserve_for(n, 0);  // an empty cache: nothing dropped yet, no window to move
+  cells_.assign(cells.begin(), cells.end());
+  window_begin_ = window_live_ = window_begin;
+  for (int64_t i = 0; i < window_begin; ++i) dropped_position_ = std::max(dropped_position_, cells_[i].position);
 }
 
 void KvCache::evict(std::span<const int64_t> cell_indices) {
@@ -160,46 +254,54 @@ void KvCache::evict(std::span<const int64_t> cell_indices) {
   kept_cells.reserve(cells_.size());
   for (int64_t i = 0; i < size(); ++i)
     if (!drop[i]) kept_cells.push_back(cells_[i]);
-  // Cells before the first dropped one stay where they are; only the rest moves, in runs of
-  // consecutive kept cells (a closed sentinel span leaves one run: the recent window after it).
-  const int64_t first_drop = std::find(drop.begin(), drop.end(), true) - drop.begin();
-  std::vector<std::pair<int64_t, int64_t>> runs;  // [source begin, length) of kept cells after first_drop
-  for (int64_t i = first_drop; i < size();) {
-    if (drop[i]) {
-      ++i;
-      continue;
-    }
-    const int64_t begin = i;
-    while (i < size() && !drop[i]) ++i;
-    runs.emplace_back(begin, i - begin);
-  }
+  int64_t global_to = 0, window_to = 0;
+  const Runs global_runs = kept_runs(drop, 0, &global_to);
+  const Runs window_runs = kept_runs(drop, window_begin_, &window_to);
   for (size_t layer = 0; layer < keys_.size(); ++layer) {
-    for (at::Tensor* storage : {&keys_[layer], &values_[layer]}) {
-      if (storage->is_cpu() && storage->is_contiguous()) {
-        move_runs_in_place(*storage, runs, first_drop);
-        continue;
-      }
-      int64_t to = first_drop;
-      for (const auto& [from, length] : runs) {
-        // Moving down within one storage: copy through a temporary when source and target overlap.
-        at::Tensor source = storage->narrow(2, from, length);
-        storage->narrow(2, to, length).copy_(from < to + length ? source.clone() : source);
-        to += length;
-      }
-    }
+    const bool window = is_window_layer(static_cast<int64_t>(layer));
+    move_rows(keys_[layer], window ? window_runs : global_runs, window ? window_to : global_to);
+    move_rows(values_[layer], window ? window_runs : global_runs, window ? window_to : global_to);
   }
+  // Dropped cells before the window's marks shift them down.
+  window_begin_ -= std::count(drop.begin(), drop.begin() + window_begin_, true);
+  window_live_ -= std::count(drop.begin(), drop.begin() + window_live_, true);
   cells_ = std::move(kept_cells);
 }
 
-void KvCache::clear() { cells_.clear(); }
+void KvCache::clear() {
+  cells_.clear();
+  window_begin_ = window_live_ = 0;
+  dropped_position_ = -1;
+}
 
-int64_t KvCache::bytes_in_use() const { return 2 * n_layer() * n_head_kv_ * row_bytes_ * size(); }
+int64_t KvCache::global_bytes_in_use() const { return (n_layer() - n_window_layers_) * bytes_per_layer_cell() * size(); }
 
-int64_t KvCache::bytes_allocated() const { return 2 * n_layer() * n_head_kv_ * row_bytes_ * capacity_; }
+int64_t KvCache::window_bytes_in_use() const { return n_window_layers_ * bytes_per_layer_cell() * (size() - window_begin_); }
+
+int64_t KvCache::bytes_allocated() const {
+  int64_t rows = 0;
+  for (const at::Tensor& k : keys_) rows += k.size(2);
+  return rows * bytes_per_layer_cell();
+}
+
+int64_t uncompressed_kv_bytes(const ModelConfig& config, int64_t n_tokens, int64_t row_bytes) {
+  int64_t cells = 0;  // summed over layers
+  for (int64_t l = 0; l < config.n_layer; ++l) cells += config.is_sliding(l) ? std::min(n_tokens, config.sliding_window) : n_tokens;
+  return 2 * config.n_head_kv * row_bytes * cells;
+}
+
+int64_t KvCache::bytes_uncompressed(int64_t n_tokens) const {
+  const int64_t window_cells = has_window_layers() ? std::min(n_tokens, sliding_window_) : n_tokens;
+  return bytes_per_layer_cell() * ((n_layer() - n_window_layers_) * n_tokens + n_window_layers_ * window_cells);
+}
 
 std::string KvCache::summary() const {
   std::ostringstream out;
   out << size() << "/" << capacity_ << " cells, " << bytes_in_use() << " bytes in use";
+  if (has_window_layers())
+    out << " (" << global_bytes_in_use() << " in " << n_layer() - n_window_layers_ << " global layers, "
+        << window_bytes_in_use() << " in " << n_window_layers_ << " sliding-window layers holding "
+        << size() - window_begin_ << " cells)";
   return out.str();
 }
 

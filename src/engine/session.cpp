@@ -127,6 +127,7 @@ Session::Completed Session::complete(const Chunk& chunk, const CachedOutput& out
     record_->push_back({chunk.elements, mask.defined() ? mask.to(at::kCPU) : mask, dead});
   }
   cache_.evict(dead);
+  cache_.release_window(policy_->lowest_query_position(next_position_));
   stats_.cells_evicted += static_cast<int64_t>(dead.size());
   stats_.cells_in_use = cache_.size();
   return done;

@@ -41,9 +41,9 @@ double negative_log_likelihood(const at::Tensor& logits, const at::Tensor& targe
 }
 
 // K and V bytes one token occupies across all layers in the model's dtype.
-int64_t kv_bytes_per_token(DecoderModel& model) {
+int64_t kv_bytes(DecoderModel& model, int64_t n_tokens) {
   const ModelConfig& c = model->config();
-  return 2 * c.n_layer * c.kv_dim() * static_cast<int64_t>(at::elementSize(model->dtype()));
+  return uncompressed_kv_bytes(c, n_tokens, c.head_dim * static_cast<int64_t>(at::elementSize(model->dtype())));
 }
 
 using Clock = std::chrono::steady_clock;
@@ -83,7 +83,7 @@ PerplexityResult strided_perplexity(DecoderModel& model, std::span<const int32_t
     result.n_scored += w.end - w.first_scored;
     result.ordinary_fed += w.end - w.begin;
     result.cells_retained += w.end - w.begin;
-    result.peak_kv_bytes = std::max(result.peak_kv_bytes, (w.end - w.begin) * kv_bytes_per_token(model));
+    result.peak_kv_bytes = std::max(result.peak_kv_bytes, kv_bytes(model, w.end - w.begin));
     if (progress) progress(&w - windows.data() + 1, result.n_windows);
   }
   result.ppl = std::exp(result.nll_sum / static_cast<double>(result.n_scored));

@@ -122,11 +122,14 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const LayerContext& conte
     std::vector<at::Tensor> parts;
     parts.reserve(context.sequences.size());
     for (const CachedSequence& s : context.sequences) {
-      const int64_t n_keys = s.cache->size() + s.length;
+      // A sliding-window layer holds the keys from first_cell on; its mask and mass cover those.
+      const int64_t n_keys = s.cache->size() + s.length, first = s.cache->first_cell(layer_);
       s.cache->write(layer_, k.narrow(2, s.offset, s.length), v.narrow(2, s.offset, s.length));
+      at::Tensor mass;
+      if (s.attention_mass != nullptr) mass = s.attention_mass->narrow(0, first, n_keys - first);  // a view: adds in place
       parts.push_back(attend(q.narrow(2, s.offset, s.length), s.cache->keys(layer_, n_keys),
-                             s.cache->values(layer_, n_keys), sliding ? s.sliding_mask : s.mask, s.attention_mass,
-                             s.mass_queries));
+                             s.cache->values(layer_, n_keys), sliding ? s.sliding_mask : s.mask,
+                             mass.defined() ? &mass : nullptr, s.mass_queries));
     }
     out = parts.size() == 1 ? parts[0] : at::cat(parts, 2);
   }

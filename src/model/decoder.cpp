@@ -198,7 +198,7 @@ std::vector<CachedOutput> DecoderModelImpl::forward_cached(std::span<const Cache
     } else if (n_past > 0 && T > 1) {
       mask = causal_mask(n_past, T, in.tokens.device());
     }
-    in.cache->reserve_for(T);
+    in.cache->reserve_for(T, in.cache->has_window_layers() && T > 0 ? in.positions.min().item<int64_t>() : 0);
     if (in.want_attention_mass)
       out[i].attention_mass = at::zeros({n_keys}, at::TensorOptions().dtype(at::kFloat).device(in.tokens.device()));
     at::Tensor mass_queries;
@@ -209,13 +209,16 @@ std::vector<CachedOutput> DecoderModelImpl::forward_cached(std::span<const Cache
     }
     at::Tensor sliding_mask;
     if (config_.has_sliding_layers()) {
-      // The keys' positions: the cached cells', then the new tokens'.
+      // Over the keys the sliding-window layers hold, [1, T, S - first]: the cells from the window's
+      // first, then the new tokens.
+      const int64_t first = in.cache->window_begin();
       std::vector<int64_t> cell_positions;
-      cell_positions.reserve(static_cast<size_t>(n_past));
-      for (const CacheCell& cell : in.cache->cells()) cell_positions.push_back(cell.position);
+      cell_positions.reserve(static_cast<size_t>(n_past - first));
+      for (int64_t c = first; c < n_past; ++c) cell_positions.push_back(in.cache->cells()[c].position);
       const at::Tensor key_positions =
-          at::cat({at::tensor(cell_positions, at::kLong).to(in.positions.device()), in.positions});  // [S]
-      const at::Tensor base = mask.defined() ? mask : causal_mask(n_past, T, in.tokens.device());
+          at::cat({at::tensor(cell_positions, at::kLong).to(in.positions.device()), in.positions});  // [S - first]
+      const at::Tensor base =
+          mask.defined() ? mask.narrow(2, first, n_keys - first) : causal_mask(n_past - first, T, in.tokens.device());
       sliding_mask = base.logical_and(within_window(in.positions.unsqueeze(0), key_positions.unsqueeze(0)));
     }
     context.sequences.push_back({offset, T, in.cache, mask, sliding_mask,

@@ -397,10 +397,11 @@ at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor&
       const RowType type = cache.row_type();
       uint8_t* keys = cache.key_data(l);
       uint8_t* values = cache.value_data(l);
+      const int64_t first = cache.first_cell(l);  // a sliding-window layer holds the cells from here
       for (int64_t t = 0; t < seq.length; ++t) {
         const int64_t cell = cache.size() + t, row = seq.offset + t;
         for (int64_t h = 0; h < config_.n_head_kv; ++h) {
-          const int64_t at = h * cache.head_stride() + cell * cache.row_stride();
+          const int64_t at = h * cache.head_stride(l) + (cell - first) * cache.row_stride();
           k.f32_to_row(type, kk + row * kv_dim + h * hd, keys + at, hd);
           k.f32_to_row(type, v + row * kv_dim + h * hd, values + at, hd);
         }
@@ -409,15 +410,15 @@ at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor&
       job.kv_type = type;
       job.keys = keys;
       job.values = values;
-      job.head_stride = cache.head_stride();
+      job.head_stride = cache.head_stride(l);
       job.row_stride = cache.row_stride();
-      job.n_keys = cache.size() + seq.length;
+      job.n_keys = cache.size() + seq.length - first;
       job.q = q + seq.offset * q_dim;
       job.n_queries = seq.length;
       const at::Tensor& mask = sliding ? sliding_masks[s] : masks[s];
       job.mask = mask.defined() ? reinterpret_cast<const uint8_t*>(mask.data_ptr<bool>()) : nullptr;
       job.out = attn + seq.offset * q_dim;
-      job.mass = seq.attention_mass != nullptr ? seq.attention_mass->data_ptr<float>() : nullptr;
+      job.mass = seq.attention_mass != nullptr ? seq.attention_mass->data_ptr<float>() + first : nullptr;
       job.mass_queries =
           mass_queries[s].defined() ? reinterpret_cast<const uint8_t*>(mass_queries[s].data_ptr<bool>()) : nullptr;
     }

@@ -84,6 +84,13 @@ std::vector<Element> SentinelPolicy::expand(std::span<const int32_t> tokens, int
   return out;
 }
 
+int64_t SentinelPolicy::lowest_query_position(int64_t next_index) const {
+  // Sentinels still to come take their span's positions however late they are fed: the <CL> the
+  // one before its first token (in-stream, that is next_index - 1), the <CR> its last.
+  const std::optional<Span> s = span(next_close_);
+  return std::max<int64_t>(std::min(next_index, s ? s->begin : next_index) - 1, 0);
+}
+
 at::Tensor SentinelPolicy::mask(std::span<const CacheCell> cells, int64_t n_new) const {
   return sentinel_mask(cells, n_new, heavy() ? ClosedSpans::Visible : ClosedSpans::Hidden);
 }

@@ -81,6 +81,7 @@ json compression_json(const Outcome& o) {
           {"kv_entries", o.stats.cells_in_use},
           {"kv_entries_evicted", o.stats.cells_evicted},
           {"kv_bytes", o.kv_bytes},
+          {"kv_bytes_by_layer_type", {{"global", o.kv_bytes_global}, {"sliding_window", o.kv_bytes_window}}},
           {"kv_bytes_full", o.kv_bytes_full},
           {"peak_kv_bytes", o.stats.peak_bytes}};
 }

@@ -283,8 +283,9 @@ void Scheduler::finish(Slot& slot, std::optional<ErrorReply> error, const std::s
     o.stats = slot.session->stats();
     const KvCache& cache = slot.session->cache();
     o.kv_bytes = cache.bytes_in_use();
-    const int64_t cell_bytes = 2 * cache.n_layer() * loaded_.config.n_head_kv * cache.row_stride();
-    o.kv_bytes_full = o.stats.ordinary_seen * cell_bytes;
+    o.kv_bytes_global = cache.global_bytes_in_use();
+    o.kv_bytes_window = cache.window_bytes_in_use();
+    o.kv_bytes_full = cache.bytes_uncompressed(o.stats.ordinary_seen);
   }
   if (o.prompt_ms == 0 && slot.phase == Slot::Phase::Prefill) o.prompt_ms = ms_between(slot.started, now);
   if (slot.phase == Slot::Phase::Decode) o.predicted_ms = ms_between(slot.prompt_done, now);
@@ -320,7 +321,7 @@ void Scheduler::publish_gauges() {
     const KvCache& cache = s->session->cache();
     tokens += cache.size();
     bytes += cache.bytes_in_use();
-    full += s->session->stats().ordinary_seen * 2 * cache.n_layer() * loaded_.config.n_head_kv * cache.row_stride();
+    full += cache.bytes_uncompressed(s->session->stats().ordinary_seen);
   }
   int64_t deferred;
   {

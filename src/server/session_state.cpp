@@ -29,13 +29,14 @@ SessionState capture_state(Session& session, std::span<const int32_t> tokens_fed
   s.row_type = cache.row_type();
   s.row_bytes = cache.row_stride();
   s.n_head_kv = session.model()->config().n_head_kv;
-  const int64_t n = cache.size();
-  const int64_t run = n * s.row_bytes;  // one head's rows of the cells in use
+  s.window_begin = cache.window_begin();
   for (int64_t layer = 0; layer < cache.n_layer(); ++layer) {
+    // One head's rows of the cells the layer holds: all, or the window's in a sliding-window layer.
+    const int64_t run = (cache.size() - cache.first_cell(layer)) * s.row_bytes;
     std::vector<uint8_t> k(static_cast<size_t>(s.n_head_kv * run)), v(k.size());
     for (int64_t h = 0; h < s.n_head_kv; ++h) {
-      std::memcpy(k.data() + h * run, cache.key_data(layer) + h * cache.head_stride(), static_cast<size_t>(run));
-      std::memcpy(v.data() + h * run, cache.value_data(layer) + h * cache.head_stride(), static_cast<size_t>(run));
+      std::memcpy(k.data() + h * run, cache.key_data(layer) + h * cache.head_stride(layer), static_cast<size_t>(run));
+      std::memcpy(v.data() + h * run, cache.value_data(layer) + h * cache.head_stride(layer), static_cast<size_t>(run));
     }
     s.keys.push_back(std::move(k));
     s.values.push_back(std::move(v));
@@ -52,20 +53,19 @@ void restore_state(Session& fresh, const SessionState& state) {
         "; restart the server with the --kv-dtype it was saved with");
   check(state.n_head_kv == fresh.model()->config().n_head_kv, "saved state has ", state.n_head_kv,
         " KV heads, the model ", fresh.model()->config().n_head_kv);
-  const int64_t n = static_cast<int64_t>(state.cells.size());
-  cache.reserve_for(n);
-  const int64_t run = n * state.row_bytes;
+  cache.prepare_restore(state.cells, state.window_begin);
   for (int64_t layer = 0; layer < cache.n_layer(); ++layer) {
+    const int64_t run = (cache.size() - cache.first_cell(layer)) * state.row_bytes;
     check(static_cast<int64_t>(state.keys[layer].size()) == state.n_head_kv * run &&
               state.values[layer].size() == state.keys[layer].size(),
           "saved state layer ", layer, " has ", state.keys[layer].size(), " key bytes, expected ", state.n_head_kv * run);
     for (int64_t h = 0; h < state.n_head_kv; ++h) {
-      std::memcpy(cache.key_data(layer) + h * cache.head_stride(), state.keys[layer].data() + h * run, static_cast<size_t>(run));
-      std::memcpy(cache.value_data(layer) + h * cache.head_stride(), state.values[layer].data() + h * run,
+      std::memcpy(cache.key_data(layer) + h * cache.head_stride(layer), state.keys[layer].data() + h * run,
+                  static_cast<size_t>(run));
+      std::memcpy(cache.value_data(layer) + h * cache.head_stride(layer), state.values[layer].data() + h * run,
                   static_cast<size_t>(run));
     }
   }
-  cache.commit(state.cells);
   fresh.resume(state.tokens, state.stats);
 }
 

@@ -51,6 +51,9 @@ int64_t save_state_file(const std::string& path, const SessionState& s, const St
   }
   nlohmann::json spans = nlohmann::json::array();
   for (const Span& sp : s.policy.spans) spans.push_back({sp.begin, sp.end});
+  nlohmann::json layer_cells = nlohmann::json::array();  // cells each layer holds (sliding-window layers: fewer)
+  for (int64_t layer = 0; layer < s.n_layer(); ++layer)
+    layer_cells.push_back(s.n_head_kv * s.row_bytes > 0 ? static_cast<int64_t>(s.keys[layer].size()) / (s.n_head_kv * s.row_bytes) : 0);
   const nlohmann::json header = {
       {"format", "sentinel-session-state"},
       {"model_fingerprint", info.model_fingerprint},
@@ -67,6 +70,8 @@ int64_t save_state_file(const std::string& path, const SessionState& s, const St
       {"n_tokens", s.tokens.size()},
       {"n_cells", s.cells.size()},
       {"n_layer", s.n_layer()},
+      {"window_begin", s.window_begin},
+      {"layer_cells", layer_cells},
       {"n_head_kv", s.n_head_kv},
       {"row_bytes", s.row_bytes},
       {"row_type", kernels::row_type_name(s.row_type)},
@@ -152,12 +157,20 @@ SessionState load_state_file(const std::string& path, const StateFileInfo& expec
     s.stats.peak_cells = st.at("peak_cells").get<int64_t>();
     s.stats.peak_bytes = st.at("peak_bytes").get<int64_t>();
     s.stats.cells_in_use = n_cells;
-    const int64_t rows = s.n_head_kv * n_cells * s.row_bytes;
-    const uint64_t expected_size = static_cast<uint64_t>(n_tokens) * 4 + static_cast<uint64_t>(n_cells) * kCellBytes +
-                                   static_cast<uint64_t>(2 * n_layer * rows);
-    check(n_tokens >= 0 && n_cells >= 0 && n_layer >= 0 && rows >= 0 && payload.size() == expected_size, "'", path,
-          "' has inconsistent sizes: the header describes ", expected_size, " payload bytes, the file holds ",
-          payload.size());
+    s.window_begin = h.at("window_begin").get<int64_t>();
+    const auto layer_cells = h.at("layer_cells").get<std::vector<int64_t>>();
+    check(n_tokens >= 0 && n_cells >= 0 && n_layer >= 0 && s.n_head_kv >= 0 && s.row_bytes >= 0 &&
+              static_cast<int64_t>(layer_cells.size()) == n_layer && 0 <= s.window_begin && s.window_begin <= n_cells,
+          "'", path, "' has an inconsistent header: ", n_layer, " layers, ", layer_cells.size(), " layer sizes, ", n_cells,
+          " cells, window from cell ", s.window_begin);
+    uint64_t expected_size = static_cast<uint64_t>(n_tokens) * 4 + static_cast<uint64_t>(n_cells) * kCellBytes;
+    for (int64_t cells : layer_cells) {
+      check(cells == n_cells || cells == n_cells - s.window_begin, "'", path, "' has a layer of ", cells,
+            " cells; its layers hold ", n_cells, " or, sliding-window layers, ", n_cells - s.window_begin);
+      expected_size += static_cast<uint64_t>(2 * s.n_head_kv * cells * s.row_bytes);
+    }
+    check(payload.size() == expected_size, "'", path, "' has inconsistent sizes: the header describes ", expected_size,
+          " payload bytes, the file holds ", payload.size());
     size_t p = 0;
     s.tokens.resize(static_cast<size_t>(n_tokens));
     for (auto& t : s.tokens) t = take<int32_t>(payload, p);
@@ -169,10 +182,11 @@ SessionState load_state_file(const std::string& path, const StateFileInfo& expec
       c.span = take<int32_t>(payload, p);
     }
     for (int64_t layer = 0; layer < n_layer; ++layer) {
+      const auto rows = static_cast<size_t>(s.n_head_kv * layer_cells[layer] * s.row_bytes);
       s.keys.emplace_back(payload.begin() + static_cast<std::ptrdiff_t>(p), payload.begin() + static_cast<std::ptrdiff_t>(p + rows));
-      p += static_cast<size_t>(rows);
+      p += rows;
       s.values.emplace_back(payload.begin() + static_cast<std::ptrdiff_t>(p), payload.begin() + static_cast<std::ptrdiff_t>(p + rows));
-      p += static_cast<size_t>(rows);
+      p += rows;
     }
     s.policy.validate();
     return s;

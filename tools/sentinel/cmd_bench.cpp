@@ -105,7 +105,7 @@ Run run_once(LoadedModel& loaded, const PolicyOptions& policy, const std::vector
     const CompressionStats& s = session->stats();
     run.kv_entries += session->cache().size();
     run.peak_kv_bytes += s.peak_bytes;
-    run.kv_bytes += s.peak_cells > 0 ? s.peak_bytes / s.peak_cells * session->cache().size() : 0;
+    run.kv_bytes += session->cache().bytes_in_use();
     run.achieved_ratio += s.achieved_ratio() / static_cast<double>(sessions.size());
   }
   run.peak_rss = peak_rss_bytes();

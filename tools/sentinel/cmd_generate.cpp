@@ -33,13 +33,15 @@ int run_generate(const GenerateArgs& args) {
   LoadedModel loaded = open_model(args.model, args.json);
   install_compression(policy, args.compression, loaded, args.json);
   const Tokenizer& tokenizer = *loaded.tokenizer;
+  bool add_bos = true;
   if (args.chat) {
     std::vector<ChatMessage> messages;
     if (!args.system.empty()) messages.push_back({"system", args.system});
     messages.push_back({"user", prompt});
     prompt = apply_chat_template(tokenizer, messages, /*add_generation_prompt=*/true);
+    add_bos = chat_prompt_needs_bos(tokenizer, prompt);
   }
-  const std::vector<int32_t> ids = tokenizer.encode(prompt, /*add_bos=*/true, SpecialTokens::Parse);
+  const std::vector<int32_t> ids = tokenizer.encode(prompt, add_bos, SpecialTokens::Parse);
   GenerationOptions options = args.generation;
   options.stop_at_eos = !args.ignore_eos;
 
@@ -106,6 +108,9 @@ int run_generate(const GenerateArgs& args) {
                           {"achieved_ratio", stats.achieved_ratio()},
                           {"kv_entries", stats.cells_in_use},
                           {"kv_bytes", session.cache().bytes_in_use()},
+                          {"kv_bytes_by_layer_type",
+                           {{"global", session.cache().global_bytes_in_use()},
+                            {"sliding_window", session.cache().window_bytes_in_use()}}},
                           {"peak_kv_bytes", stats.peak_bytes},
                           {"kv_bytes_allocated", session.cache().bytes_allocated()}};
     out["engine"] = engine_fields(loaded);

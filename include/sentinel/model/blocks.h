@@ -23,10 +23,11 @@ struct CachedSequence {
   int64_t offset = 0, length = 0;
   KvCache* cache = nullptr;
   at::Tensor mask;                       // [1, length, cache->size() + length] bool, or undefined (causal)
-  // Sliding-window layers' mask: `mask` (or causal) and within the window, [1, length, S] bool;
-  // undefined when the model has no sliding layers.
+  // Sliding-window layers' mask over the keys they hold, cells from cache->window_begin():
+  // `mask` (or causal) and within the window, [1, length, S - window_begin] bool; undefined when
+  // the model has no sliding layers.
   at::Tensor sliding_mask;
-  at::Tensor* attention_mass = nullptr;  // [S] f32 accumulator when requested
+  at::Tensor* attention_mass = nullptr;  // [S] f32 accumulator when requested (S = size + length)
   at::Tensor mass_queries;               // [length] bool, the queries the mass counts, or undefined (all)
 };
 

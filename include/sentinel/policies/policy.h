@@ -135,6 +135,10 @@ class CompressionPolicy {
   // Cells (indices into the committed cache) that no later query may see, to evict now.
   // `next_index` is the ordinary index of the next token to come.
   virtual std::vector<int64_t> evictions(std::span<const CacheCell> cells, int64_t next_index);
+  // The lowest position a query fed after ordinary index next_index - 1 can have: next_index, or
+  // less where a sentinel still to come takes an older position (a scheduled <CR> closing its span
+  // late). Sliding-window layers keep the keys such a query still sees.
+  virtual int64_t lowest_query_position(int64_t next_index) const { return next_index; }
 
   // H2O-style policies read attention: when wants_attention(), observe_attention() receives after
   // every step the committed cells and the attention mass each received, summed over layers,

@@ -22,6 +22,7 @@ class SentinelPolicy final : public CompressionPolicy {
   std::vector<Element> expand(std::span<const int32_t> tokens, int64_t first_index) override;
   at::Tensor mask(std::span<const CacheCell> cells, int64_t n_new) const override;
   std::vector<int64_t> evictions(std::span<const CacheCell> cells, int64_t next_index) override;
+  int64_t lowest_query_position(int64_t next_index) const override;
   bool wants_attention() const override { return heavy() && ranking_.wants_attention(); }
   void observe_attention(std::span<const CacheCell> cells, const at::Tensor& mass) override {
     ranking_.observe_attention(cells, mass);

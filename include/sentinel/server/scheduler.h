@@ -53,7 +53,8 @@ struct Outcome {
   int64_t n_generated = 0;
   CompressionStats stats;
   PolicyOptions policy;
-  int64_t kv_bytes = 0;      // K/V bytes held at the end
+  int64_t kv_bytes = 0;      // K/V bytes held at the end: in the global layers + the sliding-window ones
+  int64_t kv_bytes_global = 0, kv_bytes_window = 0;
   int64_t kv_bytes_full = 0; // what a full cache of the same tokens would hold
   int64_t n_spans = 0;       // explicit spans (caller-marked) compressed
   std::vector<TokenLogprob> prompt_logprobs;  // echo with logprobs: one per prompt token

@@ -20,7 +20,9 @@ struct SessionState {
   kernels::RowType row_type = kernels::RowType::F16;  // storage type of one K or V row
   int64_t n_head_kv = 0;
   int64_t row_bytes = 0;        // bytes of one stored row of head_dim values
-  // [n_layer][n_head_kv * n_cells * row_bytes] raw rows, head-major (head h's cells contiguous)
+  int64_t window_begin = 0;     // first cell the sliding-window layers hold (KvCache::window_begin)
+  // [n_layer][n_head_kv * layer cells * row_bytes] raw rows, head-major (head h's cells
+  // contiguous); a layer's cells: all n_cells, or n_cells - window_begin in a sliding-window layer
   std::vector<std::vector<uint8_t>> keys, values;
 
   int64_t n_layer() const { return static_cast<int64_t>(keys.size()); }

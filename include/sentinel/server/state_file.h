@@ -1,9 +1,10 @@
 // The session state file: a SessionState on disk, versioned and tied to the model it was
 // computed with. Layout (little-endian):
-//   "SNTLSTATE\0" (10 bytes), u32 version (1), u64 header length, header JSON (model
-//   fingerprint and name, compression options and spans, stats, sizes, SHA-256 of the payload),
-//   payload: tokens i32[n_tokens], cells (i64 position, u8 kind, i32 seq, i32 span)[n_cells],
-//   then per layer the K rows and the V rows (n_head_kv * n_cells * row_bytes bytes each).
+//   "SNTLSTATE\0" (10 bytes), u32 version (2), u64 header length, header JSON (model
+//   fingerprint and name, compression options and spans, stats, sizes, the cells each layer
+//   holds, SHA-256 of the payload), payload: tokens i32[n_tokens], cells (i64 position, u8 kind,
+//   i32 seq, i32 span)[n_cells], then per layer the K rows and the V rows (n_head_kv *
+//   layer_cells[layer] * row_bytes bytes each; a sliding-window layer holds its window only).
 // A file of another model, format or version, a truncated or altered one is refused with a
 // message saying which.
 #pragma once
@@ -14,7 +15,7 @@
 
 namespace sentinel::server {
 
-inline constexpr uint32_t kStateFileVersion = 1;
+inline constexpr uint32_t kStateFileVersion = 2;  // 2: sliding-window layers hold their window only
 
 struct StateFileInfo {
   std::string model_fingerprint;  // model/adapter.h model_fingerprint() of the weights in use
