@@ -26,11 +26,6 @@ from common import DEFAULT_TEXT, MODEL_FILE, ROOT, default_model_dir, load1, mac
 
 
 
-def kv_bytes_per_cell_f16(info: dict) -> int:
-    """K and V of one cached token in every layer, f16 (both engines' default), from `sentinel info --json`."""
-    return 2 * info["n_layer"] * info["n_head_kv"] * info["head_dim"] * 2
-
-
 def run(cmd: list[str], env: dict | None = None) -> tuple[str, int]:
     """stdout and the peak RSS (bytes) of one command, timed by /usr/bin/time."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
@@ -110,7 +105,7 @@ def main() -> None:
                     "tokens_per_s": cell["decode_tokens_per_s"]["median"],
                     "prefill_tokens_per_s": cell["prefill_tokens_per_s"]["median"],
                     "peak_rss_bytes": cell["peak_rss_bytes"]["median"], "kv_entries": cell["kv_entries"],
-                    "achieved_ratio": cell["achieved_ratio"]})
+                    "kv_bytes": cell["kv_bytes"], "achieved_ratio": cell["achieved_ratio"]})
         r = llama_bench(bin_dir, a.model, a.threads, 0, 0, 512, a.llama_repack)
         raw.setdefault("llama.cpp/pp512", []).append(r)
 
@@ -123,7 +118,11 @@ def main() -> None:
             depth = int(rest[1])
             cells = runs[-1].get("kv_entries", depth)
             row.update({"method": rest[0], "depth": depth, "kv_cells_at_end": cells})
-            bytes_per_token = weight_bytes + cells * kv_bytes_per_cell_f16(info)
+            # K/V bytes a decoded token reads: what Sentinel's cache held (f16, both engines' default;
+            # sliding-window layers hold their window only, in llama.cpp too); llama.cpp's full
+            # cache holds what Sentinel's full cache does at the same depth.
+            kv_bytes = runs[-1].get("kv_bytes", raw.get(f"sentinel/full/{depth}", [{}])[-1].get("kv_bytes", 0))
+            bytes_per_token = weight_bytes + kv_bytes
             row["bytes_per_token_mb"] = bytes_per_token / 1e6
             row["achieved_gb_s"] = bytes_per_token * row["tokens_per_s"]["median"] / 1e9
             if "achieved_ratio" in runs[-1]:

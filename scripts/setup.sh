@@ -91,6 +91,11 @@ if ! "$PY" -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2
   "$PY" -m pip install -q --upgrade pip
   "$PY" -m pip install -q -r "$ROOT/requirements.txt"
 fi
+# The benchmarks plot their results (bench/*.py --plot).
+if ! "$PY" -c 'import matplotlib' 2>/dev/null; then
+  say "installing the benchmarks' Python packages (matplotlib)"
+  "$PY" -m pip install -q -r "$ROOT/bench/requirements.txt"
+fi
 # The server tests drive `sentinel serve` with the official openai client (tests/server/).
 if ! "$PY" -c 'import openai, pytest' 2>/dev/null; then
   say "installing the server tests' Python packages (openai, pytest)"

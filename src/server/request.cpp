@@ -456,12 +456,7 @@ PreparedPrompt prepare_prompt(const GenerationRequest& request, const Tokenizer&
       done = end;
     }
     segments.push_back({rendered.substr(done), {}, false, {}});  // the template's close and generation prompt
-    // Templates that write BOS themselves (Llama-3) must not get a second one.
-    add_bos = false;
-    if (const auto bos = tokenizer.bos_id(); bos && tokenizer.add_bos()) {
-      const std::string bos_text = tokenizer.token_bytes(*bos);
-      add_bos = segments.empty() || segments[0].text.compare(0, bos_text.size(), bos_text) != 0;
-    }
+    add_bos = chat_prompt_needs_bos(tokenizer, rendered);
   }
   for (size_t i = 0; i < segments.size(); ++i) {
     const Segment& s = segments[i];

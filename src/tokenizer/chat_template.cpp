@@ -68,4 +68,11 @@ std::string apply_chat_template(const Tokenizer& tokenizer, const std::vector<Ch
   return apply_chat_template(tokenizer, messages, options);
 }
 
+bool chat_prompt_needs_bos(const Tokenizer& tokenizer, std::string_view rendered) {
+  const auto bos = tokenizer.bos_id();
+  if (!bos || !tokenizer.add_bos()) return false;
+  const std::string bos_text = tokenizer.token_bytes(*bos);
+  return rendered.substr(0, bos_text.size()) != bos_text;
+}
+
 }  // namespace sentinel

@@ -23,21 +23,14 @@ namespace sentinel {
 namespace {
 
 using testing::ProcessResult;
+using testing::describe;
 using testing::split_lines;
-
-std::string describe(const ProcessResult& r) {
-  return "exit code " + std::to_string(r.exit_code) + "\n--- stdout ---\n" + r.out.substr(0, 2000) +
-         "\n--- stderr ---\n" + r.err.substr(0, 2000);
-}
 
 class SentinelCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     model_ = std::make_unique<LoadedModel>(load_model(testing::default_model()));
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/sentinel-cli-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw Error("mkdtemp failed for " + pattern);
-    temp_dir_ = pattern;
+    temp_dir_ = testing::make_temp_dir("sentinel-cli");
   }
   // Plain unlink/rmdir: std::filesystem calls here would bind to the copies that libtorch.so
   // exports, which crash (remove_all jumps to a null pointer).

@@ -21,18 +21,12 @@ namespace sentinel {
 namespace {
 
 using testing::ProcessResult;
-
-std::string describe(const ProcessResult& r) {
-  return "exit code " + std::to_string(r.exit_code) + "\n--- stdout ---\n" + r.out.substr(0, 2000) +
-         "\n--- stderr ---\n" + r.err.substr(0, 3000);
-}
+using testing::describe;
 
 class EvalCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    std::string pattern = "/tmp/sentinel-eval-cli-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw Error("mkdtemp failed for " + pattern);
-    dir_ = pattern;
+    dir_ = testing::make_temp_dir("sentinel-eval-cli");
     std::string text;
     for (int r = 0; r < 30; ++r) {
       for (int w = 0; w < 36; ++w) text += (w ? " " : "") + std::string(w % 3 ? "the fox" : "a dog") + std::to_string((r * 5 + w) % 13);

@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -92,6 +93,20 @@ inline std::vector<std::string> split_lines(const std::string& text) {
     begin = end + 1;
   }
   return lines;
+}
+
+// A failed command as a test message: its exit code, then the start of its stdout and stderr.
+inline std::string describe(const ProcessResult& r) {
+  return "exit code " + std::to_string(r.exit_code) + "\n--- stdout ---\n" + r.out.substr(0, 2000) +
+         "\n--- stderr ---\n" + r.err.substr(0, 3000);
+}
+
+// A fresh directory under $TMPDIR (or /tmp) named prefix-XXXXXX; the caller removes it.
+inline std::string make_temp_dir(const std::string& prefix) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/" + prefix + "-XXXXXX";
+  check(::mkdtemp(pattern.data()) != nullptr, "mkdtemp failed for ", pattern, ": ", std::strerror(errno));
+  return pattern;
 }
 
 }  // namespace sentinel::testing

@@ -52,4 +52,9 @@ std::string apply_chat_template(const Tokenizer& tokenizer, const std::vector<Ch
 std::string apply_chat_template(const Tokenizer& tokenizer, const std::vector<ChatMessage>& messages,
                                 const ChatTemplateOptions& options);
 
+// Whether a rendered chat prompt still needs the tokenizer's BOS: the tokenizer adds one and the
+// template did not write it itself (Llama 3's and Gemma's do). One BOS either way, as llama.cpp's
+// server sends it; transformers' apply_chat_template(tokenize=True) adds none of its own.
+bool chat_prompt_needs_bos(const Tokenizer& tokenizer, std::string_view rendered);
+
 }  // namespace sentinel
