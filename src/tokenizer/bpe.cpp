@@ -244,7 +244,8 @@ std::vector<int32_t> Tokenizer::stop_ids() const { return impl_->stop_ids; }
 bool Tokenizer::add_bos() const { return impl_->add_bos; }
 bool Tokenizer::is_special(int32_t id) const { return token_kind(id) == TokenKind::Special; }
 PreTokenizerKind Tokenizer::pre_tokenizer() const { return impl_->pre_tokenizer.kind(); }
-const std::string& Tokenizer::chat_template() const { return impl_->chat_template; }
+const std::string& Tokenizer::chat_template() const { return chat_template_ ? *chat_template_ : impl_->chat_template; }
+void Tokenizer::set_chat_template(std::string chat_template) { chat_template_ = std::move(chat_template); }
 
 std::string Tokenizer::summary() const {
   const Impl& t = *impl_;

@@ -36,8 +36,8 @@ std::shared_ptr<const jinja::Template> parsed(const std::string& text) {
 
 std::string render_chat_template(const std::string& chat_template, const std::vector<ChatMessage>& messages,
                                  const ChatSpecialTokens& tokens, const ChatTemplateOptions& options) {
-  check(!chat_template.empty(), "the model has no chat template; format the prompt yourself or load a model ",
-        "whose tokenizer has one");
+  check(!chat_template.empty(), "the model has no chat template; give one with --chat-template-file (a Jinja ",
+        "file), format the prompt yourself, or load a model whose tokenizer has one");
   check(!messages.empty(), "cannot apply a chat template to an empty conversation; give at least one message");
   check(options.extra_variables.is_object(), "chat template extra variables must be a JSON object, got ",
         options.extra_variables.type_name());

@@ -130,6 +130,30 @@ TEST_P(FamilyCli, TrainsAnAdapterThatPplReads) {
   EXPECT_TRUE(std::isfinite(json_of(ppl).at("ppl").get<double>())) << describe(ppl);
 }
 
+// --chat-template-file replaces the model's template (llama.cpp's option of that name): the chat
+// prompt is the file's rendering; a template that does not parse is refused at load, by file name.
+TEST(ChatTemplateFile, ReplacesTheModelsTemplateAndBrokenOnesAreRefused) {
+  const std::string dir = testing::make_temp_dir("sentinel-chat-template");
+  const std::string good = dir + "/plain.jinja", broken = dir + "/broken.jinja";
+  std::ofstream(good) << "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}"
+                         "{% if add_generation_prompt %}[assistant] {% endif %}";
+  std::ofstream(broken) << "{% for m in messages %}{{ m.content }";
+  const std::string model = testing::source_path("tests/data/families/qwen2/model.q4_k_m.gguf");  // adds no BOS
+  auto sentinel = [](const std::vector<std::string>& args) { return testing::run_process(testing::cli_path(), args); };
+  const ProcessResult r = sentinel({"generate", "-m", model, "--chat", "-p", "hello there", "--chat-template-file", good,
+                                    "-n", "2", "--json", "-t", "1"});
+  const ProcessResult tok = sentinel({"tokenize", "-m", model, "--text", "[user] hello there\n[assistant] ", "--json"});
+  const ProcessResult bad = sentinel({"generate", "-m", model, "--chat", "-p", "hi", "--chat-template-file", broken});
+  ::unlink(good.c_str());
+  ::unlink(broken.c_str());
+  ::rmdir(dir.c_str());
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  ASSERT_EQ(tok.exit_code, 0) << describe(tok);
+  EXPECT_EQ(nlohmann::json::parse(r.out).at("prompt_tokens"), nlohmann::json::parse(tok.out).at("ids").size());
+  EXPECT_EQ(bad.exit_code, 1) << describe(bad);
+  EXPECT_NE(bad.err.find("broken.jinja"), std::string::npos) << describe(bad);
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, FamilyCli,
                          ::testing::Values(FamilyCase{"llama3", "model.q4_k_m.gguf"}, FamilyCase{"qwen2", "model.q4_k_m.gguf"},
                                            FamilyCase{"qwen3", "model.q4_k_m.gguf"}, FamilyCase{"gemma3", "model.q4_k_m.gguf"}),

@@ -136,6 +136,7 @@ Runner register_generate(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
   CLI::App* cmd = app.add_subcommand("generate", "Generate text from a prompt, streamed to stdout");
   add_model_options(*cmd, args->model);
+  add_chat_template_option(*cmd, args->model);
   auto* prompt = cmd->add_option("-p,--prompt", args->prompt, "Prompt text");
   auto* prompt_file = cmd->add_option("-f,--prompt-file", args->prompt_file, "Read the prompt from a file")
                           ->check(CLI::ExistingFile);

@@ -77,6 +77,7 @@ Runner register_serve(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "serve", "Serve the model over HTTP with an OpenAI-compatible API; each request may compress its context");
   add_model_options(*cmd, args->model);
+  add_chat_template_option(*cmd, args->model);
   server::ServerOptions& o = args->server;
   cmd->add_option("--host", o.host, "Address to listen on (127.0.0.1 = this machine only; 0.0.0.0 = every interface)")
       ->capture_default_str();

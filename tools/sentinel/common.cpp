@@ -13,6 +13,7 @@
 #include "sentinel/core/paths.h"
 #include "sentinel/model/adapter.h"
 #include "sentinel/model/sentinels.h"
+#include "sentinel/tokenizer/chat_template.h"
 
 namespace sentinel::cli {
 
@@ -38,6 +39,13 @@ void add_model_options(CLI::App& app, ModelArgs& args) {
       ->capture_default_str();
 }
 
+void add_chat_template_option(CLI::App& app, ModelArgs& args) {
+  app.add_option("--chat-template-file", args.chat_template_file,
+                 "Jinja chat template to use instead of the model's own (tokenizer.chat_template), as llama.cpp's "
+                 "option of that name: for base models that carry none, or to try another format")
+      ->check(CLI::ExistingFile);
+}
+
 nlohmann::json engine_fields(const LoadedModel& loaded) {
   return {{"backend", loaded.model->is_quantized() ? "quantized" : "dense"},
           {"weights", loaded.model->backend_description()},
@@ -51,6 +59,14 @@ LoadedModel open_model(const ModelArgs& args, bool quiet) {
   LoadedModel loaded = load_model(path, LoadOptions{parse_dtype(args.dtype), at::kCPU, parse_backend(args.backend)});
   if (args.kv_dtype != "auto") loaded.model->set_kv_storage(parse_kv_storage(args.kv_dtype));
   KvCache probe(loaded.config, loaded.model->cache_options(1));  // a KV dtype this model cannot store fails here
+  if (!args.chat_template_file.empty()) {
+    loaded.tokenizer->set_chat_template(read_text_file(args.chat_template_file));
+    try {  // a template that does not parse fails now, naming its file, not at the first chat
+      apply_chat_template(*loaded.tokenizer, {{"user", "hello"}});
+    } catch (const Error& e) {
+      fail("--chat-template-file '", args.chat_template_file, "': ", e.what());
+    }
+  }
   if (!quiet) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::fprintf(stderr, "loaded %s (%s; %s, KV %s) in %.2fs, %d threads\n", loaded.name.c_str(),

@@ -20,9 +20,12 @@ struct ModelArgs {
   int threads = 0;               // 0 = all cores
   std::string backend = "auto";  // auto, dense, quantized (model_loader.h: Backend)
   std::string kv_dtype = "auto"; // auto (f16 quantized, compute dtype dense), f32, f16, bf16, q8_0
+  std::string chat_template_file; // commands that chat: a Jinja template replacing the model's own
 };
 
 void add_model_options(CLI::App& app, ModelArgs& args);
+// --chat-template-file, for the commands that render chats (generate --chat, serve).
+void add_chat_template_option(CLI::App& app, ModelArgs& args);
 // Which path ran, for every JSON result: backend, kernels, KV dtype.
 nlohmann::json engine_fields(const LoadedModel& loaded);
 // Resolves the path, sets the thread count, loads, and prints one line to stderr.

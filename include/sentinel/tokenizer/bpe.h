@@ -134,6 +134,7 @@ class Tokenizer {
   bool is_special(int32_t id) const;
   PreTokenizerKind pre_tokenizer() const;  // None for the SentencePiece models
   const std::string& chat_template() const;  // empty if none
+  void set_chat_template(std::string chat_template);  // replaces the model's own (--chat-template-file)
   // "byte-level BPE, 49152 tokens, 48900 merges, pre-tokenizer smollm, 17 special, bos=1 eos=2", or
   // "SentencePiece (llama.cpp scores), 32000 tokens, 256 byte tokens, space prefix every segment, 3 special, bos=1 eos=2"
   std::string summary() const;
@@ -142,6 +143,7 @@ class Tokenizer {
   struct Impl;
   explicit Tokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<const Impl> impl_;  // immutable after construction; copies share it
+  std::optional<std::string> chat_template_;  // set_chat_template's, replacing the model's
 };
 
 // Incremental detokenization for streaming output: push() returns only whole UTF-8 characters and
