@@ -109,10 +109,11 @@ bool reads_attention(const PolicyOptions& options) {
 }
 
 void PolicyOptions::validate() const {
-  check(ratio >= 0.0 && ratio < 1.0, "compression ratio must be in [0, 1), got ", ratio,
+  using L = CompressionLimits;
+  check(ratio >= 0.0 && ratio <= L::kMaxRatio, "compression ratio must be in [0, ", L::kMaxRatio, "], got ", ratio,
         " (it is the fraction of the context removed from the KV cache)");
-  check(window >= 0, "window must be >= 0, got ", window);
-  check(sinks >= 0, "sinks must be >= 0, got ", sinks);
+  check(window >= 0 && window <= L::kMaxWindow, "window must be in [0, ", L::kMaxWindow, "] tokens, got ", window);
+  check(sinks >= 0 && sinks <= L::kMaxSinks, "sinks must be in [0, ", L::kMaxSinks, "] tokens, got ", sinks);
   check(stride_share >= 0.0 && stride_share <= 1.0, "--stride-share must be in [0, 1], got ", stride_share,
         " (the share of the older tokens' budget kept evenly spread instead of by attention)");
   check(stride_share == 0.0 || (method == Method::Sentinel && layout == SpanLayout::Heavy),
@@ -123,7 +124,8 @@ void PolicyOptions::validate() const {
   if (method == Method::Sentinel) {
     check(cl_id >= 0 && cr_id >= 0 && cl_id != cr_id, "sentinel compression needs the <CL>/<CR> token ids");
     if (spans.empty()) {
-      check(span >= 2, "--span must be >= 2 tokens (a span of 1 token saves nothing), got ", span);
+      check(span >= L::kMinSpan && span <= L::kMaxSpan, "span must be in [", L::kMinSpan, ", ", L::kMaxSpan,
+            "] tokens (a span of 1 token saves nothing; one longer than any context compresses nothing), got ", span);
       const double max_ratio = static_cast<double>(span - 1) / static_cast<double>(span);
       check(ratio <= max_ratio + 1e-12, "ratio ", ratio, " is impossible with spans of ", span,
             " tokens: each span leaves one <CR>, so at most (L-1)/L = ", max_ratio,

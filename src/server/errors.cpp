@@ -8,6 +8,7 @@ namespace sentinel::server {
 ErrorReply error_reply(int status, const std::string& message) {
   const char* type = status == 503   ? "unavailable_error"
                      : status == 404 ? "not_found_error"
+                     : status == 401 ? "authentication_error"
                      : status < 500  ? "invalid_request_error"
                                      : "server_error";
   return {status, {{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", status}}}}};

@@ -4,6 +4,7 @@
 #include "sentinel/server/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -13,6 +14,7 @@
 #include "sentinel/core/error.h"
 #include "sentinel/model/adapter.h"
 #include "sentinel/model/sentinels.h"
+#include "sentinel/server/connection_pool.h"
 #include "sentinel/server/errors.h"
 #include "sentinel/server/responses.h"
 #include "sentinel/server/state_file.h"
@@ -277,11 +279,17 @@ struct HttpServer::Impl {
     http.Post(R"(/slots/([^/]+))", [this](const httplib::Request& q, httplib::Response& s) {
       answer(s, [&] { slot_action(q, s); });
     });
+    http.set_pre_routing_handler([this](const httplib::Request& q, httplib::Response& s) {
+      if (authorized(q)) return httplib::Server::HandlerResponse::Unhandled;
+      send_error(s, error_reply(401, "this server needs an API key: send the header 'Authorization: Bearer <key>' "
+                                     "with the key it was started with (--api-key or SENTINEL_API_KEY)"));
+      return httplib::Server::HandlerResponse::Handled;
+    });
     http.set_error_handler([this](const httplib::Request& q, httplib::Response& s) {
       if (!s.body.empty()) return;
       if (s.status == 413)
         send_error(s, error_reply(413, "the request body is larger than the server's limit of " +
-                                           std::to_string(options.max_body_bytes) + " bytes (--max-body)"));
+                                           std::to_string(options.max_body_bytes) + " bytes (--max-body-kib)"));
       else if (s.status == 404)
         send_error(s, error_reply(404, "no route " + q.method + " " + q.path +
                                            "; see docs/server.md for the endpoints"));
@@ -291,6 +299,18 @@ struct HttpServer::Impl {
     http.set_exception_handler([](const httplib::Request&, httplib::Response& s, std::exception_ptr e) {
       send_error(s, map_exception(e));
     });
+  }
+
+  // Every route but /health (and /metrics when configured) needs the key, as llama-server's
+  // --api-key. Compared in constant time: the time to refuse says nothing about the key.
+  bool authorized(const httplib::Request& q) const {
+    if (options.api_key.empty() || q.path == "/health") return true;
+    if (q.path == "/metrics" && options.metrics_without_key) return true;
+    const std::string expected = "Bearer " + options.api_key;
+    const std::string given = q.get_header_value("Authorization");
+    unsigned char differ = given.size() == expected.size() ? 0 : 1;
+    for (size_t i = 0; i < expected.size(); ++i) differ |= static_cast<unsigned char>(expected[i] ^ (i < given.size() ? given[i] : 0));
+    return differ == 0;
   }
 
   void slot_action(const httplib::Request& q, httplib::Response& s) {
@@ -348,11 +368,20 @@ void HttpServer::run() {
   auto& http = impl_->http;
   const ServerOptions& o = impl_->options;
   http.set_payload_max_length(static_cast<size_t>(o.max_body_bytes));
-  http.set_read_timeout(30, 0);
+  http.set_read_timeout(o.read_timeout_s, 0);
   http.set_write_timeout(30, 0);
-  const int threads = o.http_threads > 0 ? o.http_threads
-                                         : o.scheduler.n_parallel + static_cast<int>(o.scheduler.queue_size) + 4;
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  // Threads grow with the connections, so clients that connect and go quiet hold a thread each
+  // (for at most the read timeout), not the service of everyone else.
+  const auto max_threads = static_cast<size_t>(o.http_threads);
+  http.new_task_queue = [max_threads] {
+    return new ConnectionPool(std::min<size_t>(8, max_threads), max_threads, std::chrono::seconds(10));
+  };
+  // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with which a second server on the
+  // same port starts and the kernel splits the connections between the two.
+  http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   int port = o.port;
   if (port == 0) {
     port = http.bind_to_any_port(o.host);

@@ -156,12 +156,13 @@ CompressionSpec parse_compression(const json& v, const CompressionSpec& fallback
   if (!v.contains("method"))
     p.add("field 'compression.method' is required (none, sentinel, local, scattered, strided, streaming or h2o)");
   if (auto method = get_compression_name(v, "method", parse_method, p)) spec.method = *method;
-  spec.ratio = get_number(v, "ratio", 0.0, 0.0, 0.999, p, "compression.");
-  spec.window = get_int(v, "window", spec.window, 0, 1 << 20, p, "compression.");
-  spec.sinks = get_int(v, "sinks", spec.sinks, 0, 1 << 20, p, "compression.");
+  using L = CompressionLimits;  // the CLI's bounds too (PolicyOptions::validate)
+  spec.ratio = get_number(v, "ratio", 0.0, 0.0, L::kMaxRatio, p, "compression.");
+  spec.window = get_int(v, "window", spec.window, 0, L::kMaxWindow, p, "compression.");
+  spec.sinks = get_int(v, "sinks", spec.sinks, 0, L::kMaxSinks, p, "compression.");
   spec.seed = static_cast<uint64_t>(get_int(v, "seed", 0, 0, INT64_MAX, p, "compression."));
   if (auto layout = get_compression_name(v, "layout", parse_span_layout, p)) spec.layout = *layout;
-  spec.span = get_int(v, "span", layout_default_span(spec.layout), 2, 4096, p, "compression.");
+  spec.span = get_int(v, "span", layout_default_span(spec.layout), L::kMinSpan, L::kMaxSpan, p, "compression.");
   spec.stride_share = get_number(v, "stride_share", -1.0, 0.0, 1.0, p, "compression.");
   if (auto rank = get_compression_name(v, "older_rank", parse_older_rank, p)) spec.older_rank = *rank;
   return spec;

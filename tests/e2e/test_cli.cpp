@@ -305,13 +305,42 @@ TEST_F(SentinelCli, ImpossibleCompressionRequestsAreRefused) {
     args.insert(args.end(), extra.begin(), extra.end());
     return sentinel(args);
   };
-  expect_one_line_error(with({"--compress", "local", "--ratio", "1"}), 1, "ratio must be in [0, 1), got 1");
+  expect_one_line_error(with({"--compress", "local", "--ratio", "1"}), 1, "ratio must be in [0, 0.999], got 1");
   expect_one_line_error(with({"--compress", "local", "--ratio", "-0.5"}), 1, "got -0.5");
   expect_one_line_error(with({"--compress", "sentinel", "--ratio", "0.9", "--span", "4"}), 1, "spans of 4 tokens");
   expect_one_line_error(with({"--compress", "sentinel", "--ratio", "0.5", "--span", "100"}), 1, "--span 100");
   expect_one_line_error(with({"--compress", "local"}), 1, "--ratio");
   expect_one_line_error(with({"--ratio", "0.5"}), 1, "--compress");
   expect_one_line_error(with({"--compress", "lsh", "--ratio", "0.5"}), 2, "lsh");
+  // Values that leave nothing to compress are refused as the server refuses them (one table).
+  expect_one_line_error(with({"--compress", "sentinel", "--ratio", "0.5", "--span", "1000000000"}), 1,
+                        "span must be in [2, 4096]");
+  expect_one_line_error(with({"--compress", "streaming", "--ratio", "0.5", "--sinks", "1000000000"}), 1,
+                        "sinks must be in [0, 1048576]");
+}
+
+// A run that removes clearly less than asked says so, on stderr and in its JSON.
+TEST_F(SentinelCli, RatioShortOfTheAskedIsReported) {
+  const std::string path = write_temp_file("wiki-short.txt", wiki_excerpt());
+  const ProcessResult r = sentinel({"ppl", "--data", path, "--max-tokens", "64", "--ctx", "64", "--stride", "64",
+                                    "--compress", "streaming", "--ratio", "0.5", "--sinks", "60", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_TRUE(parse_json(r).at("ratio_short_of_asked").get<bool>()) << describe(r);
+  EXPECT_NE(r.err.find("asked to remove 0.500 of the context"), std::string::npos) << describe(r);
+  const ProcessResult ok = sentinel({"ppl", "--data", path, "--max-tokens", "64", "--ctx", "64", "--stride", "64",
+                                     "--compress", "streaming", "--ratio", "0.5", "--sinks", "2", "--json"});
+  ASSERT_EQ(ok.exit_code, 0) << describe(ok);
+  EXPECT_FALSE(parse_json(ok).at("ratio_short_of_asked").get<bool>()) << describe(ok);
+}
+
+// Limits the CLI shares with the server, and inputs that are not what they claim.
+TEST_F(SentinelCli, OutOfRangeCountsAndNonTextPromptsAreRefused) {
+  expect_one_line_error(sentinel({"generate", "-p", "hi", "-t", "100000"}), 2, "100000");
+  expect_one_line_error(sentinel({"generate", "-p", "hi", "-n", "1000000000000"}), 2, "1000000000000");
+  const std::string latin1 = write_temp_file("latin1.txt", std::string("caf\xe9 au lait"));
+  expect_one_line_error(sentinel({"generate", "-f", latin1, "-n", "1"}), 1, "not valid UTF-8");
+  const std::string binary = write_temp_file("nul.txt", std::string("abc\0def", 7));
+  expect_one_line_error(sentinel({"generate", "-f", binary, "-n", "1"}), 1, "NUL byte at offset 3");
 }
 
 // Backend and KV-dtype requests that cannot run are refused before anything is generated.

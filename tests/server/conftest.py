@@ -25,14 +25,15 @@ SHARED_DATA = Path(os.environ.get("SENTINEL_SHARED_DATA", ROOT.parent / "shared"
 class Server:
     """One `sentinel serve` process; stderr is kept for failure messages."""
 
-    def __init__(self, *args, tmp_path=None):
+    def __init__(self, *args, tmp_path=None, env=None):
         if not CLI.exists():
             pytest.fail(f"{CLI} does not exist: build it (cmake --build build --target sentinel_cli) or set SENTINEL_CLI")
         # One model thread by default: the client and the server share two cores in CI, and a
         # thread pool that loses a core to the client waits at every barrier.
         threads = os.environ.get("SENTINEL_TEST_THREADS", "1")
         self.command = [str(CLI), "serve", "--port", "0", "--threads", threads, *map(str, args)]
-        self.process = subprocess.Popen(self.command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.process = subprocess.Popen(self.command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                                        env=None if env is None else {**os.environ, **env})
         self.log = []
         self.port = None
         ready = threading.Event()

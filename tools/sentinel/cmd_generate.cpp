@@ -13,6 +13,7 @@
 #include "sentinel/server/session_state.h"
 #include "sentinel/server/state_file.h"
 #include "sentinel/tokenizer/chat_template.h"
+#include "sentinel/tokenizer/unicode.h"
 
 namespace sentinel::cli {
 namespace {
@@ -30,6 +31,11 @@ int run_generate(const GenerateArgs& args) {
   args.generation.validate();
   PolicyOptions policy = parse_compression(args.compression);
   std::string prompt = args.prompt_file.empty() ? args.prompt : read_text_file(args.prompt_file);
+  // As the server: a prompt is text. Invalid UTF-8 or NUL bytes mean a binary or mis-encoded file.
+  const std::string source = args.prompt_file.empty() ? "--prompt" : "--prompt-file '" + args.prompt_file + "'";
+  check(unicode::is_valid_utf8(prompt), source, " is not valid UTF-8 text; convert it (iconv -t UTF-8) first");
+  check(prompt.find('\0') == std::string::npos, source, " holds a NUL byte at offset ", prompt.find('\0'),
+        ": it is not text");
   LoadedModel loaded = open_model(args.model, args.json);
   install_compression(policy, args.compression, loaded, args.json);
   const Tokenizer& tokenizer = *loaded.tokenizer;
@@ -114,6 +120,7 @@ int run_generate(const GenerateArgs& args) {
                           {"peak_kv_bytes", stats.peak_bytes},
                           {"kv_bytes_allocated", session.cache().bytes_allocated()}};
     out["engine"] = engine_fields(loaded);
+    report_ratio_shortfall(policy, stats.achieved_ratio(), &out);
     // Invalid UTF-8 (a reply cut inside a character) is replaced rather than refused.
     std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
   } else {
@@ -126,6 +133,7 @@ int run_generate(const GenerateArgs& args) {
                    static_cast<long long>(stats.cells_in_use), static_cast<long long>(stats.ordinary_seen),
                    stats.achieved_ratio(), static_cast<double>(session.cache().bytes_in_use()) / (1 << 20),
                    static_cast<double>(stats.peak_bytes) / (1 << 20));
+    report_ratio_shortfall(policy, stats.achieved_ratio());
   }
   return 0;
 }
@@ -144,7 +152,9 @@ Runner register_generate(CLI::App& app) {
   cmd->add_flag("--chat", args->chat, "Wrap the prompt as a user message in the model's chat template");
   cmd->add_option("--system", args->system, "System message for --chat (default: the template's own)");
   GenerationOptions& g = args->generation;
-  cmd->add_option("-n,--max-tokens", g.max_tokens, "Maximum tokens to generate")->capture_default_str();
+  cmd->add_option("-n,--max-tokens", g.max_tokens, "Maximum tokens to generate")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 24))
+      ->capture_default_str();
   cmd->add_option("--temperature", g.sampling.temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
   cmd->add_option("--top-k", g.sampling.top_k, "Sample from the k most likely tokens (0 = all)")->capture_default_str();
   cmd->add_option("--top-p", g.sampling.top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();

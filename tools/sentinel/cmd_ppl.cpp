@@ -85,6 +85,7 @@ int run_ppl(const PplArgs& args) {
                           {"ppl_ratio", r.ppl / r.reference_ppl()}, {"mean_kl_divergence", r.mean_kl()},
                           {"top1_agreement", r.top1_agreement()}};
     out["engine"] = engine_fields(loaded);
+    report_ratio_shortfall(policy, r.achieved_ratio(), &out);
     std::cout << out.dump() << "\n";
   } else {
     std::printf("ppl %.4f over %lld tokens (%lld windows, ctx %lld, stride %lld) in %.1fs, %.0f tok/s\n", r.ppl,
@@ -95,6 +96,7 @@ int run_ppl(const PplArgs& args) {
     if (r.has_reference)
       std::printf("vs dense float32 uncompressed: ppl %.4f (ratio %.4f), mean KL %.5f, same top token %.2f%%\n",
                   r.reference_ppl(), r.ppl / r.reference_ppl(), r.mean_kl(), 100.0 * r.top1_agreement());
+    report_ratio_shortfall(policy, r.achieved_ratio());
   }
   return 0;
 }

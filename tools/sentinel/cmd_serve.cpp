@@ -43,6 +43,10 @@ int run_serve(ServeArgs& args) {
   o.prompt_cache_bytes = args.cache_mib << 20;
   o.max_body_bytes = args.max_body_kib << 10;
 
+  check(o.api_key.find_first_of(" \t\r\n") == std::string::npos, "--api-key must not contain whitespace");
+  if (o.api_key.empty() && o.host != "127.0.0.1" && o.host != "localhost" && o.host != "::1")
+    std::fprintf(stderr, "warning: listening on %s without --api-key: anyone who reaches this address can use the "
+                         "server and its slot files\n", o.host.c_str());
   LoadedModel loaded = open_model(args.model);
   // Every request may ask for sentinel compression: install the rows (and the adapter) whatever
   // the server's default method is.
@@ -125,9 +129,20 @@ Runner register_serve(CLI::App& app) {
   cmd->add_option("--max-body-kib", args->max_body_kib, "Largest request body accepted, in KiB (larger: 413)")
       ->capture_default_str();
   cmd->add_option("--http-threads", o.http_threads,
-                  "HTTP worker threads (0 = parallel + queue + 4: each waiting client holds one)")
-      ->check(CLI::NonNegativeNumber)
+                  "Most HTTP connections served at once, each by a thread started when needed (idle and slow "
+                  "clients hold one each; beyond this many they wait)")
+      ->check(CLI::Range(1, 65536))
       ->capture_default_str();
+  cmd->add_option("--http-read-timeout", o.read_timeout_s,
+                  "Seconds a connection may send nothing (mid-header, mid-body or idle) before it is closed")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  cmd->add_option("--api-key", o.api_key,
+                  "Key every request but GET /health must send as 'Authorization: Bearer KEY' (else 401); also "
+                  "read from SENTINEL_API_KEY. Unset: no authentication")
+      ->envname("SENTINEL_API_KEY");
+  cmd->add_flag("--metrics-without-key", o.metrics_without_key,
+                "With --api-key, let GET /metrics answer without the key too (for a scraper on a private network)");
   add_compression_options(*cmd, args->compression);
   // add_compression_options describes --compress for one run; here it is the default of requests
   // that send no "compression" object.

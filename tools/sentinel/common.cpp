@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "sentinel/core/error.h"
 #include "sentinel/core/paths.h"
@@ -24,7 +25,8 @@ void add_model_options(CLI::App& app, ModelArgs& args) {
   app.add_option("--dtype", args.dtype, "Compute dtype: float32 or bfloat16")
       ->check(CLI::IsMember({"float32", "bfloat16", "f32", "bf16"}))
       ->capture_default_str();
-  app.add_option("-t,--threads", args.threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("-t,--threads", args.threads, "CPU threads (0 = all cores; more than the cores is allowed, with a warning)")
+      ->check(CLI::Range(0, kMaxThreads));
   app.add_option("--backend", args.backend,
                  "Weights: quantized reads a GGUF's Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K/Q5_K/Q6_K/F16/BF16/F32 matrices in "
                  "place (float32 compute, CPU kernels picked from cpuid; SENTINEL_ISA=scalar forces the portable ones), "
@@ -37,6 +39,19 @@ void add_model_options(CLI::App& app, ModelArgs& args) {
                  "backend, the compute dtype on the dense one")
       ->check(CLI::IsMember({"auto", "f32", "f16", "bf16", "q8_0"}))
       ->capture_default_str();
+}
+
+bool report_ratio_shortfall(const PolicyOptions& policy, double achieved, nlohmann::json* out) {
+  // 0.05: the budget rounds up, and a scheduler works in whole spans; a text of thousands of
+  // tokens lands within a few hundredths of the asked ratio.
+  const bool short_of_asked = policy.method != Method::None && achieved + 0.05 < policy.ratio;
+  if (out != nullptr) (*out)["ratio_short_of_asked"] = short_of_asked;
+  if (short_of_asked)
+    std::fprintf(stderr, "warning: asked to remove %.3f of the context, removed %.3f: the text is too short for these "
+                         "options (sinks %lld, window %lld, span %lld); read more text or ask for less\n",
+                 policy.ratio, achieved, static_cast<long long>(policy.sinks), static_cast<long long>(policy.window),
+                 static_cast<long long>(policy.span));
+  return short_of_asked;
 }
 
 void add_chat_template_option(CLI::App& app, ModelArgs& args) {
@@ -53,6 +68,10 @@ nlohmann::json engine_fields(const LoadedModel& loaded) {
 }
 
 LoadedModel open_model(const ModelArgs& args, bool quiet) {
+  const auto cores = static_cast<int>(std::thread::hardware_concurrency());
+  if (args.threads > cores && cores > 0)
+    std::fprintf(stderr, "warning: %d threads on %d cores: the threads wait for each other at every step, which "
+                         "is slower than -t %d\n", args.threads, cores, cores);
   if (args.threads > 0) at::set_num_threads(args.threads);
   const std::string path = args.model.empty() ? default_model_path() : args.model;
   const auto start = std::chrono::steady_clock::now();

@@ -14,6 +14,9 @@
 
 namespace sentinel::cli {
 
+// The most CPU threads any command takes (-t): far past any machine, short of a hang.
+inline constexpr int kMaxThreads = 1024;
+
 struct ModelArgs {
   std::string model;             // empty = the default model from the cache
   std::string dtype = "float32";
@@ -24,6 +27,11 @@ struct ModelArgs {
 };
 
 void add_model_options(CLI::App& app, ModelArgs& args);
+// A compressed run that removed clearly less than asked (the text shorter than the sinks, the
+// window or one span, ...) says so: one line on stderr, and the JSON field "ratio_short_of_asked"
+// (set here on `out` when given). Returns whether it fell short.
+bool report_ratio_shortfall(const PolicyOptions& policy, double achieved, nlohmann::json* out = nullptr);
+
 // --chat-template-file, for the commands that render chats (generate --chat, serve).
 void add_chat_template_option(CLI::App& app, ModelArgs& args);
 // Which path ran, for every JSON result: backend, kernels, KV dtype.

@@ -74,6 +74,14 @@ OlderRank default_older_rank(Method method, SpanLayout layout);
 // A rank as the CLI and the server take it: "" = not given, the default above.
 OlderRank resolve_older_rank(const std::string& given, Method method, SpanLayout layout);
 
+// The bounds of the compression knobs, one table for every front (CLI options, the server's
+// "compression" object, the Python API), so that a value one refuses the others refuse too.
+struct CompressionLimits {
+  static constexpr double kMaxRatio = 0.999;          // 1 would remove the whole context
+  static constexpr int64_t kMinSpan = 2, kMaxSpan = 4096;
+  static constexpr int64_t kMaxWindow = 1 << 20, kMaxSinks = 1 << 20;  // tokens, far past any context read
+};
+
 // Every knob of every policy, validated once by validate(). Fields a method does not use are ignored.
 struct PolicyOptions {
   Method method = Method::None;

@@ -21,7 +21,10 @@ struct ServerOptions {
   std::string adapter;             // applied adapter, reported by /v1/models ("" = none)
   std::string slot_save_path;      // folder of /slots save/restore files; "" = disabled
   int64_t max_body_bytes = 8 << 20;
-  int http_threads = 0;            // 0 = parallel + queue + 4: every waiting client holds one
+  int http_threads = 512;          // most connections served at once (connection_pool.h)
+  int read_timeout_s = 15;         // longest wait for a client's next bytes (header or body)
+  std::string api_key;             // "" = open; else every route but /health needs "Bearer <key>"
+  bool metrics_without_key = false;  // /metrics answers without the key too (for scrapers)
   int64_t prompt_cache_bytes = 256 << 20;
   ServerDefaults defaults;
   SchedulerOptions scheduler;

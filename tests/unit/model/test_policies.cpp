@@ -472,7 +472,8 @@ PolicyOptions sentinel_options() {
   } while (0)
 
 TEST(PolicyOptions, RatioMustBeInZeroToOne) {
-  EXPECT_ERROR_MENTIONS(options(Method::Local, 1.0), "[0, 1)", "got 1");
+  EXPECT_ERROR_MENTIONS(options(Method::Local, 1.0), "[0, 0.999]", "got 1");
+  EXPECT_ERROR_MENTIONS(options(Method::Local, 0.9995), "got 0.9995");
   EXPECT_ERROR_MENTIONS(options(Method::Local, -0.25), "got -0.25");
   EXPECT_ERROR_MENTIONS(options(Method::None, 1.5), "got 1.5");
   EXPECT_EQ(validation_error(options(Method::Local, 0.0)), "");

@@ -229,3 +229,52 @@ TEST(ServerRequest, MarkedSegmentSpansFollowTheSchedulerLayout) {
 
 }  // namespace
 }  // namespace sentinel::server
+
+namespace sentinel::server {
+namespace {
+
+// One table of compression bounds (policy.h: CompressionLimits) for the CLI and the server: each
+// value just past a bound is refused by the server's request parser and by PolicyOptions::validate
+// (what the CLI and the library run), and each value at the bound is accepted by both.
+TEST(CompressionLimitsTable, TheServerAndTheCliRefuseTheSameValues) {
+  using L = CompressionLimits;
+  struct Knob {
+    const char* field;
+    double at_bound, past_bound;
+  };
+  const std::vector<Knob> knobs = {{"ratio", L::kMaxRatio, 1.0},
+                                   {"span", static_cast<double>(L::kMaxSpan), static_cast<double>(L::kMaxSpan + 1)},
+                                   {"span", static_cast<double>(L::kMinSpan), static_cast<double>(L::kMinSpan - 1)},
+                                   {"window", static_cast<double>(L::kMaxWindow), static_cast<double>(L::kMaxWindow + 1)},
+                                   {"sinks", static_cast<double>(L::kMaxSinks), static_cast<double>(L::kMaxSinks + 1)}};
+  for (const Knob& k : knobs) {
+    for (const double value : {k.at_bound, k.past_bound}) {
+      SCOPED_TRACE(std::string(k.field) + " = " + std::to_string(value));
+      json compression = {{"method", "sentinel"}, {"ratio", 0.5}, {"span", 16}};
+      compression[k.field] = std::string(k.field) == "ratio" ? json(value) : json(static_cast<int64_t>(value));
+      if (std::string(k.field) == "ratio") compression["span"] = L::kMaxSpan;  // a ratio of 0.999 needs long spans
+      const std::string server_error = error_of(Endpoint::Chat, chat({{"compression", compression}}));
+      PolicyOptions cli;  // what `--compress sentinel --ratio .. --span .. --window .. --sinks ..` builds
+      cli.method = Method::Sentinel;
+      cli.cl_id = 100;
+      cli.cr_id = 101;
+      cli.ratio = compression["ratio"].get<double>();
+      cli.span = compression["span"].get<int64_t>();
+      cli.window = compression.value("window", int64_t{0});
+      cli.sinks = compression.value("sinks", int64_t{4});
+      std::string cli_error;
+      try {
+        cli.validate();
+      } catch (const Error& e) {
+        cli_error = e.what();
+      }
+      const bool refused = value == k.past_bound;
+      EXPECT_EQ(!server_error.empty(), refused) << server_error;
+      EXPECT_EQ(!cli_error.empty(), refused) << cli_error;
+      if (!cli_error.empty()) EXPECT_NE(cli_error.find(k.field), std::string::npos) << cli_error;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sentinel::server

@@ -1,0 +1,89 @@
+"""The server against careless and hostile clients: connections that send half a request and go
+quiet, a second server asked for a port in use, requests without the API key. Each test starts its
+own `sentinel serve` (the real binary and default model), so what it does to the connections or the
+port touches no other test."""
+import socket
+import subprocess
+import time
+
+import openai
+import pytest
+
+from conftest import CLI, Server
+
+
+def test_half_open_connections_do_not_stall_health():
+    server = Server("--parallel", 1, "--http-read-timeout", 5)
+    try:
+        quiet = []
+        for _ in range(200):
+            s = socket.create_connection(("127.0.0.1", server.port))
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")  # half a header, then nothing
+            quiet.append(s)
+        # Throughout the seconds those 200 stay open, /health answers within a second every time.
+        worst = 0.0
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            start = time.monotonic()
+            status, body = server.get("/health", timeout=1)
+            worst = max(worst, time.monotonic() - start)
+            assert status == 200 and body == {"status": "ok"}
+        assert worst < 1.0, worst
+        # And a real request still gets its answer.
+        r = server.client.completions.create(model="any", prompt="The capital of France is", max_tokens=2)
+        assert r.usage.completion_tokens == 2
+        for s in quiet:
+            s.close()
+    finally:
+        server.stop()
+    assert server.process.returncode == 0, "".join(server.log)
+
+
+def test_a_second_server_on_a_port_in_use_exits_with_an_error():
+    first = Server("--parallel", 1)
+    try:
+        second = subprocess.run([str(CLI), "serve", "--port", str(first.port), "--threads", "1"], capture_output=True,
+                                text=True, timeout=120)
+        assert second.returncode == 1, second.stderr
+        assert f"cannot listen on 127.0.0.1:{first.port}" in second.stderr, second.stderr
+        assert "listening on" not in second.stderr
+        status, _ = first.get("/health")
+        assert status == 200
+    finally:
+        first.stop()
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_api_key_guards_every_route_but_health(how):
+    key = "sk-test-0123456789"
+    server = Server("--parallel", 1, *(["--api-key", key] if how == "flag" else []),
+                    env={"SENTINEL_API_KEY": key} if how == "environment" else None)
+    try:
+        good = openai.OpenAI(base_url=server.url + "/v1", api_key=key, max_retries=0, timeout=120)
+        r = good.completions.create(model="any", prompt="Hello", max_tokens=1)
+        assert r.usage.completion_tokens == 1
+        assert [m.id for m in good.models.list()]
+        for wrong in ("wrong", key + "x", key[:-1]):
+            bad = openai.OpenAI(base_url=server.url + "/v1", api_key=wrong, max_retries=0, timeout=120)
+            with pytest.raises(openai.AuthenticationError) as e:
+                bad.chat.completions.create(model="any", messages=[{"role": "user", "content": "hi"}], max_tokens=1)
+            assert "Authorization: Bearer" in str(e.value)
+        # Without any header: every route but /health is refused, the slots and metrics included.
+        assert server.get("/health")[0] == 200
+        for path in ("/v1/models", "/metrics", "/slots"):
+            status, body = server.get(path)
+            assert status == 401, (path, body)
+            assert body["error"]["type"] == "authentication_error"
+        assert server.post("/tokenize", {"content": "hi"})[0] == 401
+    finally:
+        server.stop()
+    assert server.process.returncode == 0, "".join(server.log)
+
+
+def test_metrics_can_be_left_open_for_a_scraper():
+    server = Server("--parallel", 1, "--api-key", "k", "--metrics-without-key")
+    try:
+        assert server.get("/metrics")[0] == 200
+        assert server.get("/v1/models")[0] == 401
+    finally:
+        server.stop()
