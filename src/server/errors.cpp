@@ -7,6 +7,7 @@ namespace sentinel::server {
 
 ErrorReply error_reply(int status, const std::string& message) {
   const char* type = status == 503   ? "unavailable_error"
+                     : status == 507 ? "insufficient_storage_error"
                      : status == 404 ? "not_found_error"
                      : status == 401 ? "authentication_error"
                      : status < 500  ? "invalid_request_error"

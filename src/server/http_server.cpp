@@ -207,7 +207,26 @@ struct HttpServer::Impl {
     check(!name.empty() && name.size() <= 255 && name.find('/') == std::string::npos && name.find('\\') == std::string::npos &&
               name != "." && name != "..",
           "field 'filename' must be a plain file name (no folders), got '", name, "'");
-    return (std::filesystem::path(options.slot_save_path) / name).string();
+    const std::filesystem::path path = std::filesystem::path(options.slot_save_path) / name;
+    // A link in the folder could point anywhere on the server: neither read nor replaced.
+    check(!std::filesystem::is_symlink(std::filesystem::symlink_status(path)), "'", name,
+          "' in --slot-save-path is a symbolic link; slot files are plain files");
+    return path.string();
+  }
+
+  // A save may add at most what the quota leaves: files and bytes in the folder (the file it
+  // replaces does not count).
+  void check_slot_quota(const std::string& path, int64_t new_bytes) const {
+    int64_t files = 0, bytes = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(options.slot_save_path)) {
+      if (entry.is_symlink() || !entry.is_regular_file() || entry.path() == path) continue;
+      ++files;
+      bytes += static_cast<int64_t>(entry.file_size());
+    }
+    if (files + 1 > options.slot_max_files || bytes + new_bytes > options.slot_max_bytes)
+      throw HttpError(507, "the slot folder is full (" + std::to_string(files) + " files, " +
+                               std::to_string(bytes >> 20) + " MiB; this save needs " + std::to_string(new_bytes >> 20) +
+                               " MiB more): delete saved states, or raise --slot-max-files / --slot-max-mib");
   }
 
   void routes() {
@@ -229,7 +248,7 @@ struct HttpServer::Impl {
                    {"n_vocab", loaded.config.n_vocab},
                    {"n_parallel", options.scheduler.n_parallel},
                    {"fingerprint", fingerprint},
-                   {"adapter", options.adapter},
+                   {"adapter", std::filesystem::path(options.adapter).filename().string()},  // no server paths
                    {"sentinel_compression", cl_id >= 0},
                    {"engine", loaded.model->backend_description()}};
       send_json(s, 200,
@@ -327,6 +346,21 @@ struct HttpServer::Impl {
     const std::string action = q.get_param_value("action");
     const json body = parse_json_body(q.body);
     const std::string path = slot_file(body);
+    try {
+      save_or_restore(id, action, body, path, s);
+    } catch (const HttpError&) {
+      throw;
+    } catch (const Error& e) {
+      // State-file messages name the file by its path on the server: answer with its name only.
+      std::string message = e.what();
+      for (size_t at; (at = message.find(path)) != std::string::npos;)
+        message.replace(at, path.size(), body["filename"].get<std::string>());
+      throw Error(message);
+    }
+  }
+
+  void save_or_restore(int id, const std::string& action, const json& body, const std::string& path,
+                       httplib::Response& s) {
     const StateFileInfo info{fingerprint, loaded.name};
     const auto t0 = Clock::now();
     if (action == "save") {
@@ -335,6 +369,7 @@ struct HttpServer::Impl {
         *state = scheduler->capture_slot(id);
         return json();
       });
+      check_slot_quota(path, state->bytes());
       const int64_t bytes = save_state_file(path, *state, info);
       send_json(s, 200, {{"id_slot", id}, {"filename", body["filename"]}, {"n_saved", state->tokens.size()},
                          {"n_written", bytes}, {"kv_entries", state->cells.size()},

@@ -87,3 +87,36 @@ def test_metrics_can_be_left_open_for_a_scraper():
         assert server.get("/v1/models")[0] == 401
     finally:
         server.stop()
+
+
+def test_slot_files_are_plain_bounded_and_named_without_server_paths(tmp_path, document):
+    slots = tmp_path / "slots"
+    slots.mkdir()
+    (tmp_path / "secret.state").write_bytes(b"SNTLSTATE\0 not a state")
+    (slots / "link.state").symlink_to(tmp_path / "secret.state")
+    server = Server("--parallel", 1, "--slot-save-path", slots, "--slot-max-files", 1)
+    try:
+        server.client.completions.create(model="any", prompt=document[:400], max_tokens=2)
+        status, body = server.post("/slots/0?action=save", {"filename": "a.state"})
+        assert status == 200, body
+        # A second file would pass the quota of one: refused with the options that raise it.
+        status, body = server.post("/slots/0?action=save", {"filename": "b.state"})
+        assert status == 507, body
+        assert "--slot-max-files" in body["error"]["message"]
+        assert not (slots / "b.state").exists()
+        # Saving over the file already there replaces it: within the quota.
+        assert server.post("/slots/0?action=save", {"filename": "a.state"})[0] == 200
+        # A link in the folder is neither read nor written through.
+        for action in ("restore", "save"):
+            status, body = server.post(f"/slots/0?action={action}", {"filename": "link.state"})
+            assert status == 400 and "symbolic link" in body["error"]["message"], (action, body)
+        assert (tmp_path / "secret.state").read_bytes() == b"SNTLSTATE\0 not a state"
+        # A damaged file is refused by its name, never by its path on the server.
+        (slots / "a.state").write_bytes((slots / "a.state").read_bytes()[:300])
+        status, body = server.post("/slots/0?action=restore", {"filename": "a.state"})
+        assert status == 400 and "a.state" in body["error"]["message"], body
+        assert str(tmp_path) not in body["error"]["message"], body
+        status, models = server.get("/v1/models")
+        assert "/" not in models["data"][0]["meta"]["adapter"], models
+    finally:
+        server.stop()

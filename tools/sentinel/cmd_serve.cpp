@@ -19,6 +19,7 @@ struct ServeArgs {
   int64_t ctx = 0;
   int64_t cache_mib = 256;
   int64_t max_body_kib = 8192;
+  int64_t slot_max_mib = 4096;
 };
 
 server::HttpServer* g_server = nullptr;
@@ -42,6 +43,7 @@ int run_serve(ServeArgs& args) {
           "' is not a folder; create it first");
   o.prompt_cache_bytes = args.cache_mib << 20;
   o.max_body_bytes = args.max_body_kib << 10;
+  o.slot_max_bytes = args.slot_max_mib << 20;
 
   check(o.api_key.find_first_of(" \t\r\n") == std::string::npos, "--api-key must not contain whitespace");
   if (o.api_key.empty() && o.host != "127.0.0.1" && o.host != "localhost" && o.host != "::1")
@@ -122,6 +124,12 @@ Runner register_serve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--cache-min-tokens", o.scheduler.min_cache_tokens, "Shortest prefix kept in the prompt cache")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--slot-max-files", o.slot_max_files, "Saved state files the slot folder may hold (a save past it: 507)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  cmd->add_option("--slot-max-mib", args->slot_max_mib, "MiB the slot folder's state files may take in all")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
       ->capture_default_str();
   cmd->add_option("--slot-save-path", o.slot_save_path,
                   "Folder for POST /slots/{id}?action=save|restore state files (unset = save/restore off)");

@@ -20,6 +20,8 @@ struct ServerOptions {
   std::string model_id;            // the "model" name clients see; default: the file's name
   std::string adapter;             // applied adapter, reported by /v1/models ("" = none)
   std::string slot_save_path;      // folder of /slots save/restore files; "" = disabled
+  int64_t slot_max_files = 64;     // state files the folder may hold; a save past it is refused (507)
+  int64_t slot_max_bytes = int64_t{4} << 30;  // and bytes
   int64_t max_body_bytes = 8 << 20;
   int http_threads = 512;          // most connections served at once (connection_pool.h)
   int read_timeout_s = 15;         // longest wait for a client's next bytes (header or body)
