@@ -34,10 +34,31 @@ std::shared_ptr<const SessionState> PromptCache::lookup(std::span<const int32_t>
     if (key.empty() || key != it->key) continue;
     best = it;
   }
+  if (best != entries_.end()) {
+    entries_.splice(entries_.begin(), entries_, best);  // most recently used
+    ++hits_;
+    return entries_.front().state;
+  }
+  if (policy.method != Method::None || tokens.empty()) return nullptr;
+  // A shared beginning of an uncompressed state: cut at the longest one.
+  int64_t shared = 0;
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (it->state->policy.method != Method::None) continue;
+    const auto& cached = it->state->tokens;
+    const size_t limit = std::min(cached.size(), tokens.size() - 1);  // one token left to read
+    const auto n = static_cast<int64_t>(std::mismatch(cached.begin(), cached.begin() + limit, tokens.begin()).first -
+                                        cached.begin());
+    if (n > shared && n >= min_shared_tokens_) {
+      shared = n;
+      best = it;
+    }
+  }
   if (best == entries_.end()) return nullptr;
-  entries_.splice(entries_.begin(), entries_, best);  // most recently used
+  std::optional<SessionState> cut = truncated_state(*best->state, shared);
+  if (!cut) return nullptr;
+  entries_.splice(entries_.begin(), entries_, best);
   ++hits_;
-  return entries_.front().state;
+  return std::make_shared<const SessionState>(std::move(*cut));
 }
 
 void PromptCache::insert(std::shared_ptr<const SessionState> state) {

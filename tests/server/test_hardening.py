@@ -120,3 +120,30 @@ def test_slot_files_are_plain_bounded_and_named_without_server_paths(tmp_path, d
         assert "/" not in models["data"][0]["meta"]["adapter"], models
     finally:
         server.stop()
+
+
+def test_a_restored_slot_serves_the_same_question_and_a_continuation(tmp_path, document):
+    """Saved after a chat, a slot holds the prompt and the answer. Restored by a new server, the
+    same question reuses all of its prompt but the last token, and a follow-up that repeats the
+    conversation reuses the whole exchange."""
+    question = [{"role": "user", "content": "Summarise this text.\n\n" + document[:1200]}]
+    first = Server("--parallel", 1, "--slot-save-path", tmp_path)
+    try:
+        answer = first.client.chat.completions.create(model="any", messages=question, max_tokens=8, temperature=0)
+        assert first.post("/slots/0?action=save", {"filename": "chat.state"})[0] == 200
+    finally:
+        first.stop()
+    second = Server("--parallel", 1, "--slot-save-path", tmp_path)
+    try:
+        status, body = second.post("/slots/0?action=restore", {"filename": "chat.state"})
+        assert status == 200, body
+        again = second.client.chat.completions.create(model="any", messages=question, max_tokens=8, temperature=0)
+        assert again.choices[0].message.content == answer.choices[0].message.content
+        cached = again.usage.prompt_tokens_details.cached_tokens
+        assert cached == again.usage.prompt_tokens - 1, again.usage
+        follow_up = question + [{"role": "assistant", "content": answer.choices[0].message.content},
+                                {"role": "user", "content": "And in one word?"}]
+        more = second.client.chat.completions.create(model="any", messages=follow_up, max_tokens=4, temperature=0)
+        assert more.usage.prompt_tokens_details.cached_tokens >= again.usage.prompt_tokens - 1, more.usage
+    finally:
+        second.stop()

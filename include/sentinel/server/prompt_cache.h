@@ -23,10 +23,16 @@ std::string policy_key(const PolicyOptions& policy, int64_t n_tokens);
 
 class PromptCache {
  public:
-  explicit PromptCache(int64_t max_bytes) : max_bytes_(max_bytes) {}
+  // min_shared_tokens: the shortest common prefix worth cutting out of a longer state (below).
+  explicit PromptCache(int64_t max_bytes, int64_t min_shared_tokens = 16)
+      : max_bytes_(max_bytes), min_shared_tokens_(min_shared_tokens) {}
 
   // The longest cached state whose tokens are a proper prefix of `tokens` (at least one token
-  // is left to read, so the request gets logits) and whose key matches under `policy`; null if none.
+  // is left to read, so the request gets logits) and whose key matches under `policy`. Failing
+  // that, for an uncompressed request, the longest common prefix (at least min_shared_tokens) with
+  // an uncompressed state cut out of it (session_state.h: truncated_state): a state saved after a
+  // chat holds the prompt and the answer, and the same question asked again shares the prompt
+  // only. Null if none.
   std::shared_ptr<const SessionState> lookup(std::span<const int32_t> tokens, const PolicyOptions& policy);
   // Adds a state (replacing one with the same tokens and key), then evicts the least recently
   // used until the total fits. A state larger than the whole budget is not kept.
@@ -45,6 +51,7 @@ class PromptCache {
   mutable std::mutex mutex_;
   std::list<Entry> entries_;  // most recently used first
   int64_t max_bytes_;
+  int64_t min_shared_tokens_;
   int64_t bytes_ = 0;
   int64_t hits_ = 0;
 };

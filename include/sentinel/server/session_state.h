@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,12 @@ struct SessionState {
 // Can a session of this method be saved and resumed? Every method whose plan depends on token
 // indices alone (all but h2o, whose attention scores are not in the cache).
 bool resumable(const PolicyOptions& policy);
+
+// The state after the first n_tokens of `state`'s tokens (0 < n_tokens < its tokens), when that can
+// be cut out exactly: an uncompressed state, where every token has its cell, in order, and every
+// layer still holds them all (a sliding-window model's state shorter than its window). Else nullopt:
+// a compressed state has already evicted cells the shorter one would hold.
+std::optional<SessionState> truncated_state(const SessionState& state, int64_t n_tokens);
 
 // Copies the session's tokens (given: the session does not keep them), cells and rows.
 SessionState capture_state(Session& session, std::span<const int32_t> tokens_fed);

@@ -14,6 +14,7 @@
 #include "sentinel/engine/model_loader.h"
 #include "sentinel/model/adapter.h"
 #include "sentinel/model/sentinels.h"
+#include "sentinel/server/prompt_cache.h"
 #include "sentinel/server/session_state.h"
 #include "sentinel/server/state_file.h"
 #include "support/test_paths.h"
@@ -120,6 +121,40 @@ TEST_F(StateFile, RestoredSlidingWindowSessionContinuesExactly) {
   Session s(gemma3().model, gemma3().model->cache_options(16));
   s.append(tokens(24, gemma3()), Logits::None, 4);
   EXPECT_GT(s.cache().window_begin(), 0) << "the state must hold a moved window";
+}
+
+// A state saved after a chat holds the prompt and the answer; the same question asked again (or a
+// continuation that departs from the answer) shares only a prefix. The prompt cache cuts an
+// uncompressed state at the longest common prefix, and the session continues from it as a fresh
+// one reading the whole prompt does. A compressed state is never cut: it has evicted what the
+// shorter one would hold.
+TEST_F(StateFile, RestoredStateIsReusedUpToTheLongestCommonPrefix) {
+  c10::InferenceMode guard;
+  for (LoadedModel* m : {&tiny(), &gemma3()}) {
+    SCOPED_TRACE(m->name);
+    const std::vector<int32_t> saved = tokens(40, *m);  // "prompt + answer"
+    std::vector<int32_t> asked(saved.begin(), saved.begin() + 30);
+    for (int32_t t : {5, 6, 7, 8, 9}) asked.push_back(t);  // the same prompt, another continuation
+    Session original(m->model, m->model->cache_options(64));
+    original.append(saved, Logits::None);
+    PromptCache cache(1 << 30);
+    cache.insert(std::make_shared<SessionState>(capture_state(original, saved)));
+    const auto hit = cache.lookup(asked, {});
+    ASSERT_TRUE(hit);
+    ASSERT_EQ(hit->tokens.size(), 30u);
+    Session resumed(m->model, m->model->cache_options(64));
+    restore_state(resumed, *hit);
+    const at::Tensor got = resumed.append(std::span(asked).subspan(30), Logits::All);
+    Session fresh(m->model, m->model->cache_options(64));
+    const at::Tensor expected = fresh.append(asked, Logits::All).narrow(0, 30, 5);
+    EXPECT_LT((got - expected).abs().max().item<double>(), 1e-4);
+
+    Session compressed(m->model, m->model->cache_options(64), policies(*m)[3]);  // streaming 0.5
+    compressed.append(saved, Logits::None);
+    PromptCache other(1 << 30);
+    other.insert(std::make_shared<SessionState>(capture_state(compressed, saved)));
+    EXPECT_FALSE(other.lookup(asked, policies(*m)[3]));
+  }
 }
 
 TEST_F(StateFile, ForeignTruncatedAlteredAndOldFilesAreRefused) {
