@@ -146,13 +146,33 @@ Adapter load_adapter(const std::string& path) {
         fail("adapter ", path, ": metadata lora_positions: ", e.what());
       }
     }
+    check(adapter.lora_rank >= 1 && adapter.lora_alpha > 0, "adapter ", path, ": metadata lora_rank ",
+          adapter.lora_rank, " and lora_alpha ", adapter.lora_alpha, " must be positive");
+    std::set<std::string> leaves;  // the modules the tensors adapt: q_proj, ...
     for (const auto& [name, tensor] : adapter.lora) {
       const bool is_a = name.ends_with(".lora_A.weight");
       check(is_a || name.ends_with(".lora_B.weight"), "adapter ", path, ": unexpected tensor \"", name, "\"");
       check(tensor.size(is_a ? 0 : 1) == adapter.lora_rank, "adapter ", path, ": tensor \"", name, "\" ",
             tensor.sizes(), " does not have rank ", adapter.lora_rank, " (metadata lora_rank)");
+      const std::string module = name.substr(0, name.size() - std::string(".lora_A.weight").size());
+      check(adapter.lora.count(module + (is_a ? ".lora_B.weight" : ".lora_A.weight")) == 1, "adapter ", path,
+            ": tensor \"", name, "\" has no ", is_a ? "lora_B" : "lora_A", " partner");
+      leaves.insert(module.substr(module.rfind('.') + 1));
+    }
+    // The metadata says what the file holds; a file whose tensors say otherwise was altered.
+    if (adapter.metadata.count("lora_target_modules")) {
+      std::string listed;
+      for (const auto& leaf : lora_target_names())
+        if (leaves.count(leaf)) listed += (listed.empty() ? "" : ",") + leaf;
+      check(listed == adapter.metadata.at("lora_target_modules"), "adapter ", path,
+            ": metadata lora_target_modules \"", adapter.metadata.at("lora_target_modules"),
+            "\" disagrees with its tensors, which adapt \"", listed, "\"; re-save it with `sentinel train`");
     }
   }
+  if (adapter.sentinel_embeddings.defined() && adapter.metadata.count("n_embd"))
+    check(std::to_string(adapter.sentinel_embeddings.size(1)) == adapter.metadata.at("n_embd"), "adapter ", path,
+          ": metadata n_embd ", adapter.metadata.at("n_embd"), " disagrees with its sentinel rows of ",
+          adapter.sentinel_embeddings.size(1), " values");
   return adapter;
 }
 

@@ -236,7 +236,7 @@ Runner register_bench(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--decode-tokens", a->decode_tokens, "Tokens decoded after the prompt")->capture_default_str();
   cmd->add_option("--repeats", a->repeats, "Measured runs per cell, after one warm-up run")->capture_default_str();
-  cmd->add_option("--chunk", a->chunk, "Prompt tokens per forward pass")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--chunk", a->chunk, "Prompt tokens per forward pass")->check(count_at_least(1))->capture_default_str();
   add_results_options(*cmd, a->out, a->resume);
   return [a] { return run_bench(*a); };
 }

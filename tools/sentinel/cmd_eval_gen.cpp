@@ -186,7 +186,7 @@ CLI::App* register_eval_gen(CLI::App& eval, Runner& runner) {
   cmd->add_option("--new-tokens", a->new_tokens, "Tokens generated and compared with the real continuation")
       ->capture_default_str();
   cmd->add_option("--docs-per-file", a->per_file, "Excerpts taken from each --data file")->capture_default_str();
-  cmd->add_option("--chunk", a->chunk, "Prefix tokens per forward pass")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--chunk", a->chunk, "Prefix tokens per forward pass")->check(count_at_least(1))->capture_default_str();
   cmd->add_option("--temperature", a->sampling.temperature, "Sampling temperature (0 = greedy, the default)")
       ->capture_default_str();
   cmd->add_option("--top-p", a->sampling.top_p, "Nucleus sampling: keep the smallest set with this probability")

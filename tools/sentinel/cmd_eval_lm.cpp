@@ -227,12 +227,12 @@ CLI::App* register_eval_lm(CLI::App& eval, Runner& runner) {
   cmd->add_option("--stride", a->stride, "stream: tokens between window starts (0 = ctx, disjoint windows)")
       ->capture_default_str();
   cmd->add_option("--chunk", a->chunk, "stream: tokens per forward pass while reading a window")
-      ->check(CLI::PositiveNumber)
+      ->check(count_at_least(1))
       ->capture_default_str();
   cmd->add_option("--h2o-chunk", a->h2o_chunk,
                   "stream, h2o: tokens per forward pass (h2o evicts between passes, so the tokens of one pass see "
                   "each other uncompressed; 1 = exact decoding, slow)")
-      ->check(CLI::PositiveNumber)
+      ->check(count_at_least(1))
       ->capture_default_str();
   cmd->add_flag("!--no-kl", a->kl,
                 "stream: skip the KL divergence from the uncompressed base model (no adapter, full cache), which "

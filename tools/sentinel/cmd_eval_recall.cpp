@@ -152,10 +152,10 @@ CLI::App* register_eval_recall(CLI::App& eval, Runner& runner) {
   cmd->add_option("--passage", a->passage, "repeat: tokens of the passage that recurs")->capture_default_str();
   cmd->add_option("--lead", a->lead, "repeat: tokens of text before the passage (after the sinks)")->capture_default_str();
   cmd->add_option("--chunk", a->chunk, "Tokens per forward pass while reading")
-      ->check(CLI::PositiveNumber)
+      ->check(count_at_least(1))
       ->capture_default_str();
   cmd->add_option("--h2o-chunk", a->h2o_chunk, "h2o: tokens per forward pass (it evicts between passes only)")
-      ->check(CLI::PositiveNumber)
+      ->check(count_at_least(1))
       ->capture_default_str();
   add_grid_options(*cmd, a->grid);
   add_results_options(*cmd, a->out, a->resume);

@@ -116,7 +116,7 @@ Runner register_ppl(CLI::App& app) {
   cmd->add_option("--chunk", args->chunk,
                   "Read each window incrementally, N tokens per forward pass (1 = pure decoding); implied (512) by "
                   "--compress")
-      ->check(CLI::PositiveNumber);
+      ->check(count_at_least(1));
   cmd->add_option("--max-tokens", args->max_tokens, "Evaluate only the first N tokens (0 = all)")->capture_default_str();
   cmd->add_flag("--json", args->json, "Print one JSON object with \"ppl\", \"tokens\", ...");
   cmd->add_flag("--kl-divergence", args->kl_divergence,

@@ -96,11 +96,11 @@ Runner register_serve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--queue", o.scheduler.queue_size,
                   "Requests that may wait for a free slot; beyond that the server answers 503 (retry later)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(count_at_least(0))
       ->capture_default_str();
   cmd->add_option("-c,--ctx", args->ctx,
                   "Context: positions one request may use, prompt plus generated tokens (0 = the model's training context)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(count_at_least(0))
       ->capture_default_str();
   cmd->add_option("-n,--n-predict", o.defaults.max_tokens, "Tokens generated when a request gives no max_tokens")
       ->capture_default_str();
@@ -111,19 +111,19 @@ Runner register_serve(CLI::App& app) {
   cmd->add_option("--chunk", o.scheduler.prefill_chunk,
                   "Prompt tokens a slot reads per step: smaller keeps the other slots' tokens flowing during a long "
                   "prompt, larger reads prompts faster")
-      ->check(CLI::PositiveNumber)
+      ->check(count_at_least(1))
       ->capture_default_str();
   cmd->add_option("--batch-tokens", o.scheduler.step_tokens,
                   "Tokens one step feeds, all slots together: every decoding slot's next token, then prompt chunks "
                   "oldest request first (smaller: steadier streaming while prompts are read; larger: prompts read faster)")
-      ->check(CLI::PositiveNumber)
+      ->check(count_at_least(1))
       ->capture_default_str();
   cmd->add_option("--cache-mib", args->cache_mib,
                   "Memory for the prompt cache (compressed states of earlier prompts' prefixes, reused by later "
                   "requests that start the same way); 0 turns it off")
       ->capture_default_str();
   cmd->add_option("--cache-min-tokens", o.scheduler.min_cache_tokens, "Shortest prefix kept in the prompt cache")
-      ->check(CLI::NonNegativeNumber)
+      ->check(count_at_least(0))
       ->capture_default_str();
   cmd->add_option("--slot-max-files", o.slot_max_files, "Saved state files the slot folder may hold (a save past it: 507)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))

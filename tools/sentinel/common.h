@@ -14,6 +14,11 @@
 
 namespace sentinel::cli {
 
+// A count option's check. CLI11's NonNegativeNumber and PositiveNumber print DBL_MAX, 309 digits,
+// as the upper bound in their message ("--ctx: Value -1 not in range 0 to 1797..."); this names
+// one a person can read, far past any count these commands take.
+inline CLI::Range count_at_least(int64_t min) { return CLI::Range(min, int64_t{1} << 30); }
+
 // The most CPU threads any command takes (-t): far past any machine, short of a hang.
 inline constexpr int kMaxThreads = 1024;
 

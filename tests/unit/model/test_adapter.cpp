@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <tuple>
 
 #include "sentinel/core/error.h"
 #include "sentinel/engine/model_loader.h"
@@ -102,6 +103,35 @@ TEST_F(AdapterFile, ForeignOrDamagedFilesAreRefused) {
         }
       },
       Error);
+
+  // A real adapter whose metadata disagrees with its tensors: each key altered in turn.
+  Adapter lora = random_adapter();
+  lora.lora_rank = 2;
+  lora.lora_alpha = 4;
+  lora.lora["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"] = at::randn({2, tiny_.config.n_embd});
+  lora.lora["base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"] = at::randn({tiny_.config.n_embd, 2});
+  save_adapter(path_, lora, tiny_.model, tiny_.name);
+  ASSERT_NO_THROW(load_adapter(path_));
+  const std::vector<std::tuple<std::string, std::string, std::string>> altered = {
+      {"lora_target_modules", "q_proj,v_proj", "disagrees with its tensors"},
+      {"n_embd", "7", "metadata n_embd 7"},
+      {"lora_alpha", "0", "must be positive"},
+  };
+  for (const auto& [key, value, message] : altered) {
+    const SafetensorsFile saved = SafetensorsFile::open(path_);
+    SafetensorsWriter rewrite;
+    for (const auto& t : saved.tensors()) rewrite.add(t.name, t.dtype, t.shape, t.data);
+    for (const auto& [k, v] : saved.metadata()) rewrite.set_metadata(k, k == key ? value : v);
+    const std::string other = path_ + ".altered";
+    rewrite.write(other);
+    try {
+      load_adapter(other);
+      ADD_FAILURE() << key << " = " << value << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+    ::unlink(other.c_str());
+  }
 
   // A real adapter cut short.
   save_adapter(path_, random_adapter(), tiny_.model, tiny_.name);
