@@ -53,8 +53,8 @@ def run(args, prompt_path: Path, n_prompt: int, method: str, ratio: float) -> di
     res = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
     if res["prompt_tokens"] != n_prompt:
         sys.exit(f"bench: sentinel saw {res['prompt_tokens']} prompt tokens, expected {n_prompt}")
-    # decode_seconds spans the first sampled token to the last: D+1 samples and D forwards.
-    steps = res["generated_tokens"] - 1
+    # decode_seconds is the decode steps' own time (sampling and one forward each), output excluded.
+    steps = res["decode_steps"]
     return {"method": method, "ratio": ratio, "prefill_s": res["prefill_seconds"], "decode_s": res["decode_seconds"],
             "decode_steps": steps, "decode_tps": steps / res["decode_seconds"], "kv_bytes": res["kv_bytes"],
             "peak_kv_bytes": res["peak_kv_bytes"], "kv_entries": res["kv_entries"],

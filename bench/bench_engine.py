@@ -63,8 +63,8 @@ def run_sentinel(args, prompt_path: Path, n_prompt: int, dtype: str) -> dict:
         sys.exit(f"bench: sentinel saw {res['prompt_tokens']} prompt tokens, expected {n_prompt}")
     if res["dtype"] != dtype:
         sys.exit(f"bench: sentinel ran in {res['dtype']}, expected {dtype}")
-    # decode_seconds spans the first sampled token to the last: D+1 samples and D forwards.
-    n_steps = res["generated_tokens"] - 1
+    # decode_seconds is the decode steps' own time (sampling and one forward each), output excluded.
+    n_steps = res["decode_steps"]
     return {"prefill_s": res["prefill_seconds"], "decode_s": res["decode_seconds"], "decode_steps": n_steps,
             "step_s": None, "tokens": res["tokens"]}
 

@@ -66,10 +66,11 @@ GenerationResult generate(Session& session, const Tokenizer& tokenizer, std::spa
   const auto t0 = Clock::now();
   at::Tensor logits = session.append(prompt, Logits::Last, options.prefill_chunk);
   result.prefill_seconds = seconds_since(t0);
-  const auto t1 = Clock::now();
   bool done = options.max_tokens == 0;
   while (!done) {
+    const auto step_start = Clock::now();  // a step: sample, then feed what was sampled
     const int32_t next = sampler.sample(logits, history);
+    const double sampling_seconds = seconds_since(step_start);
     if (std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end()) {
       result.stop_reason = StopReason::Eos;
       break;
@@ -98,13 +99,15 @@ GenerationResult generate(Session& session, const Tokenizer& tokenizer, std::spa
       break;
     }
     const int32_t one[] = {next};
+    const auto feed_start = Clock::now();
     logits = session.append(one, Logits::Last);
+    result.decode_seconds += sampling_seconds + seconds_since(feed_start);
+    ++result.decode_steps;
   }
   if (result.stop_reason != StopReason::Cancelled) {
     if (result.stop_reason != StopReason::StopString) pending += decoder.flush();
     emit(pending);
   }
-  result.decode_seconds = seconds_since(t1);
   return result;
 }
 

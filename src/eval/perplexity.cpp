@@ -127,11 +127,13 @@ PerplexityResult compressed_perplexity(DecoderModel& model, std::span<const int3
     const int64_t first_predictor = w.first_scored - 1;
     at::Tensor reference_log_p;  // [w.end - first_predictor - 1, n_vocab]: the reference's predictions of the scored tokens
     if (reference != nullptr) {
+      const auto reference_start = Clock::now();
       const at::Tensor window_ids = all_ids.slice(0, w.begin, w.end).unsqueeze(0);
       const at::Tensor positions = at::arange(w.end - w.begin, at::kLong).unsqueeze(0);
       const at::Tensor hidden = (*reference)->forward({window_ids, positions, {}}).hidden[0];  // [L, n_embd]
       reference_log_p = (*reference)->logits(hidden.slice(0, first_predictor - w.begin, w.end - 1 - w.begin)).log_softmax(-1);
       result.reference_nll_sum += -reference_log_p.gather(1, all_ids.slice(0, w.first_scored, w.end).unsqueeze(1)).sum().item<double>();
+      result.reference_seconds += std::chrono::duration<double>(Clock::now() - reference_start).count();
     }
     for (int64_t begin = w.begin; begin < w.end; begin += chunk) {
       const int64_t end = std::min(begin + chunk, w.end);
@@ -145,10 +147,12 @@ PerplexityResult compressed_perplexity(DecoderModel& model, std::span<const int3
       result.nll_sum += negative_log_likelihood(logits.slice(0, lo - begin, hi - begin),
                                                 all_ids.slice(0, lo + 1, hi + 1).to(logits.device()));
       if (reference != nullptr) {
+        const auto compare_start = Clock::now();
         const at::Tensor log_p = logits.slice(0, lo - begin, hi - begin).to(at::kCPU).log_softmax(-1);  // [m, n_vocab]
         const at::Tensor ref = reference_log_p.slice(0, lo - first_predictor, hi - first_predictor);
         result.kl_sum += (ref.exp() * (ref - log_p)).sum().item<double>();
         result.top1_agree += (ref.argmax(-1) == log_p.argmax(-1)).sum().item<int64_t>();
+        result.reference_seconds += std::chrono::duration<double>(Clock::now() - compare_start).count();
       }
     }
     result.n_scored += w.end - w.first_scored;

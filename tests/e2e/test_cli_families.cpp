@@ -154,6 +154,34 @@ TEST(ChatTemplateFile, ReplacesTheModelsTemplateAndBrokenOnesAreRefused) {
   EXPECT_NE(bad.err.find("broken.jinja"), std::string::npos) << describe(bad);
 }
 
+// Speeds count the work they name: decode tok/s is the fed decode steps over their own time (the
+// last sampled token is never fed; streaming the text out is not decoding), and ppl's tok/s under
+// --kl-divergence leaves out the reference model's passes.
+TEST(CliTimings, DecodeAndPplSpeedsCountTheirOwnWork) {
+  const std::string model = testing::source_path("tests/data/families/qwen2/model.q4_k_m.gguf");
+  auto sentinel = [](const std::vector<std::string>& args) { return testing::run_process(testing::cli_path(), args); };
+  const ProcessResult g = sentinel({"generate", "-m", model, "-p", "hello there", "-n", "8", "--ignore-eos", "--json",
+                                    "-t", "1"});
+  ASSERT_EQ(g.exit_code, 0) << describe(g);
+  const nlohmann::json out = nlohmann::json::parse(g.out);
+  EXPECT_EQ(out.at("generated_tokens"), 8);
+  EXPECT_EQ(out.at("decode_steps"), 7);
+  EXPECT_NEAR(out.at("decode_tokens_per_s").get<double>(), 7.0 / out.at("decode_seconds").get<double>(), 1e-6);
+
+  const std::string dir = testing::make_temp_dir("sentinel-timings");
+  const std::string text = dir + "/text.txt";
+  std::ofstream(text) << std::string(3000, 'a') + " the end\n";
+  const ProcessResult p = sentinel({"ppl", "-m", model, "-d", text, "--ctx", "64", "--stride", "64", "--max-tokens", "256",
+                                    "--kl-divergence", "--json", "-t", "1"});
+  ::unlink(text.c_str());
+  ::rmdir(dir.c_str());
+  ASSERT_EQ(p.exit_code, 0) << describe(p);
+  const nlohmann::json ppl = nlohmann::json::parse(p.out);
+  const double own = ppl.at("seconds").get<double>() - ppl.at("reference_seconds").get<double>();
+  EXPECT_GT(ppl.at("reference_seconds").get<double>(), 0.0);
+  EXPECT_NEAR(ppl.at("tokens_per_s").get<double>(), ppl.at("scored").get<double>() / own, 1e-6 * ppl.at("tokens_per_s").get<double>());
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, FamilyCli,
                          ::testing::Values(FamilyCase{"llama3", "model.q4_k_m.gguf"}, FamilyCase{"qwen2", "model.q4_k_m.gguf"},
                                            FamilyCase{"qwen3", "model.q4_k_m.gguf"}, FamilyCase{"gemma3", "model.q4_k_m.gguf"}),

@@ -98,6 +98,8 @@ def test_sixteen_clients_with_careless_ones(document):
         latency = sorted(results["latency_s"])
         values = [m for _, m in rss]
         after_first_minute = [m for t, m in rss if t >= 60] or values[-1:]
+        second_minute = [m for t, m in rss if 60 <= t < 120] or after_first_minute
+        last_minute = [m for t, m in rss if t >= SECONDS - 60] or values[-1:]
         summary = {"clients": CLIENTS, "seconds": SECONDS, "requests_ok": results["ok"],
                    "requests_failed": len(results["failed"]), "requests_per_s": results["ok"] / SECONDS,
                    "latency_p50_s": round(statistics.median(latency), 2) if latency else None,
@@ -106,9 +108,13 @@ def test_sixteen_clients_with_careless_ones(document):
                    "rss_mib_start": round(values[0]), "rss_mib_peak": round(max(values)), "rss_mib_end": round(values[-1]),
                    "rss_mib_first_half_peak": round(max(values[: len(values) // 2])),
                    "rss_mib_at_one_minute": round(after_first_minute[0]),
+                   "rss_mib_median_second_minute": round(statistics.median(second_minute)),
+                   "rss_mib_median_last_minute": round(statistics.median(last_minute)),
                    "rss_mib_over_time": [[round(t), round(m)] for t, m in rss[::15]],
                    "rejected_503": metrics["requests_rejected_total"], "achieved_ratio": metrics["achieved_ratio"],
-                   "git_rev": os.popen("git -C " + os.path.dirname(__file__) + " rev-parse --short HEAD").read().strip()}
+                   "git_rev": os.popen("git -C " + os.path.dirname(__file__) + " rev-parse --short HEAD").read().strip(),
+                   "cpu": next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                                if line.startswith("model name")), "?"), "cores": os.cpu_count()}
         print(json.dumps(summary))
         if os.environ.get("SENTINEL_LOAD_OUT"):
             with open(os.environ["SENTINEL_LOAD_OUT"], "w") as f:
@@ -116,10 +122,12 @@ def test_sixteen_clients_with_careless_ones(document):
         assert not results["failed"], results["failed"][:5]
         assert results["ok"] > CLIENTS
         # Bounded: once warm the footprint stops growing (caches are capped and finished sequences
-        # freed). A soak of two minutes or more: within 10% of its value at one minute; the
-        # one-minute default: within 15% + 64 MiB of its first half's peak (allocator noise).
-        if SECONDS >= 120:
-            assert max(after_first_minute) <= summary["rss_mib_at_one_minute"] * 1.10, summary
+        # freed). A soak of three minutes or more: the last minute's median within 10% of the second
+        # minute's (single samples swing by ~10% as requests come and go: 305-348 MiB in the
+        # 2026-12-07 soak, docs/server.md); the one-minute default: within 15% + 64 MiB of its first
+        # half's peak.
+        if SECONDS >= 180:
+            assert summary["rss_mib_median_last_minute"] <= summary["rss_mib_median_second_minute"] * 1.10, summary
         else:
             assert max(values) < summary["rss_mib_first_half_peak"] * 1.15 + 64, summary
         assert server.get("/health") == (200, {"status": "ok"})

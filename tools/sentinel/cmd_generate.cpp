@@ -92,10 +92,9 @@ int run_generate(const GenerateArgs& args) {
       std::fprintf(stderr, "saved %zu tokens (%lld KV entries, %lld bytes) to %s\n", fed.size(),
                    static_cast<long long>(state.cells.size()), static_cast<long long>(bytes), args.save_state.c_str());
   }
-  const double n_gen = static_cast<double>(r.tokens.size());
   const CompressionStats& stats = session.stats();
   const double prefill_tps = r.prefill_seconds > 0 ? r.n_prompt / r.prefill_seconds : 0;
-  const double decode_tps = r.decode_seconds > 0 ? n_gen / r.decode_seconds : 0;
+  const double decode_tps = r.decode_seconds > 0 ? static_cast<double>(r.decode_steps) / r.decode_seconds : 0;
   if (args.json) {
     nlohmann::json out = {{"model", loaded.name},
                           {"dtype", dtype_name(loaded.model->dtype())},
@@ -107,6 +106,7 @@ int run_generate(const GenerateArgs& args) {
                           {"generated_tokens", r.tokens.size()},
                           {"prefill_seconds", r.prefill_seconds},
                           {"decode_seconds", r.decode_seconds},
+                          {"decode_steps", r.decode_steps},
                           {"prefill_tokens_per_s", prefill_tps},
                           {"decode_tokens_per_s", decode_tps},
                           {"compress", method_name(policy.method)},

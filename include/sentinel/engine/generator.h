@@ -34,7 +34,10 @@ struct GenerationResult {
   StopReason stop_reason = StopReason::MaxTokens;
   int64_t n_prompt = 0;
   double prefill_seconds = 0;
-  double decode_seconds = 0;    // from the first sampled token to the end
+  // Decoding: the steps that fed one sampled token each (the last sampled token is never fed) and
+  // their time, sampling included, streaming the text out excluded: decode tok/s = steps / seconds.
+  int64_t decode_steps = 0;
+  double decode_seconds = 0;
 };
 
 // Called with each new piece of text; return false to stop generation (StopReason::Cancelled).

@@ -26,7 +26,8 @@ struct PerplexityResult {
   int64_t n_tokens = 0;    // tokens in the sequence
   int64_t n_scored = 0;    // tokens predicted (n_tokens - 1)
   int64_t n_windows = 0;
-  double seconds = 0;
+  double seconds = 0;            // the whole evaluation, the reference's passes included
+  double reference_seconds = 0;  // of which reading with the reference model and comparing (--kl-divergence)
   // Compression (compressed_perplexity only): cache state at the end of each window, summed.
   int64_t ordinary_fed = 0;   // ordinary tokens fed, all windows
   int64_t cells_retained = 0; // cells left in the cache at the ends of the windows
