@@ -5,6 +5,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -22,7 +23,23 @@ def default_model_dir() -> Path:
     return Path(home) / "models"
 
 
+# The instruction sets Sentinel's kernels choose between at run time (src/kernels/dispatch.cpp), as
+# /proc/cpuinfo names them: a record says which of them its machine had.
+ISA_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
+             "amx_tile", "amx_int8", "amx_bf16")
+
+
+def cpu_isa() -> dict:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        flags = []
+    return {name: name in flags for name in ISA_FLAGS}
+
+
 def machine_info(threads: int) -> dict:
+    """Where and how a record was taken: CPU and its instruction sets, threads, revision, the command."""
     cpu = platform.processor() or "unknown"
     try:
         for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
@@ -37,7 +54,8 @@ def machine_info(threads: int) -> dict:
                                capture_output=True, text=True, check=True).stdout.strip() != ""
     except (OSError, subprocess.CalledProcessError):
         rev, dirty = "unknown", False
-    info = {"cpu": cpu, "nproc": os.cpu_count(), "threads": threads, "git_rev": rev, "git_dirty": dirty,
+    info = {"cpu": cpu, "isa": cpu_isa(), "nproc": os.cpu_count(), "threads": threads, "git_rev": rev,
+            "git_dirty": dirty, "command": shlex.join([Path(sys.executable).name, *sys.argv]),
             "python": platform.python_version(), "date": datetime.datetime.now().isoformat(timespec="seconds")}
     try:
         import torch
