@@ -23,7 +23,7 @@ namespace {
 // regions of one decode step, far shorter than a human-visible pause. Past kYieldAfter an idle
 // worker yields between checks, so that another process on the same cores (a second test, a
 // build) still runs. The caller waiting for a region's last chunk yields only after kCallerYield:
-// yielding after 20 us there cost a quarter of decode speed (SmolLM2, 2 threads: 96 vs 127 tok/s).
+// yielding after 20 us there cost about a quarter of decode speed on a 2-thread decode.
 constexpr auto kSpinFor = std::chrono::microseconds(200);
 constexpr auto kYieldAfter = std::chrono::microseconds(100);
 constexpr auto kCallerYield = std::chrono::microseconds(1000);

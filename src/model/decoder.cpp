@@ -253,8 +253,8 @@ at::Tensor DecoderModelImpl::within_window(const at::Tensor& query_positions, co
 
 at::Tensor DecoderModelImpl::logits(const at::Tensor& hidden) {
   // A few rows (batched decode) as W h^T rather than h W^T: MKL's sgemm handles the [n_vocab,
-  // n_embd] x [n_embd, rows] shape ~3x faster on CPU (SmolLM2 head, 2 cores: 4 rows 12.9 vs
-  // 47.9 ms, 16 rows 25.4 vs 66.5 ms; one row is a GEMV either way). LoRA never touches the head.
+  // n_embd] x [n_embd, rows] shape several times faster on CPU for 2-64 rows (one row is a GEMV
+  // either way). LoRA never touches the head.
   const int64_t rows = hidden.numel() / hidden.size(-1);
   if (native_ && rows <= kFewRows && !lm_head->has_lora()) return native_->logits(hidden);
   if (rows >= 2 && rows <= 64 && !lm_head->has_lora() && hidden.device().is_cpu() && !is_quantized()) {
