@@ -1,6 +1,6 @@
 """Plots a `sentinel train` log (OUT.log.jsonl): training loss per update and validation perplexity.
 
-    python3 bench/plot_training.py adapters/run.log.jsonl --out docs/results/training.png \
+    python3 bench/plot_training.py docs/results/training.log.jsonl --out docs/results/training.png \
         --before 80.06 --full 22.43
 
 --before and --full draw the validation perplexity of the untrained model and of the uncompressed

@@ -8,7 +8,7 @@ cell is bold where it is below every baseline of the same cell, on that number.
 
     python3 bench/stream_cells_table.py --baselines docs/results/lm_stream_baselines.jsonl \\
         --sentinel "heavy, stage 3, L 48=docs/results/lm_stream_heavy.jsonl" [--sentinel NAME=FILE ...] \\
-        [--variant "H2O, surprisal=docs/results/lm_stream_h2o_surprisal.jsonl"]
+        [--variant "H2O by both=docs/results/lm_stream_h2o_both.jsonl"]
 
 A --variant is a training-free method read another way (eval lm records, e.g. h2o with
 --older-rank surprisal): shown in its own column after the baselines, outside the bold, with its

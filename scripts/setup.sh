@@ -107,7 +107,7 @@ if ! "$PY" -c 'import peft, transformers, safetensors' 2>/dev/null; then
   "$PY" -m pip install -q -r "$ROOT/tests/training/requirements.txt"
 fi
 if [ "$with_reference" = 1 ]; then
-  say "installing the reference/bench Python packages"
+  say "installing the Python packages of reference/ and bench/"
   "$PY" -m pip install -q -r "$ROOT/reference/requirements.txt"
 fi
 
