@@ -19,7 +19,7 @@
 #   7. from stage 5, 40 more updates of that recipe (seed 10) in which half the sequences end with a
 #      recurrence: 64 tokens copied from their first half, read long after they were compressed
 #      (--copy-rate 0.5 --copy-len 64), aimed at recall beyond the window. Numbered 7 because a
-#      sixth stage, the stage-5 recipe once more, was trained and kept out (docs/training.md);
+#      sixth stage, the stage-5 recipe once more, was trained and kept out (docs/training_runs.md);
 #   8. from stage 7, 56 more updates in which every sequence ends with such a recurrence
 #      (--copy-rate 1.0, seed 12);
 #   9. from stage 8, 28 more updates of that recipe (seed 13) read with --stride-share 1: the older
