@@ -10,12 +10,15 @@
 
 #include <fstream>
 #include <memory>
+#include <set>
+#include <span>
 
 #include "sentinel/core/sha256.h"
 #include "sentinel/engine/model_loader.h"
 #include "sentinel/eval/perplexity.h"
 #include "sentinel/model/adapter.h"
 #include "sentinel/model/sentinels.h"
+#include "support/run_environment.h"
 #include "support/subprocess.h"
 #include "support/test_paths.h"
 
@@ -124,6 +127,47 @@ TEST_F(SentinelCli, ChatAnswersTheCapitalOfFrance) {
   EXPECT_NE(r.out.find("Paris"), std::string::npos) << describe(r);
 }
 
+// The streamed text ends its line, once: what follows it (the shell prompt, or a line on stderr
+// when 2>&1 sends both into one pipe) starts a line of its own, and text that ends in a newline
+// gets no second one. The same for a chat reply.
+TEST_F(SentinelCli, GenerateEndsTheStreamedTextWithOneNewline) {
+  auto generate = [&](const std::vector<std::string>& more) {
+    std::vector<std::string> args = {"generate", "-p", "Three fruits, one per line:\n1. Apple\n2.", "--ignore-eos",
+                                     "-t", threads()};
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  const ProcessResult json = sentinel(generate({"--max-tokens", "24", "--json"}));
+  ASSERT_EQ(json.exit_code, 0) << describe(json);
+  const auto tokens = parse_json(json).at("tokens").get<std::vector<int32_t>>();
+  auto text_of = [&](size_t n) { return model_->tokenizer->decode(std::span(tokens).first(n)); };
+  size_t n_line = 0;  // the first continuation that ends a line
+  for (size_t n = 1; n <= tokens.size() && n_line == 0; ++n)
+    if (text_of(n).ends_with("\n")) n_line = n;
+  ASSERT_GE(n_line, 2u) << "the greedy continuation should end a line after a token or more: " << json.out;
+
+  const ProcessResult ends_line = sentinel(generate({"--max-tokens", std::to_string(n_line)}));
+  ASSERT_EQ(ends_line.exit_code, 0) << describe(ends_line);
+  EXPECT_EQ(ends_line.out, text_of(n_line)) << "no second newline";
+
+  const std::string state = temp_path("newline.state");
+  temp_files_.push_back(state);
+  const ProcessResult mixed = testing::run_process(
+      testing::cli_path(), generate({"--max-tokens", std::to_string(n_line - 1), "--save-state", state}),
+      testing::Stderr::IntoStdout);
+  ASSERT_EQ(mixed.exit_code, 0) << describe(mixed);
+  EXPECT_NE(mixed.out.find(text_of(n_line - 1) + "\nsaved "), std::string::npos) << mixed.out;
+  EXPECT_NE(mixed.out.find("\nprompt: "), std::string::npos) << mixed.out;
+
+  const std::vector<std::string> chat = {"generate", "--chat", "-p", "Say hello.", "--max-tokens", "12", "-t", threads()};
+  std::vector<std::string> chat_json = chat;
+  chat_json.push_back("--json");
+  const std::string reply = parse_json(sentinel(chat_json)).at("text").get<std::string>();
+  const ProcessResult streamed = sentinel(chat);
+  ASSERT_EQ(streamed.exit_code, 0) << describe(streamed);
+  EXPECT_EQ(streamed.out, reply.ends_with("\n") ? reply : reply + "\n");
+}
+
 TEST_F(SentinelCli, PplJsonMatchesLibraryOnTheSameIds) {
   // A 16 KiB excerpt (cut at a line end) holds ~4k tokens, more than --max-tokens keeps.
   std::string text = testing::read_file(testing::shared_data_path("wikitext-2-raw/wiki.test.raw")).substr(0, 16384);
@@ -173,17 +217,49 @@ TEST_F(SentinelCli, InfoDescribesTheDefaultModel) {
     EXPECT_NE(r.out.find(needle), std::string::npos) << "no '" << needle << "' in\n" << r.out;
 }
 
+// The subcommands a --help page lists: the first word of each item under "Subcommands:".
+std::vector<std::string> listed_subcommands(const std::string& help) {
+  std::vector<std::string> names;
+  bool in_list = false;
+  for (const std::string& line : split_lines(help)) {
+    if (line.starts_with("Subcommands:")) {
+      in_list = true;
+    } else if (in_list && !line.empty() && line[0] != ' ') {
+      in_list = false;  // the next section
+    } else if (in_list && line.starts_with("  ") && line.size() > 2 && line[2] != ' ') {
+      names.push_back(line.substr(2, line.find(' ', 2) - 2));
+    }
+  }
+  return names;
+}
+
+// Every subcommand and nested subcommand, as the CLI's own --help pages list them, so that one
+// added later is covered without editing this test.
 TEST_F(SentinelCli, HelpOnEverySubcommandExitsZeroWithUsage) {
-  for (const std::string command : {"", "generate", "tokenize", "ppl", "info"}) {
-    std::vector<std::string> args;
-    if (!command.empty()) args.push_back(command);
+  std::vector<std::vector<std::string>> to_visit = {{}};
+  std::set<std::string> visited;
+  while (!to_visit.empty()) {
+    const std::vector<std::string> path = to_visit.back();
+    to_visit.pop_back();
+    std::string command;
+    for (const std::string& word : path) command += (command.empty() ? "" : " ") + word;
+    std::vector<std::string> args = path;
     args.push_back("--help");
     const ProcessResult r = sentinel(args);
     EXPECT_EQ(r.exit_code, 0) << "'" << command << " --help': " << describe(r);
     EXPECT_NE(r.out.find("Usage:"), std::string::npos) << "'" << command << " --help': " << describe(r);
     EXPECT_NE(r.out.find(command + " [OPTIONS]"), std::string::npos) << describe(r);
     EXPECT_EQ(r.err, "") << "'" << command << " --help'";
+    ASSERT_TRUE(visited.insert(command).second) << "'" << command << "' listed twice";
+    for (const std::string& name : listed_subcommands(r.out)) {
+      to_visit.push_back(path);
+      to_visit.back().push_back(name);
+    }
   }
+  // The pages' list is what is walked; these must be on it, or the pages' format has changed.
+  for (const char* command : {"generate", "tokenize", "ppl", "info", "train", "eval", "eval lm", "eval gen",
+                              "eval recall", "bench", "serve", "export"})
+    EXPECT_TRUE(visited.contains(command)) << "'" << command << "' is not listed by any --help page";
 }
 
 // Mistakes in the command line itself: CLI11 rejects them before anything loads.
@@ -295,6 +371,31 @@ TEST_F(SentinelCli, CompressedGenerateReportsTheCacheItKept) {
   EXPECT_EQ(out.at("kv_entries").get<int64_t>(), kv_budget(0.75, fed + 1) - 1);
   EXPECT_GT(out.at("achieved_ratio").get<double>(), 0.74);
   EXPECT_LT(out.at("kv_bytes").get<int64_t>(), out.at("peak_kv_bytes").get<int64_t>());
+}
+
+// ppl and generate results say where and how they were made, as eval and bench records do, and
+// the adapter read (by its bytes): the command line in them is the one run, quotes and all.
+TEST_F(SentinelCli, JsonResultsNameTheirEnvironmentAndCommand) {
+  const std::string path = write_temp_file("wiki-environment.txt", wiki_excerpt());
+  const std::vector<std::string> ppl = {"ppl", "--data", path, "--max-tokens", "64", "--ctx", "64", "--stride", "64",
+                                        "--json", "-t", threads()};
+  const ProcessResult p = sentinel(ppl);
+  ASSERT_EQ(p.exit_code, 0) << describe(p);
+  std::vector<std::string> argv = {testing::cli_path()};
+  argv.insert(argv.end(), ppl.begin(), ppl.end());
+  testing::expect_run_environment(parse_json(p).at("environment"), argv, std::stoi(threads()));
+
+  const std::vector<std::string> generate = {"generate", "-p", "It's a \"quoted\" $HOME prompt; with * and\ttabs",
+                                             "--max-tokens", "2", "--compress", "sentinel", "--ratio", "0.5",
+                                             "--json", "-t", threads()};
+  const ProcessResult g = sentinel(generate);
+  ASSERT_EQ(g.exit_code, 0) << describe(g);
+  const nlohmann::json out = parse_json(g);
+  argv = {testing::cli_path()};
+  argv.insert(argv.end(), generate.begin(), generate.end());
+  testing::expect_run_environment(out.at("environment"), argv, std::stoi(threads()));
+  EXPECT_TRUE(out.at("adapter").get<std::string>().ends_with(kBundledSentinelAdapter)) << out.dump();
+  EXPECT_EQ(out.at("adapter_sha256"), sha256_file(out.at("adapter").get<std::string>())) << "the bytes read";
 }
 
 TEST_F(SentinelCli, ImpossibleCompressionRequestsAreRefused) {

@@ -24,9 +24,14 @@ struct ProcessResult {
   std::string out, err;  // everything it wrote to stdout and stderr
 };
 
+// Where the child's stderr goes: captured apart (ProcessResult::err), or into the stdout pipe, as
+// `2>&1` into one file or pipe mixes them (ProcessResult::out holds both, in the order written).
+enum class Stderr { Apart, IntoStdout };
+
 // Runs `program` with `args` (argv[1..]) and waits for it. Reads both pipes with poll() so a child
 // that fills one pipe while we wait on the other cannot deadlock. Throws Error if it cannot start.
-inline ProcessResult run_process(const std::string& program, const std::vector<std::string>& args) {
+inline ProcessResult run_process(const std::string& program, const std::vector<std::string>& args,
+                                 Stderr stderr_to = Stderr::Apart) {
   int out_pipe[2], err_pipe[2], exec_pipe[2];
   check(::pipe(out_pipe) == 0 && ::pipe(err_pipe) == 0 && ::pipe2(exec_pipe, O_CLOEXEC) == 0,
         "pipe() failed: ", std::strerror(errno));
@@ -39,7 +44,7 @@ inline ProcessResult run_process(const std::string& program, const std::vector<s
   check(pid >= 0, "fork() failed: ", std::strerror(errno));
   if (pid == 0) {
     ::dup2(out_pipe[1], STDOUT_FILENO);
-    ::dup2(err_pipe[1], STDERR_FILENO);
+    ::dup2(stderr_to == Stderr::IntoStdout ? out_pipe[1] : err_pipe[1], STDERR_FILENO);
     ::close(out_pipe[0]), ::close(out_pipe[1]), ::close(err_pipe[0]), ::close(err_pipe[1]);
     ::close(exec_pipe[0]);
     ::execv(program.c_str(), argv.data());
@@ -93,6 +98,14 @@ inline std::vector<std::string> split_lines(const std::string& text) {
     begin = end + 1;
   }
   return lines;
+}
+
+// The words a POSIX shell (/bin/sh) reads `command` as: what a shell-quoted command line stands for.
+// Words must hold no newline (they come back one per line).
+inline std::vector<std::string> shell_words(const std::string& command) {
+  const ProcessResult r = run_process("/bin/sh", {"-c", "for word in " + command + "; do printf '%s\\n' \"$word\"; done"});
+  check(r.exit_code == 0, "/bin/sh could not read the command line: ", command, "\n", r.err);
+  return split_lines(r.out);
 }
 
 // A failed command as a test message: its exit code, then the start of its stdout and stderr.

@@ -1,12 +1,14 @@
-// `sentinel generate`: stream a continuation (or a chat reply) of a prompt to stdout, with
-// prompt and generation speeds on stderr; --json prints one result object instead.
+// `sentinel generate`: stream a continuation (or a chat reply) of a prompt to stdout, ended by a
+// newline, with prompt and generation speeds on stderr; --json prints one result object instead.
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <iostream>
 
 #include "common.h"
+#include "results.h"
 #include "sentinel/core/error.h"
+#include "sentinel/core/sha256.h"
 #include "sentinel/engine/generator.h"
 #include "sentinel/engine/session.h"
 #include "sentinel/model/adapter.h"
@@ -37,7 +39,9 @@ int run_generate(const GenerateArgs& args) {
   check(prompt.find('\0') == std::string::npos, source, " holds a NUL byte at offset ", prompt.find('\0'),
         ": it is not text");
   LoadedModel loaded = open_model(args.model, args.json);
-  install_compression(policy, args.compression, loaded, args.json);
+  const std::string adapter = install_compression(policy, args.compression, loaded, args.json);
+  // The bytes just loaded, not just the path: adapters are retrained in place.
+  const std::string adapter_sha256 = adapter.empty() ? "" : sha256_file(adapter);
   const Tokenizer& tokenizer = *loaded.tokenizer;
   bool add_bos = true;
   if (args.chat) {
@@ -72,14 +76,22 @@ int run_generate(const GenerateArgs& args) {
     to_read = to_read.subspan(state.tokens.size());
   }
   TextCallback stream;
+  bool at_line_start = true;  // what was streamed so far ends a line (or nothing was)
   if (!args.json) {
-    stream = [](std::string_view piece) {
+    stream = [&at_line_start](std::string_view piece) {
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
+      if (!piece.empty()) at_line_start = piece.back() == '\n';
       return true;
     };
   }
   const GenerationResult r = generate(session, tokenizer, to_read, options, stream);
+  // The text ends its line before anything else is written, so that neither the shell prompt nor a
+  // line on stderr (2>&1 into one file or pipe) joins it: flushed, as stderr is not buffered.
+  if (!args.json && !at_line_start) {
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+  }
   if (!args.save_state.empty()) {
     // The session has read the prompt and every generated token but (usually) the last sampled one.
     std::vector<int32_t> fed(ids);
@@ -111,6 +123,8 @@ int run_generate(const GenerateArgs& args) {
                           {"decode_tokens_per_s", decode_tps},
                           {"compress", method_name(policy.method)},
                           {"ratio", policy.ratio},
+                          {"adapter", adapter},
+                          {"adapter_sha256", adapter_sha256},
                           {"achieved_ratio", stats.achieved_ratio()},
                           {"kv_entries", stats.cells_in_use},
                           {"kv_bytes", session.cache().bytes_in_use()},
@@ -120,11 +134,11 @@ int run_generate(const GenerateArgs& args) {
                           {"peak_kv_bytes", stats.peak_bytes},
                           {"kv_bytes_allocated", session.cache().bytes_allocated()}};
     out["engine"] = engine_fields(loaded);
+    out["environment"] = run_environment(dtype_name(loaded.model->dtype()));
     report_ratio_shortfall(policy, stats.achieved_ratio(), &out);
     // Invalid UTF-8 (a reply cut inside a character) is replaced rather than refused.
     std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
   } else {
-    std::printf("\n");
     std::fprintf(stderr, "prompt: %lld tokens, %.1f tok/s | generated: %zu tokens, %.1f tok/s | stop: %s\n",
                  static_cast<long long>(r.n_prompt), prefill_tps, r.tokens.size(), decode_tps,
                  stop_reason_name(r.stop_reason).c_str());

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "common.h"
+#include "results.h"
 #include "sentinel/core/error.h"
 #include "sentinel/core/sha256.h"
 #include "sentinel/eval/perplexity.h"
@@ -88,6 +89,7 @@ int run_ppl(const PplArgs& args) {
                           {"ppl_ratio", r.ppl / r.reference_ppl()}, {"mean_kl_divergence", r.mean_kl()},
                           {"top1_agreement", r.top1_agreement()}};
     out["engine"] = engine_fields(loaded);
+    out["environment"] = run_environment(dtype_name(loaded.model->dtype()));
     report_ratio_shortfall(policy, r.achieved_ratio(), &out);
     std::cout << out.dump() << "\n";
   } else {

@@ -5,10 +5,12 @@
 #include <string>
 
 #include "common.h"
+#include "results.h"
 #include "sentinel/core/error.h"
 #include "sentinel/engine/cuda_runtime.h"
 
 int main(int argc, char** argv) {
+  sentinel::cli::record_command_line(argc, argv);  // every JSON result's environment names the command
   sentinel::ensure_cuda_runtime();  // before anything asks libtorch for devices; a no-op without a GPU driver
   CLI::App app{"Sentinel: long-context LLM inference with KV-cache compression by sentinel tokens."};
   app.require_subcommand(1);
@@ -39,8 +41,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // CLI11 reports a misspelt subcommand only as "A subcommand is required": name the word.
     if (app.get_subcommands().empty() && argc > 1 && argv[1][0] != '-') {
-      std::fprintf(stderr, "sentinel: error: unknown subcommand '%s'; expected generate, tokenize, ppl, info, train, eval, bench, serve or export\n",
-                   argv[1]);
+      std::string expected;  // "generate, tokenize, ... or export", as registered
+      for (size_t i = 0; i < commands.size(); ++i)
+        expected += (i == 0 ? "" : i + 1 == commands.size() ? " or " : ", ") + commands[i].first->get_name();
+      std::fprintf(stderr, "sentinel: error: unknown subcommand '%s'; expected %s\n", argv[1], expected.c_str());
       return 2;
     }
     std::fprintf(stderr, "sentinel: error: %s (see sentinel --help)\n", e.what());

@@ -5,26 +5,55 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <memory>
+#include <sstream>
+#include <string_view>
 #include <thread>
 
 #include "sentinel/core/error.h"
+#include "sentinel/kernels/kernels.h"
 
 namespace sentinel::cli {
 namespace {
+
+// The instruction sets the kernels choose between (src/kernels/dispatch.cpp), as /proc/cpuinfo
+// names them; bench/common.py (ISA_FLAGS) records the same for the Python benchmarks.
+constexpr std::array<const char*, 11> kIsaFlags = {"avx2",     "fma",      "f16c",        "avx512f",
+                                                   "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
+                                                   "amx_tile", "amx_int8", "amx_bf16"};
+
+std::string& recorded_command_line() {
+  static std::string command;
+  return command;
+}
+
+std::string shell_quote(const std::string& word) {
+  const bool plain = !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || std::string_view("@%+=:,./_-").find(c) != std::string_view::npos;
+  });
+  if (plain) return word;
+  std::string quoted = "'";
+  for (char c : word) quoted += c == '\'' ? std::string("'\"'\"'") : std::string(1, c);
+  return quoted + "'";
+}
 
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
 }
 
-// The short hash of the source tree's HEAD, "+dirty" when it has uncommitted changes to tracked
-// files; "unknown" outside a git checkout.
-std::string git_revision() {
+struct GitRevision {
+  std::string head = "unknown";  // short hash of HEAD
+  bool dirty = false;            // uncommitted changes to tracked files
+};
+
+// The source tree's HEAD; "unknown" (and not dirty) outside a git checkout.
+GitRevision git_revision() {
   const std::string dir = SENTINEL_SOURCE_DIR;
   auto run = [](const std::string& command) {
     std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
@@ -34,10 +63,10 @@ std::string git_revision() {
     while (std::fgets(buffer.data(), buffer.size(), pipe.get()) != nullptr) out += buffer.data();
     return trim(out);
   };
-  const std::string head = run("git -C '" + dir + "' rev-parse --short HEAD 2>/dev/null");
-  if (head.empty()) return "unknown";
-  const bool dirty = !run("git -C '" + dir + "' status --porcelain --untracked-files=no 2>/dev/null").empty();
-  return head + (dirty ? "+dirty" : "");
+  const std::string quoted_dir = shell_quote(dir);
+  const std::string head = run("git -C " + quoted_dir + " rev-parse --short HEAD 2>/dev/null");
+  if (head.empty()) return {};
+  return {head, !run("git -C " + quoted_dir + " status --porcelain --untracked-files=no 2>/dev/null").empty()};
 }
 
 std::string cpu_model() {
@@ -47,17 +76,45 @@ std::string cpu_model() {
   return "unknown";
 }
 
+// kIsaFlags -> whether the CPU's "flags" line lists it (all false where there is no /proc/cpuinfo).
+nlohmann::json cpu_isa() {
+  std::set<std::string> flags;
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (!line.starts_with("flags")) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    for (std::string word; words >> word;) flags.insert(word);
+    break;
+  }
+  nlohmann::json isa = nlohmann::json::object();
+  for (const char* name : kIsaFlags) isa[name] = flags.contains(name);
+  return isa;
+}
+
 }  // namespace
+
+void record_command_line(int argc, const char* const* argv) {
+  std::string command;
+  for (int i = 0; i < argc; ++i) command += (i > 0 ? " " : "") + shell_quote(argv[i]);
+  recorded_command_line() = command;
+}
+
+const std::string& command_line() { return recorded_command_line(); }
 
 nlohmann::json run_environment(const std::string& dtype) {
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   char when[32];
   std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  const GitRevision git = git_revision();
   return {{"cpu", cpu_model()},
           {"cores", std::thread::hardware_concurrency()},
+          {"isa", cpu_isa()},
+          {"kernel_isa", kernels::isa_name(kernels::active_isa())},
           {"threads", at::get_num_threads()},
           {"dtype", dtype},
-          {"git_revision", git_revision()},
+          {"git_revision", git.head + (git.dirty ? "+dirty" : "")},
+          {"git_dirty", git.dirty},
+          {"command", command_line()},
           {"time", when}};
 }
 

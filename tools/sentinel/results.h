@@ -1,7 +1,8 @@
 // Result files of the long-running commands (eval lm, eval gen, bench): JSON lines, one object
 // per finished cell, appended and flushed as each cell ends, so a killed run loses at most the
 // cell in progress and --resume skips every cell already on file. Each record carries the run's
-// environment (machine, threads, dtype, git revision), so a table can always say where it came from.
+// environment (machine, instruction sets, threads, dtype, git revision, command line), so a table
+// can always say where it came from; `ppl --json` and `generate --json` carry the same object.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -17,9 +18,26 @@
 
 namespace sentinel::cli {
 
-// Where a measurement was taken: CPU model and cores, threads, compute dtype, git revision of the
-// source tree the binary was built from, and the UTC time.
+// Where and how a measurement was taken, as the "environment" object of every JSON result:
+//   cpu, cores          the CPU model (/proc/cpuinfo) and hardware threads
+//   isa                 which of the instruction sets the kernels choose between the CPU has
+//                       (avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512_vnni, avx512_bf16,
+//                       amx_tile, amx_int8, amx_bf16: true/false, /proc/cpuinfo's names)
+//   kernel_isa          the kernel table Sentinel selected at run time (kernels::active_isa)
+//   threads, dtype      CPU threads and compute dtype
+//   git_revision        short HEAD of the source tree the binary was built from, "+dirty" appended
+//                       when tracked files had changes ("unknown" outside a checkout)
+//   git_dirty           the same "+dirty" as a boolean
+//   command             the exact command line (record_command_line), shell-quoted
+//   time                UTC, ISO 8601
 nlohmann::json run_environment(const std::string& dtype);
+
+// Records argv for run_environment's "command": main() calls it first thing.
+void record_command_line(int argc, const char* const* argv);
+// argv as one string a POSIX shell reads back into the same words: each word as it is when made of
+// [A-Za-z0-9@%+=:,./_-] only, otherwise in single quotes (a quote in it as '"'"'), as Python's
+// shlex.join writes it. "" before record_command_line.
+const std::string& command_line();
 
 // -o/--out (required) and --resume, as every results-writing command takes them.
 void add_results_options(CLI::App& app, std::string& out, bool& resume);
