@@ -261,13 +261,25 @@ def test_concurrent_requests_are_batched(server):
     assert alone.choices[0].text == results[0].choices[0].text
 
 
-def test_metrics_report_tokens_and_compression(server):
+def test_metrics_report_tokens_and_compression(server, document):
+    # Its own requests, one plain and one compressed, so that it passes alone or after any others.
+    before = server.metrics()
+    plain = server.client.completions.create(model="any", prompt="The capital of France is", **GREEDY)
+    compressed = server.client.completions.create(model="any", prompt=document, **GREEDY,
+                                                  extra_body={"compression": {"method": "sentinel", "ratio": 0.5}})
     m = server.metrics()
     for name in ("prompt_tokens_total", "tokens_predicted_total", "requests_processing", "requests_deferred",
                  "kv_cache_usage_ratio", "kv_bytes_saved_total", "kv_entries_evicted_total", "achieved_ratio",
                  "prompt_tokens_seconds", "predicted_tokens_seconds"):
         assert name in m, name
-    assert m["tokens_predicted_total"] > 0 and m["kv_entries_evicted_total"] > 0
+    generated = plain.usage.completion_tokens + compressed.usage.completion_tokens
+    assert m["tokens_predicted_total"] - before["tokens_predicted_total"] == generated
+    assert m["prompt_tokens_total"] - before["prompt_tokens_total"] == \
+        plain.usage.prompt_tokens + compressed.usage.prompt_tokens
+    assert m["kv_entries_evicted_total"] > before["kv_entries_evicted_total"]
+    assert m["kv_bytes_saved_total"] > before["kv_bytes_saved_total"]
+    assert m["prompt_tokens_seconds"] > 0 and m["predicted_tokens_seconds"] > 0
+    # Over every compressed request so far: this one's 0.5, or the 0.5 to 0.75 of the tests before it.
     assert 0.3 < m["achieved_ratio"] < 0.8
 
 
