@@ -80,17 +80,6 @@ KvStorage parse_kv_storage(const std::string& name) {
   fail("unknown KV dtype '", name, "'; use f32, f16, bf16 or q8_0");
 }
 
-std::string kv_storage_name(KvStorage storage) {
-  switch (storage) {
-    case KvStorage::Compute: return "compute";
-    case KvStorage::F32: return "f32";
-    case KvStorage::F16: return "f16";
-    case KvStorage::BF16: return "bf16";
-    case KvStorage::Q8_0: return "q8_0";
-  }
-  return "?";
-}
-
 kernels::RowType kv_row_type(KvStorage storage, at::ScalarType compute_dtype) {
   switch (storage) {
     case KvStorage::Compute: return compute_dtype == at::kBFloat16 ? kernels::RowType::BF16 : kernels::RowType::F32;

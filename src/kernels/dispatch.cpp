@@ -1,6 +1,5 @@
 // Picks the kernel table at run time from cpuid (never from the build machine's flags), and the
 // shared helpers of every table: row sizes and exact half-precision conversion.
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -18,11 +17,6 @@ Isa initial_isa() {
     return isa;
   }
   return best_isa();
-}
-
-std::atomic<Isa>& active() {
-  static std::atomic<Isa> isa{initial_isa()};
-  return isa;
 }
 
 }  // namespace
@@ -160,13 +154,11 @@ const KernelTable& kernel_table(Isa isa) {
   return scalar_table();
 }
 
-Isa active_isa() { return active().load(std::memory_order_relaxed); }
-const KernelTable& kernels() { return kernel_table(active_isa()); }
-
-void set_active_isa(Isa isa) {
-  check(isa_supported(isa), "this CPU cannot run the ", isa_name(isa), " kernels");
-  active().store(isa, std::memory_order_relaxed);
+Isa active_isa() {
+  static const Isa isa = initial_isa();  // once per process (thread-safe static initialisation)
+  return isa;
 }
+const KernelTable& kernels() { return kernel_table(active_isa()); }
 
 std::string isa_name(Isa isa) {
   switch (isa) {

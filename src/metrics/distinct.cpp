@@ -17,6 +17,15 @@ int64_t total_count(const NgramCounts& counts) {
   return total;
 }
 
+// Each generation's words as ids, interned over the whole set: ids mean nothing outside it.
+std::vector<std::vector<int32_t>> word_ids(const std::vector<std::string>& generations) {
+  Vocabulary vocabulary;
+  std::vector<std::vector<int32_t>> out;
+  out.reserve(generations.size());
+  for (const std::string& text : generations) out.push_back(vocabulary.ids(split_whitespace(text)));
+  return out;
+}
+
 }  // namespace
 
 DistinctN distinct_n(const std::vector<std::vector<int32_t>>& generations, int n) {
@@ -48,12 +57,12 @@ RepetitionN repetition_n(const std::vector<std::vector<int32_t>>& generations, i
   return result;
 }
 
-std::vector<std::vector<int32_t>> word_ids(const std::vector<std::string>& generations) {
-  Vocabulary vocabulary;
-  std::vector<std::vector<int32_t>> out;
-  out.reserve(generations.size());
-  for (const std::string& text : generations) out.push_back(vocabulary.ids(split_whitespace(text)));
-  return out;
+DistinctN distinct_n_words(const std::vector<std::string>& generations, int n) {
+  return distinct_n(word_ids(generations), n);
+}
+
+RepetitionN repetition_n_words(const std::vector<std::string>& generations, int n) {
+  return repetition_n(word_ids(generations), n);
 }
 
 }  // namespace sentinel::metrics

@@ -51,17 +51,11 @@ SpanLayout parse_span_layout(const std::string& name) {
 
 int64_t default_span(SpanLayout layout) { return layout == SpanLayout::Heavy ? 48 : 16; }
 
-double default_stride_share(SpanLayout layout) {
-  // The heavy layout's adapter (stage 9) was trained at share 1, but with its older tokens ranked
-  // by attention and surprisal both (default_older_rank) it reads best with all of their room
-  // ranked (docs/training.md).
-  (void)layout;
-  return 0.0;
-}
+double default_stride_share() { return 0.0; }  // why 0: policy.h
 
-double resolve_stride_share(double given, Method method, SpanLayout layout) {
+double resolve_stride_share(double given, Method method) {
   if (given >= 0) return given;
-  return method == Method::Sentinel ? default_stride_share(layout) : 0.0;
+  return method == Method::Sentinel ? default_stride_share() : 0.0;
 }
 
 OlderRank parse_older_rank(const std::string& name) {
@@ -146,7 +140,7 @@ std::vector<Element> CompressionPolicy::expand(std::span<const int32_t> tokens, 
   std::vector<Element> elements(tokens.size());
   for (size_t i = 0; i < tokens.size(); ++i) {
     const int64_t index = first_index + static_cast<int64_t>(i);
-    elements[i] = Element{tokens[i], CacheCell{index, CellKind::Ordinary, 0, -1}, index};
+    elements[i] = Element{tokens[i], CacheCell{index, CellKind::Ordinary, -1}, index};
   }
   return elements;
 }

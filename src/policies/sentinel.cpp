@@ -44,7 +44,7 @@ bool SentinelPolicy::closes_after(int64_t k, const Span& s, int64_t index) const
 }
 
 Element SentinelPolicy::sentinel(int32_t id, CellKind kind, int64_t position, int64_t k) const {
-  return Element{id, CacheCell{position, kind, 0, static_cast<int32_t>(k)}, -1};
+  return Element{id, CacheCell{position, kind, static_cast<int32_t>(k)}, -1};
 }
 
 std::vector<Element> SentinelPolicy::expand(std::span<const int32_t> tokens, int64_t first_index) {
@@ -68,7 +68,7 @@ std::vector<Element> SentinelPolicy::expand(std::span<const int32_t> tokens, int
     }
     int32_t member = -1;
     if (auto s = span(next_member_); s && s->begin <= index) member = static_cast<int32_t>(next_member_);
-    out.push_back(Element{tokens[i], CacheCell{index, CellKind::Ordinary, 0, member}, index});
+    out.push_back(Element{tokens[i], CacheCell{index, CellKind::Ordinary, member}, index});
     // Close every span whose time has come. A scheduled span gets its <CL> here too: <CL> sees
     // only itself, so its K/V do not depend on when it is fed (method.md section 6).
     while (auto s = span(next_close_)) {

@@ -297,7 +297,7 @@ PolicyOptions policy_from_spec(const CompressionSpec& spec) {
   policy.sinks = spec.sinks;
   policy.seed = spec.seed;
   policy.layout = parse_span_layout(spec.layout);
-  policy.stride_share = resolve_stride_share(spec.stride_share, policy.method, policy.layout);
+  policy.stride_share = resolve_stride_share(spec.stride_share, policy.method);
   policy.older_rank = resolve_older_rank(spec.older_rank, policy.method, policy.layout);  // validate() refuses misplaced ones
   check(policy.method != Method::None || policy.ratio == 0.0, "compression.ratio ", policy.ratio,
         " needs a compression.method other than none (none keeps the full cache)");

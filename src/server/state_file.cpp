@@ -42,7 +42,7 @@ int64_t save_state_file(const std::string& path, const SessionState& s, const St
   for (const CacheCell& c : s.cells) {
     put(payload, c.position);
     put(payload, static_cast<uint8_t>(c.kind));
-    put(payload, c.seq);
+    put(payload, int32_t{0});  // reserved (state_file.h)
     put(payload, c.span);
   }
   for (int64_t layer = 0; layer < s.n_layer(); ++layer) {
@@ -178,7 +178,7 @@ SessionState load_state_file(const std::string& path, const StateFileInfo& expec
     for (auto& c : s.cells) {
       c.position = take<int64_t>(payload, p);
       c.kind = static_cast<CellKind>(take<uint8_t>(payload, p));
-      c.seq = take<int32_t>(payload, p);
+      take<int32_t>(payload, p);  // reserved (state_file.h)
       c.span = take<int32_t>(payload, p);
     }
     for (int64_t layer = 0; layer < n_layer; ++layer) {

@@ -126,7 +126,7 @@ void add_compression_options(CLI::App& app, CompressionArgs& args) {
 std::string default_stride_shares_help() {
   char text[128];
   std::snprintf(text, sizeof text, "%g with --layout heavy, the share its shipped adapter reads best at (all of the "
-                "older room ranked by --older-rank)", default_stride_share(SpanLayout::Heavy));
+                "older room ranked by --older-rank)", default_stride_share());
   return text;
 }
 
@@ -183,7 +183,7 @@ PolicyOptions parse_compression(const CompressionArgs& args) {
   PolicyOptions policy = args.policy;
   policy.method = parse_method(args.method);
   policy.layout = parse_span_layout(args.layout);
-  policy.stride_share = resolve_stride_share(args.stride_share, policy.method, policy.layout);
+  policy.stride_share = resolve_stride_share(args.stride_share, policy.method);
   policy.older_rank = resolve_older_rank(args.older_rank, policy.method, policy.layout);
   check(policy.method != Method::None || policy.ratio == 0.0, "--ratio ", policy.ratio,
         " needs a --compress method (none keeps the full cache)");

@@ -57,15 +57,15 @@ struct CompressionArgs {
 void add_compression_options(CLI::App& app, CompressionArgs& args);
 // The default spans as help text: "16; 48 with --layout heavy (...)" (policy.h: default_span).
 std::string default_spans_help();
-// The default stride shares as help text (policy.h: default_stride_share).
+// The default stride share as help text (policy.h: default_stride_share).
 std::string default_stride_shares_help();
 // --span, whose default follows --layout (policy.h: default_span) unless the option is given.
 void add_span_option(CLI::App& app, int64_t& span, const std::string& layout, const std::string& scope);
 // --layout (sentinel's span scheduler, policy.h: SpanLayout), shared by every command that compresses.
 void add_layout_option(CLI::App& app, std::string& layout, const std::string& scope);
 // --stride-share (policy.h: PolicyOptions::stride_share), for commands that compress; left at -1
-// when not given, which resolve_stride_share() turns into the layout's default.
-// `default_help` says what an unset share becomes (the layout's default, or 0 for training).
+// when not given, which resolve_stride_share() turns into the default.
+// `default_help` says what an unset share becomes (the default, or 0 for training).
 void add_stride_share_option(CLI::App& app, double& share, const std::string& default_help);
 // --older-rank (policy.h: OlderRank): what h2o and sentinel's heavy layout rank older tokens by;
 // left empty when not given, which resolve_older_rank() turns into the method's default.

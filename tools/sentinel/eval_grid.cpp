@@ -48,7 +48,7 @@ void add_grid_options(CLI::App& app, GridArgs& args) {
 
 nlohmann::json with_later_grid_options(nlohmann::json config, const GridArgs& args) {
   const SpanLayout layout = parse_span_layout(args.layout);
-  const double share = resolve_stride_share(args.stride_share, Method::Sentinel, layout);
+  const double share = resolve_stride_share(args.stride_share, Method::Sentinel);
   if (share > 0) config["stride_share"] = share;
   // "sentinel's rank/h2o's rank", once either is not the attention both had before the option.
   const OlderRank sentinel_rank =
@@ -118,7 +118,7 @@ PolicyOptions grid_policy(const GridArgs& args, const GridCell& cell) {
   // The ranking applies to the rows that keep older tokens by score, not to the grid's other methods.
   if (reads_attention(p)) p.older_rank = resolve_older_rank(args.older_rank, cell.method, p.layout);
   if (cell.method == Method::Sentinel) {
-    p.stride_share = resolve_stride_share(args.stride_share, Method::Sentinel, p.layout);
+    p.stride_share = resolve_stride_share(args.stride_share, Method::Sentinel);
     p.cl_id = 0;  // placeholders until a model is loaded
     p.cr_id = 1;
   }

@@ -1,5 +1,5 @@
 // The KV cache: per-layer key/value storage plus per-cell metadata (position id, token kind,
-// sequence). It only stores and compacts; deciding what to keep or what a query may see is
+// span). It only stores and compacts; deciding what to keep or what a query may see is
 // the job of the caller's plan (docs/method.md section 6). Not thread-safe.
 //
 // Every layer holds the same cells, except the sliding-window layers of models that have them
@@ -28,7 +28,6 @@ enum class CellKind : uint8_t { Ordinary, CompressLeft /* <CL> */, CompressRight
 struct CacheCell {
   int64_t position = 0;  // rotary position id the key was computed with (never changes)
   CellKind kind = CellKind::Ordinary;
-  int32_t seq = 0;       // sequence the cell belongs to
   int32_t span = -1;     // compression span the token belongs to (sentinels: the span they open/close)
 };
 
@@ -37,7 +36,6 @@ struct CacheCell {
 // values) and stack with compression. keys()/values() hand the dense path `dtype` tensors either way.
 enum class KvStorage : uint8_t { Compute, F32, F16, BF16, Q8_0 };
 KvStorage parse_kv_storage(const std::string& name);  // "f32", "f16", "bf16", "q8_0"; throws naming them
-std::string kv_storage_name(KvStorage storage);
 // The row type K/V are stored as: Compute resolves to the compute dtype's (f32 or bf16).
 kernels::RowType kv_row_type(KvStorage storage, at::ScalarType compute_dtype);
 

@@ -88,9 +88,9 @@ const KernelTable& kernel_table(Isa isa);  // throws Error if the CPU lacks the 
 bool isa_supported(Isa isa);
 Isa best_isa();                            // the fastest table this CPU can run
 const KernelTable& kernels();              // kernel_table(active_isa())
+// The table chosen once per process: best_isa(), or SENTINEL_ISA=scalar|avx2|avx512 (comparisons,
+// bug reports; throws if the CPU lacks it). Tests that need one table ask kernel_table(isa).
 Isa active_isa();
-// Overrides the choice (tests, benchmarks, SENTINEL_ISA=scalar); throws if unsupported.
-void set_active_isa(Isa isa);
 std::string isa_name(Isa isa);  // "scalar", "avx2", "avx512"
 Isa parse_isa(const std::string& name);
 

@@ -38,12 +38,7 @@ RepetitionN repetition_n(const std::vector<std::vector<int32_t>>& generations, i
 
 // Units are words: each generation split as Python's str.split() splits (Unicode whitespace, see
 // ngrams.h), case and punctuation kept ("Cat", "cat" and "cat," are three words).
-std::vector<std::vector<int32_t>> word_ids(const std::vector<std::string>& generations);
-inline DistinctN distinct_n_words(const std::vector<std::string>& generations, int n) {
-  return distinct_n(word_ids(generations), n);
-}
-inline RepetitionN repetition_n_words(const std::vector<std::string>& generations, int n) {
-  return repetition_n(word_ids(generations), n);
-}
+DistinctN distinct_n_words(const std::vector<std::string>& generations, int n);
+RepetitionN repetition_n_words(const std::vector<std::string>& generations, int n);
 
 }  // namespace sentinel::metrics

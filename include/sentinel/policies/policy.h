@@ -48,13 +48,14 @@ std::string span_layout_name(SpanLayout layout);
 // Tokens per <CR> when none is given: the span each layout's shipped adapter was validated at
 // (docs/training.md): 48 beside heavy hitters, whose summaries each cost one of them; 16 elsewhere.
 int64_t default_span(SpanLayout layout);
-// PolicyOptions::stride_share when none is given: the share the layout's shipped adapter reads
-// best at (docs/training.md); 0 for every layout, heavy included now that its older tokens are
-// ranked by surprisal as well as attention (default_older_rank).
-double default_stride_share(SpanLayout layout);
-// A stride share as the CLI and the server take it: negative = not given, the layout's default
-// for sentinel, 0 for the other methods (which keep no summaries to share a budget with).
-double resolve_stride_share(double given, Method method, SpanLayout layout);
+// PolicyOptions::stride_share when none is given: the share the shipped adapters read best at
+// (docs/training.md). 0, the same for every layout: the heavy layout's adapter was trained at
+// share 1, but with its older tokens ranked by surprisal as well as attention (default_older_rank)
+// it reads best with all of their room ranked.
+double default_stride_share();
+// A stride share as the CLI and the server take it: negative = not given, then the default for
+// sentinel and 0 for the other methods (which keep no summaries to share a budget with).
+double resolve_stride_share(double given, Method method);
 
 // What ranks the older tokens a policy that reads while it evicts keeps (h2o; sentinel's heavy
 // layout, for the share of the older budget not evenly spread):

@@ -3,8 +3,9 @@
 //   "SNTLSTATE\0" (10 bytes), u32 version (2), u64 header length, header JSON (model
 //   fingerprint and name, compression options and spans, stats, sizes, the cells each layer
 //   holds, SHA-256 of the payload), payload: tokens i32[n_tokens], cells (i64 position, u8 kind,
-//   i32 seq, i32 span)[n_cells], then per layer the K rows and the V rows (n_head_kv *
-//   layer_cells[layer] * row_bytes bytes each; a sliding-window layer holds its window only).
+//   i32 reserved: 0, once a sequence id nothing read; i32 span)[n_cells], then per layer the K
+//   rows and the V rows (n_head_kv * layer_cells[layer] * row_bytes bytes each; a sliding-window
+//   layer holds its window only).
 // A file of another model, format or version, a truncated or altered one is refused with a
 // message saying which.
 #pragma once

@@ -69,7 +69,7 @@ TEST(KvCache, RejectsBadEvictionsAndMasks) {
   EXPECT_THROW(session.cache().evict(out_of_range), Error);
   const int64_t twice[] = {1, 1};
   EXPECT_THROW(session.cache().evict(twice), Error);
-  const CacheCell cell{4, CellKind::Ordinary, 0};
+  const CacheCell cell{4, CellKind::Ordinary};
   const int32_t token[] = {3};
   at::Tensor wrong_mask = at::ones({1, 1, 3}, at::kBool);  // needs [1, 1, 5]
   EXPECT_THROW(session.step(token, std::span(&cell, 1), wrong_mask), Error);
@@ -163,7 +163,7 @@ TEST(KvCacheWindow, PositionsGoingBackPastTheWindowAreRefused) {
   c10::InferenceMode guard;
   Session session(m.model, KvCacheOptions{8});
   session.append(sample_ids(30, static_cast<int>(m.config.n_vocab)), Logits::None, 1);
-  const CacheCell old{3, CellKind::Ordinary, 0};
+  const CacheCell old{3, CellKind::Ordinary};
   const int32_t token[] = {7};
   try {
     session.step(token, std::span(&old, 1));

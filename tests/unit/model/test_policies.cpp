@@ -22,7 +22,7 @@ using Positions = std::vector<int64_t>;
 
 std::vector<CacheCell> ordinary_cells(int64_t n) {
   std::vector<CacheCell> cells(n);
-  for (int64_t i = 0; i < n; ++i) cells[i] = CacheCell{i, CellKind::Ordinary, 0, -1};
+  for (int64_t i = 0; i < n; ++i) cells[i] = CacheCell{i, CellKind::Ordinary, -1};
   return cells;
 }
 
@@ -347,7 +347,7 @@ TEST(H2OPolicy, ScoresAccumulatePerTokenAcrossEvictions) {
   H2OPolicy policy(0.5);
   policy.observe_attention(ordinary_cells(10), masses({0, 0, 5, 0, 0, 3, 0, 0, 0, 0}));
   std::vector<CacheCell> cells;
-  for (int64_t p : {2, 5, 7, 8, 9, 10}) cells.push_back(CacheCell{p, CellKind::Ordinary, 0, -1});
+  for (int64_t p : {2, 5, 7, 8, 9, 10}) cells.push_back(CacheCell{p, CellKind::Ordinary, -1});
   policy.observe_attention(cells, masses({0.5f, 1.0f, 10.0f, 0, 0, 0}));
   EXPECT_DOUBLE_EQ(policy.score(2), 5.5);
   EXPECT_DOUBLE_EQ(policy.score(5), 4.0);
@@ -378,7 +378,7 @@ TEST(H2OPolicy, TheSinkSurvivesStartUpOneTokenPerPass) {
   H2OPolicy policy(0.5);
   std::vector<CacheCell> cache;
   for (int64_t t = 0; t < 40; ++t) {
-    cache.push_back(CacheCell{t, CellKind::Ordinary, 0, -1});
+    cache.push_back(CacheCell{t, CellKind::Ordinary, -1});
     std::vector<float> m(cache.size(), 0.2f);
     m[0] = 1.0f;  // every query leans on the first token, as real models do
     policy.observe_attention(cache, masses(m));
@@ -394,7 +394,7 @@ TEST(H2OPolicy, DecodingNeverHoldsMoreThanTheBudget) {
     H2OPolicy policy(ratio);
     std::vector<CacheCell> cache;
     for (int64_t t = 0; t < 80; ++t) {
-      cache.push_back(CacheCell{t, CellKind::Ordinary, 0, -1});
+      cache.push_back(CacheCell{t, CellKind::Ordinary, -1});
       // Attention that favours every third token, so heavy hitters differ from recent ones.
       std::vector<float> m(cache.size());
       for (size_t i = 0; i < cache.size(); ++i) m[i] = cache[i].position % 3 == 0 ? 1.0f : 0.1f;

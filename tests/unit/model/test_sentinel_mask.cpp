@@ -184,7 +184,7 @@ TEST(SentinelMask, EveryStepMaskIsTheMatchingRowsOfTheFullMask) {
 
 TEST(SentinelMask, WithoutSentinelsIsPlainCausal) {
   std::vector<CacheCell> cells(5);
-  for (int64_t i = 0; i < 5; ++i) cells[i] = CacheCell{i, CellKind::Ordinary, 0, -1};
+  for (int64_t i = 0; i < 5; ++i) cells[i] = CacheCell{i, CellKind::Ordinary, -1};
   EXPECT_FALSE(sentinel_mask(cells, 5).defined());
   EXPECT_FALSE(sentinel_mask(cells, 1).defined());
   EXPECT_THROW(sentinel_mask(cells, 6), Error);

@@ -84,7 +84,7 @@ TEST(ServerRequest, StrideShareFollowsTheLayoutUnlessGiven) {
         parse_generation_request(Endpoint::Chat, chat({{"compression", compression}}), defaults()).compression;
     return policy_from_spec(spec).stride_share;
   };
-  EXPECT_EQ(share_of({{"method", "sentinel"}, {"layout", "heavy"}}), default_stride_share(SpanLayout::Heavy));
+  EXPECT_EQ(share_of({{"method", "sentinel"}, {"layout", "heavy"}}), default_stride_share());
   EXPECT_EQ(share_of({{"method", "sentinel"}}), 0.0);
   EXPECT_EQ(share_of({{"method", "sentinel"}, {"layout", "heavy"}, {"stride_share", 0.25}}), 0.25);
   EXPECT_EQ(share_of({{"method", "h2o"}, {"layout", "heavy"}}), 0.0);
