@@ -6,7 +6,6 @@
 #include <sstream>
 
 #include "sentinel/core/error.h"
-#include "sentinel/model/config.h"
 
 namespace sentinel {
 
@@ -91,8 +90,8 @@ kernels::RowType kv_row_type(KvStorage storage, at::ScalarType compute_dtype) {
   return kernels::RowType::F32;
 }
 
-KvCache::KvCache(const ModelConfig& config, const KvCacheOptions& options)
-    : options_(options), n_head_kv_(config.n_head_kv), head_dim_(config.head_dim) {
+KvCache::KvCache(const KvShape& shape, const KvCacheOptions& options)
+    : options_(options), n_head_kv_(shape.n_head_kv), head_dim_(shape.head_dim) {
   check(options.capacity > 0, "KV cache capacity must be > 0, got ", options.capacity);
   row_type_ = kv_row_type(options.storage, options.dtype);
   check(row_type_ != kernels::RowType::Q8_0 || head_dim_ % kernels::kBlock == 0, "a q8_0 KV cache needs head_dim a ",
@@ -100,14 +99,12 @@ KvCache::KvCache(const ModelConfig& config, const KvCacheOptions& options)
   check(row_type_ == kernels::RowType::F32 || options.device.is_cpu(), "KV dtype ", kernels::row_type_name(row_type_),
         " is stored on the CPU only; on ", options.device, " use the compute dtype");
   row_bytes_ = kernels::row_bytes(row_type_, head_dim_);
-  keys_.resize(config.n_layer);
-  values_.resize(config.n_layer);
-  window_layers_.assign(static_cast<size_t>(config.n_layer), 0);
-  if (config.has_sliding_layers()) {
-    sliding_window_ = config.sliding_window;
-    for (int64_t l = 0; l < config.n_layer; ++l) window_layers_[l] = config.is_sliding(l) ? 1 : 0;
-    n_window_layers_ = std::count(window_layers_.begin(), window_layers_.end(), 1);
-  }
+  keys_.resize(shape.n_layer);
+  values_.resize(shape.n_layer);
+  window_layers_.assign(static_cast<size_t>(shape.n_layer), 0);
+  for (int64_t l = 0; l < shape.n_layer; ++l) window_layers_[l] = shape.is_sliding(l) ? 1 : 0;
+  n_window_layers_ = std::count(window_layers_.begin(), window_layers_.end(), 1);
+  if (n_window_layers_ > 0) sliding_window_ = shape.sliding_window;
   for (size_t layer = 0; layer < keys_.size(); ++layer) resize_layer(layer, options.capacity, 0);
   capacity_ = window_capacity_ = options.capacity;
 }
@@ -273,10 +270,10 @@ int64_t KvCache::bytes_allocated() const {
   return rows * bytes_per_layer_cell();
 }
 
-int64_t uncompressed_kv_bytes(const ModelConfig& config, int64_t n_tokens, int64_t row_bytes) {
+int64_t uncompressed_kv_bytes(const KvShape& shape, int64_t n_tokens, int64_t row_bytes) {
   int64_t cells = 0;  // summed over layers
-  for (int64_t l = 0; l < config.n_layer; ++l) cells += config.is_sliding(l) ? std::min(n_tokens, config.sliding_window) : n_tokens;
-  return 2 * config.n_head_kv * row_bytes * cells;
+  for (int64_t l = 0; l < shape.n_layer; ++l) cells += shape.is_sliding(l) ? std::min(n_tokens, shape.sliding_window) : n_tokens;
+  return 2 * shape.n_head_kv * row_bytes * cells;
 }
 
 int64_t KvCache::bytes_uncompressed(int64_t n_tokens) const {

@@ -14,7 +14,7 @@ double CompressionStats::achieved_ratio() const {
 }
 
 Session::Session(DecoderModel model, const KvCacheOptions& cache_options, const PolicyOptions& policy)
-    : model_(std::move(model)), cache_(model_->config(), cache_options), policy_options_(policy),
+    : model_(std::move(model)), cache_(model_->config().kv_shape(), cache_options), policy_options_(policy),
       policy_(make_policy(policy)) {}
 
 void Session::reset() {

@@ -43,7 +43,7 @@ double negative_log_likelihood(const at::Tensor& logits, const at::Tensor& targe
 // K and V bytes one token occupies across all layers in the model's dtype.
 int64_t kv_bytes(DecoderModel& model, int64_t n_tokens) {
   const ModelConfig& c = model->config();
-  return uncompressed_kv_bytes(c, n_tokens, c.head_dim * static_cast<int64_t>(at::elementSize(model->dtype())));
+  return uncompressed_kv_bytes(c.kv_shape(), n_tokens, c.head_dim * static_cast<int64_t>(at::elementSize(model->dtype())));
 }
 
 using Clock = std::chrono::steady_clock;

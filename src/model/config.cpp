@@ -11,6 +11,7 @@
 #include <sstream>
 #include <vector>
 
+#include "sentinel/cache/kv_cache.h"
 #include "sentinel/core/error.h"
 #include "sentinel/io/gguf.h"
 
@@ -337,6 +338,11 @@ void ModelConfig::validate() const {
 
 bool ModelConfig::has_sliding_layers() const {
   return std::find(sliding_layers.begin(), sliding_layers.end(), uint8_t{1}) != sliding_layers.end();
+}
+
+KvShape ModelConfig::kv_shape() const {
+  return KvShape{n_layer, n_head_kv, head_dim, has_sliding_layers() ? sliding_window : 0,
+                 has_sliding_layers() ? sliding_layers : std::vector<uint8_t>{}};
 }
 
 double ModelConfig::query_scale() const {

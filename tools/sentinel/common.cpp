@@ -77,7 +77,7 @@ LoadedModel open_model(const ModelArgs& args, bool quiet) {
   const auto start = std::chrono::steady_clock::now();
   LoadedModel loaded = load_model(path, LoadOptions{parse_dtype(args.dtype), at::kCPU, parse_backend(args.backend)});
   if (args.kv_dtype != "auto") loaded.model->set_kv_storage(parse_kv_storage(args.kv_dtype));
-  KvCache probe(loaded.config, loaded.model->cache_options(1));  // a KV dtype this model cannot store fails here
+  KvCache probe(loaded.config.kv_shape(), loaded.model->cache_options(1));  // a KV dtype this model cannot store fails here
   if (!args.chat_template_file.empty()) {
     loaded.tokenizer->set_chat_template(read_text_file(args.chat_template_file));
     try {  // a template that does not parse fails now, naming its file, not at the first chat

@@ -20,7 +20,20 @@
 
 namespace sentinel {
 
-struct ModelConfig;
+// What a cache stores for one model: the sizes its layers' K/V rows take, as the model describes
+// them (ModelConfig::kv_shape()). The cache knows these numbers, not the model.
+struct KvShape {
+  int64_t n_layer = 0;
+  int64_t n_head_kv = 0;
+  int64_t head_dim = 0;
+  // Sliding-window layers (Gemma 3): a query there sees only keys less than `sliding_window`
+  // positions behind it. 0 = the model has no such layers.
+  int64_t sliding_window = 0;
+  std::vector<uint8_t> sliding_layers;  // [n_layer] 1 = a sliding-window layer; empty = none
+  bool is_sliding(int64_t layer) const {
+    return sliding_window > 0 && !sliding_layers.empty() && sliding_layers[static_cast<size_t>(layer)] != 0;
+  }
+};
 
 // What a cached token is. Sentinels are the compression tokens of docs/method.md section 2.
 enum class CellKind : uint8_t { Ordinary, CompressLeft /* <CL> */, CompressRight /* <CR> */ };
@@ -41,7 +54,7 @@ kernels::RowType kv_row_type(KvStorage storage, at::ScalarType compute_dtype);
 
 // K and V bytes an uncompressed cache of n_tokens holds, rows of row_bytes: every cell in the
 // global layers, at most the window in the sliding-window ones.
-int64_t uncompressed_kv_bytes(const ModelConfig& config, int64_t n_tokens, int64_t row_bytes);
+int64_t uncompressed_kv_bytes(const KvShape& shape, int64_t n_tokens, int64_t row_bytes);
 
 struct KvCacheOptions {
   int64_t capacity = 512;                  // initial cells; grows by doubling when exceeded
@@ -52,7 +65,7 @@ struct KvCacheOptions {
 
 class KvCache {
  public:
-  KvCache(const ModelConfig& config, const KvCacheOptions& options);
+  KvCache(const KvShape& shape, const KvCacheOptions& options);
 
   int64_t size() const { return static_cast<int64_t>(cells_.size()); }  // cells in use
   int64_t capacity() const { return capacity_; }

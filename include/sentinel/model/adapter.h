@@ -12,7 +12,7 @@
 #include <string>
 
 #include "sentinel/model/decoder.h"
-#include "sentinel/policies/policy.h"
+#include "sentinel/policies/span_layout.h"
 
 namespace sentinel {
 

@@ -14,6 +14,7 @@
 namespace sentinel {
 
 class GgufFile;
+struct KvShape;  // cache/kv_cache.h
 
 // The families Sentinel runs (docs/models.md). Llama covers Llama 2/3.x, Mistral, TinyLlama and
 // SmolLM2, whose blocks differ only in sizes and RoPE scaling.
@@ -88,6 +89,7 @@ struct ModelConfig {
     return !sliding_layers.empty() && sliding_layers[static_cast<size_t>(layer)] != 0;
   }
   bool has_sliding_layers() const;
+  KvShape kv_shape() const;  // what a KV cache stores for this model
   double query_scale() const;  // attention_scale, or 1 / sqrt(head_dim)
   std::string summary() const;
 };

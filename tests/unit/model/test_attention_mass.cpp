@@ -19,7 +19,7 @@ constexpr int64_t kPast = 9, kNew = 6;  // kNew <= kFewRows: the quantized model
 // `counted` selects (undefined: all).
 at::Tensor mass_after_prefix(DecoderModel& model, const at::Tensor& counted) {
   c10::InferenceMode guard;
-  KvCache cache(model->config(), model->cache_options(kPast + kNew));
+  KvCache cache(model->config().kv_shape(), model->cache_options(kPast + kNew));
   const at::Tensor ids = at::arange(3, 3 + kPast + kNew, at::kLong) * 7 % model->config().n_vocab;
   CachedInput prefix{ids.narrow(0, 0, kPast), at::arange(kPast, at::kLong), {}, &cache};
   model->forward_cached(std::span(&prefix, 1));

@@ -333,7 +333,7 @@ TEST(CompressionQuantizedKv, F16CacheStaysCloseAndHalvesTheBytes) {
   KvCacheOptions q8 = model->cache_options(8);
   q8.storage = KvStorage::Q8_0;
   try {
-    KvCache cache(tiny_quantized().m.config, q8);
+    KvCache cache(tiny_quantized().m.config.kv_shape(), q8);
     FAIL() << "a q8_0 cache with head_dim 16 was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("multiple of 32"), std::string::npos) << e.what();
