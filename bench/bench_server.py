@@ -10,6 +10,7 @@ cache helps), a fixed number of output tokens (ignore_eos) and greedy decoding. 
 
   python3 bench/bench_server.py                                   # c = 1, 4, 16; 1024-token prompts (~15 min, 2 cores)
   python3 bench/bench_server.py --concurrency 1,4 --prompt-tokens 512 --out /tmp/quick.jsonl
+  python3 bench/bench_server.py --table docs/results/server_vs_llama_server.jsonl   # the docs' table
 """
 from __future__ import annotations
 
@@ -104,8 +105,26 @@ def run_cell(url: str, prompts: list[list[int]], concurrency: int, n_out: int, e
             "tpot_p50_ms": 1000 * statistics.median(tpot), "tpot_p99_ms": 1000 * percentile(tpot, 0.99)}
 
 
+def table(path: str) -> str:
+    """The markdown table docs/server.md publishes, from the records of one run, with where it ran."""
+    rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    m = rows[0]["machine"]
+    lines = [f"{m['cpu']}, {m['nproc']} cores, {m['threads']} thread(s) per engine, revision {m['git_rev']}"
+             f"{'+dirty' if m['git_dirty'] else ''}, {m['date'][:10]}; prompts of {rows[0]['prompt_tokens']:,} tokens, "
+             f"{rows[0]['output_tokens']} output tokens.", "",
+             "| engine, cache | concurrency | requests/s | output tok/s | TTFT p50 | TTFT p99 | TPOT p50 | TPOT p99 |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        engine = "Sentinel" if r["engine"] == "sentinel" else "llama.cpp `llama-server`"
+        lines.append(f"| {engine}, {r['method']} | {r['concurrency']} | {r['requests_per_s']:.3f} | "
+                     f"{r['output_tokens_per_s']:.1f} | {r['ttft_p50_s']:.1f} s | {r['ttft_p99_s']:.1f} s | "
+                     f"{r['tpot_p50_ms']:.0f} ms | {r['tpot_p99_ms']:.0f} ms |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--table", metavar="RECORDS", help="print the markdown table of a finished run's records and exit")
     ap.add_argument("--sentinel", default=str(ROOT / "build" / "sentinel"))
     ap.add_argument("--llama-server", default=str(LLAMA_SERVER))
     ap.add_argument("--model", default=str(default_model_dir() / MODEL_FILE))
@@ -119,6 +138,9 @@ def main() -> None:
     ap.add_argument("--engines", default="sentinel,llama.cpp")
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "server.jsonl"))
     args = ap.parse_args()
+    if args.table:
+        print(table(args.table))
+        return
     levels = [int(c) for c in args.concurrency.split(",")]
     parallel = max(levels)
     ctx = args.prompt_tokens + args.output_tokens + 16
