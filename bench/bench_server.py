@@ -136,6 +136,9 @@ def main() -> None:
     ap.add_argument("--ratios", default="0.5,0.75", help="Sentinel's sentinel-compression ratios beside the full cache")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--engines", default="sentinel,llama.cpp")
+    ap.add_argument("--llama-repack", type=int, choices=(0, 1), default=1,
+                    help="llama-server weight repacking (its default 1; 0 where its repacked kernels fault, as "
+                         "seen with an illegal instruction on a Xeon with AMX)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "server.jsonl"))
     args = ap.parse_args()
     if args.table:
@@ -176,6 +179,8 @@ def main() -> None:
         def record(engine, method, c, cell):
             row = {"engine": engine, "method": method, "concurrency": c, "prompt_tokens": args.prompt_tokens,
                    "output_tokens": args.output_tokens, **cell, "machine": machine}
+            if engine == "llama.cpp":
+                row["llama_repack"] = args.llama_repack
             print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if k != "machine"}),
                   flush=True)
             out.write(json.dumps(row) + "\n")
@@ -191,7 +196,8 @@ def main() -> None:
         if "llama.cpp" in args.engines:
             port = 18080
             llama = Process([args.llama_server, "-m", args.model, "--host", "127.0.0.1", "--port", str(port),
-                             "-np", str(parallel), "-c", str(ctx * parallel), "-t", str(args.threads), "-fa", "off"],
+                             "-np", str(parallel), "-c", str(ctx * parallel), "-t", str(args.threads), "-fa", "off",
+                             *([] if args.llama_repack else ["--no-repack"])],
                             ready="listening on", url=f"http://127.0.0.1:{port}")
             try:
                 for c in levels:
