@@ -1,6 +1,6 @@
 #!/bin/sh
-# Scores one sentinel adapter on the target cells of the stream setting (windows read
-# incrementally with eviction, docs/training.md): WikiText-2 test and the held-out Frankenstein,
+# Scores one sentinel adapter on the README's cells of the stream setting (windows read
+# incrementally with eviction, docs/method.md section 6): WikiText-2 test and the held-out Frankenstein,
 # first 8,192 tokens, windows of 1,024, 2,048 (WikiText-2 only) and 4,096, ratios 0.5 and 0.75,
 # perplexity and the mean KL divergence from the uncompressed base model. One `sentinel ppl --json`
 # record per cell is appended to OUT; the training-free baselines of the same cells come from

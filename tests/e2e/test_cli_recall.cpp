@@ -1,7 +1,7 @@
 // End-to-end test of `sentinel eval recall` on the default model, on a workload of seconds: the
 // passkey task at one short context, one JSON line per cell (method, whether each key was
 // recalled, the achieved ratio, the run's environment) and --resume running only the cells not on
-// file. How well each method recalls at real lengths is docs/training.md's, not this test's.
+// file. How well each method recalls at real lengths is docs/training_runs.md's, not this test's.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>

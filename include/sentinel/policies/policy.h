@@ -31,9 +31,9 @@ struct Span {
 };
 
 // PolicyOptions::stride_share when none is given: the share the shipped adapters read best at
-// (docs/training.md). 0, the same for every layout: the heavy layout's adapter was trained at
-// share 1, but with its older tokens ranked by surprisal as well as attention (default_older_rank)
-// it reads best with all of their room ranked.
+// (docs/training_runs.md, "Surprising older tokens"). 0, the same for every layout: the heavy
+// layout's adapter was trained at share 1, but with its older tokens ranked by surprisal as well
+// as attention (default_older_rank) it reads best with all of their room ranked.
 double default_stride_share();
 // A stride share as the CLI and the server take it: negative = not given, then the default for
 // sentinel and 0 for the other methods (which keep no summaries to share a budget with).
@@ -52,7 +52,7 @@ enum class OlderRank { Attention, Surprisal, Both };
 OlderRank parse_older_rank(const std::string& name);  // "attention" | "surprisal" | "both"; throws naming them
 std::string older_rank_name(OlderRank rank);
 // PolicyOptions::older_rank when none is given: both for sentinel's heavy layout, the rank its
-// shipped adapter reads best with (docs/training.md); attention for h2o, the published rule.
+// shipped adapter reads best with (docs/training_runs.md); attention for h2o, the published rule.
 OlderRank default_older_rank(Method method, SpanLayout layout);
 // A rank as the CLI and the server take it: "" = not given, the default above.
 OlderRank resolve_older_rank(const std::string& given, Method method, SpanLayout layout);

@@ -25,7 +25,8 @@ enum class SpanLayout { Stream, Periodic, Heavy };
 SpanLayout parse_span_layout(const std::string& name);  // "stream" | "periodic" | "heavy"; throws naming them
 std::string span_layout_name(SpanLayout layout);
 // Tokens per <CR> when none is given: the span each layout's shipped adapter was validated at
-// (docs/training.md): 48 beside heavy hitters, whose summaries each cost one of them; 16 elsewhere.
+// (docs/training_runs.md): 48 beside heavy hitters, whose summaries each cost one of them; 16
+// elsewhere.
 int64_t default_span(SpanLayout layout);
 
 }  // namespace sentinel
