@@ -109,9 +109,12 @@ def table(path: str) -> str:
     """The markdown table docs/server.md publishes, from the records of one run, with where it ran."""
     rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
     m = rows[0]["machine"]
-    lines = [f"{m['cpu']}, {m['nproc']} cores, {m['threads']} thread(s) per engine, revision {m['git_rev']}"
-             f"{'+dirty' if m['git_dirty'] else ''}, {m['date'][:10]}; prompts of {rows[0]['prompt_tokens']:,} tokens, "
-             f"{rows[0]['output_tokens']} output tokens.", "",
+    runs = sorted({f"{r['machine']['git_rev']}{'+dirty' if r['machine']['git_dirty'] else ''} "
+                   f"({r['machine']['date'].replace('T', ' ')[:16]}, {'Sentinel' if r['engine'] == 'sentinel' else 'llama.cpp'})"
+                   for r in rows})
+    lines = [f"{m['cpu']}, {m['nproc']} cores, {m['threads']} thread(s) per engine; prompts of "
+             f"{rows[0]['prompt_tokens']:,} tokens, {rows[0]['output_tokens']} output tokens; run at revision "
+             f"{', '.join(runs)}.", "",
              "| engine, cache | concurrency | requests/s | output tok/s | TTFT p50 | TTFT p99 | TPOT p50 | TPOT p99 |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
