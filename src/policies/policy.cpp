@@ -3,6 +3,8 @@
 #include "sentinel/policies/policy.h"
 
 #include <cmath>
+#include <iomanip>
+#include <sstream>
 
 #include "sentinel/core/error.h"
 #include "sentinel/policies/mask.h"
@@ -102,14 +104,29 @@ bool reads_attention(const PolicyOptions& options) {
          (options.method == Method::Sentinel && options.spans.empty() && options.layout == SpanLayout::Heavy);
 }
 
+std::string CompressionBound::refusal(double value) const {
+  // Integral values print as integers (1048576, not 1.04858e+06), the others in their shortest form.
+  auto text = [](double x) {
+    std::ostringstream out;
+    if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 1e15) out << static_cast<int64_t>(x);
+    else out << std::setprecision(15) << x;
+    return out.str();
+  };
+  return std::string(name) + " must be in [" + text(lo) + ", " + text(hi) + "]" + unit + ", got " + text(value) +
+         " (" + why + ")";
+}
+
+namespace {
+void require(const CompressionBound& bound, double value) {
+  if (!bound.holds(value)) fail(bound.refusal(value));
+}
+}  // namespace
+
 void PolicyOptions::validate() const {
-  using L = CompressionLimits;
-  check(ratio >= 0.0 && ratio <= L::kMaxRatio, "compression ratio must be in [0, ", L::kMaxRatio, "], got ", ratio,
-        " (it is the fraction of the context removed from the KV cache)");
-  check(window >= 0 && window <= L::kMaxWindow, "window must be in [0, ", L::kMaxWindow, "] tokens, got ", window);
-  check(sinks >= 0 && sinks <= L::kMaxSinks, "sinks must be in [0, ", L::kMaxSinks, "] tokens, got ", sinks);
-  check(stride_share >= 0.0 && stride_share <= 1.0, "--stride-share must be in [0, 1], got ", stride_share,
-        " (the share of the older tokens' budget kept evenly spread instead of by attention)");
+  require(kRatioBound, ratio);
+  require(kWindowBound, static_cast<double>(window));
+  require(kSinksBound, static_cast<double>(sinks));
+  require(kStrideShareBound, stride_share);
   check(stride_share == 0.0 || (method == Method::Sentinel && layout == SpanLayout::Heavy),
         "--stride-share applies to --compress sentinel --layout heavy only");
   check(older_rank == OlderRank::Attention || reads_attention(*this),
@@ -118,8 +135,7 @@ void PolicyOptions::validate() const {
   if (method == Method::Sentinel) {
     check(cl_id >= 0 && cr_id >= 0 && cl_id != cr_id, "sentinel compression needs the <CL>/<CR> token ids");
     if (spans.empty()) {
-      check(span >= L::kMinSpan && span <= L::kMaxSpan, "span must be in [", L::kMinSpan, ", ", L::kMaxSpan,
-            "] tokens (a span of 1 token saves nothing; one longer than any context compresses nothing), got ", span);
+      require(kSpanBound, static_cast<double>(span));
       const double max_ratio = static_cast<double>(span - 1) / static_cast<double>(span);
       check(ratio <= max_ratio + 1e-12, "ratio ", ratio, " is impossible with spans of ", span,
             " tokens: each span leaves one <CR>, so at most (L-1)/L = ", max_ratio,

@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <optional>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 #include "sentinel/core/error.h"
 #include "sentinel/tokenizer/unicode.h"
@@ -89,6 +91,28 @@ int64_t get_int(const json& body, const char* key, int64_t fallback, int64_t lo,
   return x;
 }
 
+// compression.<name> within its bound (policy.h), refused in the words the CLI uses for the same
+// value: "field 'compression.span': span must be in [2, 4096] tokens, got 5000 (...)". A value of
+// the wrong type is refused as get_number/get_int refuse it.
+template <typename T>
+T get_bounded(const json& compression, const CompressionBound& bound, T fallback, Problems& p) {
+  constexpr bool integral = std::is_integral_v<T>;
+  if (!compression.contains(bound.name) || compression[bound.name].is_null()) return fallback;
+  const json& v = compression[bound.name];
+  if (integral ? !(v.is_number_integer() || (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()))
+               : !v.is_number()) {
+    // Wrong type: the generic readers word it.
+    if constexpr (integral) return get_int(compression, bound.name, fallback, INT64_MIN, INT64_MAX, p, "compression.");
+    else return get_number(compression, bound.name, fallback, -HUGE_VAL, HUGE_VAL, p, "compression.");
+  }
+  const double x = v.get<double>();
+  if (!bound.holds(x)) {
+    p.add("field 'compression." + std::string(bound.name) + "': " + bound.refusal(x));
+    return fallback;
+  }
+  return static_cast<T>(x);
+}
+
 void refuse_unknown(const json& body, const std::set<std::string>& known, const std::string& where, Problems& p) {
   for (const auto& [key, value] : body.items()) {
     if (known.count(key) == 0) {
@@ -156,14 +180,14 @@ CompressionSpec parse_compression(const json& v, const CompressionSpec& fallback
   if (!v.contains("method"))
     p.add("field 'compression.method' is required (none, sentinel, local, scattered, strided, streaming or h2o)");
   if (auto method = get_compression_name(v, "method", parse_method, p)) spec.method = *method;
-  using L = CompressionLimits;  // the CLI's bounds too (PolicyOptions::validate)
-  spec.ratio = get_number(v, "ratio", 0.0, 0.0, L::kMaxRatio, p, "compression.");
-  spec.window = get_int(v, "window", spec.window, 0, L::kMaxWindow, p, "compression.");
-  spec.sinks = get_int(v, "sinks", spec.sinks, 0, L::kMaxSinks, p, "compression.");
+  // The CLI's bounds and words (policy.h: CompressionBound, read by PolicyOptions::validate too).
+  spec.ratio = get_bounded(v, kRatioBound, 0.0, p);
+  spec.window = get_bounded(v, kWindowBound, spec.window, p);
+  spec.sinks = get_bounded(v, kSinksBound, spec.sinks, p);
   spec.seed = static_cast<uint64_t>(get_int(v, "seed", 0, 0, INT64_MAX, p, "compression."));
   if (auto layout = get_compression_name(v, "layout", parse_span_layout, p)) spec.layout = *layout;
-  spec.span = get_int(v, "span", layout_default_span(spec.layout), L::kMinSpan, L::kMaxSpan, p, "compression.");
-  spec.stride_share = get_number(v, "stride_share", -1.0, 0.0, 1.0, p, "compression.");
+  spec.span = get_bounded(v, kSpanBound, layout_default_span(spec.layout), p);
+  spec.stride_share = get_bounded(v, kStrideShareBound, -1.0, p);
   if (auto rank = get_compression_name(v, "older_rank", parse_older_rank, p)) spec.older_rank = *rank;
   return spec;
 }

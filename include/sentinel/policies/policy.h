@@ -65,6 +65,29 @@ struct CompressionLimits {
   static constexpr int64_t kMaxWindow = 1 << 20, kMaxSinks = 1 << 20;  // tokens, far past any context read
 };
 
+// One bounded compression option, named as the CLI and the server both name it, with why it is bounded.
+struct CompressionBound {
+  const char* name;  // "span": --span on the command line, compression.span in a request
+  double lo, hi;
+  const char* unit;  // " tokens" or ""
+  const char* why;
+  bool holds(double value) const { return value >= lo && value <= hi; }
+  // "span must be in [2, 4096] tokens, got 5000 (why)": the words the CLI's error and the server's
+  // 400 (after the field it was read from) both use, so the same value reads the same in both.
+  std::string refusal(double value) const;
+};
+inline constexpr CompressionBound kRatioBound{"ratio", 0.0, CompressionLimits::kMaxRatio, "",
+                                              "the fraction of the context removed from the KV cache"};
+inline constexpr CompressionBound kSpanBound{
+    "span", CompressionLimits::kMinSpan, CompressionLimits::kMaxSpan, " tokens",
+    "a span of 1 token saves nothing; one longer than any context compresses nothing"};
+inline constexpr CompressionBound kWindowBound{"window", 0, CompressionLimits::kMaxWindow, " tokens",
+                                               "recent tokens never compressed"};
+inline constexpr CompressionBound kSinksBound{"sinks", 0, CompressionLimits::kMaxSinks, " tokens",
+                                              "initial tokens always kept"};
+inline constexpr CompressionBound kStrideShareBound{
+    "stride_share", 0.0, 1.0, "", "the share of the older tokens' budget kept evenly spread instead of by attention"};
+
 // Every knob of every policy, validated once by validate(). Fields a method does not use are ignored.
 struct PolicyOptions {
   Method method = Method::None;

@@ -151,7 +151,7 @@ TEST(ServerRequest, BadBodiesAreRefusedWithTheFieldAndTheFix) {
       {"compression unknown key", Endpoint::Chat, chat({{"compression", {{"method", "local"}, {"ratio", 0.5}, {"foo", 1}}}}),
        {"unknown field 'compression.foo'"}},
       {"compression ratio range", Endpoint::Chat, chat({{"compression", {{"method", "local"}, {"ratio", 1.5}}}}),
-       {"'compression.ratio' must be in"}},
+       {"'compression.ratio': ratio must be in [0, 0.999], got 1.5"}},
       {"compression needs ratio", Endpoint::Chat, chat({{"compression", {{"method", "sentinel"}}}}), {"needs compression.ratio > 0"}},
       {"compression impossible ratio", Endpoint::Chat, chat({{"compression", {{"method", "sentinel"}, {"ratio", 0.9}, {"span", 4}}}}),
        {"impossible with spans of 4"}},
@@ -233,9 +233,9 @@ TEST(ServerRequest, MarkedSegmentSpansFollowTheSchedulerLayout) {
 namespace sentinel::server {
 namespace {
 
-// One table of compression bounds (policy.h: CompressionLimits) for the CLI and the server: each
+// One table of compression bounds (policy.h: CompressionBound) for the CLI and the server: each
 // value just past a bound is refused by the server's request parser and by PolicyOptions::validate
-// (what the CLI and the library run), and each value at the bound is accepted by both.
+// (what the CLI and the library run) in the same words, and each value at the bound is accepted by both.
 TEST(CompressionLimitsTable, TheServerAndTheCliRefuseTheSameValues) {
   using L = CompressionLimits;
   struct Knob {
@@ -246,13 +246,16 @@ TEST(CompressionLimitsTable, TheServerAndTheCliRefuseTheSameValues) {
                                    {"span", static_cast<double>(L::kMaxSpan), static_cast<double>(L::kMaxSpan + 1)},
                                    {"span", static_cast<double>(L::kMinSpan), static_cast<double>(L::kMinSpan - 1)},
                                    {"window", static_cast<double>(L::kMaxWindow), static_cast<double>(L::kMaxWindow + 1)},
-                                   {"sinks", static_cast<double>(L::kMaxSinks), static_cast<double>(L::kMaxSinks + 1)}};
+                                   {"sinks", static_cast<double>(L::kMaxSinks), static_cast<double>(L::kMaxSinks + 1)},
+                                   {"stride_share", 1.0, 1.5}};
   for (const Knob& k : knobs) {
     for (const double value : {k.at_bound, k.past_bound}) {
       SCOPED_TRACE(std::string(k.field) + " = " + std::to_string(value));
       json compression = {{"method", "sentinel"}, {"ratio", 0.5}, {"span", 16}};
-      compression[k.field] = std::string(k.field) == "ratio" ? json(value) : json(static_cast<int64_t>(value));
+      const bool real = std::string(k.field) == "ratio" || std::string(k.field) == "stride_share";
+      compression[k.field] = real ? json(value) : json(static_cast<int64_t>(value));
       if (std::string(k.field) == "ratio") compression["span"] = L::kMaxSpan;  // a ratio of 0.999 needs long spans
+      if (std::string(k.field) == "stride_share") compression["layout"] = "heavy";
       const std::string server_error = error_of(Endpoint::Chat, chat({{"compression", compression}}));
       PolicyOptions cli;  // what `--compress sentinel --ratio .. --span .. --window .. --sinks ..` builds
       cli.method = Method::Sentinel;
@@ -262,6 +265,8 @@ TEST(CompressionLimitsTable, TheServerAndTheCliRefuseTheSameValues) {
       cli.span = compression["span"].get<int64_t>();
       cli.window = compression.value("window", int64_t{0});
       cli.sinks = compression.value("sinks", int64_t{4});
+      cli.layout = compression.value("layout", std::string("stream")) == "heavy" ? SpanLayout::Heavy : SpanLayout::Stream;
+      cli.stride_share = compression.value("stride_share", 0.0);
       std::string cli_error;
       try {
         cli.validate();
@@ -271,7 +276,10 @@ TEST(CompressionLimitsTable, TheServerAndTheCliRefuseTheSameValues) {
       const bool refused = value == k.past_bound;
       EXPECT_EQ(!server_error.empty(), refused) << server_error;
       EXPECT_EQ(!cli_error.empty(), refused) << cli_error;
-      if (!cli_error.empty()) EXPECT_NE(cli_error.find(k.field), std::string::npos) << cli_error;
+      // The same words: the server's message is the CLI's, after the field it was read from.
+      if (refused) EXPECT_NE(server_error.find("field 'compression." + std::string(k.field) + "': " + cli_error),
+                             std::string::npos)
+          << "server: " << server_error << "\ncli: " << cli_error;
     }
   }
 }
