@@ -4,6 +4,7 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <csignal>
 #include <sstream>
 
 #include "sentinel/core/error.h"
@@ -68,6 +69,9 @@ std::string ProcessGroup::peers() const {
 std::unique_ptr<ProcessGroup> ProcessGroup::join(const LaunchEnv& env, const ProcessGroupOptions& options) {
   check(env.launched(), "no data-parallel launch: RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT are not set (torchrun sets them)");
   std::unique_ptr<ProcessGroup> group(new ProcessGroup(env, options));
+  // A rank whose peer died must see the broken connection as an error, which names the rank, not
+  // die of SIGPIPE with no word: Python ignores SIGPIPE at start, so torch's own ranks always did.
+  std::signal(SIGPIPE, SIG_IGN);
   // As torch.distributed's env:// rendezvous: rank 0 hosts the store unless torchrun's agent does.
   c10d::TCPStoreOptions store_options;
   store_options.port = env.master_port;
