@@ -23,7 +23,8 @@ Writes into tests/data/minilm/ (about 280 KB together):
                       the first sentence at its first, middle and last token, for layer-by-layer
                       parity; "hidden_positions" [3] i64
 Lines are WikiText's split on '\\n' only, each keeping its '\\n' (as for the SmolLM2 fixtures).
-Not a test: tests/unit/base/test_bert_normalizer.cpp and tests/parity/model/test_minilm.cpp read these.
+Not a test: tests/unit/base/test_bert_normalizer.cpp, tests/parity/base/test_wordpiece_minilm.cpp
+and tests/parity/model/test_minilm_encoder.cpp read these.
 """
 import hashlib
 import json

@@ -1,6 +1,6 @@
 // WordPieceTokenizer on a tiny in-memory tokenizer.json: the greedy longest-match rule, unknown
 // words, special tokens in the text, truncation, and the errors for files it must refuse. Parity
-// with the real all-MiniLM-L6-v2 vocabulary is in tests/parity/model/test_minilm.cpp.
+// with the real all-MiniLM-L6-v2 vocabulary is in tests/parity/base/test_wordpiece_minilm.cpp.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
