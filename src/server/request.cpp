@@ -24,6 +24,7 @@ class Problems {
  public:
   void add(const std::string& message) { list_.push_back(message); }
   bool empty() const { return list_.empty(); }
+  size_t size() const { return list_.size(); }
   void throw_if_any() const {
     if (list_.empty()) return;
     std::string joined;
@@ -93,24 +94,19 @@ int64_t get_int(const json& body, const char* key, int64_t fallback, int64_t lo,
 
 // compression.<name> within its bound (policy.h), refused in the words the CLI uses for the same
 // value: "field 'compression.span': span must be in [2, 4096] tokens, got 5000 (...)". A value of
-// the wrong type is refused as get_number/get_int refuse it.
+// the wrong type is refused by get_number/get_int, as every other field is.
 template <typename T>
 T get_bounded(const json& compression, const CompressionBound& bound, T fallback, Problems& p) {
-  constexpr bool integral = std::is_integral_v<T>;
-  if (!compression.contains(bound.name) || compression[bound.name].is_null()) return fallback;
-  const json& v = compression[bound.name];
-  if (integral ? !(v.is_number_integer() || (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()))
-               : !v.is_number()) {
-    // Wrong type: the generic readers word it.
-    if constexpr (integral) return get_int(compression, bound.name, fallback, INT64_MIN, INT64_MAX, p, "compression.");
-    else return get_number(compression, bound.name, fallback, -HUGE_VAL, HUGE_VAL, p, "compression.");
-  }
-  const double x = v.get<double>();
-  if (!bound.holds(x)) {
-    p.add("field 'compression." + std::string(bound.name) + "': " + bound.refusal(x));
+  const size_t problems = p.size();
+  T x;
+  if constexpr (std::is_integral_v<T>) x = get_int(compression, bound.name, fallback, INT64_MIN, INT64_MAX, p, "compression.");
+  else x = get_number(compression, bound.name, fallback, -HUGE_VAL, HUGE_VAL, p, "compression.");
+  if (p.size() > problems || !compression.contains(bound.name) || compression[bound.name].is_null()) return x;
+  if (!bound.holds(static_cast<double>(x))) {
+    p.add("field 'compression." + std::string(bound.name) + "': " + bound.refusal(static_cast<double>(x)));
     return fallback;
   }
-  return static_cast<T>(x);
+  return x;
 }
 
 void refuse_unknown(const json& body, const std::set<std::string>& known, const std::string& where, Problems& p) {

@@ -99,8 +99,6 @@ void record_command_line(int argc, const char* const* argv) {
   recorded_command_line() = command;
 }
 
-const std::string& command_line() { return recorded_command_line(); }
-
 nlohmann::json run_environment(const std::string& dtype) {
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   char when[32];
@@ -114,7 +112,7 @@ nlohmann::json run_environment(const std::string& dtype) {
           {"dtype", dtype},
           {"git_revision", git.head + (git.dirty ? "+dirty" : "")},
           {"git_dirty", git.dirty},
-          {"command", command_line()},
+          {"command", recorded_command_line()},
           {"time", when}};
 }
 

@@ -32,12 +32,11 @@ namespace sentinel::cli {
 //   time                UTC, ISO 8601
 nlohmann::json run_environment(const std::string& dtype);
 
-// Records argv for run_environment's "command": main() calls it first thing.
-void record_command_line(int argc, const char* const* argv);
-// argv as one string a POSIX shell reads back into the same words: each word as it is when made of
+// Records argv for run_environment's "command": main() calls it first thing. The command is one
+// string a POSIX shell reads back into the same words: each word as it is when made of
 // [A-Za-z0-9@%+=:,./_-] only, otherwise in single quotes (a quote in it as '"'"'), as Python's
-// shlex.join writes it. "" before record_command_line.
-const std::string& command_line();
+// shlex.join writes it.
+void record_command_line(int argc, const char* const* argv);
 
 // -o/--out (required) and --resume, as every results-writing command takes them.
 void add_results_options(CLI::App& app, std::string& out, bool& resume);
