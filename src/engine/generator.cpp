@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "sentinel/core/error.h"
 #include "sentinel/engine/session.h"
-#include "sentinel/tokenizer/bpe.h"
 
 namespace sentinel {
 namespace {
@@ -47,68 +47,95 @@ std::string stop_reason_name(StopReason reason) {
   return "unknown";
 }
 
-GenerationResult generate(Session& session, const Tokenizer& tokenizer, std::span<const int32_t> prompt,
-                          const GenerationOptions& options, const TextCallback& on_text) {
+Generation::Generation(const Tokenizer& tokenizer, std::span<const int32_t> prompt, const GenerationOptions& options)
+    : options_(options),
+      stop_ids_(options.stop_at_eos ? tokenizer.stop_ids() : std::vector<int32_t>{}),
+      history_(prompt.begin(), prompt.end()),
+      sampler_(options.sampling),
+      decoder_(tokenizer) {
   options.validate();
   check(!prompt.empty(), "the prompt is empty: give at least one token");
-  GenerationResult result;
-  result.n_prompt = static_cast<int64_t>(prompt.size());
-  const std::vector<int32_t> stop_ids = options.stop_at_eos ? tokenizer.stop_ids() : std::vector<int32_t>{};
-  std::vector<int32_t> history(prompt.begin(), prompt.end());
-  Sampler sampler(options.sampling);
-  StreamDecoder decoder(tokenizer);
-  std::string pending;  // decoded but not yet emitted (could start a stop string)
-  auto emit = [&](std::string_view piece) {
-    result.text += piece;
-    return !on_text || piece.empty() || on_text(piece);
-  };
+  result_.n_prompt = static_cast<int64_t>(prompt.size());
+  done_ = options.max_tokens == 0;
+}
 
+void Generation::finish(StopReason reason, bool flush) {
+  result_.stop_reason = reason;
+  if (flush) pending_ += decoder_.flush();
+  result_.text += pending_;
+  ready_ += pending_;
+  pending_.clear();
+  done_ = true;
+}
+
+std::optional<int32_t> Generation::next_token(const at::Tensor& logits) {
+  check(!done_, "the generation has ended (", stop_reason_name(result_.stop_reason), "); start a new one");
+  const int32_t next = sampler_.sample(logits, history_);
+  if (std::find(stop_ids_.begin(), stop_ids_.end(), next) != stop_ids_.end()) {
+    finish(StopReason::Eos, /*flush=*/true);
+    return std::nullopt;
+  }
+  result_.tokens.push_back(next);
+  if (options_.logprobs) result_.logprobs.push_back(logits.to(at::kFloat).log_softmax(-1)[next].item<float>());
+  history_.push_back(next);
+  pending_ += decoder_.push(next);
+  // A stop string may now be complete: the text ends before it.
+  bool stopped = false;
+  for (const auto& stop : options_.stop_strings) {
+    if (size_t at = pending_.find(stop); at != std::string::npos) {
+      pending_.resize(at);
+      stopped = true;
+    }
+  }
+  if (stopped) {
+    finish(StopReason::StopString, /*flush=*/false);
+    return std::nullopt;
+  }
+  const size_t hold = held_back_length(pending_, options_.stop_strings);
+  const std::string_view final_text = std::string_view(pending_).substr(0, pending_.size() - hold);
+  result_.text += final_text;
+  ready_ += final_text;
+  pending_.erase(0, pending_.size() - hold);
+  if (static_cast<int64_t>(result_.tokens.size()) >= options_.max_tokens) {
+    finish(StopReason::MaxTokens, /*flush=*/true);
+    return std::nullopt;
+  }
+  return next;
+}
+
+std::string Generation::take_text() { return std::exchange(ready_, std::string()); }
+
+void Generation::cancel() {
+  result_.stop_reason = StopReason::Cancelled;
+  pending_.clear();
+  ready_.clear();
+  done_ = true;
+}
+
+GenerationResult generate(Session& session, const Tokenizer& tokenizer, std::span<const int32_t> prompt,
+                          const GenerationOptions& options, const TextCallback& on_text) {
+  Generation generation(tokenizer, prompt, options);
+  GenerationResult& result = generation.result();
   const auto t0 = Clock::now();
   at::Tensor logits = session.append(prompt, Logits::Last, options.prefill_chunk);
   result.prefill_seconds = seconds_since(t0);
-  bool done = options.max_tokens == 0;
-  while (!done) {
+  while (!generation.done()) {
     const auto step_start = Clock::now();  // a step: sample, then feed what was sampled
-    const int32_t next = sampler.sample(logits, history);
+    const std::optional<int32_t> next = generation.next_token(logits);
     const double sampling_seconds = seconds_since(step_start);
-    if (std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end()) {
-      result.stop_reason = StopReason::Eos;
+    // The text of a step that ended the generation is its last: the caller can no longer stop it.
+    if (const std::string text = generation.take_text(); !text.empty() && on_text && !on_text(text) && next) {
+      generation.cancel();
       break;
     }
-    result.tokens.push_back(next);
-    history.push_back(next);
-    pending += decoder.push(next);
-    // A stop string may now be complete.
-    for (const auto& stop : options.stop_strings) {
-      if (size_t at = pending.find(stop); at != std::string::npos) {
-        pending.resize(at);
-        result.stop_reason = StopReason::StopString;
-        done = true;
-      }
-    }
-    if (done) break;
-    const size_t hold = held_back_length(pending, options.stop_strings);
-    if (!emit(std::string_view(pending).substr(0, pending.size() - hold))) {
-      pending.clear();
-      result.stop_reason = StopReason::Cancelled;
-      break;
-    }
-    pending.erase(0, pending.size() - hold);
-    if (static_cast<int64_t>(result.tokens.size()) >= options.max_tokens) {
-      result.stop_reason = StopReason::MaxTokens;
-      break;
-    }
-    const int32_t one[] = {next};
+    if (!next) break;
+    const int32_t one[] = {*next};
     const auto feed_start = Clock::now();
     logits = session.append(one, Logits::Last);
     result.decode_seconds += sampling_seconds + seconds_since(feed_start);
     ++result.decode_steps;
   }
-  if (result.stop_reason != StopReason::Cancelled) {
-    if (result.stop_reason != StopReason::StopString) pending += decoder.flush();
-    emit(pending);
-  }
-  return result;
+  return std::move(result);
 }
 
 }  // namespace sentinel

@@ -15,11 +15,17 @@ double CompressionStats::achieved_ratio() const {
 
 Session::Session(DecoderModel model, const KvCacheOptions& cache_options, const PolicyOptions& policy)
     : model_(std::move(model)), cache_(model_->config().kv_shape(), cache_options), policy_options_(policy),
-      policy_(make_policy(policy)) {}
+      policy_(fresh_policy()) {}
+
+std::unique_ptr<CompressionPolicy> Session::fresh_policy() const {
+  std::unique_ptr<CompressionPolicy> policy = make_policy(policy_options_);
+  policy->attach(&cache_);
+  return policy;
+}
 
 void Session::reset() {
   cache_.clear();
-  policy_ = make_policy(policy_options_);
+  policy_ = fresh_policy();
   stats_ = {};
   next_position_ = 0;
   last_prediction_ = at::Tensor();
@@ -29,7 +35,7 @@ void Session::resume(std::span<const int32_t> ordinary_tokens, const Compression
   check(!reads_attention(policy_options_), "a ", method_name(policy_options_.method),
         " session that evicts by attention (h2o, sentinel --layout heavy) cannot be resumed: its plan depends on "
         "attention scores that are not saved");
-  policy_ = make_policy(policy_options_);
+  policy_ = fresh_policy();
   const int64_t n = static_cast<int64_t>(ordinary_tokens.size());
   if (n > 0) {
     policy_->expand(ordinary_tokens, 0);  // advances the index-based state; the elements are already cached

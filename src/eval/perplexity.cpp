@@ -111,7 +111,6 @@ PerplexityResult compressed_perplexity(DecoderModel& model, std::span<const int3
   check(n >= 2, "perplexity needs at least 2 tokens, got ", n);
   c10::InferenceMode inference;
   const auto start = Clock::now();
-  const auto device = model->embed_tokens->weight.device();
   const at::Tensor all_ids = at::tensor(std::vector<int64_t>(ids.begin(), ids.end()), at::kLong);
   const std::vector<Window> windows = plan_windows(n, options);
 
@@ -121,6 +120,7 @@ PerplexityResult compressed_perplexity(DecoderModel& model, std::span<const int3
   // Start small: the cache grows by doubling only as far as the policy lets it.
   Session session(model, model->cache_options(std::min<int64_t>(options.ctx, 256)), policy);
   result.has_reference = reference != nullptr;
+  std::vector<at::Tensor> token_logprob, token_greedy, token_kl;  // options.per_token: one piece per fed chunk
   for (const Window& w : windows) {
     session.reset();
     // Token i of the text is predicted by the logits of token i - 1.
@@ -144,13 +144,21 @@ PerplexityResult compressed_perplexity(DecoderModel& model, std::span<const int3
         continue;
       }
       at::Tensor logits = session.append(piece, Logits::All, chunk);  // [end - begin, n_vocab]
-      result.nll_sum += negative_log_likelihood(logits.slice(0, lo - begin, hi - begin),
-                                                all_ids.slice(0, lo + 1, hi + 1).to(logits.device()));
+      const at::Tensor predicted = logits.slice(0, lo - begin, hi - begin);  // [m, n_vocab]
+      const at::Tensor targets = all_ids.slice(0, lo + 1, hi + 1).to(logits.device());  // [m]
+      const at::Tensor log_p_target = predicted.log_softmax(-1).gather(1, targets.unsqueeze(1)).squeeze(1);  // [m]
+      result.nll_sum += -log_p_target.sum().item<double>();
+      if (options.per_token) {
+        token_logprob.push_back(log_p_target.to(at::kCPU, at::kFloat));
+        token_greedy.push_back((predicted.argmax(-1) == targets).to(at::kCPU));
+      }
       if (reference != nullptr) {
         const auto compare_start = Clock::now();
-        const at::Tensor log_p = logits.slice(0, lo - begin, hi - begin).to(at::kCPU).log_softmax(-1);  // [m, n_vocab]
+        const at::Tensor log_p = predicted.to(at::kCPU).log_softmax(-1);  // [m, n_vocab]
         const at::Tensor ref = reference_log_p.slice(0, lo - first_predictor, hi - first_predictor);
-        result.kl_sum += (ref.exp() * (ref - log_p)).sum().item<double>();
+        const at::Tensor kl = (ref.exp() * (ref - log_p)).sum(-1);  // [m]
+        result.kl_sum += kl.sum().item<double>();
+        if (options.per_token) token_kl.push_back(kl.to(at::kFloat));
         result.top1_agree += (ref.argmax(-1) == log_p.argmax(-1)).sum().item<int64_t>();
         result.reference_seconds += std::chrono::duration<double>(Clock::now() - compare_start).count();
       }
@@ -162,6 +170,11 @@ PerplexityResult compressed_perplexity(DecoderModel& model, std::span<const int3
     if (progress) progress(&w - windows.data() + 1, result.n_windows);
   }
   result.ppl = std::exp(result.nll_sum / static_cast<double>(result.n_scored));
+  if (options.per_token) {
+    result.token_logprob = at::cat(token_logprob);
+    result.token_greedy = at::cat(token_greedy);
+    if (reference != nullptr) result.token_kl = at::cat(token_kl);
+  }
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return result;
 }

@@ -17,6 +17,7 @@ std::unique_ptr<CompressionPolicy> make_policy(const PolicyOptions& options) {
     case Method::Strided: return std::make_unique<StridedPolicy>(options.ratio);
     case Method::Streaming: return std::make_unique<StreamingPolicy>(options.ratio, options.sinks);
     case Method::H2O: return std::make_unique<H2OPolicy>(options.ratio, options.older_rank);
+    case Method::Custom: return (*options.custom)();
   }
   fail("unhandled compression method");
 }

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "sentinel/core/error.h"
+#include "sentinel/policies/scored.h"
 
 namespace sentinel {
 
@@ -16,7 +17,7 @@ std::vector<int64_t> H2OPolicy::evictions(std::span<const CacheCell> cells, int6
   // one token per pass scored 27.7 instead of 22.4 on Alice for that alone). The cache still
   // holds at most kv_budget(ratio, n) cells after n tokens; only the very first query sees one
   // entry more than its budget.
-  const int64_t capacity = std::max<int64_t>(1, kv_budget(ratio_, next_index + 1) - 1);
+  const int64_t capacity = cells_kept_for_next_query(ratio_, next_index);
   const int64_t n = static_cast<int64_t>(cells.size());
   if (n <= capacity) return {};
   // The heavy half takes the rounding: with room for one cell that cell is the heaviest token

@@ -31,6 +31,7 @@ Method parse_method(const std::string& name) {
 }
 
 std::string method_name(Method method) {
+  if (method == Method::Custom) return "custom";  // not in the table: no option names it
   for (const auto& [m, text] : method_table())
     if (m == method) return text;
   return "unknown";
@@ -100,7 +101,8 @@ int64_t kv_budget(double ratio, int64_t n_ordinary) {
 }
 
 bool reads_attention(const PolicyOptions& options) {
-  return options.method == Method::H2O ||
+  // A custom policy may read attention or keys at any step: treated as one that does.
+  return options.method == Method::H2O || options.method == Method::Custom ||
          (options.method == Method::Sentinel && options.spans.empty() && options.layout == SpanLayout::Heavy);
 }
 
@@ -127,9 +129,12 @@ void PolicyOptions::validate() const {
   require(kWindowBound, static_cast<double>(window));
   require(kSinksBound, static_cast<double>(sinks));
   require(kStrideShareBound, stride_share);
+  check((method == Method::Custom) == (custom != nullptr),
+        method == Method::Custom ? "a custom compression method needs its policy maker"
+                                 : "a policy maker applies to the custom method only");
   check(stride_share == 0.0 || (method == Method::Sentinel && layout == SpanLayout::Heavy),
         "--stride-share applies to --compress sentinel --layout heavy only");
-  check(older_rank == OlderRank::Attention || reads_attention(*this),
+  check(older_rank == OlderRank::Attention || (reads_attention(*this) && method != Method::Custom),
         "--older-rank ", older_rank_name(older_rank),
         " applies to the policies that rank older tokens: --compress h2o, or sentinel --layout heavy");
   if (method == Method::Sentinel) {

@@ -18,20 +18,27 @@ struct ExportArgs {
 };
 
 int run_export(const ExportArgs& a) {
-  const Adapter adapter = load_adapter(a.adapter);
-  check(adapter.full_weights.empty(), a.adapter, " holds full weights (train --full), not an adapter: load it with ",
-        "--adapter, there is no LoRA to export");
-  const std::string base = !a.peft_base.empty()                   ? a.peft_base
-                           : adapter.metadata.count("base_model") ? adapter.metadata.at("base_model")
-                                                                  : "";
-  export_peft(adapter, a.peft_dir, PeftExportOptions{base, a.lora_dropout});
-  std::printf("%s: adapter_config.json, adapter_model.safetensors (%zu LoRA tensors, r=%lld, alpha %g)%s\n",
-              a.peft_dir.c_str(), adapter.lora.size(), static_cast<long long>(adapter.lora_rank), adapter.lora_alpha,
-              adapter.sentinel_embeddings.defined() ? ", sentinel_embeddings.safetensors, README.md" : "");
+  std::printf("%s\n", export_adapter(a.adapter, a.peft_dir, a.peft_base, a.lora_dropout).c_str());
   return 0;
 }
 
 }  // namespace
+
+std::string export_adapter(const std::string& adapter_path, const std::string& dir, const std::string& base_name,
+                           double lora_dropout) {
+  const Adapter adapter = load_adapter(adapter_path);
+  check(adapter.full_weights.empty(), adapter_path, " holds full weights (train --full), not an adapter: load it with ",
+        "--adapter, there is no LoRA to export");
+  const std::string base = !base_name.empty()                      ? base_name
+                           : adapter.metadata.count("base_model") ? adapter.metadata.at("base_model")
+                                                                  : "";
+  export_peft(adapter, dir, PeftExportOptions{base, lora_dropout});
+  char line[512];
+  std::snprintf(line, sizeof line, "%s: adapter_config.json, adapter_model.safetensors (%zu LoRA tensors, r=%lld, alpha %g)%s",
+                dir.c_str(), adapter.lora.size(), static_cast<long long>(adapter.lora_rank), adapter.lora_alpha,
+                adapter.sentinel_embeddings.defined() ? ", sentinel_embeddings.safetensors, README.md" : "");
+  return line;
+}
 
 Runner register_export(CLI::App& app) {
   auto a = std::make_shared<ExportArgs>();

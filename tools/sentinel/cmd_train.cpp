@@ -31,6 +31,7 @@ namespace sentinel::cli {
 namespace {
 
 std::atomic<bool> g_stop{false};
+const TrainHooks* g_hooks = nullptr;  // run_train_command's caller; nullptr on the command line
 
 extern "C" void on_sigint(int) {
   g_stop = true;
@@ -386,11 +387,11 @@ int run_train(TrainArgs& a) {
     const double tps = s > 0 ? tokens_seen / s : 0;
     if (a.stop_after > 0 && r.step == a.stop_after) g_stop = true;  // as Ctrl-C would
     if (!root) return;
-    log << nlohmann::json{{"step", r.step}, {"loss", r.loss}, {"ce", r.ce}, {"kl", r.kl}, {"lr", r.lr}, {"grad_norm", r.grad_norm},
-                          {"tokens", r.n_elements}, {"targets", r.n_targets}, {"tokens_per_s", tps}, {"elapsed_s", s},
-                          {"world_size", a.loop.world}}
-               .dump()
-        << "\n" << std::flush;
+    const nlohmann::json line = {{"step", r.step}, {"loss", r.loss}, {"ce", r.ce}, {"kl", r.kl}, {"lr", r.lr}, {"grad_norm", r.grad_norm},
+                                 {"tokens", r.n_elements}, {"targets", r.n_targets}, {"tokens_per_s", tps}, {"elapsed_s", s},
+                                 {"world_size", a.loop.world}, {"steps", a.loop.steps}};
+    log << line.dump() << "\n" << std::flush;
+    if (g_hooks != nullptr && g_hooks->on_step && !g_hooks->on_step(line)) g_stop = true;
     char extra[96];
     std::snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", r.loss, tps);
     bar.update(r.step, extra);
@@ -411,11 +412,17 @@ int run_train(TrainArgs& a) {
   };
 
   g_stop = false;
-  std::signal(SIGINT, on_sigint);
-  std::signal(SIGTERM, on_sigint);  // torchrun stops its workers with SIGTERM
+  // On the command line Ctrl-C stops at the next update; a caller in-process (run_train_command)
+  // keeps its own signal handling and stops through its hook.
+  if (g_hooks == nullptr) {
+    std::signal(SIGINT, on_sigint);
+    std::signal(SIGTERM, on_sigint);  // torchrun stops its workers with SIGTERM
+  }
   const TrainOutcome outcome = run_training(trainer, data, a.loop, callbacks, &g_stop);
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
+  if (g_hooks == nullptr) {
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+  }
   bar.finish();
   if (!root) return outcome == TrainOutcome::Stopped ? 130 : 0;
 
@@ -601,6 +608,23 @@ Runner register_train(CLI::App& app) {
                   "(DDP's bucket_cap_mb)")
       ->capture_default_str();
   return [a] { return run_train(*a); };
+}
+
+int run_train_command(const std::vector<std::string>& args, const TrainHooks& hooks) {
+  CLI::App app{"sentinel"};
+  const Runner runner = register_train(app);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes the arguments last first
+  reversed.push_back("train");
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    fail(e.what(), " (see sentinel train --help)");
+  }
+  g_hooks = &hooks;
+  struct Unhook {
+    ~Unhook() { g_hooks = nullptr; }
+  } unhook;
+  return runner();
 }
 
 }  // namespace sentinel::cli

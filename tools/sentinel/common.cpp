@@ -12,8 +12,6 @@
 
 #include "sentinel/core/error.h"
 #include "sentinel/core/paths.h"
-#include "sentinel/model/adapter.h"
-#include "sentinel/model/sentinels.h"
 #include "sentinel/tokenizer/chat_template.h"
 
 namespace sentinel::cli {
@@ -177,73 +175,6 @@ std::string default_older_ranks_help() {
   return older_rank_name(default_older_rank(Method::Sentinel, SpanLayout::Heavy)) +
          " for sentinel --layout heavy, the rank its shipped adapter reads best with; " +
          older_rank_name(default_older_rank(Method::H2O, SpanLayout::Stream)) + " for h2o, the published rule";
-}
-
-PolicyOptions parse_compression(const CompressionArgs& args) {
-  PolicyOptions policy = args.policy;
-  policy.method = parse_method(args.method);
-  policy.layout = parse_span_layout(args.layout);
-  policy.stride_share = resolve_stride_share(args.stride_share, policy.method);
-  policy.older_rank = resolve_older_rank(args.older_rank, policy.method, policy.layout);
-  check(policy.method != Method::None || policy.ratio == 0.0, "--ratio ", policy.ratio,
-        " needs a --compress method (none keeps the full cache)");
-  if (policy.method == Method::Sentinel) {
-    policy.cl_id = 0;  // placeholders, see install_compression
-    policy.cr_id = 1;
-  }
-  policy.validate();
-  const bool fixed_window = policy.method == Method::Local && policy.window > 0;
-  check(policy.method == Method::None || policy.ratio > 0.0 || fixed_window, "--compress ", args.method,
-        " needs --ratio > 0 (the fraction of the context to remove)");
-  return policy;
-}
-
-std::string install_compression(PolicyOptions& policy, const CompressionArgs& args, LoadedModel& loaded,
-                                bool quiet) {
-  // The adapter's LoRA is merged into the weights and its sentinel rows installed, whatever the
-  // method (a baseline fine-tuned with --method local has LoRA and no sentinel rows).
-  std::string adapter = args.adapter == "none" ? "" : args.adapter;
-  if (!adapter.empty()) apply_adapter(loaded.model, loaded.name, load_adapter(adapter));
-  if (args.adapter.empty() && policy.method == Method::Sentinel) {
-    // The shipped adapter of the layout, when it was trained on this model (the default one).
-    if (const std::string bundled = bundled_sentinel_adapter_path(policy.layout); !bundled.empty()) {
-      const Adapter shipped = load_adapter(bundled);
-      if (adapter_belongs_to(shipped, loaded.model)) {
-        apply_adapter(loaded.model, loaded.name, shipped);
-        adapter = bundled;
-      }
-    }
-  }
-  if (policy.method == Method::Sentinel) {
-    const SentinelTokens tokens = sentinel_tokens(loaded.config);
-    policy.cl_id = tokens.cl;
-    policy.cr_id = tokens.cr;
-    if (loaded.model->n_extra_tokens() == 0) install_sentinels(loaded.model);
-  }
-  policy.validate();
-  if (!quiet && policy.method != Method::None) {
-    const std::string sentinels = !adapter.empty()                    ? ", adapter " + adapter
-                                  : policy.method == Method::Sentinel ? ", untrained sentinels (no adapter for this model)"
-                                                                      : "";
-    std::fprintf(stderr, "compress: %s%s\n", describe(policy).c_str(), sentinels.c_str());
-  }
-  return adapter;
-}
-
-std::string describe(const PolicyOptions& policy) {
-  std::ostringstream out;
-  out << method_name(policy.method);
-  if (policy.method == Method::None) return out.str();
-  out << " ratio " << policy.ratio;
-  if (policy.method == Method::Sentinel) {
-    out << " span " << policy.span << " layout " << span_layout_name(policy.layout);
-    if (policy.layout != SpanLayout::Periodic) out << " sinks " << policy.sinks;
-    if (policy.window > 0 || policy.layout == SpanLayout::Periodic) out << " window " << policy.window;
-  }
-  if (policy.method == Method::Local && policy.window > 0) out << " window " << policy.window;
-  if (policy.method == Method::Streaming) out << " sinks " << policy.sinks;
-  if (policy.method == Method::Scattered) out << " seed " << policy.seed;
-  return out.str();
 }
 
 std::string read_text_file(const std::string& path) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "sentinel/engine/compression.h"
 #include "sentinel/engine/model_loader.h"
 #include "sentinel/policies/policy.h"
 
@@ -44,16 +45,8 @@ nlohmann::json engine_fields(const LoadedModel& loaded);
 // Resolves the path, sets the thread count, loads, and prints one line to stderr.
 LoadedModel open_model(const ModelArgs& args, bool quiet = false);
 
-// --compress, --ratio, --span, --window, --sinks, --seed, --adapter: how a session compresses.
-struct CompressionArgs {
-  std::string method = "none";
-  PolicyOptions policy;
-  std::string layout = "stream";  // sentinel: SpanLayout by name
-  double stride_share = -1;       // sentinel, heavy layout: -1 = the layout's default (policy.h)
-  std::string older_rank;         // h2o, sentinel heavy layout: OlderRank by name; "" = the default (policy.h)
-  std::string adapter;  // an adapter file; "" = the shipped one for sentinel, "none" = no adapter
-};
 
+// --compress, --ratio, --span, --window, --sinks, --seed, --adapter (engine/compression.h: CompressionArgs).
 void add_compression_options(CLI::App& app, CompressionArgs& args);
 // The default spans as help text: "16; 48 with --layout heavy (...)" (policy.h: default_span).
 std::string default_spans_help();
@@ -73,17 +66,6 @@ void add_stride_share_option(CLI::App& app, double& share, const std::string& de
 void add_older_rank_option(CLI::App& app, std::string& rank, const std::string& default_help);
 // The default ranks as help text (policy.h: default_older_rank).
 std::string default_older_ranks_help();
-// The policy the options ask for, validated before any model is loaded, so that a bad request
-// fails fast. Sentinel token ids are placeholders until install_compression().
-PolicyOptions parse_compression(const CompressionArgs& args);
-// Completes `policy` for the loaded model: sentinel ids and rows (the adapter's, which must belong
-// to this model, or the documented initial ones). Returns the adapter applied ("" = none): the
-// given one, or for sentinel without --adapter the shipped one when it belongs to this model.
-// One line on stderr unless quiet.
-std::string install_compression(PolicyOptions& policy, const CompressionArgs& args, LoadedModel& loaded,
-                                bool quiet = false);
-// "sentinel ratio 0.5 span 16 window 0" for messages.
-std::string describe(const PolicyOptions& policy);
 
 std::string read_text_file(const std::string& path);
 
@@ -111,10 +93,23 @@ Runner register_tokenize(CLI::App& app);
 Runner register_ppl(CLI::App& app);
 Runner register_info(CLI::App& app);
 Runner register_train(CLI::App& app);
+// `sentinel train` run in-process by another front (the Python API): `args` as they follow "train"
+// on the command line. on_step gets each update's log line (the JSON the log file gets, plus the
+// run's total "steps") and returns false to stop, as Ctrl-C would (checkpoint and adapter written,
+// --resume continues). Returns 0 when the run finished, 130 when it stopped. A bad argument throws
+// Error with the command line's message.
+struct TrainHooks {
+  std::function<bool(const nlohmann::json& update)> on_step;
+};
+int run_train_command(const std::vector<std::string>& args, const TrainHooks& hooks);
 Runner register_eval(CLI::App& app);
 Runner register_bench(CLI::App& app);
 Runner register_serve(CLI::App& app);
 Runner register_export(CLI::App& app);
+// What `sentinel export` does: the adapter file as a folder peft loads; `base_name` "" = the base
+// model's name recorded in the adapter. Returns the line the command prints.
+std::string export_adapter(const std::string& adapter, const std::string& dir, const std::string& base_name,
+                           double lora_dropout);
 // `eval` subcommands: each adds itself to `eval` and sets the runner it is run by.
 CLI::App* register_eval_lm(CLI::App& eval, Runner& runner);
 CLI::App* register_eval_gen(CLI::App& eval, Runner& runner);

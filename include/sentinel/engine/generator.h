@@ -2,18 +2,21 @@
 // a stop string or the token limit, streaming text as it becomes complete UTF-8.
 #pragma once
 
+#include <ATen/ATen.h>
+
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "sentinel/engine/sampler.h"
+#include "sentinel/tokenizer/bpe.h"
 
 namespace sentinel {
 
 class Session;
-class Tokenizer;
 
 struct GenerationOptions {
   int64_t max_tokens = 128;               // generated tokens at most
@@ -21,6 +24,7 @@ struct GenerationOptions {
   std::vector<std::string> stop_strings;  // generation ends before the first occurrence
   bool stop_at_eos = true;                // end on the tokenizer's stop ids (EOS, <|im_end|>, ...)
   int64_t prefill_chunk = 512;            // prompt tokens per forward pass
+  bool logprobs = false;                  // record each generated token's log-probability
 
   void validate() const;
 };
@@ -38,6 +42,41 @@ struct GenerationResult {
   // their time, sampling included, streaming the text out excluded: decode tok/s = steps / seconds.
   int64_t decode_steps = 0;
   double decode_seconds = 0;
+  // With GenerationOptions::logprobs: log p(token) of each generated token under the model's own
+  // distribution (before temperature, top-k/p and the repetition penalty), as OpenAI reports it.
+  std::vector<float> logprobs;
+};
+
+// One generation advanced by its caller: the caller feeds the prompt, hands each row of logits to
+// next_token() and feeds the token it returns, alone (generate()) or beside other sequences' in one
+// pass (append_batch). Sampling, EOS, stop strings and the token limit are decided here, so every
+// way of driving a generation ends it the same way.
+class Generation {
+ public:
+  Generation(const Tokenizer& tokenizer, std::span<const int32_t> prompt, const GenerationOptions& options);
+  // Samples the next token from `logits` ([n_vocab] float32, what the last fed token predicts).
+  // Returns the token to feed next, or nullopt when the generation has ended (result().stop_reason).
+  std::optional<int32_t> next_token(const at::Tensor& logits);
+  // The text that became final since the last call: complete UTF-8, never part of a stop string.
+  std::string take_text();
+  // Ends the generation now (StopReason::Cancelled); text not yet taken is dropped.
+  void cancel();
+  bool done() const { return done_; }
+  const GenerationResult& result() const { return result_; }
+  GenerationResult& result() { return result_; }
+
+ private:
+  void finish(StopReason reason, bool flush);  // ends: the held-back text becomes final (flush: with the decoder's tail)
+
+  GenerationOptions options_;
+  std::vector<int32_t> stop_ids_;  // ids that end the generation (EOS, <|im_end|>, ...)
+  std::vector<int32_t> history_;   // prompt + generated: what the repetition penalty sees
+  Sampler sampler_;
+  StreamDecoder decoder_;
+  std::string pending_;  // decoded but held back (could start a stop string)
+  std::string ready_;    // final, not yet taken
+  GenerationResult result_;
+  bool done_ = false;
 };
 
 // Called with each new piece of text; return false to stop generation (StopReason::Cancelled).

@@ -56,6 +56,9 @@ std::vector<at::Tensor> append_batch(std::span<Session* const> sessions,
 class Session {
  public:
   Session(DecoderModel model, const KvCacheOptions& cache_options, const PolicyOptions& policy = {});
+  // The policy holds a pointer to the cache (CompressionPolicy::attach): a session stays where it was made.
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
   // Appends ordinary tokens (position ids = their ordinary index), at most `chunk` per forward
   // pass, plus whatever sentinels the policy inserts. Returns float32 logits of the ordinary
@@ -95,6 +98,7 @@ class Session {
     CachedInput input;
   };
   Chunk plan(std::span<const int32_t> tokens);
+  std::unique_ptr<CompressionPolicy> fresh_policy() const;  // made from policy_options_, attached to cache_
   // What a fed chunk left for its caller: the hidden states [n, n_embd] of its ordinary tokens, and
   // their logits [n, n_vocab] when the policy ranks by surprisal (computed before the evictions,
   // and the caller's output then); undefined otherwise.

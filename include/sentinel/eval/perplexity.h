@@ -17,6 +17,7 @@ namespace sentinel {
 struct PerplexityOptions {
   int64_t ctx = 1024;     // tokens per window
   int64_t stride = 512;   // window start spacing; == ctx gives disjoint windows
+  bool per_token = false; // compressed_perplexity: also return each scored token's values (PerplexityResult)
   void validate() const;
 };
 
@@ -44,6 +45,10 @@ struct PerplexityResult {
   double reference_ppl() const { return std::exp(reference_nll_sum / static_cast<double>(n_scored)); }
   double mean_kl() const { return kl_sum / static_cast<double>(n_scored); }
   double top1_agreement() const { return static_cast<double>(top1_agree) / static_cast<double>(n_scored); }
+  // With PerplexityOptions::per_token, for the scored tokens 1 .. n_tokens - 1 in order: log p(token |
+  // what the policy kept of the text before it) [n_scored] float32, whether it was the model's top
+  // prediction [n_scored] bool, and with a reference KL(p_reference || p) [n_scored] float32.
+  at::Tensor token_logprob, token_greedy, token_kl;
 };
 
 // Called after each window with (windows done, windows total).

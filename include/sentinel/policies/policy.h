@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -17,7 +18,9 @@
 
 namespace sentinel {
 
-enum class Method { None, Sentinel, Local, Scattered, Strided, Streaming, H2O };
+// Custom: a policy the caller builds (PolicyOptions::custom), such as a scorer written in Python
+// (scored.h); not selectable by name.
+enum class Method { None, Sentinel, Local, Scattered, Strided, Streaming, H2O, Custom };
 
 Method parse_method(const std::string& name);  // "none", "sentinel", ...; throws naming the accepted values
 std::string method_name(Method method);
@@ -88,6 +91,10 @@ inline constexpr CompressionBound kSinksBound{"sinks", 0, CompressionLimits::kMa
 inline constexpr CompressionBound kStrideShareBound{
     "stride_share", 0.0, 1.0, "", "the share of the older tokens' budget kept evenly spread instead of by attention"};
 
+class CompressionPolicy;
+// Builds a fresh policy for Method::Custom: every session (and every perplexity window) gets its own.
+using PolicyMaker = std::function<std::unique_ptr<CompressionPolicy>()>;
+
 // Every knob of every policy, validated once by validate(). Fields a method does not use are ignored.
 struct PolicyOptions {
   Method method = Method::None;
@@ -112,6 +119,8 @@ struct PolicyOptions {
   std::vector<Span> spans;  // sentinel: explicit spans (sorted, disjoint); replaces the scheduler
   int32_t cl_id = -1;       // sentinel: token ids of <CL> and <CR> (n_vocab and n_vocab + 1)
   int32_t cr_id = -1;
+  // Method::Custom: makes the policy; its eviction budget is still `ratio`'s (scored.h).
+  std::shared_ptr<const PolicyMaker> custom;
   void validate() const;
 };
 
@@ -135,6 +144,10 @@ class CompressionPolicy {
  public:
   virtual ~CompressionPolicy() = default;
   virtual Method method() const = 0;
+
+  // The cache the policy's plans apply to, given by the session that owns both (once, before the
+  // first expand). Only policies that read the cached keys or values keep it (scored.h).
+  virtual void attach(const KvCache* cache) { (void)cache; }
 
   // The elements that feed `tokens` (ordinary indices first_index, first_index+1, ...): the tokens
   // themselves with position = ordinary index, plus any sentinels the policy inserts. The result

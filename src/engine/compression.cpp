@@ -1,0 +1,82 @@
+// Compression arguments resolved to a policy and an adapter (compression.h).
+#include "sentinel/engine/compression.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include "sentinel/core/error.h"
+#include "sentinel/model/adapter.h"
+#include "sentinel/model/sentinels.h"
+
+namespace sentinel {
+
+PolicyOptions parse_compression(const CompressionArgs& args) {
+  PolicyOptions policy = args.policy;
+  policy.method = parse_method(args.method);
+  policy.layout = parse_span_layout(args.layout);
+  policy.stride_share = resolve_stride_share(args.stride_share, policy.method);
+  policy.older_rank = resolve_older_rank(args.older_rank, policy.method, policy.layout);
+  check(policy.method != Method::None || policy.ratio == 0.0, "--ratio ", policy.ratio,
+        " needs a --compress method (none keeps the full cache)");
+  if (policy.method == Method::Sentinel) {
+    policy.cl_id = 0;  // placeholders, see install_sentinel_tokens
+    policy.cr_id = 1;
+  }
+  policy.validate();
+  const bool fixed_window = policy.method == Method::Local && policy.window > 0;
+  check(policy.method == Method::None || policy.ratio > 0.0 || fixed_window, "--compress ", args.method,
+        " needs --ratio > 0 (the fraction of the context to remove)");
+  return policy;
+}
+
+std::string adapter_for(const PolicyOptions& policy, const std::string& requested, DecoderModel& model) {
+  if (requested == "none") return "";
+  if (!requested.empty() || policy.method != Method::Sentinel) return requested;
+  // The shipped adapter of the layout, when it was trained on this model (the default one).
+  const std::string bundled = bundled_sentinel_adapter_path(policy.layout);
+  return !bundled.empty() && adapter_belongs_to(load_adapter(bundled), model) ? bundled : "";
+}
+
+void install_sentinel_tokens(PolicyOptions& policy, LoadedModel& loaded) {
+  if (policy.method == Method::Sentinel) {
+    const SentinelTokens tokens = sentinel_tokens(loaded.config);
+    policy.cl_id = tokens.cl;
+    policy.cr_id = tokens.cr;
+    if (loaded.model->n_extra_tokens() == 0) install_sentinels(loaded.model);
+  }
+  policy.validate();
+}
+
+std::string install_compression(PolicyOptions& policy, const CompressionArgs& args, LoadedModel& loaded,
+                                bool quiet) {
+  // The adapter's LoRA is merged into the weights and its sentinel rows installed, whatever the
+  // method (a baseline fine-tuned with --method local has LoRA and no sentinel rows).
+  const std::string adapter = adapter_for(policy, args.adapter, loaded.model);
+  if (!adapter.empty()) apply_adapter(loaded.model, loaded.name, load_adapter(adapter));
+  install_sentinel_tokens(policy, loaded);
+  if (!quiet && policy.method != Method::None) {
+    const std::string sentinels = !adapter.empty()                    ? ", adapter " + adapter
+                                  : policy.method == Method::Sentinel ? ", untrained sentinels (no adapter for this model)"
+                                                                      : "";
+    std::fprintf(stderr, "compress: %s%s\n", describe(policy).c_str(), sentinels.c_str());
+  }
+  return adapter;
+}
+
+std::string describe(const PolicyOptions& policy) {
+  std::ostringstream out;
+  out << method_name(policy.method);
+  if (policy.method == Method::None) return out.str();
+  out << " ratio " << policy.ratio;
+  if (policy.method == Method::Sentinel) {
+    out << " span " << policy.span << " layout " << span_layout_name(policy.layout);
+    if (policy.layout != SpanLayout::Periodic) out << " sinks " << policy.sinks;
+    if (policy.window > 0 || policy.layout == SpanLayout::Periodic) out << " window " << policy.window;
+  }
+  if (policy.method == Method::Local && policy.window > 0) out << " window " << policy.window;
+  if (policy.method == Method::Streaming) out << " sinks " << policy.sinks;
+  if (policy.method == Method::Scattered) out << " seed " << policy.seed;
+  return out.str();
+}
+
+}  // namespace sentinel
