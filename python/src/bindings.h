@@ -1,0 +1,81 @@
+// The pieces of the sentinel_kv._core extension: a loaded model with the variants compression
+// asks for, compression options, sessions and generation, each bound by its own file. Every call
+// into the engine releases the GIL and holds the model's lock (one call at a time per model, from
+// any thread); callbacks into Python (custom policies, progress, Ctrl-C checks) take the GIL back.
+#pragma once
+
+#include <torch/csrc/utils/pybind.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common.h"  // the CLI's ModelArgs and open_model (tools/sentinel/common.h)
+#include "sentinel/engine/compression.h"
+#include "sentinel/engine/generator.h"
+#include "sentinel/engine/model_loader.h"
+#include "sentinel/engine/session.h"
+
+namespace sentinel::python {
+
+namespace py = pybind11;
+
+// How a call compresses: the CLI's options by name, resolved and checked when made, or a policy
+// written in Python (policy.cpp).
+struct Compression {
+  CompressionArgs args;     // as asked
+  PolicyOptions policy;     // parse_compression(args): sentinel ids are placeholders until prepared for a model
+  py::object custom;        // a Python policy object (Method::Custom), else None
+  bool custom_observes_attention = false;
+};
+
+// A model as Python holds it. Adapters merge LoRA into the weights, so each adapter a compression
+// asks for gets its own copy of the model, loaded once and kept (the base is adapter "").
+class Model {
+ public:
+  explicit Model(cli::ModelArgs args);
+  LoadedModel& base() { return *variants_.at(""); }
+  // The model a compression reads with (its adapter merged) and its completed policy.
+  std::pair<LoadedModel*, PolicyOptions> prepare(const Compression& compression);
+  // The uncompressed dense float32 model KL is measured against (loaded on first use).
+  LoadedModel& reference();
+  // Held by every call into the engine: sessions and caches are not thread-safe. Recursive, so a
+  // Python policy called from inside a call may use the model's tokenizer.
+  std::recursive_mutex mutex;
+  const cli::ModelArgs& args() const { return args_; }
+
+ private:
+  cli::ModelArgs args_;
+  std::map<std::string, std::unique_ptr<LoadedModel>> variants_;
+  std::unique_ptr<LoadedModel> reference_;
+};
+
+// Runs `fn` with the GIL released and the model locked.
+template <typename Fn>
+auto without_gil(Model& model, Fn&& fn) {
+  py::gil_scoped_release release;
+  std::lock_guard<std::recursive_mutex> lock(model.mutex);
+  return fn();
+}
+
+// Whether Ctrl-C (or another signal with a Python handler) arrived: takes the GIL, runs the
+// handlers, and leaves the exception set for the caller to raise once the C++ work has unwound.
+bool interrupted();
+// Raises the exception interrupted() left pending. Needs the GIL.
+[[noreturn]] void raise_pending();
+// interrupted(), raised at once as the pending Python exception (KeyboardInterrupt); callable
+// without the GIL, from deep inside the engine: the exception unwinds the C++ work.
+void throw_if_interrupted();
+
+// Token ids from a Python list of ints or an integer tensor; `what` names the argument in errors.
+std::vector<int32_t> token_ids(const py::handle& ids, const char* what);
+
+void bind_model(py::module_& m);
+void bind_compression(py::module_& m);
+void bind_session(py::module_& m);
+void bind_training(py::module_& m);
+
+}  // namespace sentinel::python

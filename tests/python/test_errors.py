@@ -1,0 +1,122 @@
+"""Bad arguments raise with the CLI's words; misuse (wrong types, closed objects, other threads,
+Ctrl-C) raises or waits, never crashes."""
+import os
+import signal
+import threading
+import time
+
+import pytest
+import torch
+
+import sentinel_kv as skv
+from conftest import run_cli, wiki_text
+
+# Values the CLI refuses, as keywords; the message must be the CLI's.
+REFUSED = [
+    ({"compress": "h2o"}, ["--compress", "h2o"]),
+    ({"ratio": 0.5}, ["--ratio", "0.5"]),
+    ({"compress": "sentinel", "ratio": 0.5, "span": 5000}, ["--compress", "sentinel", "--ratio", "0.5", "--span", "5000"]),
+    ({"compress": "streaming", "ratio": 0.5, "sinks": 10**9}, ["--compress", "streaming", "--ratio", "0.5", "--sinks", str(10**9)]),
+    ({"compress": "sentinel", "ratio": 0.97, "span": 16}, ["--compress", "sentinel", "--ratio", "0.97", "--span", "16"]),
+    ({"compress": "h2o", "ratio": 0.5, "stride_share": 0.5}, ["--compress", "h2o", "--ratio", "0.5", "--stride-share", "0.5"]),
+    ({"compress": "h2o", "ratio": 1.5}, ["--compress", "h2o", "--ratio", "1.5"]),
+]
+
+
+@pytest.mark.parametrize("keywords,options", REFUSED)
+def test_refused_with_the_clis_message(keywords, options, tmp_path):
+    with pytest.raises(skv.SentinelError) as python:
+        skv.Compression(**keywords)
+    path = tmp_path / "t.txt"
+    path.write_text("hello world " * 50)
+    cli = run_cli("ppl", "--data", str(path), *options, check=False)
+    assert cli.returncode != 0
+    message = str(python.value)
+    assert message in cli.stderr, f"python: {message}\ncli: {cli.stderr}"
+    assert isinstance(python.value, ValueError)
+
+
+def test_unknown_keywords_and_mixed_forms_are_type_errors(model):
+    with pytest.raises(TypeError, match="rato"):
+        model.score("hello world", rato=0.5)
+    with pytest.raises(TypeError, match="not both"):
+        model.score("hello world", compression=skv.Compression(), ratio=0.5)
+
+
+def test_token_ids_are_checked(model):
+    session = model.session()
+    with pytest.raises(TypeError, match="integer token ids"):
+        session.append(torch.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match="1-D"):
+        session.append(torch.tensor([[1, 2]]))
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        session.append([1, model.n_vocab])
+    with pytest.raises(ValueError, match="is not a token id"):
+        session.append([-1])
+    with pytest.raises(ValueError, match="at least one"):
+        session.append([])
+    assert session.append(torch.tensor([1, 2, 3], dtype=torch.int32)).shape == (model.n_vocab,)
+
+
+def test_missing_model_file_names_it():
+    with pytest.raises(skv.SentinelError, match="no-such-model.gguf"):
+        skv.load("/tmp/no-such-model.gguf")
+
+
+def test_a_session_shared_between_threads_is_serialised(model):
+    """Sessions are not thread-safe; the model lock makes concurrent calls wait, not crash."""
+    ids = model.tokenizer.encode(wiki_text(3000))[:256]
+    session = model.session(compress="streaming", ratio=0.5)
+    errors = []
+
+    def feed():
+        try:
+            for i in range(0, 128, 8):
+                session.append(ids[i:i + 8])
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=feed) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(session.tokens) == 256
+
+
+def test_the_gil_is_released_while_the_engine_works(model):
+    text = wiki_text(20000)
+    ticks = 0
+    done = threading.Event()
+
+    def count():
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            time.sleep(0.001)
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    start = time.perf_counter()
+    model.score(text, ctx=512)
+    elapsed = time.perf_counter() - start
+    done.set()
+    counter.join()
+    assert elapsed > 0.5 and ticks > 0.3 * elapsed / 0.001, (ticks, elapsed)
+
+
+def interrupt_after(seconds: float) -> threading.Timer:
+    timer = threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    return timer
+
+
+def test_ctrl_c_interrupts_scoring_and_generation_cleanly(model):
+    text = wiki_text(60000)
+    interrupt_after(1.0)
+    with pytest.raises(KeyboardInterrupt):
+        model.score(text, ctx=256)
+    interrupt_after(1.0)
+    with pytest.raises(KeyboardInterrupt):
+        model.generate("Once upon a time", max_tokens=100000, ignore_eos=True)
+    assert model.generate("Once upon a time", max_tokens=4).tokens  # the model is fine afterwards
