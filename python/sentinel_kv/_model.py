@@ -19,6 +19,7 @@ CompressionLike = Union[Compression, Policy, None]
 # The compression keywords every call takes: the CLI's --compress ... options, dashes as underscores.
 COMPRESSION_KEYWORDS = (
     "compress", "ratio", "span", "layout", "window", "sinks", "stride_share", "older_rank", "compress_seed", "adapter",
+    "kv_dtype",
 )
 
 
@@ -28,11 +29,11 @@ def resolve_compression(compression: CompressionLike, options: dict[str, Any]) -
     if unknown:
         raise TypeError(f"unexpected keyword argument(s) {', '.join(unknown)}; compression takes "
                         f"{', '.join(COMPRESSION_KEYWORDS)}")
-    if compression is not None and options:
+    if compression is not None and set(options) - {"kv_dtype"}:
         raise TypeError("give compression=... or the compression keywords "
-                        f"({', '.join(sorted(options))}), not both")
+                        f"({', '.join(sorted(options))}), not both (a Policy takes kv_dtype beside it)")
     if isinstance(compression, Policy):
-        return compression.compression()
+        return compression.compression(**options)
     if isinstance(compression, Compression):
         return compression
     if compression is not None:

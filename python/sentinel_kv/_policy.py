@@ -37,9 +37,9 @@ class Policy:
     def observe(self, positions: torch.Tensor, attention: torch.Tensor) -> None:
         """After every pass: entry positions [n] int64, the attention each received [n] float32."""
 
-    def compression(self) -> Compression:
+    def compression(self, kv_dtype: str = "auto") -> Compression:
         """This policy as a Compression, for the calls that take one."""
-        return Compression.custom(self, self.ratio, self.observes_attention)
+        return Compression.custom(self, self.ratio, self.observes_attention, kv_dtype)
 
     # --- called by the engine ---
     def _new_instance(self) -> "Policy":

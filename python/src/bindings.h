@@ -30,6 +30,7 @@ struct Compression {
   PolicyOptions policy;     // parse_compression(args): sentinel ids are placeholders until prepared for a model
   py::object custom;        // a Python policy object (Method::Custom), else None
   bool custom_observes_attention = false;
+  std::string kv_dtype = "auto";  // KV storage for this call (--kv-dtype); auto = the model's
 };
 
 // A model as Python holds it. Adapters merge LoRA into the weights, so each adapter a compression
@@ -51,6 +52,20 @@ class Model {
   cli::ModelArgs args_;
   std::map<std::string, std::unique_ptr<LoadedModel>> variants_;
   std::unique_ptr<LoadedModel> reference_;
+};
+
+// The KV storage a compression asks for, set on its model for one call (calls hold the model's
+// lock) and restored after; "auto" leaves the model's own. Sessions keep what they were made with.
+class KvStorageScope {
+ public:
+  KvStorageScope(LoadedModel& loaded, const Compression& compression);
+  ~KvStorageScope() { model_->set_kv_storage(saved_); }
+  KvStorageScope(const KvStorageScope&) = delete;
+  KvStorageScope& operator=(const KvStorageScope&) = delete;
+
+ private:
+  DecoderModel model_;
+  KvStorage saved_;
 };
 
 // Runs `fn` with the GIL released and the model locked.

@@ -97,8 +97,11 @@ std::unique_ptr<CompressionPolicy> scored_policy(const std::shared_ptr<PythonObj
 
 Compression named(const std::string& compress, double ratio, std::optional<int64_t> span, const std::string& layout,
                   int64_t window, int64_t sinks, std::optional<double> stride_share,
-                  std::optional<std::string> older_rank, uint64_t compress_seed, std::optional<std::string> adapter) {
+                  std::optional<std::string> older_rank, uint64_t compress_seed, std::optional<std::string> adapter,
+                  const std::string& kv_dtype) {
   Compression c;
+  if (kv_dtype != "auto") parse_kv_storage(kv_dtype);  // names the accepted values
+  c.kv_dtype = kv_dtype;
   c.args.method = compress;
   c.args.layout = layout;
   c.args.policy.ratio = ratio;
@@ -119,9 +122,11 @@ Compression named(const std::string& compress, double ratio, std::optional<int64
   return c;
 }
 
-Compression custom(py::object policy, double ratio, bool observes_attention) {
+Compression custom(py::object policy, double ratio, bool observes_attention, const std::string& kv_dtype) {
   check(kRatioBound.holds(ratio) && ratio > 0.0, kRatioBound.refusal(ratio), "; a policy needs ratio > 0");
   Compression c;
+  if (kv_dtype != "auto") parse_kv_storage(kv_dtype);
+  c.kv_dtype = kv_dtype;
   c.args.method = "custom";
   c.policy.method = Method::Custom;
   c.policy.ratio = ratio;
@@ -154,8 +159,9 @@ void bind_compression(py::module_& m) {
       .def(py::init(&named), py::kw_only(), py::arg("compress") = "none", py::arg("ratio") = 0.0,
            py::arg("span") = py::none(), py::arg("layout") = "stream", py::arg("window") = 0, py::arg("sinks") = 4,
            py::arg("stride_share") = py::none(), py::arg("older_rank") = py::none(), py::arg("compress_seed") = 0,
-           py::arg("adapter") = py::none())
+           py::arg("adapter") = py::none(), py::arg("kv_dtype") = "auto")
       .def_static("custom", &custom, py::arg("policy"), py::arg("ratio"), py::arg("observes_attention"),
+                  py::arg("kv_dtype") = "auto",
                   "A policy object with _new_instance/_score/_observe (sentinel_kv.Policy provides them).")
       .def_property_readonly("compress", [](const Compression& c) { return c.args.method; })
       .def_property_readonly("ratio", [](const Compression& c) { return c.policy.ratio; })
@@ -167,6 +173,7 @@ void bind_compression(py::module_& m) {
       .def_property_readonly("older_rank", [](const Compression& c) { return older_rank_name(c.policy.older_rank); })
       .def_property_readonly("compress_seed", [](const Compression& c) { return c.policy.seed; })
       .def_property_readonly("adapter", [](const Compression& c) { return c.args.adapter; })
+      .def_property_readonly("kv_dtype", [](const Compression& c) { return c.kv_dtype; })
       .def_property_readonly("policy", [](const Compression& c) { return c.custom; })
       .def_property_readonly("reads_attention", [](const Compression& c) { return reads_attention(c.policy); },
                              "whether the plan depends on attention (then chunking matters; no saved sessions)")

@@ -24,6 +24,11 @@ std::pair<LoadedModel*, PolicyOptions> Model::prepare(const Compression& compres
   return {variant.get(), policy};
 }
 
+KvStorageScope::KvStorageScope(LoadedModel& loaded, const Compression& compression)
+    : model_(loaded.model), saved_(loaded.model->kv_storage()) {
+  if (compression.kv_dtype != "auto") model_->set_kv_storage(parse_kv_storage(compression.kv_dtype));
+}
+
 LoadedModel& Model::reference() {
   if (!reference_) {
     // As `sentinel ppl --kl-divergence`: the same file on the dense float32 path, uncompressed.
@@ -67,6 +72,7 @@ py::dict score(Model& model, const py::handle& ids_arg, const Compression& compr
   window.per_token = true;
   PerplexityResult r = without_gil(model, [&] {
     auto [loaded, policy] = model.prepare(compression);
+    const KvStorageScope storage(*loaded, compression);
     check(ids.end() == std::find_if(ids.begin(), ids.end(), [&](int32_t id) { return id >= loaded->config.n_vocab; }),
           "ids hold a token id >= the vocabulary size ", loaded->config.n_vocab);
     DecoderModel* reference = kl ? &model.reference().model : nullptr;

@@ -54,6 +54,7 @@ class PySession : public std::enable_shared_from_this<PySession> {
       : model_(std::move(model)), compression_(std::move(compression)) {
     without_gil(*model_, [&] {
       std::tie(loaded_, policy_) = model_->prepare(compression_);
+      const KvStorageScope storage(*loaded_, compression_);
       session_ = std::make_unique<Session>(loaded_->model, loaded_->model->cache_options(kInitialCells), policy_);
     });
   }

@@ -80,3 +80,15 @@ def test_a_closed_session_refuses_every_call(model):
                  lambda: session.fork()):
         with pytest.raises(ValueError, match="closed"):
             call()
+
+
+def test_kv_dtype_is_chosen_per_call(model):
+    ids = model.tokenizer.encode(wiki_text(2000))[:256]
+    f16 = model.session()  # the quantized path stores f16 by default, as llama.cpp
+    q8 = model.session(kv_dtype="q8_0", compress="streaming", ratio=0.5)
+    f16.append(ids)
+    q8.append(ids)
+    assert q8.stats["kv_bytes_uncompressed"] * 64 == f16.kv_bytes * 34  # 34 bytes per 32 values
+    assert model.session().kv_bytes == 0 and model.session().append(ids[:4]) is not None  # the default is back
+    with pytest.raises(ValueError, match="q4"):
+        model.session(kv_dtype="q4")
