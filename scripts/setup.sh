@@ -228,6 +228,11 @@ say "tokenizer test vocabularies: $vocab_path"
 # 4. Build.
 if [ "$build" = 1 ]; then
   torch_prefix=$("$PY" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
+  # The Python the extension is built for is the environment's (a folder configured before it
+  # existed, or by hand, is pointed at it).
+  if [ -f "$BUILD_DIR/CMakeCache.txt" ] && ! grep -qx "Python_EXECUTABLE:[A-Z]*=$PY" "$BUILD_DIR/CMakeCache.txt"; then
+    cmake -DPython_EXECUTABLE="$PY" "$BUILD_DIR" >/dev/null
+  fi
   if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
     say "configuring $BUILD_DIR"
     cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix" \
@@ -243,8 +248,10 @@ if [ "$build" = 1 ]; then
   say "built $BUILD_DIR/sentinel"
   # The Python package, from the same build (pyproject.toml builds in this folder, so this only
   # packs what was just built); again only when the extension or the package's files changed.
-  stamp="$SENTINEL_HOME/sentinel_kv.installed"
-  built=$(cat "$BUILD_DIR"/python/sentinel_kv/_core*.so "$ROOT"/python/sentinel_kv/* 2>/dev/null | sha256sum | cut -d' ' -f1)
+  stamp="$VENV/sentinel_kv.installed"  # per environment: the digest of what was last installed into it
+  built=$({ cat "$BUILD_DIR"/python/sentinel_kv/_core*.so
+            find "$ROOT/python/sentinel_kv" -type f -not -path '*__pycache__*' | sort | xargs cat; } 2>/dev/null |
+          sha256sum | cut -d' ' -f1 || true)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$built" ] || ! "$PY" -c 'import sentinel_kv' 2>/dev/null; then
     say "installing the Python package sentinel_kv into $VENV"
     if ! "$PY" -m pip install -q --no-build-isolation --no-deps --config-settings=build-dir="$BUILD_DIR" "$ROOT" \

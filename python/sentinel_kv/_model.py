@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
@@ -27,8 +28,8 @@ def resolve_compression(compression: CompressionLike, options: dict[str, Any]) -
     """One Compression from a call's ``compression=`` argument or its keywords (not both)."""
     unknown = sorted(set(options) - set(COMPRESSION_KEYWORDS))
     if unknown:
-        raise TypeError(f"unexpected keyword argument(s) {', '.join(unknown)}; compression takes "
-                        f"{', '.join(COMPRESSION_KEYWORDS)}")
+        raise TypeError(f"unexpected keyword argument(s) {', '.join(unknown)}: neither an option of this call (see "
+                        f"its help()) nor a compression option ({', '.join(COMPRESSION_KEYWORDS)})")
     if compression is not None and set(options) - {"kv_dtype"}:
         raise TypeError("give compression=... or the compression keywords "
                         f"({', '.join(sorted(options))}), not both (a Policy takes kv_dtype beside it)")
@@ -68,8 +69,10 @@ class Completion:
 
 @dataclass
 class Score:
-    """A text read under a compression, token by token (``sentinel ppl``'s numbers and more)."""
+    """A text read under a compression, token by token (``sentinel ppl``'s numbers and more). The
+    tensors are inference tensors (made under torch.inference_mode): clone() to modify in place."""
 
+    ids: list[int]          # [n] the tokens read (the text encoded with BOS)
     logprobs: torch.Tensor  # [n-1] float32: log p(ids[i] | what the cache kept of ids[:i]), i = 1..n-1
     greedy: torch.Tensor    # [n-1] bool: ids[i] was the model's top prediction
     kl: Optional[torch.Tensor]  # [n-1] float32 with kl=True: KL(uncompressed dense model || this run)
@@ -128,11 +131,12 @@ class Tokenizer:
         return self._core.chat_template
 
 
-def _generation_options(max_tokens: int, temperature: float, top_k: int, top_p: float, repetition_penalty: float,
-                        seed: int, stop: Union[str, Sequence[str]], ignore_eos: bool, logprobs: bool) -> dict:
-    return dict(max_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                repetition_penalty=repetition_penalty, seed=seed, stop=[stop] if isinstance(stop, str) else list(stop),
-                ignore_eos=ignore_eos, logprobs=logprobs)
+def _generation_args(max_tokens: int, temperature: float, top_k: int, top_p: float, repetition_penalty: float,
+                     seed: int, stop: Union[str, Sequence[str]], ignore_eos: bool, logprobs: bool) -> _core.GenerationArgs:
+    return _core.GenerationArgs(max_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                                repetition_penalty=repetition_penalty, seed=seed,
+                                stop=[stop] if isinstance(stop, str) else list(stop), ignore_eos=ignore_eos,
+                                logprobs=logprobs)
 
 
 class Stream:
@@ -175,7 +179,7 @@ class Session:
     def append(self, ids: Union[str, TokenIds], logits: str = "last") -> Optional[torch.Tensor]:
         """Reads tokens (or text, encoded with BOS when the session is empty). Returns the logits
         of the last token [n_vocab] ("last"), of every token [n, n_vocab] ("all"), or None."""
-        return self._core.append(self._model._ids(ids, add_bos=not self._core.tokens), logits)
+        return self._core.append(self._model._ids(ids, add_bos=self._core.n_tokens == 0), logits)
 
     @property
     def logits(self) -> Optional[torch.Tensor]:
@@ -209,16 +213,16 @@ class Session:
                  top_p: float = 1.0, repetition_penalty: float = 1.0, seed: int = 0,
                  stop: Union[str, Sequence[str]] = (), ignore_eos: bool = False, logprobs: bool = False) -> Completion:
         """Continues the session with ``prompt`` and generates; the session keeps what it read."""
-        ids = self._model._ids(prompt, add_bos=not self._core.tokens)
-        return Completion.from_core(self._core.generate(ids, **_generation_options(
+        ids = self._model._ids(prompt, add_bos=self._core.n_tokens == 0)
+        return Completion.from_core(_core.generate(self._core, ids, _generation_args(
             max_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop, ignore_eos, logprobs)))
 
     def stream(self, prompt: Prompt, *, max_tokens: int = 128, temperature: float = 0.0, top_k: int = 0,
                top_p: float = 1.0, repetition_penalty: float = 1.0, seed: int = 0,
                stop: Union[str, Sequence[str]] = (), ignore_eos: bool = False, logprobs: bool = False) -> Stream:
         """As generate(), as an iterator of text pieces."""
-        ids = self._model._ids(prompt, add_bos=not self._core.tokens)
-        return Stream(_core.stream(self._core, ids, **_generation_options(
+        ids = self._model._ids(prompt, add_bos=self._core.n_tokens == 0)
+        return Stream(_core.stream(self._core, ids, _generation_args(
             max_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop, ignore_eos, logprobs)))
 
     def save(self, path: Union[str, os.PathLike]) -> int:
@@ -317,15 +321,14 @@ class Model:
         """Generates a continuation of one prompt (text or ids), or of each of a list of prompts
         (one forward pass per step for all of them). ``chat=True`` wraps text prompts in the
         model's chat template as the user's message (after ``system``). Greedy unless temperature > 0."""
-        batch = _is_batch(prompt)
-        prompts = list(prompt) if batch else [prompt]
+        prompts, batch = _prompts(prompt)
         ids = [self._chat_ids(p, system) if chat and isinstance(p, str) else self._ids(p) for p in prompts]
-        options = _generation_options(max_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop,
-                                      ignore_eos, logprobs)
+        args = _generation_args(max_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop, ignore_eos,
+                                logprobs)
         chosen = resolve_compression(compression, compress_options)
         if not batch:
-            return Completion.from_core(_core.Session(self._core, chosen).generate(ids[0], **options))
-        return [Completion.from_core(r) for r in _core.generate_batch(self._core, ids, chosen, **options)]
+            return Completion.from_core(_core.generate(_core.Session(self._core, chosen), ids[0], args))
+        return [Completion.from_core(r) for r in _core.generate_batch(self._core, ids, chosen, args)]
 
     def stream(self, prompt: Prompt, *, max_tokens: int = 128, temperature: float = 0.0, top_k: int = 0,
                top_p: float = 1.0, repetition_penalty: float = 1.0, seed: int = 0,
@@ -335,7 +338,7 @@ class Model:
         """As generate() for one prompt, as an iterator of text pieces: ``for piece in model.stream(...)``."""
         ids = self._chat_ids(prompt, system) if chat and isinstance(prompt, str) else self._ids(prompt)
         session = _core.Session(self._core, resolve_compression(compression, compress_options))
-        return Stream(_core.stream(session, ids, **_generation_options(
+        return Stream(_core.stream(session, ids, _generation_args(
             max_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop, ignore_eos, logprobs)))
 
     def score(self, text: Union[str, TokenIds], *, ctx: Optional[int] = None, stride: Optional[int] = None,
@@ -355,7 +358,7 @@ class Model:
                              chunk=chunk, kl=kl, progress=callback)
         if hasattr(callback, "close"):
             callback.close()
-        return Score(logprobs=r["logprobs"], greedy=r["greedy"], kl=r["kl"], ppl=r["ppl"], nll=r["nll"],
+        return Score(ids=ids.tolist() if isinstance(ids, torch.Tensor) else list(ids), logprobs=r["logprobs"], greedy=r["greedy"], kl=r["kl"], ppl=r["ppl"], nll=r["nll"],
                      n_scored=r["n_scored"], n_windows=r["n_windows"], achieved_ratio=r["achieved_ratio"],
                      peak_kv_bytes=r["peak_kv_bytes"], seconds=r["seconds"], reference_ppl=r.get("reference_ppl"),
                      mean_kl=r.get("mean_kl"), top1_agreement=r.get("top1_agreement"))
@@ -372,12 +375,18 @@ def load(path: Optional[Union[str, os.PathLike]] = None, **options: Any) -> Mode
     return Model(path, **options)
 
 
-def _is_batch(prompt: Any) -> bool:
-    """A list of prompts, as opposed to one prompt given as a list of token ids."""
-    if isinstance(prompt, (str, torch.Tensor)):
-        return False
-    items = list(prompt)
-    return bool(items) and not isinstance(items[0], int)
+def _prompts(prompt: Any) -> tuple[list, bool]:
+    """The prompts of a generate() call and whether they are a batch. One prompt: text, a 1-D
+    tensor or a sequence of ints; a batch: a 2-D tensor [B, T] or a sequence of prompts."""
+    if isinstance(prompt, str):
+        return [prompt], False
+    if isinstance(prompt, torch.Tensor):
+        return (list(prompt), True) if prompt.dim() == 2 else ([prompt], False)
+    items = list(prompt)  # once: the argument may be an iterator
+    if items and not isinstance(items[0], numbers.Integral) and not (
+            isinstance(items[0], torch.Tensor) and items[0].dim() == 0):
+        return items, True
+    return [[int(i) for i in items]], False
 
 
 class _TqdmProgress:

@@ -13,7 +13,7 @@ PathLike = Union[str, os.PathLike]
 
 @dataclass
 class TrainResult:
-    finished: bool           # False: stopped early (callback, Ctrl-C); the same call with resume=True continues
+    finished: bool           # False: on_step stopped it; the same call with resume=True continues
     adapter: str             # the adapter file written (the weights so far when stopped)
     log: str                 # the JSON-lines log, one line per update
     checkpoint: str          # what resume=True continues from
@@ -46,8 +46,9 @@ def train(data: Union[PathLike, Sequence[PathLike]], out: PathLike, *,
     ``method="sentinel"``, ``layout="heavy"``, ``steps=200``, ``lora_rank=8``, ``resume=True``,
     ``peft_dir=...``); the same checks refuse the same values with the same messages (as
     SentinelError). ``on_step(update)`` receives each update's log line (step, steps, loss, lr,
-    tokens_per_s, ...) and may return False to stop; Ctrl-C stops too. A stopped run has written
-    its checkpoint and the adapter so far (``finished=False``); call again with ``resume=True``.
+    tokens_per_s, ...) and may return False to stop: the result then says ``finished=False``.
+    Ctrl-C, or an exception raised in ``on_step``, stops the run too and is then raised. A stopped
+    run has written its checkpoint and the adapter so far; call again with ``resume=True``.
     """
     files = [data] if isinstance(data, (str, os.PathLike)) else list(data)
     args = [os.fspath(f) for f in files] + ["--out", os.fspath(out)] + _cli_arguments(options)

@@ -6,11 +6,13 @@
 
 #include <torch/csrc/utils/pybind.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common.h"  // the CLI's ModelArgs and open_model (tools/sentinel/common.h)
@@ -38,20 +40,27 @@ struct Compression {
 class Model {
  public:
   explicit Model(cli::ModelArgs args);
-  LoadedModel& base() { return *variants_.at(""); }
+  LoadedModel& base() { return *base_; }
   // The model a compression reads with (its adapter merged) and its completed policy.
   std::pair<LoadedModel*, PolicyOptions> prepare(const Compression& compression);
   // The uncompressed dense float32 model KL is measured against (loaded on first use).
   LoadedModel& reference();
-  // Held by every call into the engine: sessions and caches are not thread-safe. Recursive, so a
-  // Python policy called from inside a call may use the model's tokenizer.
-  std::recursive_mutex mutex;
   const cli::ModelArgs& args() const { return args_; }
+
+  // Held by every call into the engine: sessions and caches are not thread-safe, so calls from
+  // several threads wait for each other. A policy written in Python runs inside such a call and
+  // must not call the engine again (it would change the session mid-pass): that is refused.
+  void lock();
+  void unlock();
 
  private:
   cli::ModelArgs args_;
-  std::map<std::string, std::unique_ptr<LoadedModel>> variants_;
+  std::unique_ptr<LoadedModel> base_;                              // adapter ""
+  std::map<std::string, std::unique_ptr<LoadedModel>> variants_;  // adapter file -> model with it merged
+  std::map<std::string, std::string> adapter_choice_;            // (layout, requested) -> adapter_for()
   std::unique_ptr<LoadedModel> reference_;
+  std::mutex mutex_;
+  std::atomic<std::thread::id> owner_{};
 };
 
 // The KV storage a compression asks for, set on its model for one call (calls hold the model's
@@ -72,9 +81,12 @@ class KvStorageScope {
 template <typename Fn>
 auto without_gil(Model& model, Fn&& fn) {
   py::gil_scoped_release release;
-  std::lock_guard<std::recursive_mutex> lock(model.mutex);
+  std::lock_guard<Model> lock(model);
   return fn();
 }
+
+// [n] int64: the positions of cells.
+at::Tensor cell_positions(std::span<const CacheCell> cells);
 
 // Whether Ctrl-C (or another signal with a Python handler) arrived: takes the GIL, runs the
 // handlers, and leaves the exception set for the caller to raise once the C++ work has unwound.

@@ -29,11 +29,7 @@ class CacheView {
   explicit CacheView(const ScoreRequest& r)
       : cells_(r.cells.begin(), r.cells.end()), cache_(r.cache), keep_(r.keep), n_read_(r.next_index) {}
   void expire() { cache_ = nullptr; }
-  at::Tensor positions() const {
-    at::Tensor out = at::empty({static_cast<int64_t>(cells_.size())}, at::kLong);
-    for (size_t i = 0; i < cells_.size(); ++i) out[static_cast<int64_t>(i)] = cells_[i].position;
-    return out;
-  }
+  at::Tensor positions() const { return cell_positions(cells_); }
   at::Tensor is_sentinel() const {
     at::Tensor out = at::empty({static_cast<int64_t>(cells_.size())}, at::kBool);
     for (size_t i = 0; i < cells_.size(); ++i) out[static_cast<int64_t>(i)] = cells_[i].kind != CellKind::Ordinary;
@@ -77,16 +73,20 @@ std::unique_ptr<CompressionPolicy> scored_policy(const std::shared_ptr<PythonObj
   CellScorer score = [instance](const ScoreRequest& request) {
     py::gil_scoped_acquire acquire;
     auto view = std::make_shared<CacheView>(request);
+    // The view reads the live cache: it expires when score() returns or raises (a traceback or a
+    // debugger may keep it alive after).
+    struct Expire {
+      CacheView& view;
+      ~Expire() { view.expire(); }
+    } expire{*view};
     py::object result = instance->object.attr("_score")(view);
-    view->expire();
     check(THPVariable_Check(result.ptr()), "the policy's _score() must return a torch.Tensor");
     return THPVariable_Unpack(result.ptr());
   };
   AttentionObserver observe;
   if (observes_attention) {
     observe = [instance](std::span<const CacheCell> cells, const at::Tensor& mass) {
-      at::Tensor positions = at::empty({static_cast<int64_t>(cells.size())}, at::kLong);
-      for (size_t i = 0; i < cells.size(); ++i) positions[static_cast<int64_t>(i)] = cells[i].position;
+      const at::Tensor positions = cell_positions(cells);
       const at::Tensor attention = mass.to(at::kCPU, at::kFloat).clone();
       py::gil_scoped_acquire acquire;
       instance->object.attr("_observe")(positions, attention);
@@ -174,7 +174,8 @@ void bind_compression(py::module_& m) {
       .def_property_readonly("compress_seed", [](const Compression& c) { return c.policy.seed; })
       .def_property_readonly("adapter", [](const Compression& c) { return c.args.adapter; })
       .def_property_readonly("kv_dtype", [](const Compression& c) { return c.kv_dtype; })
-      .def_property_readonly("policy", [](const Compression& c) { return c.custom; })
+      .def_property_readonly("policy", [](const Compression& c) { return c.custom ? c.custom : py::none(); },
+                             "the Python policy of a custom compression, else None")
       .def_property_readonly("reads_attention", [](const Compression& c) { return reads_attention(c.policy); },
                              "whether the plan depends on attention (then chunking matters; no saved sessions)")
       .def("__repr__", [](const Compression& c) {

@@ -8,20 +8,49 @@
 
 namespace sentinel::python {
 
-Model::Model(cli::ModelArgs args) : args_(std::move(args)) {
-  variants_[""] = std::make_unique<LoadedModel>(cli::open_model(args_, /*quiet=*/true));
+Model::Model(cli::ModelArgs args)
+    : args_(std::move(args)), base_(std::make_unique<LoadedModel>(cli::open_model(args_, /*quiet=*/true))) {}
+
+void Model::lock() {
+  check(owner_.load() != std::this_thread::get_id(), "a policy's score() or observe() called the engine (a session, ",
+        "score, generate) while it reads; a policy may only compute its scores");
+  mutex_.lock();
+  owner_ = std::this_thread::get_id();
+}
+
+void Model::unlock() {
+  owner_ = std::thread::id();
+  mutex_.unlock();
 }
 
 std::pair<LoadedModel*, PolicyOptions> Model::prepare(const Compression& compression) {
   PolicyOptions policy = compression.policy;
-  const std::string adapter = adapter_for(policy, compression.args.adapter, base().model);
-  std::unique_ptr<LoadedModel>& variant = variants_[adapter];
-  if (!variant) {
-    variant = std::make_unique<LoadedModel>(cli::open_model(args_, /*quiet=*/true));
-    apply_adapter(variant->model, variant->name, load_adapter(adapter));
+  // Which adapter: decided once per layout and request (it reads the shipped adapter to decide).
+  const std::string key = span_layout_name(policy.layout) + "\n" + method_name(policy.method) + "\n" + compression.args.adapter;
+  auto choice = adapter_choice_.find(key);
+  if (choice == adapter_choice_.end())
+    choice = adapter_choice_.emplace(key, adapter_for(policy, compression.args.adapter, base_->model)).first;
+  const std::string& adapter = choice->second;
+  LoadedModel* model = base_.get();
+  if (!adapter.empty()) {
+    auto variant = variants_.find(adapter);
+    if (variant == variants_.end()) {
+      // Kept only once the adapter is merged: a failed load leaves nothing behind under its name.
+      auto loaded = std::make_unique<LoadedModel>(cli::open_model(args_, /*quiet=*/true));
+      apply_adapter(loaded->model, loaded->name, load_adapter(adapter));
+      variant = variants_.emplace(adapter, std::move(loaded)).first;
+    }
+    model = variant->second.get();
   }
-  install_sentinel_tokens(policy, *variant);
-  return {variant.get(), policy};
+  install_sentinel_tokens(policy, *model);
+  return {model, policy};
+}
+
+at::Tensor cell_positions(std::span<const CacheCell> cells) {
+  at::Tensor out = at::empty({static_cast<int64_t>(cells.size())}, at::kLong);
+  int64_t* p = out.data_ptr<int64_t>();
+  for (size_t i = 0; i < cells.size(); ++i) p[i] = cells[i].position;
+  return out;
 }
 
 KvStorageScope::KvStorageScope(LoadedModel& loaded, const Compression& compression)
@@ -31,12 +60,7 @@ KvStorageScope::KvStorageScope(LoadedModel& loaded, const Compression& compressi
 
 LoadedModel& Model::reference() {
   if (!reference_) {
-    // As `sentinel ppl --kl-divergence`: the same file on the dense float32 path, uncompressed.
-    cli::ModelArgs dense = args_;
-    dense.backend = "dense";
-    dense.dtype = "float32";
-    dense.kv_dtype = "auto";
-    reference_ = std::make_unique<LoadedModel>(cli::open_model(dense, /*quiet=*/true));
+    reference_ = std::make_unique<LoadedModel>(cli::open_model(cli::kl_reference_args(args_), /*quiet=*/true));
   }
   return *reference_;
 }

@@ -1,7 +1,7 @@
 // _core.Session and _core.TokenStream: one sequence read incrementally under a compression
-// (engine/session.h), generation from it (engine/generator.h: Generation drives every loop here),
-// its state saved, loaded and forked through the CLI's and server's state files, and batched
-// generation over several sequences in lock-step (append_batch).
+// (engine/session.h), generation from it (one Driver over engine/generator.h's Generation for both
+// generate() and stream()), its state saved, loaded and forked through the CLI's and the server's
+// state files, and batched generation over several sequences in lock-step (append_batch).
 #include "bindings.h"
 #include "sentinel/core/error.h"
 #include "sentinel/model/adapter.h"
@@ -10,6 +10,9 @@
 
 namespace sentinel::python {
 namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // The first cache allocation of a session; it grows by doubling only as far as the policy lets it.
 constexpr int64_t kInitialCells = 256;
@@ -22,18 +25,29 @@ Logits parse_logits(const std::string& which) {
   fail("logits must be 'last', 'all' or 'none', got '", which, "'");
 }
 
-GenerationOptions generation_options(int64_t max_tokens, double temperature, int64_t top_k, double top_p,
-                                     double repetition_penalty, uint64_t seed, const std::vector<std::string>& stop,
-                                     bool ignore_eos, bool logprobs) {
-  GenerationOptions o;
-  o.max_tokens = max_tokens;
-  o.sampling = SamplingOptions{temperature, top_k, top_p, repetition_penalty, seed};
-  o.stop_strings = stop;
-  o.stop_at_eos = !ignore_eos;
-  o.logprobs = logprobs;
-  o.validate();
-  return o;
-}
+// The generation keywords every generating call takes, in the engine's form (validated).
+struct GenerationArgs {
+  int64_t max_tokens = 128;
+  double temperature = 0.0;
+  int64_t top_k = 0;
+  double top_p = 1.0;
+  double repetition_penalty = 1.0;
+  uint64_t seed = 0;
+  std::vector<std::string> stop;
+  bool ignore_eos = false;
+  bool logprobs = false;
+
+  GenerationOptions options(uint64_t seed_offset = 0) const {
+    GenerationOptions o;
+    o.max_tokens = max_tokens;
+    o.sampling = SamplingOptions{temperature, top_k, top_p, repetition_penalty, seed + seed_offset};
+    o.stop_strings = stop;
+    o.stop_at_eos = !ignore_eos;
+    o.logprobs = logprobs;
+    o.validate();
+    return o;
+  }
+};
 
 py::dict result_dict(const GenerationResult& r, bool logprobs) {
   py::dict out;
@@ -48,7 +62,7 @@ py::dict result_dict(const GenerationResult& r, bool logprobs) {
   return out;
 }
 
-class PySession : public std::enable_shared_from_this<PySession> {
+class PySession {
  public:
   PySession(std::shared_ptr<Model> model, Compression compression)
       : model_(std::move(model)), compression_(std::move(compression)) {
@@ -59,8 +73,11 @@ class PySession : public std::enable_shared_from_this<PySession> {
     });
   }
 
+  // The engine's session; every call below runs with the GIL released and the model locked.
   Session& live() {
-    check(session_ != nullptr, "this session is closed; open a new one with model.session()");
+    check(session_ != nullptr, broken_ ? "this session was closed by an error in the middle of a forward pass (the "
+                                         "exception raised then); open a new one with model.session()"
+                                       : "this session is closed; open a new one with model.session()");
     return *session_;
   }
   Model& model() { return *model_; }
@@ -73,7 +90,9 @@ class PySession : public std::enable_shared_from_this<PySession> {
       check(ids[i] < n_vocab, "token id ", ids[i], " (at ", i, ") is not in the vocabulary of ", n_vocab, " tokens");
   }
 
-  // Feeds tokens in prefill chunks, checking for Ctrl-C between chunks. GIL released by the caller.
+  // Feeds tokens in prefill chunks, Ctrl-C checked between chunks (where the session is whole), and
+  // records them. A failure inside a pass (a Python policy that raised) leaves the cache and the
+  // policy half-updated: the session is closed rather than left to compute nonsense.
   at::Tensor feed(std::span<const int32_t> ids, Logits which) {
     Session& s = live();
     std::vector<at::Tensor> all;
@@ -81,12 +100,20 @@ class PySession : public std::enable_shared_from_this<PySession> {
     for (size_t begin = 0; begin < ids.size(); begin += kPrefillChunk) {
       if (begin > 0) throw_if_interrupted();
       const auto piece = ids.subspan(begin, std::min<size_t>(kPrefillChunk, ids.size() - begin));
-      at::Tensor logits = s.append(piece, which, kPrefillChunk);
+      at::Tensor logits;
+      try {
+        logits = s.append(piece, which, kPrefillChunk);
+      } catch (...) {
+        session_.reset();
+        broken_ = true;
+        throw;
+      }
       tokens_.insert(tokens_.end(), piece.begin(), piece.end());
       if (which == Logits::All) all.push_back(logits);
-      last = which == Logits::All ? logits[logits.size(0) - 1] : logits;
+      if (which != Logits::None) last = which == Logits::All ? logits[logits.size(0) - 1] : logits;
     }
-    if (which != Logits::None) logits_ = last;
+    // The last row as its own tensor: a view would keep a whole chunk's [T, n_vocab] alive.
+    logits_ = which == Logits::None ? at::Tensor() : which == Logits::All ? last.clone() : last;
     if (which == Logits::All) return all.size() == 1 ? all[0] : at::cat(all);
     return last;
   }
@@ -103,55 +130,24 @@ class PySession : public std::enable_shared_from_this<PySession> {
     return which == Logits::None ? py::object(py::none()) : py::cast(logits);
   }
 
-  py::dict generate(const py::handle& prompt_arg, const GenerationOptions& options) {
-    const std::vector<int32_t> prompt = token_ids(prompt_arg, "prompt");
-    check_ids(prompt);
-    bool cancelled_by_signal = false;
-    GenerationResult r = without_gil(*model_, [&] {
-      c10::InferenceMode inference;
-      Session& s = live();
-      // Every piece of text is a point where Ctrl-C can stop the generation cleanly.
-      TextCallback on_text = [&](std::string_view) {
-        cancelled_by_signal = interrupted();
-        return !cancelled_by_signal;
-      };
-      GenerationResult result = generate_in(s, prompt, options, on_text);
-      return result;
-    });
-    if (cancelled_by_signal) raise_pending();
-    return result_dict(r, options.logprobs);
-  }
-
-  // sentinel::generate over this session, keeping the record of the tokens it fed.
-  GenerationResult generate_in(Session& s, std::span<const int32_t> prompt, const GenerationOptions& options,
-                               const TextCallback& on_text) {
-    GenerationResult r = sentinel::generate(s, *loaded_->tokenizer, prompt, options, on_text);
-    tokens_.insert(tokens_.end(), prompt.begin(), prompt.end());
-    tokens_.insert(tokens_.end(), r.tokens.begin(), r.tokens.end());
-    tokens_.resize(static_cast<size_t>(s.next_position()));  // the last sampled token is never fed
-    logits_ = at::Tensor();  // the last logits belong to a token generate() sampled, not to the caller
-    return r;
-  }
-
   int64_t save(const std::string& path) {
     return without_gil(*model_, [&] {
-      Session& s = live();
       check(server::resumable(policy_), "a ", describe(policy_), " session cannot be saved: its plan depends on ",
             "attention scores that a state file does not hold (h2o, sentinel --layout heavy, custom policies)");
-      return server::save_state_file(path, capture(s), state_info());
+      return server::save_state_file(path, capture(), state_info());
     });
   }
 
   // The session's state with the compression it was read under.
-  server::SessionState capture(Session& s) {
-    server::SessionState state = server::capture_state(s, tokens_);
+  server::SessionState capture() {
+    server::SessionState state = server::capture_state(live(), tokens_);
     state.policy = policy_;
     return state;
   }
 
   server::StateFileInfo state_info() { return {model_fingerprint(loaded_->model), loaded_->name}; }
 
-  // A session that continues from `state` (read from a file or captured from another session).
+  // Continues from `state` (read from a file or captured from another session). GIL released.
   void restore(const server::SessionState& state) {
     check(describe(state.policy) == describe(policy_) && state.policy.spans.empty() == policy_.spans.empty(),
           "the saved state was compressed with ", describe(state.policy), ", this session asks for ", describe(policy_),
@@ -161,11 +157,14 @@ class PySession : public std::enable_shared_from_this<PySession> {
   }
 
   std::shared_ptr<PySession> fork() {
-    auto copy = std::make_shared<PySession>(model_, compression_);
     without_gil(*model_, [&] {
+      live();
       check(server::resumable(policy_), "a ", describe(policy_), " session cannot be forked: its plan depends on ",
             "attention scores the copy could not continue (h2o, sentinel --layout heavy, custom policies)");
-      copy->restore(capture(live()));
+    });
+    auto copy = std::make_shared<PySession>(model_, compression_);
+    without_gil(*model_, [&] {
+      copy->restore(capture());
       copy->logits_ = logits_;
     });
     return copy;
@@ -175,28 +174,40 @@ class PySession : public std::enable_shared_from_this<PySession> {
     without_gil(*model_, [&] { session_.reset(); });
   }
   bool closed() const { return session_ == nullptr; }
-  at::Tensor logits() const { return logits_; }
-  const std::vector<int32_t>& tokens() const { return tokens_; }
 
-  at::Tensor positions() {
-    const auto& cells = live().cache().cells();
-    at::Tensor out = at::empty({static_cast<int64_t>(cells.size())}, at::kLong);
-    for (size_t i = 0; i < cells.size(); ++i) out[static_cast<int64_t>(i)] = cells[i].position;
-    return out;
+  // Readers take the lock too: another thread may be appending.
+  py::object logits() {
+    const at::Tensor l = without_gil(*model_, [&] { return logits_; });
+    return l.defined() ? py::cast(l) : py::object(py::none());
   }
-
+  std::vector<int32_t> tokens() {
+    return without_gil(*model_, [&] { return tokens_; });
+  }
+  int64_t n_tokens() {
+    return without_gil(*model_, [&] { return static_cast<int64_t>(tokens_.size()); });
+  }
+  at::Tensor positions() {
+    return without_gil(*model_, [&] { return cell_positions(live().cache().cells()); });
+  }
   py::dict stats() {
-    Session& s = live();
-    const CompressionStats& st = s.stats();
+    struct Numbers {
+      CompressionStats stats;
+      int64_t entries, kv_bytes, uncompressed;
+    };
+    const Numbers n = without_gil(*model_, [&] {
+      Session& s = live();
+      return Numbers{s.stats(), s.cache().size(), s.cache().bytes_in_use(),
+                     s.cache().bytes_uncompressed(s.stats().ordinary_seen)};
+    });
     py::dict out;
-    out["tokens_read"] = st.ordinary_seen;
-    out["sentinels_fed"] = st.sentinels_fed;
-    out["entries"] = s.cache().size();
-    out["entries_evicted"] = st.cells_evicted;
-    out["kv_bytes"] = s.cache().bytes_in_use();
-    out["kv_bytes_uncompressed"] = s.cache().bytes_uncompressed(st.ordinary_seen);
-    out["peak_kv_bytes"] = st.peak_bytes;
-    out["achieved_ratio"] = st.achieved_ratio();
+    out["tokens_read"] = n.stats.ordinary_seen;
+    out["sentinels_fed"] = n.stats.sentinels_fed;
+    out["entries"] = n.entries;
+    out["entries_evicted"] = n.stats.cells_evicted;
+    out["kv_bytes"] = n.kv_bytes;
+    out["kv_bytes_uncompressed"] = n.uncompressed;
+    out["peak_kv_bytes"] = n.stats.peak_bytes;
+    out["achieved_ratio"] = n.stats.achieved_ratio();
     return out;
   }
 
@@ -206,85 +217,136 @@ class PySession : public std::enable_shared_from_this<PySession> {
   LoadedModel* loaded_ = nullptr;
   PolicyOptions policy_;
   std::unique_ptr<Session> session_;
+  bool broken_ = false;          // closed by an error inside a pass
   std::vector<int32_t> tokens_;  // ordinary tokens fed, for state files and forks
-  at::Tensor logits_;            // [n_vocab] what the last fed token predicts; undefined after generate()
+  at::Tensor logits_;            // [n_vocab] what the last fed token predicts; undefined after logits="none"
 };
 
-std::shared_ptr<PySession> load_session(std::shared_ptr<Model> model, const std::string& path,
-                                        std::optional<Compression> compression) {
-  if (!compression) {
-    // The compression the file was saved with, and the adapter that compression reads with by default.
-    const server::SessionState peek = without_gil(*model, [&] {
-      return server::load_state_file(path, {model_fingerprint(model->base().model), model->base().name});
-    });
-    Compression c;
-    c.args.method = method_name(peek.policy.method);
-    c.args.layout = span_layout_name(peek.policy.layout);
-    c.args.stride_share = peek.policy.stride_share;
-    c.args.older_rank = older_rank_name(peek.policy.older_rank);
-    c.args.policy = peek.policy;
-    c.policy = peek.policy;
-    compression = c;
-  }
-  auto session = std::make_shared<PySession>(model, *compression);
-  without_gil(*model, [&] { session->restore(server::load_state_file(path, session->state_info())); });
-  return session;
-}
-
-// Generation as a Python iterator: each next() samples one token and returns the text that became
-// final; the token is fed at the following next(), so leaving the loop leaves no work behind.
-class TokenStream {
+// One generation from a session, step by step: stream() returns each step's text, generate() runs
+// the steps to the end. A step feeds the token the previous step sampled (the prompt, at the
+// first), then samples the next, so a stream left early leaves no work behind.
+class Driver {
  public:
-  TokenStream(std::shared_ptr<PySession> session, std::vector<int32_t> prompt, const GenerationOptions& options)
-      : session_(std::move(session)), prompt_(std::move(prompt)), options_(options) {
+  Driver(std::shared_ptr<PySession> session, std::vector<int32_t> prompt, const GenerationOptions& options)
+      : session_(std::move(session)), prompt_(std::move(prompt)), logprobs_(options.logprobs) {
     session_->check_ids(prompt_);
-    generation_ = std::make_unique<Generation>(*session_->loaded().tokenizer, prompt_, options_);
+    generation_ = std::make_unique<Generation>(*session_->loaded().tokenizer, prompt_, options);
   }
 
-  std::string next() {
-    Model& model = session_->model();
-    std::string text = without_gil(model, [&] {
-      c10::InferenceMode inference;
-      Session& s = session_->live();
-      std::string out;
-      while (out.empty()) {
-        if (!prefilled_) {
-          logits_ = session_->feed(prompt_, Logits::Last);
-          prefilled_ = true;
-        } else if (to_feed_) {
-          const int32_t one[] = {*to_feed_};
-          to_feed_.reset();
-          logits_ = s.append(one, Logits::Last);
-        }
-        if (generation_->done()) break;
-        to_feed_ = generation_->next_token(logits_);
-        out = generation_->take_text();
-      }
-      return out;
-    });
-    if (text.empty()) throw py::stop_iteration();
-    return text;
+  // One step; the model must be locked. Returns the text that became final (often empty).
+  std::string step() {
+    const auto start = Clock::now();
+    bool prefilling = false;
+    if (!prefilled_) {
+      prefilled_ = prefilling = true;
+      logits_ = session_->feed(prompt_, Logits::Last);
+      generation_->result().prefill_seconds = seconds_since(start);
+    } else if (to_feed_) {
+      const int32_t one[] = {*std::exchange(to_feed_, std::nullopt)};
+      logits_ = session_->feed(one, Logits::Last);
+      ++generation_->result().decode_steps;
+    }
+    const auto sampling = Clock::now();
+    if (!generation_->done()) to_feed_ = generation_->next_token(logits_);
+    // Decoding: every step after the prompt's, sampling included (as generate() in the CLI counts it).
+    generation_->result().decode_seconds += seconds_since(prefilling ? sampling : start);
+    return generation_->take_text();
   }
 
-  py::dict result() { return result_dict(generation_->result(), options_.logprobs); }
-  void close() {
+  // The text of the next steps up to the first that gives some, "" at the end (model locked).
+  // Any failure ends the generation: a half-fed step is not retried.
+  std::string next_text() {
+    try {
+      std::string text;
+      while (text.empty() && !generation_->done()) text = step();
+      return text;
+    } catch (...) {
+      generation_->cancel();
+      throw;
+    }
+  }
+
+  bool done() const { return generation_->done(); }
+  void cancel() {
     if (!generation_->done()) generation_->cancel();
   }
+  py::dict result() const { return result_dict(generation_->result(), logprobs_); }
+  Model& model() { return session_->model(); }
 
  private:
   std::shared_ptr<PySession> session_;
   std::vector<int32_t> prompt_;
-  GenerationOptions options_;
+  bool logprobs_;
   std::unique_ptr<Generation> generation_;
   at::Tensor logits_;
   bool prefilled_ = false;
   std::optional<int32_t> to_feed_;
 };
 
+// generate(): the driver run to the end, Ctrl-C checked after every step.
+py::dict generate_to_end(Driver& driver) {
+  bool interrupted_by_signal = false;
+  without_gil(driver.model(), [&] {
+    c10::InferenceMode inference;
+    while (!driver.done()) {
+      driver.next_text();
+      if (interrupted()) {
+        interrupted_by_signal = true;
+        driver.cancel();
+      }
+    }
+  });
+  if (interrupted_by_signal) raise_pending();
+  return driver.result();
+}
+
+// Python's iterator over a Driver.
+class TokenStream {
+ public:
+  explicit TokenStream(std::unique_ptr<Driver> driver) : driver_(std::move(driver)) {}
+  std::string next() {
+    std::string text = without_gil(driver_->model(), [&] {
+      c10::InferenceMode inference;
+      return driver_->next_text();
+    });
+    if (text.empty()) throw py::stop_iteration();
+    return text;
+  }
+  void close() { driver_->cancel(); }
+  py::dict result() const { return driver_->result(); }
+
+ private:
+  std::unique_ptr<Driver> driver_;
+};
+
+std::shared_ptr<PySession> load_session(std::shared_ptr<Model> model, const std::string& path,
+                                        std::optional<Compression> compression) {
+  const server::SessionState state = without_gil(*model, [&] {
+    return server::load_state_file(path, {model_fingerprint(model->base().model), model->base().name});
+  });
+  if (!compression) {
+    // The compression and KV storage the file was saved with; the adapter that compression reads
+    // with by default (a state file does not name its adapter).
+    Compression c;
+    c.args.method = method_name(state.policy.method);
+    c.args.layout = span_layout_name(state.policy.layout);
+    c.args.stride_share = state.policy.stride_share;
+    c.args.older_rank = older_rank_name(state.policy.older_rank);
+    c.args.policy = state.policy;
+    c.policy = state.policy;
+    c.kv_dtype = kernels::row_type_name(state.row_type);
+    compression = c;
+  }
+  auto session = std::make_shared<PySession>(model, *compression);
+  without_gil(*model, [&] { session->restore(state); });
+  return session;
+}
+
 // Several prompts in lock-step: one forward pass per step carries the next token of every
-// sequence still generating, so the weights are read once per step for the whole batch.
+// sequence still generating, so the weights are read once per step for the whole batch. Sequence
+// i samples with seed + i.
 py::list generate_batch(const std::shared_ptr<Model>& model, const py::list& prompts_arg, const Compression& compression,
-                        const GenerationOptions& options) {
+                        const GenerationArgs& args) {
   std::vector<std::vector<int32_t>> prompts;
   for (const py::handle& p : prompts_arg) prompts.push_back(token_ids(p, "prompts[i]"));
   check(!prompts.empty(), "generate needs at least one prompt");
@@ -293,7 +355,7 @@ py::list generate_batch(const std::shared_ptr<Model>& model, const py::list& pro
     sessions.push_back(std::make_shared<PySession>(model, compression));
     sessions.back()->check_ids(p);
   }
-  bool cancelled_by_signal = false;
+  bool interrupted_by_signal = false;
   std::vector<GenerationResult> results = without_gil(*model, [&] {
     c10::InferenceMode inference;
     const Tokenizer& tokenizer = *sessions[0]->loaded().tokenizer;
@@ -302,14 +364,14 @@ py::list generate_batch(const std::shared_ptr<Model>& model, const py::list& pro
     std::vector<Session*> all;
     std::vector<std::span<const int32_t>> spans;
     for (size_t i = 0; i < n; ++i) {
-      generations.push_back(std::make_unique<Generation>(tokenizer, prompts[i], options));
+      generations.push_back(std::make_unique<Generation>(tokenizer, prompts[i], args.options(i)));
       all.push_back(&sessions[i]->live());
       spans.emplace_back(prompts[i]);
     }
-    const auto t0 = std::chrono::steady_clock::now();
-    std::vector<at::Tensor> logits = append_batch(all, spans, Logits::Last, options.prefill_chunk);
-    const double prefill = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const auto decode_start = std::chrono::steady_clock::now();
+    const auto prefill_start = Clock::now();
+    std::vector<at::Tensor> logits = append_batch(all, spans, Logits::Last, kPrefillChunk);
+    const double prefill = seconds_since(prefill_start);
+    const auto decode_start = Clock::now();
     std::vector<int32_t> next(n);
     while (true) {
       std::vector<Session*> feeding;
@@ -321,13 +383,12 @@ py::list generate_batch(const std::shared_ptr<Model>& model, const py::list& pro
           feeding.push_back(all[i]);
           index.push_back(i);
         }
-        generations[i]->take_text();
+        generations[i]->take_text();  // the result keeps the whole text
       }
       if (feeding.empty()) break;
       if (interrupted()) {
-        cancelled_by_signal = true;
-        for (auto& g : generations)
-          if (!g->done()) g->cancel();
+        interrupted_by_signal = true;
+        for (auto& g : generations) g->cancel();
         break;
       }
       std::vector<std::span<const int32_t>> ones;
@@ -338,7 +399,7 @@ py::list generate_batch(const std::shared_ptr<Model>& model, const py::list& pro
         ++generations[index[k]]->result().decode_steps;
       }
     }
-    const double decode = std::chrono::duration<double>(std::chrono::steady_clock::now() - decode_start).count();
+    const double decode = seconds_since(decode_start);
     std::vector<GenerationResult> out;
     for (auto& g : generations) {
       g->result().prefill_seconds = prefill;  // the batch's, shared
@@ -347,35 +408,38 @@ py::list generate_batch(const std::shared_ptr<Model>& model, const py::list& pro
     }
     return out;
   });
-  if (cancelled_by_signal) raise_pending();
+  if (interrupted_by_signal) raise_pending();
   py::list out;
-  for (size_t i = 0; i < results.size(); ++i) out.append(result_dict(results[i], options.logprobs));
+  for (const GenerationResult& r : results) out.append(result_dict(r, args.logprobs));
   return out;
 }
 
 }  // namespace
 
 void bind_session(py::module_& m) {
+  py::class_<GenerationArgs>(m, "GenerationArgs", "The generation keywords, checked (sentinel_kv.Model.generate).")
+      .def(py::init([](int64_t max_tokens, double temperature, int64_t top_k, double top_p, double repetition_penalty,
+                       uint64_t seed, std::vector<std::string> stop, bool ignore_eos, bool logprobs) {
+             GenerationArgs a{max_tokens, temperature, top_k, top_p, repetition_penalty, seed, std::move(stop),
+                              ignore_eos, logprobs};
+             a.options();  // validates: the sampler's and the generator's messages
+             return a;
+           }),
+           py::kw_only(), py::arg("max_tokens") = 128, py::arg("temperature") = 0.0, py::arg("top_k") = 0,
+           py::arg("top_p") = 1.0, py::arg("repetition_penalty") = 1.0, py::arg("seed") = 0,
+           py::arg("stop") = std::vector<std::string>{}, py::arg("ignore_eos") = false, py::arg("logprobs") = false);
+
   py::class_<PySession, std::shared_ptr<PySession>>(m, "Session",
       "One sequence read incrementally under a compression: its KV cache, positions and state.")
       .def(py::init<std::shared_ptr<Model>, Compression>(), py::arg("model"), py::arg("compression"))
       .def("append", &PySession::append, py::arg("ids"), py::arg("logits") = "last")
-      .def("generate", [](PySession& s, const py::handle& prompt, int64_t max_tokens, double temperature, int64_t top_k,
-                          double top_p, double repetition_penalty, uint64_t seed, const std::vector<std::string>& stop,
-                          bool ignore_eos, bool logprobs) {
-             return s.generate(prompt, generation_options(max_tokens, temperature, top_k, top_p, repetition_penalty,
-                                                          seed, stop, ignore_eos, logprobs));
-           }, py::arg("prompt"), py::kw_only(), py::arg("max_tokens"), py::arg("temperature"), py::arg("top_k"),
-           py::arg("top_p"), py::arg("repetition_penalty"), py::arg("seed"), py::arg("stop"), py::arg("ignore_eos"),
-           py::arg("logprobs"))
       .def("save", &PySession::save, py::arg("path"))
       .def("fork", &PySession::fork)
       .def("close", &PySession::close)
       .def_property_readonly("closed", &PySession::closed)
-      .def_property_readonly("logits", [](PySession& s) {
-        return s.logits().defined() ? py::cast(s.logits()) : py::object(py::none());
-      })
+      .def_property_readonly("logits", &PySession::logits)
       .def_property_readonly("tokens", &PySession::tokens)
+      .def_property_readonly("n_tokens", &PySession::n_tokens)
       .def_property_readonly("positions", &PySession::positions)
       .def_property_readonly("stats", &PySession::stats)
       .def_property_readonly("compression", &PySession::compression);
@@ -386,25 +450,15 @@ void bind_session(py::module_& m) {
       .def("__next__", &TokenStream::next)
       .def("close", &TokenStream::close)
       .def_property_readonly("result", &TokenStream::result);
-  m.def("stream", [](std::shared_ptr<PySession> session, const py::handle& prompt, int64_t max_tokens, double temperature,
-                     int64_t top_k, double top_p, double repetition_penalty, uint64_t seed,
-                     const std::vector<std::string>& stop, bool ignore_eos, bool logprobs) {
-          return std::make_unique<TokenStream>(
-              std::move(session), token_ids(prompt, "prompt"),
-              generation_options(max_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop, ignore_eos, logprobs));
-        }, py::arg("session"), py::arg("prompt"), py::kw_only(), py::arg("max_tokens"), py::arg("temperature"),
-        py::arg("top_k"), py::arg("top_p"), py::arg("repetition_penalty"), py::arg("seed"), py::arg("stop"),
-        py::arg("ignore_eos"), py::arg("logprobs"));
-  m.def("generate_batch", [](std::shared_ptr<Model> model, const py::list& prompts, const Compression& compression,
-                             int64_t max_tokens, double temperature, int64_t top_k, double top_p,
-                             double repetition_penalty, uint64_t seed, const std::vector<std::string>& stop,
-                             bool ignore_eos, bool logprobs) {
-          return generate_batch(model, prompts, compression,
-                                generation_options(max_tokens, temperature, top_k, top_p, repetition_penalty, seed,
-                                                   stop, ignore_eos, logprobs));
-        }, py::arg("model"), py::arg("prompts"), py::arg("compression"), py::kw_only(), py::arg("max_tokens"),
-        py::arg("temperature"), py::arg("top_k"), py::arg("top_p"), py::arg("repetition_penalty"), py::arg("seed"),
-        py::arg("stop"), py::arg("ignore_eos"), py::arg("logprobs"));
+  m.def("stream", [](std::shared_ptr<PySession> session, const py::handle& prompt, const GenerationArgs& args) {
+          return TokenStream(std::make_unique<Driver>(std::move(session), token_ids(prompt, "prompt"), args.options()));
+        }, py::arg("session"), py::arg("prompt"), py::arg("generation"));
+  m.def("generate", [](std::shared_ptr<PySession> session, const py::handle& prompt, const GenerationArgs& args) {
+          Driver driver(std::move(session), token_ids(prompt, "prompt"), args.options());
+          return generate_to_end(driver);
+        }, py::arg("session"), py::arg("prompt"), py::arg("generation"));
+  m.def("generate_batch", &generate_batch, py::arg("model"), py::arg("prompts"), py::arg("compression"),
+        py::arg("generation"));
 }
 
 }  // namespace sentinel::python

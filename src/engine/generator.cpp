@@ -47,13 +47,19 @@ std::string stop_reason_name(StopReason reason) {
   return "unknown";
 }
 
+namespace {
+const GenerationOptions& validated(const GenerationOptions& options) {
+  options.validate();
+  return options;
+}
+}  // namespace
+
 Generation::Generation(const Tokenizer& tokenizer, std::span<const int32_t> prompt, const GenerationOptions& options)
-    : options_(options),
+    : options_(validated(options)),
       stop_ids_(options.stop_at_eos ? tokenizer.stop_ids() : std::vector<int32_t>{}),
       history_(prompt.begin(), prompt.end()),
       sampler_(options.sampling),
       decoder_(tokenizer) {
-  options.validate();
   check(!prompt.empty(), "the prompt is empty: give at least one token");
   result_.n_prompt = static_cast<int64_t>(prompt.size());
   done_ = options.max_tokens == 0;

@@ -2,6 +2,8 @@
 import pytest
 import torch
 
+import sentinel_kv as skv
+
 from conftest import run_cli, wiki_text
 
 
@@ -89,6 +91,37 @@ def test_kv_dtype_is_chosen_per_call(model):
     f16.append(ids)
     q8.append(ids)
     assert q8.stats["kv_bytes_uncompressed"] * 64 == f16.kv_bytes * 34  # 34 bytes per 32 values
-    assert model.session().kv_bytes == 0 and model.session().append(ids[:4]) is not None  # the default is back
+    again = model.session()
+    again.append(ids)
+    assert again.kv_bytes == f16.kv_bytes  # the model's own storage is back after the q8_0 calls
     with pytest.raises(ValueError, match="q4"):
         model.session(kv_dtype="q4")
+
+
+def test_a_streamed_answer_is_part_of_the_session(model, tmp_path):
+    session = model.session(compress="streaming", ratio=0.5)
+    session.append(wiki_text(1500))
+    before = len(session.tokens)
+    stream = session.stream("\nIn short,", max_tokens=12, ignore_eos=True)
+    text = "".join(stream)
+    assert stream.result.decode_tokens_per_second > 0 and text == stream.result.text
+    question = model.tokenizer.encode("\nIn short,", add_bos=False)
+    # Read: the document, the question, every generated token but the last (sampled, never fed).
+    assert session.tokens[before:] == question + stream.result.tokens[:-1]
+    session.save(tmp_path / "s.state")
+    assert model.load_session(tmp_path / "s.state").tokens == session.tokens
+    assert session.fork().tokens == session.tokens
+
+
+class Explodes(skv.Policy):
+    def score(self, view):
+        raise RuntimeError("boom")
+
+
+def test_a_session_whose_policy_raised_is_closed(model):
+    session = model.session(Explodes(ratio=0.5))
+    with pytest.raises(RuntimeError, match="boom"):
+        session.append(model.tokenizer.encode(wiki_text(1000)))
+    assert session.closed
+    with pytest.raises(ValueError, match="closed by an error"):
+        session.append([1, 2])

@@ -53,11 +53,7 @@ int run_ppl(const PplArgs& args) {
   // The reference of --kl-divergence: the same file on the dense float32 path, uncompressed.
   std::optional<LoadedModel> reference;
   if (args.kl_divergence) {
-    ModelArgs dense = args.model;
-    dense.backend = "dense";
-    dense.dtype = "float32";
-    dense.kv_dtype = "auto";
-    reference.emplace(open_model(dense, /*quiet=*/true));
+    reference.emplace(open_model(kl_reference_args(args.model), /*quiet=*/true));
   }
   const PerplexityResult r =
       incremental || reference

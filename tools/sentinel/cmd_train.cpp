@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 #include <tuple>
 #include <type_traits>
 
@@ -377,7 +378,8 @@ int run_train(TrainArgs& a) {
     check(log.good(), "cannot write the log '", log_path, "'; pass --log FILE in a writable folder");
   }
 
-  ProgressBar bar("train", root ? a.loop.steps : 0, "upd", trainer.steps_done());
+  // The command line's bar; a caller in-process (run_train_command) shows its own.
+  ProgressBar bar("train", root && g_hooks == nullptr ? a.loop.steps : 0, "upd", trainer.steps_done());
   const auto start = std::chrono::steady_clock::now();
   int64_t tokens_seen = 0;
   TrainCallbacks callbacks;
@@ -611,6 +613,10 @@ Runner register_train(CLI::App& app) {
 }
 
 int run_train_command(const std::vector<std::string>& args, const TrainHooks& hooks) {
+  // The run's state (g_stop, g_hooks) is the process's: one run at a time.
+  static std::mutex one_run;
+  std::unique_lock<std::mutex> running(one_run, std::try_to_lock);
+  check(running.owns_lock(), "a training run is already running in this process; wait for it to end");
   CLI::App app{"sentinel"};
   const Runner runner = register_train(app);
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes the arguments last first

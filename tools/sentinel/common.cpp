@@ -93,6 +93,13 @@ LoadedModel open_model(const ModelArgs& args, bool quiet) {
   return loaded;
 }
 
+ModelArgs kl_reference_args(ModelArgs args) {
+  args.backend = "dense";
+  args.dtype = "float32";
+  args.kv_dtype = "auto";
+  return args;
+}
+
 void add_compression_options(CLI::App& app, CompressionArgs& args) {
   std::string methods;
   for (const auto& name : method_names()) methods += (methods.empty() ? "" : ", ") + name;

@@ -44,6 +44,9 @@ void add_chat_template_option(CLI::App& app, ModelArgs& args);
 nlohmann::json engine_fields(const LoadedModel& loaded);
 // Resolves the path, sets the thread count, loads, and prints one line to stderr.
 LoadedModel open_model(const ModelArgs& args, bool quiet = false);
+// What KL divergence is measured against (ppl --kl-divergence, the Python score(kl=True)): the same
+// file on the dense float32 path, uncompressed.
+ModelArgs kl_reference_args(ModelArgs args);
 
 
 // --compress, --ratio, --span, --window, --sinks, --seed, --adapter (engine/compression.h: CompressionArgs).

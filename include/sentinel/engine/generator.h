@@ -49,8 +49,9 @@ struct GenerationResult {
 
 // One generation advanced by its caller: the caller feeds the prompt, hands each row of logits to
 // next_token() and feeds the token it returns, alone (generate()) or beside other sequences' in one
-// pass (append_batch). Sampling, EOS, stop strings and the token limit are decided here, so every
-// way of driving a generation ends it the same way.
+// pass (append_batch). Sampling, EOS, stop strings and the token limit are decided here, so the
+// CLI's generate() and the Python package's single, streamed and batched generation end alike.
+// (The server's scheduler still runs its own loop, with OpenAI's logprobs and finish reasons.)
 class Generation {
  public:
   Generation(const Tokenizer& tokenizer, std::span<const int32_t> prompt, const GenerationOptions& options);
