@@ -81,20 +81,19 @@ class H2O(Policy):
 
 
 class Tova(Policy):
-    """TOVA (Oren et al., 2024): keep the entries the newest query attends to most. Here the
-    attention of the last forward pass, summed over layers and heads (read one token per pass,
-    ``chunk=1``, that is the newest query's)."""
+    """TOVA (Oren et al., 2024): keep the entries the newest queries attended to most, with H2O's
+    budget: the attention of the last forward pass, summed over layers and heads (read one token per
+    pass, ``chunk=1``, that is the newest query's). It evicts exactly as the built-in
+    ``compress="tova"`` does."""
 
     observes_attention = True
 
     def __init__(self, ratio: float):
         super().__init__(ratio)
-        self.last: dict[int, float] = {}
+        self.last: dict[int, float] = {}  # position -> attention received in the last pass
 
     def observe(self, positions: torch.Tensor, attention: torch.Tensor) -> None:
-        self.last = dict(zip(positions.tolist(), attention.tolist()))
+        self.last = dict(zip(positions.tolist(), attention.double().tolist()))
 
     def score(self, view: CacheView) -> torch.Tensor:
-        scores = torch.tensor([self.last.get(p, 0.0) for p in view.positions.tolist()], dtype=torch.float64)
-        scores[-1] = math.inf  # the newest entry has had no query after it yet
-        return scores
+        return torch.tensor([self.last[p] for p in view.positions.tolist()], dtype=torch.float64)

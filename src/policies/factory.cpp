@@ -3,6 +3,7 @@
 #include "sentinel/policies/h2o.h"
 #include "sentinel/policies/policy.h"
 #include "sentinel/policies/rules.h"
+#include "sentinel/policies/scored.h"
 #include "sentinel/policies/sentinel.h"
 
 namespace sentinel {
@@ -17,6 +18,7 @@ std::unique_ptr<CompressionPolicy> make_policy(const PolicyOptions& options) {
     case Method::Strided: return std::make_unique<StridedPolicy>(options.ratio);
     case Method::Streaming: return std::make_unique<StreamingPolicy>(options.ratio, options.sinks);
     case Method::H2O: return std::make_unique<H2OPolicy>(options.ratio, options.older_rank);
+    case Method::Tova: return make_tova_policy(options.ratio);
     case Method::Custom: return (*options.custom)();
   }
   fail("unhandled compression method");

@@ -16,7 +16,7 @@ const std::vector<std::pair<Method, std::string>>& method_table() {
   static const std::vector<std::pair<Method, std::string>> table = {
       {Method::None, "none"},           {Method::Sentinel, "sentinel"},   {Method::Local, "local"},
       {Method::Scattered, "scattered"}, {Method::Strided, "strided"},     {Method::Streaming, "streaming"},
-      {Method::H2O, "h2o"}};
+      {Method::H2O, "h2o"},             {Method::Tova, "tova"}};
   return table;
 }
 
@@ -102,7 +102,7 @@ int64_t kv_budget(double ratio, int64_t n_ordinary) {
 
 bool reads_attention(const PolicyOptions& options) {
   // A custom policy may read attention or keys at any step: treated as one that does.
-  return options.method == Method::H2O || options.method == Method::Custom ||
+  return options.method == Method::H2O || options.method == Method::Tova || options.method == Method::Custom ||
          (options.method == Method::Sentinel && options.spans.empty() && options.layout == SpanLayout::Heavy);
 }
 

@@ -14,8 +14,8 @@ int64_t cells_kept_for_next_query(double ratio, int64_t n_read) {
   return std::max<int64_t>(1, kv_budget(ratio, n_read + 1) - 1);
 }
 
-ScoredPolicy::ScoredPolicy(double ratio, CellScorer score, AttentionObserver observe)
-    : ratio_(ratio), score_(std::move(score)), observe_(std::move(observe)) {
+ScoredPolicy::ScoredPolicy(double ratio, CellScorer score, AttentionObserver observe, Method method)
+    : method_(method), ratio_(ratio), score_(std::move(score)), observe_(std::move(observe)) {
   check(static_cast<bool>(score_), "a scored policy needs a scorer");
 }
 
@@ -39,6 +39,15 @@ std::vector<int64_t> ScoredPolicy::evictions(std::span<const CacheCell> cells, i
   std::vector<int64_t> evicted(order.begin() + keep, order.end());
   std::sort(evicted.begin(), evicted.end());
   return evicted;
+}
+
+std::unique_ptr<CompressionPolicy> make_tova_policy(double ratio) {
+  // The last pass's attention, per cell of the committed cache: the cells evictions() is shown next.
+  auto last_pass = std::make_shared<at::Tensor>();
+  return std::make_unique<ScoredPolicy>(
+      ratio, [last_pass](const ScoreRequest&) { return *last_pass; },
+      [last_pass](std::span<const CacheCell>, const at::Tensor& mass) { *last_pass = mass.to(at::kDouble).clone(); },
+      Method::Tova);
 }
 
 }  // namespace sentinel

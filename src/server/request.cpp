@@ -173,8 +173,11 @@ CompressionSpec parse_compression(const json& v, const CompressionSpec& fallback
   refuse_unknown(v, {"method", "ratio", "span", "window", "sinks", "seed", "layout", "stride_share", "older_rank"},
                  "compression.", p);
   CompressionSpec spec;  // a given object starts from the method defaults, not the server's
-  if (!v.contains("method"))
-    p.add("field 'compression.method' is required (none, sentinel, local, scattered, strided, streaming or h2o)");
+  if (!v.contains("method")) {
+    std::string names;
+    for (const auto& name : method_names()) names += (names.empty() ? "" : ", ") + name;
+    p.add("field 'compression.method' is required (" + names + ")");
+  }
   if (auto method = get_compression_name(v, "method", parse_method, p)) spec.method = *method;
   // The CLI's bounds and words (policy.h: CompressionBound, read by PolicyOptions::validate too).
   spec.ratio = get_bounded(v, kRatioBound, 0.0, p);

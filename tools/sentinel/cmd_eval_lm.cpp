@@ -134,9 +134,10 @@ int run_eval_lm(EvalLmArgs& a) {
     }
     cells.push_back(c);
   }
-  if (std::find(a.grid.methods.begin(), a.grid.methods.end(), "h2o") != a.grid.methods.end() &&
-      std::find(a.settings.begin(), a.settings.end(), "paper") != a.settings.end())
-    std::fprintf(stderr, "note: h2o has no fixed mask, so it is evaluated in the stream setting only\n");
+  for (const char* method : {"h2o", "tova"})
+    if (std::find(a.grid.methods.begin(), a.grid.methods.end(), method) != a.grid.methods.end() &&
+        std::find(a.settings.begin(), a.settings.end(), "paper") != a.settings.end())
+      std::fprintf(stderr, "note: %s has no fixed mask, so it is evaluated in the stream setting only\n", method);
   const std::string text = read_text_file(a.data);
   const std::string config_id = sha256_bytes(run_config(a).dump()).substr(0, 8);
   const std::unique_ptr<ProcessGroup> group = join_launched_job(a.dist, /*cuda=*/false);

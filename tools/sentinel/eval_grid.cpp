@@ -24,7 +24,7 @@ std::string grid_method_name(Method m) { return m == Method::None ? "full" : met
 
 void add_grid_options(CLI::App& app, GridArgs& args) {
   app.add_option("--methods", args.methods,
-                 "Methods to compare: full, sentinel, local, scattered, strided, streaming, h2o (comma-separated)")
+                 "Methods to compare: full, sentinel, local, scattered, strided, streaming, h2o, tova (comma-separated)")
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--ratios", args.ratios, "Nominal compression ratios, in (0, 1) (comma-separated)")
@@ -67,7 +67,7 @@ std::vector<GridCell> plan_grid(const GridArgs& args, const std::vector<std::str
     try {
       methods.push_back(grid_method(name));
     } catch (const Error&) {
-      fail("--methods: unknown method '", name, "'; use full, sentinel, local, scattered, strided, streaming or h2o");
+      fail("--methods: unknown method '", name, "'; use full, sentinel, local, scattered, strided, streaming, h2o or tova");
     }
   }
   const bool compressing = std::any_of(methods.begin(), methods.end(), [](Method m) { return m != Method::None; });
@@ -80,7 +80,8 @@ std::vector<GridCell> plan_grid(const GridArgs& args, const std::vector<std::str
     check(eq != std::string::npos, "--adapter '", spec, "': expected METHOD=FILE, e.g. sentinel=my.adapter");
     const Method m = grid_method(spec.substr(0, eq));
     const std::string file = spec.substr(eq + 1);
-    check(m != Method::None && m != Method::H2O, "--adapter '", spec, "': only trained methods take an adapter");
+    check(m != Method::None && m != Method::H2O && m != Method::Tova, "--adapter '", spec,
+          "': only trained methods take an adapter");
     check(std::filesystem::exists(file), "--adapter '", spec, "': file '", file, "' does not exist");
     tuned.emplace_back(m, file);
   }

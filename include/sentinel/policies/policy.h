@@ -18,9 +18,9 @@
 
 namespace sentinel {
 
-// Custom: a policy the caller builds (PolicyOptions::custom), such as a scorer written in Python
-// (scored.h); not selectable by name.
-enum class Method { None, Sentinel, Local, Scattered, Strided, Streaming, H2O, Custom };
+// Tova: TOVA (scored.h). Custom: a policy the caller builds (PolicyOptions::custom), such as a
+// scorer written in Python (scored.h); not selectable by name.
+enum class Method { None, Sentinel, Local, Scattered, Strided, Streaming, H2O, Tova, Custom };
 
 Method parse_method(const std::string& name);  // "none", "sentinel", ...; throws naming the accepted values
 std::string method_name(Method method);

@@ -32,8 +32,8 @@ using AttentionObserver = std::function<void(std::span<const CacheCell>, const a
 class ScoredPolicy final : public CompressionPolicy {
  public:
   // `observe` may be empty: the policy then asks for no attention (which costs an explicit softmax).
-  ScoredPolicy(double ratio, CellScorer score, AttentionObserver observe = {});
-  Method method() const override { return Method::Custom; }
+  ScoredPolicy(double ratio, CellScorer score, AttentionObserver observe = {}, Method method = Method::Custom);
+  Method method() const override { return method_; }
   void attach(const KvCache* cache) override { cache_ = cache; }
   at::Tensor mask(std::span<const CacheCell>, int64_t) const override { return {}; }
   std::vector<int64_t> evictions(std::span<const CacheCell> cells, int64_t next_index) override;
@@ -41,6 +41,7 @@ class ScoredPolicy final : public CompressionPolicy {
   void observe_attention(std::span<const CacheCell> cells, const at::Tensor& mass) override { observe_(cells, mass); }
 
  private:
+  Method method_;
   double ratio_;
   CellScorer score_;
   AttentionObserver observe_;
@@ -49,5 +50,12 @@ class ScoredPolicy final : public CompressionPolicy {
 
 // Cells the cache keeps after n_read ordinary tokens: what ScoredPolicy and H2O leave for the next query.
 int64_t cells_kept_for_next_query(double ratio, int64_t n_read);
+
+// TOVA (Oren et al., 2024, "Transformers are Multi-State RNNs"): keep the entries the newest
+// queries attended to most, with H2O's budget. The score of an entry is the attention it received
+// in the last forward pass, summed over layers, heads and the pass's queries (TOVA's is per layer
+// and averaged over heads, for the newest query alone: ours is one set of cells for every layer,
+// and read one token per pass the pass's query is the newest). Ties keep the older entry.
+std::unique_ptr<CompressionPolicy> make_tova_policy(double ratio);
 
 }  // namespace sentinel

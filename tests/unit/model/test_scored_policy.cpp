@@ -66,6 +66,24 @@ TEST(ScoredPolicy, H2OScoresEvictExactlyWhatH2OEvicts) {
   }
 }
 
+// TOVA keeps what the last pass attended to most: the same budget as H2O, no recent half.
+TEST(TovaPolicy, KeepsTheCellsTheLastPassAttendedToMost) {
+  PolicyOptions options;
+  options.method = Method::Tova;
+  options.ratio = 0.5;
+  const std::unique_ptr<CompressionPolicy> tova = make_policy(options);
+  EXPECT_EQ(tova->method(), Method::Tova);
+  EXPECT_TRUE(tova->wants_attention());
+  EXPECT_TRUE(reads_attention(options));
+  std::vector<CacheCell> cells;
+  for (int64_t p = 0; p < 10; ++p) cells.push_back(CacheCell{p, CellKind::Ordinary, -1});
+  // An older pass's attention does not count: only the last one ranks.
+  tova->observe_attention(cells, at::tensor(std::vector<float>{9, 9, 9, 9, 9, 0, 0, 0, 0, 0}));
+  tova->observe_attention(cells, at::tensor(std::vector<float>{0.1f, 0.2f, 5, 0.3f, 0.1f, 3, 0.4f, 0, 9, 0}));
+  // Next query 10: kv_budget(0.5, 11) - 1 = 5 cells stay: 8 (9), 2 (5), 5 (3), 6 (0.4), 3 (0.3).
+  EXPECT_EQ(tova->evictions(cells, 10), (std::vector<int64_t>{0, 1, 4, 7, 9}));
+}
+
 TEST(ScoredPolicy, RefusesScoresOfTheWrongShapeOrNaN) {
   std::vector<CacheCell> cells;
   for (int64_t p = 0; p < 10; ++p) cells.push_back(CacheCell{p, CellKind::Ordinary, -1});
