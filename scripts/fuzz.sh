@@ -6,7 +6,7 @@
 #   scripts/fuzz.sh tokenizer 60       GGUF vocabularies and the BPE / SentencePiece encoders
 #   scripts/fuzz.sh chat_template 60   the Jinja chat template interpreter, seeded with real templates
 # Extra arguments go to libFuzzer (e.g. -jobs=2). Inputs that add coverage accumulate in
-# build-fuzz/corpus/<target>/; a crash is saved as build-fuzz/artifacts/<target>-crash-* and
+# build-fuzz/corpus/<target>/ (fuzz/corpus/<target>/ keeps a minimized copy in git); a crash is saved as build-fuzz/artifacts/<target>-crash-* and
 # replays with: build-fuzz/fuzz/fuzz_<target> <file>
 set -euo pipefail
 
@@ -39,7 +39,10 @@ case "$target" in
 esac
 dict=()
 [ -f "$root/fuzz/$target.dict" ] && dict=(-dict="$root/fuzz/$target.dict")
+# The committed corpus (fuzz/corpus/<target>/: earlier runs' inputs, minimized) seeds a fresh machine.
+kept=()
+[ -d "$root/fuzz/corpus/$target" ] && kept=("$root/fuzz/corpus/$target")
 
-exec "$build/fuzz/fuzz_$target" "$corpus" "$seeds" \
+exec "$build/fuzz/fuzz_$target" "$corpus" "$seeds" "${kept[@]}" \
   -max_total_time="$seconds" -print_final_stats=1 "${limits[@]}" "${dict[@]}" \
   -artifact_prefix="$build/artifacts/$target-" "$@"
