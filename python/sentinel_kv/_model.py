@@ -298,8 +298,12 @@ class Model:
     def _ids(self, prompt: Union[str, TokenIds], add_bos: bool = True, special: bool = True) -> Union[list[int], torch.Tensor]:
         return self._core.encode(prompt, add_bos, special) if isinstance(prompt, str) else prompt
 
-    def _chat_ids(self, text: str, system: Optional[str]) -> list[int]:
-        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
+    def _prompt_ids(self, prompt: Prompt, chat: bool, system: Optional[str]) -> Union[list[int], torch.Tensor]:
+        """A generating call's prompt as ids: with chat=True a text prompt is the user's message in
+        the model's chat template (after ``system``)."""
+        if not (chat and isinstance(prompt, str)):
+            return self._ids(prompt)
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
 
     def session(self, compression: CompressionLike = None, **compress_options: Any) -> Session:
@@ -322,7 +326,7 @@ class Model:
         (one forward pass per step for all of them). ``chat=True`` wraps text prompts in the
         model's chat template as the user's message (after ``system``). Greedy unless temperature > 0."""
         prompts, batch = _prompts(prompt)
-        ids = [self._chat_ids(p, system) if chat and isinstance(p, str) else self._ids(p) for p in prompts]
+        ids = [self._prompt_ids(p, chat, system) for p in prompts]
         args = _generation_args(max_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop, ignore_eos,
                                 logprobs)
         chosen = resolve_compression(compression, compress_options)
@@ -336,7 +340,7 @@ class Model:
                chat: bool = False, system: Optional[str] = None, compression: CompressionLike = None,
                **compress_options: Any) -> Stream:
         """As generate() for one prompt, as an iterator of text pieces: ``for piece in model.stream(...)``."""
-        ids = self._chat_ids(prompt, system) if chat and isinstance(prompt, str) else self._ids(prompt)
+        ids = self._prompt_ids(prompt, chat, system)
         session = _core.Session(self._core, resolve_compression(compression, compress_options))
         return Stream(_core.stream(session, ids, _generation_args(
             max_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop, ignore_eos, logprobs)))

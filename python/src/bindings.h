@@ -45,7 +45,6 @@ class Model {
   std::pair<LoadedModel*, PolicyOptions> prepare(const Compression& compression);
   // The uncompressed dense float32 model KL is measured against (loaded on first use).
   LoadedModel& reference();
-  const cli::ModelArgs& args() const { return args_; }
 
   // Held by every call into the engine: sessions and caches are not thread-safe, so calls from
   // several threads wait for each other. A policy written in Python runs inside such a call and
