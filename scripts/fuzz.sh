@@ -5,6 +5,8 @@
 #   scripts/fuzz.sh safetensors 600    fuzz the safetensors reader for 10 min
 #   scripts/fuzz.sh tokenizer 60       GGUF vocabularies and the BPE / SentencePiece encoders
 #   scripts/fuzz.sh chat_template 60   the Jinja chat template interpreter, seeded with real templates
+#   scripts/fuzz.sh state_file 60      the session state file reader (slot saves, --load-state)
+#   scripts/fuzz.sh request 60         the server's request bodies: JSON, validation, chat template, tokens
 # Extra arguments go to libFuzzer (e.g. -jobs=2). Inputs that add coverage accumulate in
 # build-fuzz/corpus/<target>/ (fuzz/corpus/<target>/ keeps a minimized copy in git); a crash is saved as build-fuzz/artifacts/<target>-crash-* and
 # replays with: build-fuzz/fuzz/fuzz_<target> <file>
@@ -13,8 +15,8 @@ set -euo pipefail
 target=${1:-}
 seconds=${2:-60}
 case "$target" in
-  gguf|safetensors|tokenizer|chat_template) ;;
-  *) echo "usage: scripts/fuzz.sh gguf|safetensors|tokenizer|chat_template [seconds] [libFuzzer args...]" >&2
+  gguf|safetensors|tokenizer|chat_template|state_file|request) ;;
+  *) echo "usage: scripts/fuzz.sh gguf|safetensors|tokenizer|chat_template|state_file|request [seconds] [libFuzzer args...]" >&2
      exit 2 ;;
 esac
 shift $(( $# >= 2 ? 2 : 1 ))
@@ -36,6 +38,8 @@ case "$target" in
   chat_template)
     cp "$root"/tests/data/chat/templates/*.jinja "$seeds/"
     limits=(-max_len=20000 -timeout=10) ;;  # every render must stop at its bounds: a hang is a bug
+  state_file) python3 "$root/fuzz/make_state_seeds.py" "$seeds" ;;
+  request) limits=(-max_len=16384 -timeout=10) ;;  # fuzz/corpus/request/ holds hand-written bodies
 esac
 dict=()
 [ -f "$root/fuzz/$target.dict" ] && dict=(-dict="$root/fuzz/$target.dict")

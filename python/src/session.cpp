@@ -5,6 +5,7 @@
 #include "bindings.h"
 #include "sentinel/core/error.h"
 #include "sentinel/model/adapter.h"
+#include "sentinel/server/session_capture.h"
 #include "sentinel/server/session_state.h"
 #include "sentinel/server/state_file.h"
 

@@ -8,15 +8,6 @@
 
 namespace sentinel {
 
-void SamplingOptions::validate() const {
-  std::string problems;
-  if (!(temperature >= 0)) problems += " temperature must be >= 0;";
-  if (top_k < 0) problems += " top_k must be >= 0;";
-  if (!(top_p > 0 && top_p <= 1)) problems += " top_p must be in (0, 1];";
-  if (!(repetition_penalty > 0)) problems += " repetition_penalty must be > 0;";
-  check(problems.empty(), "invalid sampling options:", problems);
-}
-
 Sampler::Sampler(const SamplingOptions& options) : options_(options), rng_(options.seed) { options.validate(); }
 
 int32_t Sampler::sample(const at::Tensor& logits_in, std::span<const int32_t> history) {

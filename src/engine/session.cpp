@@ -9,10 +9,6 @@
 
 namespace sentinel {
 
-double CompressionStats::achieved_ratio() const {
-  return ordinary_seen > 0 ? 1.0 - static_cast<double>(cells_in_use) / static_cast<double>(ordinary_seen) : 0.0;
-}
-
 Session::Session(DecoderModel model, const KvCacheOptions& cache_options, const PolicyOptions& policy)
     : model_(std::move(model)), cache_(model_->config().kv_shape(), cache_options), policy_options_(policy),
       policy_(fresh_policy()) {}
@@ -38,10 +34,24 @@ void Session::resume(std::span<const int32_t> ordinary_tokens, const Compression
   policy_ = fresh_policy();
   const int64_t n = static_cast<int64_t>(ordinary_tokens.size());
   if (n > 0) {
-    policy_->expand(ordinary_tokens, 0);  // advances the index-based state; the elements are already cached
-    const std::vector<int64_t> dead = policy_->evictions(cache_.cells(), n);
-    check(dead.empty(), "resumed cache holds ", dead.size(),
-          " cells its policy would evict: it was saved under other compression options");
+    // Replay the plan (it depends on token indices alone): every cell it feeds over the n tokens,
+    // less those no query from n on may see, must be exactly the cells restored, or the state was
+    // saved under other options (or altered) and would compute something else.
+    std::vector<CacheCell> planned;
+    for (const Element& e : policy_->expand(ordinary_tokens, 0)) planned.push_back(e.cell);
+    std::vector<bool> dead(planned.size(), false);
+    for (int64_t i : policy_->evictions(planned, n)) dead[static_cast<size_t>(i)] = true;
+    std::vector<CacheCell> kept;
+    for (size_t i = 0; i < planned.size(); ++i)
+      if (!dead[i]) kept.push_back(planned[i]);
+    const std::vector<CacheCell>& held = cache_.cells();
+    const bool same = kept.size() == held.size() &&
+                      std::equal(kept.begin(), kept.end(), held.begin(), [](const CacheCell& a, const CacheCell& b) {
+                        return a.position == b.position && a.kind == b.kind && a.span == b.span;
+                      });
+    check(same, "the resumed cache holds ", held.size(), " cells where its ", method_name(policy_options_.method),
+          " plan keeps ", kept.size(), " after ", n,
+          " tokens: the state was saved under other compression options, or altered");
   }
   next_position_ = n;
   stats_ = stats;

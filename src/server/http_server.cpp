@@ -364,29 +364,34 @@ struct HttpServer::Impl {
     const StateFileInfo info{fingerprint, loaded.name};
     const auto t0 = Clock::now();
     if (action == "save") {
-      auto state = std::make_shared<SessionState>();
+      std::vector<SessionState> states;  // the session, then its checkpoint (state_file.h)
       scheduler->run_on_scheduler([&] {
-        *state = scheduler->capture_slot(id);
+        states = scheduler->capture_slot(id);
         return json();
       });
-      check_slot_quota(path, state->bytes());
-      const int64_t bytes = save_state_file(path, *state, info);
-      send_json(s, 200, {{"id_slot", id}, {"filename", body["filename"]}, {"n_saved", state->tokens.size()},
-                         {"n_written", bytes}, {"kv_entries", state->cells.size()},
+      int64_t state_bytes = 0;
+      for (const SessionState& state : states) state_bytes += state.bytes();
+      check_slot_quota(path, state_bytes);
+      const int64_t bytes = save_state_file(path, states, info);
+      send_json(s, 200, {{"id_slot", id}, {"filename", body["filename"]}, {"n_saved", states[0].tokens.size()},
+                         {"n_checkpoints", states.size() - 1}, {"n_written", bytes},
+                         {"kv_entries", states[0].cells.size()},
                          {"timings", {{"save_ms", std::chrono::duration<double, std::milli>(Clock::now() - t0).count()}}}});
     } else if (action == "restore") {
       if (id < 0 || id >= scheduler->n_parallel())
         throw HttpError(400, "slot " + std::to_string(id) + " does not exist; slots are 0.." +
                                  std::to_string(scheduler->n_parallel() - 1));
       check(std::filesystem::exists(path), "no saved state '", body["filename"].get<std::string>(), "' in --slot-save-path");
-      auto state = std::make_shared<SessionState>(load_state_file(path, info));
-      const auto n_tokens = state->tokens.size();
-      const auto n_cells = state->cells.size();
-      // The restored state joins the prompt cache: the next request whose prompt starts with its
-      // tokens (under the same compression) continues from it, whatever slot serves it.
-      prompt_cache.insert(std::move(state));
+      std::vector<SessionState> states = load_state_records(path, info);
+      const auto n_tokens = states[0].tokens.size();
+      const auto n_cells = states[0].cells.size();
+      const auto n_checkpoints = states.size() - 1;
+      // The restored states join the prompt cache: the next request whose prompt starts with the
+      // tokens of one (under the same compression) continues from the longest, whatever slot serves it.
+      for (SessionState& state : states) prompt_cache.insert(std::make_shared<SessionState>(std::move(state)));
       send_json(s, 200, {{"id_slot", id}, {"filename", body["filename"]}, {"n_restored", n_tokens},
-                         {"n_read", std::filesystem::file_size(path)}, {"kv_entries", n_cells},
+                         {"n_checkpoints", n_checkpoints}, {"n_read", std::filesystem::file_size(path)},
+                         {"kv_entries", n_cells},
                          {"timings", {{"restore_ms", std::chrono::duration<double, std::milli>(Clock::now() - t0).count()}}}});
     } else {
       throw HttpError(400, "action '" + action + "' is not supported; use save or restore");

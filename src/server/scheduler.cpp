@@ -10,6 +10,7 @@
 #include "sentinel/engine/generator.h"
 #include "sentinel/engine/sampler.h"
 #include "sentinel/engine/session.h"
+#include "sentinel/server/session_capture.h"
 
 namespace sentinel::server {
 namespace {
@@ -79,6 +80,10 @@ struct Scheduler::Slot {
   std::unique_ptr<Session> session;  // kept after the request ends, for /slots/{id}?action=save
   PolicyOptions policy;              // what compresses `session` (explicit spans included)
   std::vector<int32_t> fed;          // tokens the session has read
+  // A compressed sequence cannot be cut back to a shorter prefix (it has evicted what the prefix
+  // would hold), so its state after all but the prompt's last token is kept whole: saved beside
+  // the session, it lets the same question asked again after a restore reuse the whole prompt.
+  std::shared_ptr<const SessionState> checkpoint;
   std::optional<Sampler> sampler;
   std::optional<StreamDecoder> decoder;
   std::vector<int32_t> history;      // prompt + generated: the repetition penalty's context
@@ -163,7 +168,14 @@ nlohmann::json Scheduler::slots_json() const {
   return out;
 }
 
-SessionState Scheduler::capture_slot(int id) {
+int64_t Scheduler::checkpoint_at(const GenerationRequest& request, const PreparedPrompt& prompt) const {
+  const int64_t at = static_cast<int64_t>(prompt.tokens.size()) - 1;  // one token left: it gives the logits
+  const bool wanted = request.cache_prompt && prompt.policy.method != Method::None && at >= options_.min_cache_tokens &&
+                      !policy_key(prompt.policy, at).empty();
+  return wanted ? at : -1;
+}
+
+std::vector<SessionState> Scheduler::capture_slot(int id) {
   if (id < 0 || id >= options_.n_parallel)
     throw HttpError(400, "slot " + std::to_string(id) + " does not exist; slots are 0.." +
                              std::to_string(options_.n_parallel - 1));
@@ -174,9 +186,12 @@ SessionState Scheduler::capture_slot(int id) {
   if (!resumable(slot.policy))
     throw HttpError(400, "slot " + std::to_string(id) + " used " + method_name(slot.policy.method) +
                              " compression that evicts by attention, whose state cannot be saved");
-  SessionState state = capture_state(*slot.session, slot.fed);
-  state.policy = slot.policy;
-  return state;
+  std::vector<SessionState> states{capture_state(*slot.session, slot.fed)};
+  states[0].policy = slot.policy;
+  const auto& c = slot.checkpoint;
+  if (c && c->tokens.size() < slot.fed.size() && std::equal(c->tokens.begin(), c->tokens.end(), slot.fed.begin()))
+    states.push_back(*c);
+  return states;
 }
 
 void Scheduler::loop() {
@@ -247,6 +262,7 @@ void Scheduler::admit(Slot& slot, Job job) {
     slot.session.reset();  // the previous sequence's memory goes before the next one's comes
     slot.session = std::make_unique<Session>(loaded_.model, loaded_.model->cache_options(capacity), p.policy);
     slot.fed.clear();
+    slot.checkpoint.reset();
     slot.policy = p.policy;
     const bool wants_prompt_logprobs = r.echo && r.logprobs;
     if (r.cache_prompt && !wants_prompt_logprobs) {
@@ -254,6 +270,7 @@ void Scheduler::admit(Slot& slot, Job job) {
         restore_state(*slot.session, *state);
         slot.fed = state->tokens;
         slot.outcome.n_cached = static_cast<int64_t>(state->tokens.size());
+        if (slot.outcome.n_cached == checkpoint_at(slot.job->request, p)) slot.checkpoint = state;
       }
     }
     if (wants_prompt_logprobs) {
@@ -391,6 +408,8 @@ void Scheduler::step() {
     if (job.request.cache_prompt && boundary > fed && boundary >= options_.min_cache_tokens &&
         !policy_key(job.prompt.policy, boundary).empty())
       end = boundary;
+    // And at the checkpoint, to keep the state before the prompt's last token (Slot::checkpoint).
+    if (const int64_t at = checkpoint_at(job.request, job.prompt); at > fed) end = std::min(end, at);
     end = std::min(end, fed + options_.prefill_chunk);
     if (any_prompt) end = std::min(end, fed + budget);
     if (end <= fed) break;
@@ -459,6 +478,12 @@ void Scheduler::step() {
               n_fed >= options_.min_cache_tokens && slot.outcome.n_cached < n_fed) {
             auto state = std::make_shared<SessionState>(capture_state(*slot.session, slot.fed));
             state->policy = job.prompt.policy;
+            cache_.insert(std::move(state));
+          }
+          if (n_fed == checkpoint_at(r, job.prompt) && slot.outcome.n_cached < n_fed) {
+            auto state = std::make_shared<SessionState>(capture_state(*slot.session, slot.fed));
+            state->policy = job.prompt.policy;
+            slot.checkpoint = state;
             cache_.insert(std::move(state));
           }
           if (n_fed < static_cast<int64_t>(job.prompt.tokens.size())) continue;

@@ -122,28 +122,37 @@ def test_slot_files_are_plain_bounded_and_named_without_server_paths(tmp_path, d
         server.stop()
 
 
-def test_a_restored_slot_serves_the_same_question_and_a_continuation(tmp_path, document):
+@pytest.mark.parametrize("compression", [None, {"method": "sentinel", "ratio": 0.5}, {"method": "streaming", "ratio": 0.5}],
+                         ids=["uncompressed", "sentinel", "streaming"])
+def test_a_restored_slot_serves_the_same_question_and_a_continuation(tmp_path, document, compression):
     """Saved after a chat, a slot holds the prompt and the answer. Restored by a new server, the
     same question reuses all of its prompt but the last token, and a follow-up that repeats the
-    conversation reuses the whole exchange."""
+    conversation reuses the whole exchange. An uncompressed state is cut at the common prefix; a
+    compressed one cannot be, so the save carries its checkpoint (the state before the prompt's
+    last token) beside it."""
     question = [{"role": "user", "content": "Summarise this text.\n\n" + document[:1200]}]
+    extra = {"compression": compression} if compression else {}
     first = Server("--parallel", 1, "--slot-save-path", tmp_path)
     try:
-        answer = first.client.chat.completions.create(model="any", messages=question, max_tokens=8, temperature=0)
-        assert first.post("/slots/0?action=save", {"filename": "chat.state"})[0] == 200
+        answer = first.client.chat.completions.create(model="any", messages=question, max_tokens=8, temperature=0,
+                                                      extra_body=extra)
+        status, saved = first.post("/slots/0?action=save", {"filename": "chat.state"})
+        assert status == 200 and saved["n_checkpoints"] == (1 if compression else 0), saved
     finally:
         first.stop()
     second = Server("--parallel", 1, "--slot-save-path", tmp_path)
     try:
         status, body = second.post("/slots/0?action=restore", {"filename": "chat.state"})
-        assert status == 200, body
-        again = second.client.chat.completions.create(model="any", messages=question, max_tokens=8, temperature=0)
+        assert status == 200 and body["n_checkpoints"] == saved["n_checkpoints"], body
+        again = second.client.chat.completions.create(model="any", messages=question, max_tokens=8, temperature=0,
+                                                     extra_body=extra)
         assert again.choices[0].message.content == answer.choices[0].message.content
         cached = again.usage.prompt_tokens_details.cached_tokens
         assert cached == again.usage.prompt_tokens - 1, again.usage
         follow_up = question + [{"role": "assistant", "content": answer.choices[0].message.content},
                                 {"role": "user", "content": "And in one word?"}]
-        more = second.client.chat.completions.create(model="any", messages=follow_up, max_tokens=4, temperature=0)
+        more = second.client.chat.completions.create(model="any", messages=follow_up, max_tokens=4, temperature=0,
+                                                    extra_body=extra)
         assert more.usage.prompt_tokens_details.cached_tokens >= again.usage.prompt_tokens - 1, more.usage
     finally:
         second.stop()

@@ -12,6 +12,7 @@
 #include "sentinel/engine/generator.h"
 #include "sentinel/engine/session.h"
 #include "sentinel/model/adapter.h"
+#include "sentinel/server/session_capture.h"
 #include "sentinel/server/session_state.h"
 #include "sentinel/server/state_file.h"
 #include "sentinel/tokenizer/chat_template.h"

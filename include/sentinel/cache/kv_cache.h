@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "sentinel/cache/cache_cell.h"
 #include "sentinel/kernels/kernels.h"
 
 namespace sentinel {
@@ -33,15 +34,6 @@ struct KvShape {
   bool is_sliding(int64_t layer) const {
     return sliding_window > 0 && !sliding_layers.empty() && sliding_layers[static_cast<size_t>(layer)] != 0;
   }
-};
-
-// What a cached token is. Sentinels are the compression tokens of docs/method.md section 2.
-enum class CellKind : uint8_t { Ordinary, CompressLeft /* <CL> */, CompressRight /* <CR> */ };
-
-struct CacheCell {
-  int64_t position = 0;  // rotary position id the key was computed with (never changes)
-  CellKind kind = CellKind::Ordinary;
-  int32_t span = -1;     // compression span the token belongs to (sentinels: the span they open/close)
 };
 
 // How K/V rows are stored. Compute stores them in `dtype`, the model's compute dtype; the others

@@ -9,17 +9,9 @@
 #include <random>
 #include <span>
 
+#include "sentinel/engine/sampling_options.h"
+
 namespace sentinel {
-
-struct SamplingOptions {
-  double temperature = 0.0;         // 0 = greedy (argmax)
-  int64_t top_k = 0;                // keep the k most likely tokens; 0 = off
-  double top_p = 1.0;               // keep the smallest set with cumulative probability >= p; 1 = off
-  double repetition_penalty = 1.0;  // > 1 discourages tokens already in the context (CTRL / HF rule)
-  uint64_t seed = 0;
-
-  void validate() const;  // throws Error naming every bad field
-};
 
 class Sampler {
  public:

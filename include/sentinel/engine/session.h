@@ -20,19 +20,6 @@ namespace sentinel {
 
 enum class Logits { None, Last, All };
 
-// What compression achieved so far in a session.
-struct CompressionStats {
-  int64_t ordinary_seen = 0;  // ordinary tokens fed
-  int64_t sentinels_fed = 0;  // <CL> and <CR> tokens fed
-  int64_t cells_evicted = 0;
-  int64_t cells_in_use = 0;   // cells in the cache now
-  int64_t peak_cells = 0;     // most cells held at once (after a step, before its evictions)
-  int64_t peak_bytes = 0;     // K/V bytes of peak_cells
-  // Fraction of a full cache saved: 1 - cells in use / ordinary tokens seen (retained sentinels
-  // count against it). 0 for a full cache.
-  double achieved_ratio() const;
-};
-
 class Session;
 
 // One forward pass of a session as its policy planned it: what was fed, what each fed element

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "sentinel/engine/sampler.h"
-#include "sentinel/policies/policy.h"
+#include "sentinel/engine/sampling_options.h"
+#include "sentinel/policies/policy_options.h"
 #include "sentinel/tokenizer/bpe.h"
 #include "sentinel/tokenizer/chat_template.h"
 
@@ -22,7 +22,7 @@ enum class Endpoint { Chat, Completion };
 
 // The "compression" extension object, or the server-wide default (sentinel serve --compress ...).
 struct CompressionSpec {
-  std::string method = "none";  // policy.h: none, sentinel, local, scattered, strided, streaming, h2o
+  std::string method = "none";  // policy_options.h: none, sentinel, local, scattered, strided, streaming, h2o, tova
   double ratio = 0.0;           // fraction of the context removed from the KV cache, [0, 1)
   int64_t span = 16;            // sentinel: tokens per <CR>; a request without one gets its layout's
   int64_t window = 0;           // sentinel: recent tokens never compressed; local: fixed window

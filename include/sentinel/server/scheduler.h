@@ -114,15 +114,19 @@ class Scheduler {
 
   // For /slots: each slot's state. Call through run_on_scheduler.
   nlohmann::json slots_json() const;
-  // The state of slot `id`'s last sequence (tokens read, cache), for /slots/{id}?action=save.
-  // Throws HttpError 400 when the slot is busy or has none. Call through run_on_scheduler.
-  SessionState capture_slot(int id);
+  // The state of slot `id`'s last sequence (tokens read, cache), for /slots/{id}?action=save, then
+  // its checkpoint when it has one (state_file.h). Throws HttpError 400 when the slot is busy or
+  // has none. Call through run_on_scheduler.
+  std::vector<SessionState> capture_slot(int id);
   int n_parallel() const { return options_.n_parallel; }
 
  private:
   struct Slot;
   void loop();
   void admit(Slot& slot, Job job);
+  // Where a request's prefill stops to capture its checkpoint (Slot::checkpoint): all but the
+  // prompt's last token, for a compressed prompt worth caching; -1 for none.
+  int64_t checkpoint_at(const GenerationRequest& request, const PreparedPrompt& prompt) const;
   void step();
   void finish(Slot& slot, std::optional<ErrorReply> error = std::nullopt, const std::string& reason = "");
   void publish_gauges();

@@ -1,7 +1,8 @@
 // A session's compressed state as plain data: the ordinary tokens it has read, the compression
 // options, the cache cells with every layer's K/V rows, and the stats. The prompt cache keeps
 // these in memory and the state file (state_file.h) writes them to disk; restoring one into a
-// fresh Session continues the sequence exactly where it was, without re-reading the tokens.
+// fresh Session continues the sequence exactly where it was, without re-reading the tokens
+// (session_capture.h). Plain data: the state file reads and writes it without a tensor library.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "sentinel/engine/session.h"
+#include "sentinel/cache/cache_cell.h"
+#include "sentinel/kernels/kernels.h"
+#include "sentinel/policies/policy_options.h"
 
 namespace sentinel::server {
 
@@ -39,13 +42,5 @@ bool resumable(const PolicyOptions& policy);
 // layer still holds them all (a sliding-window model's state shorter than its window). Else nullopt:
 // a compressed state has already evicted cells the shorter one would hold.
 std::optional<SessionState> truncated_state(const SessionState& state, int64_t n_tokens);
-
-// Copies the session's tokens (given: the session does not keep them), cells and rows.
-SessionState capture_state(Session& session, std::span<const int32_t> tokens_fed);
-
-// Fills `fresh` (an empty session of the same model) with `state` and resumes it: its next
-// append continues after state.tokens. `fresh`'s own policy options are kept; they must agree
-// with the state's over its tokens (the caller matches them, see prompt_cache.h policy_key).
-void restore_state(Session& fresh, const SessionState& state);
 
 }  // namespace sentinel::server

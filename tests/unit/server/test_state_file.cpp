@@ -2,6 +2,7 @@
 // continues with the logits the original would have produced, under every resumable method;
 // files of another model, truncated, altered or of another version are refused by name.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "sentinel/model/adapter.h"
 #include "sentinel/model/sentinels.h"
 #include "sentinel/server/prompt_cache.h"
+#include "sentinel/server/session_capture.h"
 #include "sentinel/server/session_state.h"
 #include "sentinel/server/state_file.h"
 #include "support/test_paths.h"
@@ -189,6 +191,102 @@ TEST_F(StateFile, ForeignTruncatedAlteredAndOldFilesAreRefused) {
   expect_refused("not a Sentinel session state file", info());
   write(bytes.substr(0, 30));
   expect_refused("truncated", info());
+}
+
+// A compressed session cannot be cut back to a prefix, so a save carries the state after its
+// prompt (a checkpoint) as a second record; both come back, and a version 2 file (one record,
+// no record count) still loads.
+TEST_F(StateFile, CheckpointRecordsRoundTripAndVersion2FilesLoad) {
+  c10::InferenceMode guard;
+  const std::vector<int32_t> all = tokens(30);
+  const PolicyOptions streaming = policies()[3];
+  Session s(tiny().model, tiny().model->cache_options(16), streaming);
+  s.append(std::span(all.data(), 20), Logits::None);
+  const SessionState checkpoint = capture_state(s, std::span(all.data(), 20));
+  s.append(std::span(all.data() + 20, 10), Logits::None);
+  const SessionState session = capture_state(s, all);
+  const std::vector<SessionState> both{session, checkpoint};
+  save_state_file(path_, both, info());
+  const std::vector<SessionState> loaded = load_state_records(path_, info());
+  ASSERT_EQ(loaded.size(), 2u);
+  EXPECT_EQ(loaded[0].tokens, session.tokens);
+  EXPECT_EQ(loaded[1].tokens, checkpoint.tokens);
+  EXPECT_EQ(loaded[1].keys, checkpoint.keys);
+  EXPECT_EQ(load_state_file(path_, info()).tokens, session.tokens);
+
+  // The checkpoint restores and continues like the session it was taken from.
+  Session restored(tiny().model, tiny().model->cache_options(16), streaming);
+  restore_state(restored, loaded[1]);
+  Session fresh(tiny().model, tiny().model->cache_options(16), streaming);
+  const at::Tensor expected = fresh.append(all, Logits::All).narrow(0, 20, 10);
+  const at::Tensor got = restored.append(std::span(all.data() + 20, 10), Logits::All);
+  EXPECT_LT((got - expected).abs().max().item<double>(), 1e-4);
+
+  // Version 2: the same record without the count.
+  std::string v3 = state_file_bytes(std::span(&session, 1), info());
+  std::string v2 = v3.substr(0, 10) + std::string("\x02\0\0\0", 4) + v3.substr(18);
+  EXPECT_EQ(parse_state_file(v2, "old.state", info())[0].tokens, session.tokens);
+
+  // A checkpoint must be an earlier point of its session.
+  EXPECT_THROW(save_state_file(path_, std::vector<SessionState>{checkpoint, session}, info()), Error);
+}
+
+// A crafted header can neither crash the reader nor make it allocate what the file does not hold:
+// each is refused by name (the payload's hash does not cover the header).
+TEST_F(StateFile, CraftedHeadersAreRefusedByName) {
+  c10::InferenceMode guard;
+  const std::vector<int32_t> prefix = tokens(12);
+  Session s(tiny().model, tiny().model->cache_options(16), policies()[0]);
+  s.append(prefix, Logits::None);
+  const SessionState state = capture_state(s, prefix);
+  const std::string bytes = state_file_bytes(std::span(&state, 1), info());
+  const uint64_t header_size = *reinterpret_cast<const uint64_t*>(bytes.data() + 18);
+  const std::string header = bytes.substr(26, header_size);
+  auto with = [&](const std::string& key, const std::string& value) {
+    nlohmann::json h = nlohmann::json::parse(header);
+    h[key] = nlohmann::json::parse(value);
+    const std::string text = h.dump();
+    const uint64_t n = text.size();
+    return bytes.substr(0, 18) + std::string(reinterpret_cast<const char*>(&n), 8) + text + bytes.substr(26 + header_size);
+  };
+  auto expect_refused = [&](const std::string& data, const std::string& part) {
+    try {
+      parse_state_file(data, "crafted.state", info());
+      ADD_FAILURE() << "accepted; expected an error with '" << part << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    }
+  };
+  expect_refused(with("n_head_kv", "1e300"), "'n_head_kv' that is not an integer");
+  expect_refused(with("n_head_kv", "4611686018427387904"), "'n_head_kv' outside");
+  expect_refused(with("row_bytes", "-8"), "'row_bytes' outside");
+  expect_refused(with("n_tokens", "1000000000000000"), "'n_tokens' outside");
+  expect_refused(with("row_type_id", "99"), "'row_type_id' outside");
+  expect_refused(with("layer_cells", "[1]"), "layer sizes");
+  expect_refused(with("spans", "[[5, -9223372036854775807]]"), "not a [begin, end] pair");
+  expect_refused(with("payload_bytes", "18446744073709551615"), "truncated");
+  expect_refused(with("ratio", "\"half\""), "'ratio' that is not a number");
+  expect_refused(bytes + "x", "bytes after its last record");
+}
+
+// Restoring replays the compression plan: a state whose cells are not the ones the session's
+// options keep (saved under another ratio, say) is refused, even where none of its cells would
+// be evicted.
+TEST_F(StateFile, RestoreRefusesCellsItsPlanWouldNotKeep) {
+  c10::InferenceMode guard;
+  const std::vector<int32_t> prefix = tokens(24);
+  PolicyOptions half = policies()[3], quarter = half;
+  quarter.ratio = 0.25;
+  Session s(tiny().model, tiny().model->cache_options(16), half);
+  s.append(prefix, Logits::None);
+  const SessionState state = capture_state(s, prefix);
+  Session other(tiny().model, tiny().model->cache_options(16), quarter);
+  try {
+    restore_state(other, state);
+    ADD_FAILURE() << "restored a 0.5 state under ratio 0.25";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("plan keeps"), std::string::npos) << e.what();
+  }
 }
 
 // Policies that evict by attention (h2o, sentinel's heavy layout) plan from scores a state file
