@@ -245,7 +245,7 @@ the harness's --model_args.
 
 --model_args "key=value,...":
   model=PATH           a GGUF file or Hugging Face folder (default: the default model)
-  compress=METHOD      none (default), sentinel, h2o, tova, streaming, strided, local, scattered; with
+  compress=METHOD      none (default), sentinel, h2o, tova, sepllm, streaming, strided, local, scattered; with
                        ratio, span, layout, window, sinks, stride_share, older_rank, compress_seed,
                        adapter as the CLI's --ratio, --span, ... Applied to every request.
   max_length=N         tokens per scored window, and per prompt plus generation (default: the

@@ -42,7 +42,7 @@ std::pair<LoadedModel*, PolicyOptions> Model::prepare(const Compression& compres
     }
     model = variant->second.get();
   }
-  install_sentinel_tokens(policy, *model);
+  install_policy_tokens(policy, *model);
   return {model, policy};
 }
 

@@ -7,6 +7,7 @@
 #include "sentinel/core/error.h"
 #include "sentinel/model/adapter.h"
 #include "sentinel/model/sentinels.h"
+#include "sentinel/policies/separators.h"
 
 namespace sentinel {
 
@@ -19,7 +20,7 @@ PolicyOptions parse_compression(const CompressionArgs& args) {
   check(policy.method != Method::None || policy.ratio == 0.0, "--ratio ", policy.ratio,
         " needs a --compress method (none keeps the full cache)");
   if (policy.method == Method::Sentinel) {
-    policy.cl_id = 0;  // placeholders, see install_sentinel_tokens
+    policy.cl_id = 0;  // placeholders, see install_policy_tokens
     policy.cr_id = 1;
   }
   policy.validate();
@@ -37,13 +38,14 @@ std::string adapter_for(const PolicyOptions& policy, const std::string& requeste
   return !bundled.empty() && adapter_belongs_to(load_adapter(bundled), model) ? bundled : "";
 }
 
-void install_sentinel_tokens(PolicyOptions& policy, LoadedModel& loaded) {
+void install_policy_tokens(PolicyOptions& policy, LoadedModel& loaded) {
   if (policy.method == Method::Sentinel) {
     const SentinelTokens tokens = sentinel_tokens(loaded.config);
     policy.cl_id = tokens.cl;
     policy.cr_id = tokens.cr;
     if (loaded.model->n_extra_tokens() == 0) install_sentinels(loaded.model);
   }
+  if (policy.method == Method::SepLLM && policy.separators.empty()) policy.separators = separator_ids(*loaded.tokenizer);
   policy.validate();
 }
 
@@ -53,7 +55,7 @@ std::string install_compression(PolicyOptions& policy, const CompressionArgs& ar
   // method (a baseline fine-tuned with --method local has LoRA and no sentinel rows).
   const std::string adapter = adapter_for(policy, args.adapter, loaded.model);
   if (!adapter.empty()) apply_adapter(loaded.model, loaded.name, load_adapter(adapter));
-  install_sentinel_tokens(policy, loaded);
+  install_policy_tokens(policy, loaded);
   if (!quiet && policy.method != Method::None) {
     const std::string sentinels = !adapter.empty()                    ? ", adapter " + adapter
                                   : policy.method == Method::Sentinel ? ", untrained sentinels (no adapter for this model)"

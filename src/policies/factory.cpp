@@ -5,6 +5,7 @@
 #include "sentinel/policies/rules.h"
 #include "sentinel/policies/scored.h"
 #include "sentinel/policies/sentinel.h"
+#include "sentinel/policies/sepllm.h"
 
 namespace sentinel {
 
@@ -19,6 +20,7 @@ std::unique_ptr<CompressionPolicy> make_policy(const PolicyOptions& options) {
     case Method::Streaming: return std::make_unique<StreamingPolicy>(options.ratio, options.sinks);
     case Method::H2O: return std::make_unique<H2OPolicy>(options.ratio, options.older_rank);
     case Method::Tova: return make_tova_policy(options.ratio);
+    case Method::SepLLM: return std::make_unique<SepLLMPolicy>(options.ratio, options.sinks, options.separators);
     case Method::Custom: return (*options.custom)();
   }
   fail("unhandled compression method");

@@ -16,7 +16,7 @@ const std::vector<std::pair<Method, std::string>>& method_table() {
   static const std::vector<std::pair<Method, std::string>> table = {
       {Method::None, "none"},           {Method::Sentinel, "sentinel"},   {Method::Local, "local"},
       {Method::Scattered, "scattered"}, {Method::Strided, "strided"},     {Method::Streaming, "streaming"},
-      {Method::H2O, "h2o"},             {Method::Tova, "tova"}};
+      {Method::H2O, "h2o"},             {Method::Tova, "tova"},           {Method::SepLLM, "sepllm"}};
   return table;
 }
 
@@ -41,6 +41,13 @@ std::vector<std::string> method_names() {
   std::vector<std::string> names;
   for (const auto& [method, text] : method_table()) names.push_back(text);
   return names;
+}
+
+std::string joined_method_names(const std::string& none_as) {
+  std::string joined;
+  for (const auto& [method, text] : method_table())
+    joined += (joined.empty() ? "" : ", ") + (method == Method::None ? none_as : text);
+  return joined;
 }
 
 SpanLayout parse_span_layout(const std::string& name) {
@@ -157,6 +164,7 @@ void PolicyOptions::validate() const {
   } else {
     check(spans.empty(), "explicit spans only apply to --compress sentinel");
   }
+  check(separators.empty() || method == Method::SepLLM, "separator ids apply to --compress sepllm only");
 }
 
 double CompressionStats::achieved_ratio() const {

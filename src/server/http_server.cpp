@@ -14,6 +14,7 @@
 #include "sentinel/core/error.h"
 #include "sentinel/model/adapter.h"
 #include "sentinel/model/sentinels.h"
+#include "sentinel/policies/separators.h"
 #include "sentinel/server/connection_pool.h"
 #include "sentinel/server/errors.h"
 #include "sentinel/server/responses.h"
@@ -66,6 +67,7 @@ struct HttpServer::Impl {
   PromptCache prompt_cache;
   std::string fingerprint;
   int32_t cl_id = -1, cr_id = -1;
+  std::vector<int32_t> separators;  // sepllm's, from the tokenizer (separators.h)
   std::unique_ptr<Scheduler> scheduler;
   httplib::Server http;
 
@@ -76,6 +78,7 @@ struct HttpServer::Impl {
       cl_id = t.cl;
       cr_id = t.cr;
     }
+    separators = separator_ids(*model.tokenizer);
     options.scheduler.n_ctx = options.defaults.n_ctx;
     scheduler = std::make_unique<Scheduler>(loaded, options.scheduler, prompt_cache, metrics);
     routes();
@@ -91,6 +94,7 @@ struct HttpServer::Impl {
       throw HttpError(400, "sentinel compression is not available: the server runs without sentinel rows");
     Job job;
     job.prompt = prepare_prompt(r, *loaded.tokenizer, options.defaults, cl_id, cr_id);
+    if (job.prompt.policy.method == Method::SepLLM) job.prompt.policy.separators = separators;
     const int64_t room = options.defaults.n_ctx - static_cast<int64_t>(job.prompt.tokens.size());
     if (r.max_tokens > room) {
       check(!r.max_tokens_given, "max_tokens ", r.max_tokens, " does not fit: the prompt has ", job.prompt.tokens.size(),

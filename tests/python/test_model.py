@@ -38,7 +38,8 @@ def test_default_model_greedy_ids_equal_transformers(model):
     assert out.tokens == reference["greedy_ids"]
 
 
-@pytest.mark.parametrize("options", [{}, {"compress": "h2o", "ratio": 0.5}, {"compress": "sentinel", "ratio": 0.5}])
+@pytest.mark.parametrize("options", [{}, {"compress": "h2o", "ratio": 0.5}, {"compress": "sentinel", "ratio": 0.5},
+                                     {"compress": "sepllm", "ratio": 0.5}])
 def test_score_equals_sentinel_ppl(model, tmp_path, options):
     path = tmp_path / "text.txt"
     path.write_text(wiki_text(6000), encoding="utf-8")

@@ -13,7 +13,7 @@ from conftest import ROOT, Server
 FAMILIES = ROOT / "tests" / "data" / "families"
 CASES = [("llama3", "model.q4_k_m.gguf"), ("qwen2", "model.q4_k_m.gguf"), ("qwen3", "model.q4_k_m.gguf"),
          ("gemma3", "model.q4_k_m.gguf")]
-METHODS = ["none", "sentinel", "local", "scattered", "strided", "streaming", "h2o"]
+METHODS = ["none", "sentinel", "local", "scattered", "strided", "streaming", "h2o", "tova", "sepllm"]
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[family for family, _ in CASES])

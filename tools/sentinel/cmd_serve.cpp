@@ -155,8 +155,8 @@ Runner register_serve(CLI::App& app) {
   // add_compression_options describes --compress for one run; here it is the default of requests
   // that send no "compression" object.
   cmd->get_option("--compress")
-      ->description("Default compression of requests without a \"compression\" object (none, sentinel, local, "
-                    "scattered, strided, streaming, h2o, tova); each request may choose its own");
+      ->description("Default compression of requests without a \"compression\" object (" + joined_method_names() +
+                    "); each request may choose its own");
   cmd->get_option("--adapter")
       ->description("Adapter for every request (sentinel rows and LoRA): default the shipped one when it belongs to "
                     "the model, so that a request asking for sentinel compression gets trained sentinels; 'none' serves "

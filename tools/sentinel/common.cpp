@@ -101,9 +101,7 @@ ModelArgs kl_reference_args(ModelArgs args) {
 }
 
 void add_compression_options(CLI::App& app, CompressionArgs& args) {
-  std::string methods;
-  for (const auto& name : method_names()) methods += (methods.empty() ? "" : ", ") + name;
-  app.add_option("--compress", args.method, "KV-cache compression method: " + methods)
+  app.add_option("--compress", args.method, "KV-cache compression method: " + joined_method_names())
       ->check(CLI::IsMember(method_names()))
       ->capture_default_str();
   app.add_option("--ratio", args.policy.ratio,
@@ -116,7 +114,7 @@ void add_compression_options(CLI::App& app, CompressionArgs& args) {
                  "local: a fixed window of this size instead of the paper's relative one (0 = relative)")
       ->capture_default_str();
   app.add_option("--sinks", args.policy.sinks,
-                 "streaming, sentinel (stream layout): initial attention-sink tokens always kept")
+                 "streaming, sepllm, sentinel (stream layout): initial attention-sink tokens always kept")
       ->capture_default_str();
   add_stride_share_option(app, args.stride_share, default_stride_shares_help());
   add_older_rank_option(app, args.older_rank, default_older_ranks_help());

@@ -12,6 +12,7 @@
 #include "sentinel/core/sha256.h"
 #include "sentinel/model/adapter.h"
 #include "sentinel/model/sentinels.h"
+#include "sentinel/policies/separators.h"
 
 namespace sentinel::cli {
 namespace {
@@ -24,7 +25,7 @@ std::string grid_method_name(Method m) { return m == Method::None ? "full" : met
 
 void add_grid_options(CLI::App& app, GridArgs& args) {
   app.add_option("--methods", args.methods,
-                 "Methods to compare: full, sentinel, local, scattered, strided, streaming, h2o, tova (comma-separated)")
+                 "Methods to compare: " + joined_method_names("full") + " (comma-separated)")
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--ratios", args.ratios, "Nominal compression ratios, in (0, 1) (comma-separated)")
@@ -39,7 +40,7 @@ void add_grid_options(CLI::App& app, GridArgs& args) {
   app.add_option("--window", args.window, "sentinel (stream, gen): most recent tokens never compressed (a floor)")
       ->capture_default_str();
   add_layout_option(app, args.layout, "sentinel (stream, gen)");
-  app.add_option("--sinks", args.sinks, "streaming, sentinel (stream layout): initial tokens always kept")
+  app.add_option("--sinks", args.sinks, "streaming, sepllm, sentinel (stream layout): initial tokens always kept")
       ->capture_default_str();
   add_stride_share_option(app, args.stride_share, default_stride_shares_help());
   add_older_rank_option(app, args.older_rank, default_older_ranks_help());
@@ -67,7 +68,7 @@ std::vector<GridCell> plan_grid(const GridArgs& args, const std::vector<std::str
     try {
       methods.push_back(grid_method(name));
     } catch (const Error&) {
-      fail("--methods: unknown method '", name, "'; use full, sentinel, local, scattered, strided, streaming, h2o or tova");
+      fail("--methods: unknown method '", name, "'; use one of: ", joined_method_names("full"));
     }
   }
   const bool compressing = std::any_of(methods.begin(), methods.end(), [](Method m) { return m != Method::None; });
@@ -80,7 +81,7 @@ std::vector<GridCell> plan_grid(const GridArgs& args, const std::vector<std::str
     check(eq != std::string::npos, "--adapter '", spec, "': expected METHOD=FILE, e.g. sentinel=my.adapter");
     const Method m = grid_method(spec.substr(0, eq));
     const std::string file = spec.substr(eq + 1);
-    check(m != Method::None && m != Method::H2O && m != Method::Tova, "--adapter '", spec,
+    check(m != Method::None && m != Method::H2O && m != Method::Tova && m != Method::SepLLM, "--adapter '", spec,
           "': only trained methods take an adapter");
     check(std::filesystem::exists(file), "--adapter '", spec, "': file '", file, "' does not exist");
     tuned.emplace_back(m, file);
@@ -134,6 +135,7 @@ PolicyOptions cell_policy(const GridArgs& args, const GridCell& cell, const Load
     p.cl_id = st.cl;
     p.cr_id = st.cr;
   }
+  if (cell.method == Method::SepLLM) p.separators = separator_ids(*loaded.tokenizer);
   return p;
 }
 

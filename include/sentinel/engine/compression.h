@@ -21,7 +21,7 @@ struct CompressionArgs {
 };
 
 // The policy the arguments ask for, validated before any model is loaded, so that a bad request
-// fails fast. Sentinel token ids are placeholders until install_sentinel_tokens().
+// fails fast. Sentinel token ids are placeholders until install_policy_tokens().
 PolicyOptions parse_compression(const CompressionArgs& args);
 
 // The adapter file a run with `policy` reads with, "" for none: `requested` when it names a file;
@@ -29,10 +29,11 @@ PolicyOptions parse_compression(const CompressionArgs& args);
 // on `model` (the default model), else none.
 std::string adapter_for(const PolicyOptions& policy, const std::string& requested, DecoderModel& model);
 
-// Sentinel: fills in the <CL>/<CR> ids and gives the model sentinel rows when it has none (an
-// adapter applied before brings its own; otherwise the documented initial ones). Other methods:
-// nothing to do. Validates the completed policy.
-void install_sentinel_tokens(PolicyOptions& policy, LoadedModel& loaded);
+// Fills in the token ids the method reads. Sentinel: the <CL>/<CR> ids, and sentinel rows for a
+// model that has none (an adapter applied before brings its own; otherwise the documented initial
+// ones). SepLLM: the tokenizer's separators (separators.h). Other methods: nothing to do.
+// Validates the completed policy.
+void install_policy_tokens(PolicyOptions& policy, LoadedModel& loaded);
 
 // Completes `policy` for the loaded model: applies the adapter adapter_for() picks (merging its
 // LoRA into the weights, so once per loaded model) and installs the sentinel tokens. Returns the

@@ -13,13 +13,15 @@
 
 namespace sentinel {
 
-// Tova: TOVA (scored.h). Custom: a policy the caller builds (PolicyOptions::custom), such as a
+// SepLLM: sinks, separator tokens and a recent window (sepllm.h). Tova: TOVA (scored.h). Custom: a policy the caller builds (PolicyOptions::custom), such as a
 // scorer written in Python (scored.h); not selectable by name.
-enum class Method { None, Sentinel, Local, Scattered, Strided, Streaming, H2O, Tova, Custom };
+enum class Method { None, Sentinel, Local, Scattered, Strided, Streaming, H2O, Tova, SepLLM, Custom };
 
 Method parse_method(const std::string& name);  // "none", "sentinel", ...; throws naming the accepted values
 std::string method_name(Method method);
 std::vector<std::string> method_names();
+// "none, sentinel, ..., sepllm" for help texts and messages; `none_as` renames none ("full" in grids).
+std::string joined_method_names(const std::string& none_as = "none");
 
 // A half-open range [begin, end) of ordinary token indices to compress into one <CR>.
 struct Span {
@@ -104,7 +106,7 @@ struct PolicyOptions {
   // (stream: a floor under the window the budget leaves).
   // local: when > 0, a fixed window of this many tokens instead of the paper's relative window.
   int64_t window = 0;
-  int64_t sinks = 4;        // streaming, sentinel (stream layout): initial "attention sink" tokens always kept
+  int64_t sinks = 4;        // streaming, sepllm, sentinel (stream layout): initial "attention sink" tokens always kept
   // sentinel (heavy layout): the share of the older tokens' budget kept evenly spread over them, as
   // strided keeps its older half, instead of by accumulated attention; in [0, 1], 0 = all by attention.
   double stride_share = 0.0;
@@ -114,6 +116,9 @@ struct PolicyOptions {
   std::vector<Span> spans;  // sentinel: explicit spans (sorted, disjoint); replaces the scheduler
   int32_t cl_id = -1;       // sentinel: token ids of <CL> and <CR> (n_vocab and n_vocab + 1)
   int32_t cr_id = -1;
+  // sepllm: the ids of the separator tokens (punctuation and white space), found through the
+  // model's tokenizer (separators.h: separator_ids), which the front ends fill in.
+  std::vector<int32_t> separators;
   // Method::Custom: makes the policy; its eviction budget is still `ratio`'s (scored.h).
   std::shared_ptr<const PolicyMaker> custom;
   void validate() const;

@@ -101,6 +101,10 @@ std::vector<Layout> layouts() {
   scattered.seed = 42;
   PolicyOptions streaming = baseline(Method::Streaming, 0.5);
   streaming.sinks = 2;
+  // SepLLM with the tokens at 3, 5, 9, 10, 14, 17, 22 and 25 as separators (sample_ids below).
+  PolicyOptions sepllm = baseline(Method::SepLLM, 0.5);
+  sepllm.sinks = 2;
+  for (int64_t k : {3, 5, 9, 10, 14, 17, 22, 25}) sepllm.separators.push_back(static_cast<int32_t>((k * 37 + 11) % 320));
   return {
       {"none", baseline(Method::None, 0.0), 40, false},
       {"one_span", sentinel_spans({{5, 15}}), 40 - 9},
@@ -130,6 +134,7 @@ std::vector<Layout> layouts() {
       {"scattered_50", scattered, 21},  // seed 42 keeps 21 of 0..39 (see test_policies.cpp)
       {"strided_50", baseline(Method::Strided, 0.5), 20},      // 0, 3, ..., 27 and 30..39
       {"streaming_50", streaming, 20},                          // 0, 1 and 22..39
+      {"sepllm_50", sepllm, 20},  // 0, 1, the latest separators before the window, the window: the same budget
   };
 }
 

@@ -432,6 +432,7 @@ TEST(PolicyFactory, EveryMethodNameParsesAndBuildsItsPolicy) {
     o.span = 4;
     o.cl_id = 320;
     o.cr_id = 321;
+    if (m == Method::SepLLM) o.separators = {13, 30};
     EXPECT_EQ(make_policy(o)->method(), m) << name;
   }
   try {
