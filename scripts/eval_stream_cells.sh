@@ -8,7 +8,8 @@
 #
 #   scripts/eval_stream_cells.sh ADAPTER LAYOUT SPAN OUT [extra sentinel ppl options, e.g. -t 2]
 #
-# ADAPTER is a path from the repository root (adapters/...) or an absolute one.
+# ADAPTER is a path from the repository root (adapters/...) or an absolute one, or `none`: the
+# same layout with untrained sentinel rows and no LoRA (the ablation of docs/results/README.md).
 # LAYOUT is stream or heavy, SPAN the tokens per <CR> (--span). A layout that evicts by attention
 # (heavy) is read 16 tokens per pass, as eval lm reads H2O (--h2o-chunk); the others in passes of
 # 512, which gives the same numbers at any size. Cells already in OUT (same data, window, ratio,
@@ -38,9 +39,13 @@ case $layout in
   *) echo "eval_stream_cells.sh: LAYOUT must be stream or heavy, got '$layout'" >&2; exit 2 ;;
 esac
 share=${share:-$default_share} rank=${rank:-$default_rank}
-[ -f "$adapter" ] || { echo "eval_stream_cells.sh: adapter '$adapter' does not exist (a path from the repository root, or absolute)" >&2; exit 2; }
 touch "$out"
-digest=$(python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$adapter")
+if [ "$adapter" = none ]; then
+  digest=none  # records without an adapter carry an empty adapter_sha256
+else
+  [ -f "$adapter" ] || { echo "eval_stream_cells.sh: adapter '$adapter' does not exist (a path from the repository root, or absolute)" >&2; exit 2; }
+  digest=$(python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$adapter")
+fi
 for cell in "wikitext-2-raw/wiki.test.raw 1024" "wikitext-2-raw/wiki.test.raw 2048" "wikitext-2-raw/wiki.test.raw 4096" \
             "gutenberg/pg84_frankenstein.txt 1024" "gutenberg/pg84_frankenstein.txt 4096"; do
   file=${cell% *} ctx=${cell#* }
@@ -51,7 +56,7 @@ out, file, ctx, ratio, digest, layout, span, share, rank = sys.argv[1:]
 for line in open(out):
     r = json.loads(line)
     if (r["data"].endswith(file) and r["ctx"] == int(ctx) and abs(r["ratio"] - float(ratio)) < 1e-9
-            and r.get("adapter_sha256") == digest and r.get("layout") == layout and r["span"] == int(span)
+            and (r.get("adapter_sha256") or "none") == digest and r.get("layout") == layout and r["span"] == int(span)
             and abs(r.get("stride_share", 0.0) - float(share)) < 1e-9
             and r.get("older_rank", "attention") == rank):
         sys.exit(0)
