@@ -16,7 +16,7 @@ ROW_TYPES = {"f32": 0, "f16": 1, "bf16": 2, "q8_0": 5}
 
 
 def record(tokens, cells, *, method="none", ratio=0.0, spans=(), n_layer=2, n_head_kv=1, row_bytes=8,
-           row_type="f16", window_begin=0, sliding=(), seed=0):
+           row_type="f16", window_begin=0, sliding=(), seed=0, layout="stream"):
     rng = random.Random(seed)
     payload = b"".join(struct.pack("<i", t) for t in tokens)
     payload += b"".join(struct.pack("<qBii", pos, kind, 0, span) for pos, kind, span in cells)
@@ -28,7 +28,7 @@ def record(tokens, cells, *, method="none", ratio=0.0, spans=(), n_layer=2, n_he
         payload += rows + rows[::-1]  # K, then V
     header = {
         "format": "sentinel-session-state", "model_fingerprint": "fuzz", "model": "the fuzz model",
-        "method": method, "ratio": ratio, "span": 16, "window": 0, "sinks": 4, "seed": 0,
+        "method": method, "layout": layout, "ratio": ratio, "span": 16, "window": 0, "sinks": 4, "seed": 0,
         "cl_id": 100 if method == "sentinel" else -1, "cr_id": 101 if method == "sentinel" else -1,
         "spans": [list(s) for s in spans], "n_tokens": len(tokens), "n_cells": len(cells), "n_layer": n_layer,
         "window_begin": window_begin, "layer_cells": layer_cells, "n_head_kv": n_head_kv, "row_bytes": row_bytes,
@@ -58,7 +58,8 @@ def main():
     seeds = {
         "v2_full.state": state_file([record(tokens, full)], version=2),
         "v3_full.state": state_file([record(tokens, full, row_type="f32", row_bytes=16)]),
-        "v3_sentinel.state": state_file([record(tokens, compressed, method="sentinel", ratio=0.5, spans=[(2, 8)])]),
+        "v3_sentinel.state": state_file([record(tokens, compressed, method="sentinel", ratio=0.5, spans=[(2, 8)],
+                                                      layout="periodic")]),
         "v3_window.state": state_file([record(tokens, full, n_layer=3, window_begin=4, sliding=(1,))]),
         "v3_checkpoint.state": state_file([record(tokens, full, method="streaming", ratio=0.25),
                                            record(tokens[:11], full[:11], method="streaming", ratio=0.25, seed=1)]),

@@ -45,7 +45,11 @@ void install_policy_tokens(PolicyOptions& policy, LoadedModel& loaded) {
     policy.cr_id = tokens.cr;
     if (loaded.model->n_extra_tokens() == 0) install_sentinels(loaded.model);
   }
-  if (policy.method == Method::SepLLM && policy.separators.empty()) policy.separators = separator_ids(*loaded.tokenizer);
+  if (policy.method == Method::SepLLM && policy.separators.empty()) {
+    policy.separators = separator_ids(*loaded.tokenizer);
+    check(!policy.separators.empty(), "--compress sepllm: the vocabulary of ", loaded.name,
+          " has no separator token (punctuation or white space alone); use another method");
+  }
   policy.validate();
 }
 
@@ -76,7 +80,7 @@ std::string describe(const PolicyOptions& policy) {
     if (policy.window > 0 || policy.layout == SpanLayout::Periodic) out << " window " << policy.window;
   }
   if (policy.method == Method::Local && policy.window > 0) out << " window " << policy.window;
-  if (policy.method == Method::Streaming) out << " sinks " << policy.sinks;
+  if (policy.method == Method::Streaming || policy.method == Method::SepLLM) out << " sinks " << policy.sinks;
   if (policy.method == Method::Scattered) out << " seed " << policy.seed;
   return out.str();
 }

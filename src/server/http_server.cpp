@@ -80,6 +80,7 @@ struct HttpServer::Impl {
     }
     separators = separator_ids(*model.tokenizer);
     options.scheduler.n_ctx = options.defaults.n_ctx;
+    options.scheduler.saves_slots = !options.slot_save_path.empty();
     scheduler = std::make_unique<Scheduler>(loaded, options.scheduler, prompt_cache, metrics);
     routes();
   }

@@ -3,6 +3,7 @@
 #include "sentinel/server/prompt_cache.h"
 
 #include <algorithm>
+#include <iomanip>
 #include <sstream>
 
 namespace sentinel::server {
@@ -11,9 +12,11 @@ std::string policy_key(const PolicyOptions& policy, int64_t n_tokens) {
   if (!resumable(policy)) return "";
   std::ostringstream key;
   key << method_name(policy.method);
+  // Every option a resumable plan reads (stride_share and older_rank only matter to the heavy
+  // layout, which is not resumable); the ratio to every digit, so 0.5 and 0.5000001 differ.
   if (policy.method != Method::None)
-    key << " r" << policy.ratio << " L" << policy.span << " w" << policy.window << " k" << policy.sinks << " s"
-        << policy.seed;
+    key << " r" << std::setprecision(17) << policy.ratio << " L" << policy.span << " w" << policy.window << " k"
+        << policy.sinks << " s" << policy.seed << " " << span_layout_name(policy.layout);
   for (const Span& s : policy.spans) {
     if (s.begin >= n_tokens) break;
     if (s.end > n_tokens) return "";  // a span still open at the prefix's end
@@ -77,6 +80,17 @@ void PromptCache::insert(std::shared_ptr<const SessionState> state) {
   while (bytes_ > max_bytes_ && !entries_.empty()) {
     bytes_ -= entries_.back().state->bytes();
     entries_.pop_back();
+  }
+}
+
+void PromptCache::erase(const SessionState* state) {
+  std::lock_guard lock(mutex_);
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (it->state.get() == state) {
+      bytes_ -= it->state->bytes();
+      entries_.erase(it);
+      return;
+    }
   }
 }
 

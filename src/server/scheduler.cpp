@@ -170,8 +170,10 @@ nlohmann::json Scheduler::slots_json() const {
 
 int64_t Scheduler::checkpoint_at(const GenerationRequest& request, const PreparedPrompt& prompt) const {
   const int64_t at = static_cast<int64_t>(prompt.tokens.size()) - 1;  // one token left: it gives the logits
-  const bool wanted = request.cache_prompt && prompt.policy.method != Method::None && at >= options_.min_cache_tokens &&
-                      !policy_key(prompt.policy, at).empty();
+  // Only where it can be used: by a later request through the prompt cache, or by a slot save.
+  const bool kept = cache_.max_bytes() > 0 || options_.saves_slots;
+  const bool wanted = kept && request.cache_prompt && prompt.policy.method != Method::None &&
+                      at >= options_.min_cache_tokens && !policy_key(prompt.policy, at).empty();
   return wanted ? at : -1;
 }
 
@@ -267,10 +269,18 @@ void Scheduler::admit(Slot& slot, Job job) {
     const bool wants_prompt_logprobs = r.echo && r.logprobs;
     if (r.cache_prompt && !wants_prompt_logprobs) {
       if (auto state = cache_.lookup(p.tokens, p.policy)) {
-        restore_state(*slot.session, *state);
-        slot.fed = state->tokens;
-        slot.outcome.n_cached = static_cast<int64_t>(state->tokens.size());
-        if (slot.outcome.n_cached == checkpoint_at(slot.job->request, p)) slot.checkpoint = state;
+        try {
+          restore_state(*slot.session, *state);
+          slot.fed = state->tokens;
+          slot.outcome.n_cached = static_cast<int64_t>(state->tokens.size());
+          if (slot.outcome.n_cached == checkpoint_at(slot.job->request, p)) slot.checkpoint = state;
+        } catch (const Error& e) {
+          // A restored file whose cells its plan would not keep (altered, or saved by another
+          // build): drop it, so that it fails no later request, and read the prompt in full.
+          std::fprintf(stderr, "serve: a cached state was refused and dropped from the prompt cache: %s\n", e.what());
+          cache_.erase(state.get());
+          slot.session = std::make_unique<Session>(loaded_.model, loaded_.model->cache_options(capacity), p.policy);
+        }
       }
     }
     if (wants_prompt_logprobs) {
@@ -474,16 +484,13 @@ void Scheduler::step() {
         }
         if (work[i].prefill) {
           const int64_t n_fed = static_cast<int64_t>(slot.fed.size());
-          if (r.cache_prompt && n_fed == job.prompt.cache_boundary && n_fed < static_cast<int64_t>(job.prompt.tokens.size()) &&
-              n_fed >= options_.min_cache_tokens && slot.outcome.n_cached < n_fed) {
+          const bool boundary = r.cache_prompt && n_fed == job.prompt.cache_boundary &&
+                                n_fed < static_cast<int64_t>(job.prompt.tokens.size()) && n_fed >= options_.min_cache_tokens;
+          const bool checkpoint = n_fed == checkpoint_at(r, job.prompt);
+          if ((boundary || checkpoint) && slot.outcome.n_cached < n_fed) {  // one capture serves both
             auto state = std::make_shared<SessionState>(capture_state(*slot.session, slot.fed));
             state->policy = job.prompt.policy;
-            cache_.insert(std::move(state));
-          }
-          if (n_fed == checkpoint_at(r, job.prompt) && slot.outcome.n_cached < n_fed) {
-            auto state = std::make_shared<SessionState>(capture_state(*slot.session, slot.fed));
-            state->policy = job.prompt.policy;
-            slot.checkpoint = state;
+            if (checkpoint) slot.checkpoint = state;
             cache_.insert(std::move(state));
           }
           if (n_fed < static_cast<int64_t>(job.prompt.tokens.size())) continue;

@@ -24,6 +24,8 @@ constexpr size_t kCellBytes = 8 + 1 + 4 + 4;
 // Far past any model, and small enough that no product of them overflows 64 bits.
 constexpr int64_t kMaxLayers = 4096, kMaxHeads = 4096, kMaxRowBytes = int64_t{1} << 20;
 constexpr uint32_t kMaxRecords = 64;  // the session and its checkpoints
+constexpr uint64_t kMaxHeaderBytes = uint64_t{64} << 20;  // explicit spans of a long context fit many times over
+constexpr int64_t kMaxCount = int64_t{1} << 48;  // stats: far past any run, and sums of them stay finite
 
 template <typename T>
 void put(std::string& out, T value) {
@@ -66,6 +68,7 @@ nlohmann::json record_header(const SessionState& s, const StateFileInfo& info, c
           {"model_fingerprint", info.model_fingerprint},
           {"model", info.model_name},
           {"method", method_name(s.policy.method)},
+          {"layout", span_layout_name(s.policy.layout)},
           {"ratio", s.policy.ratio},
           {"span", s.policy.span},
           {"window", s.policy.window},
@@ -115,6 +118,8 @@ SessionState parse_record(std::string_view data, size_t& at, const std::string& 
   check(data.size() - at >= sizeof(uint64_t), "'", name, "' is truncated: a record's header length is missing");
   const uint64_t header_size = take<uint64_t>(data, at);
   check(header_size <= data.size() - at, "'", name, "' is truncated: its header runs past the end of the file");
+  check(header_size <= kMaxHeaderBytes, "'", name, "' has a header of ", header_size, " bytes; a state file's is at most ",
+        kMaxHeaderBytes, "");
   nlohmann::json h;
   try {
     h = nlohmann::json::parse(data.begin() + at, data.begin() + at + header_size);
@@ -130,8 +135,9 @@ SessionState parse_record(std::string_view data, size_t& at, const std::string& 
           ", ", expected.model_fingerprint.substr(0, 12), "...); restore it on a server running that model");
     const auto remaining = static_cast<int64_t>(data.size() - at);
     const nlohmann::json& declared = h.at("payload_bytes");
-    check(declared.is_number_unsigned() && declared.get<uint64_t>() <= static_cast<uint64_t>(remaining), "'", name,
-          "' is truncated: ", remaining, " payload bytes of ", declared.dump());
+    check(declared.is_number_unsigned(), "'", name, "' has a header field 'payload_bytes' that is not an unsigned integer");
+    check(declared.get<uint64_t>() <= static_cast<uint64_t>(remaining), "'", name, "' is truncated: ", remaining,
+          " payload bytes of ", declared.get<uint64_t>());
     const std::string_view payload = data.substr(at, declared.get<uint64_t>());
     at += payload.size();
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION  // a fuzzer cannot forge hashes: let it reach the checks below
@@ -141,6 +147,7 @@ SessionState parse_record(std::string_view data, size_t& at, const std::string& 
     const auto bytes = static_cast<int64_t>(payload.size());
     SessionState s;
     s.policy.method = parse_method(h.at("method").get<std::string>());
+    s.policy.layout = parse_span_layout(h.value("layout", "stream"));  // files written before it was saved: stream
     s.policy.ratio = number(h, "ratio", name);
     s.policy.span = integer(h, "span", 0, CompressionLimits::kMaxSpan, name);
     s.policy.window = integer(h, "window", 0, CompressionLimits::kMaxWindow, name);
@@ -154,23 +161,23 @@ SessionState parse_record(std::string_view data, size_t& at, const std::string& 
       check(sp.is_array() && sp.size() == 2 && sp[0].is_number_integer() && sp[1].is_number_integer() &&
                 sp[0].get<int64_t>() >= 0 && sp[0].get<int64_t>() <= kFar && sp[1].get<int64_t>() >= 0 &&
                 sp[1].get<int64_t>() <= kFar,
-            "'", name, "' has a span that is not a [begin, end] pair of token indices: ", sp.dump());
+            "'", name, "' has a span that is not a [begin, end] pair of token indices");
       s.policy.spans.push_back({sp[0].get<int64_t>(), sp[1].get<int64_t>()});
     }
     const int64_t n_tokens = integer(h, "n_tokens", 0, bytes / 4, name);
     const int64_t n_cells = integer(h, "n_cells", 0, bytes / static_cast<int64_t>(kCellBytes), name);
     const int64_t n_layer = integer(h, "n_layer", 0, kMaxLayers, name);
-    s.n_head_kv = integer(h, "n_head_kv", 0, kMaxHeads, name);
-    s.row_bytes = integer(h, "row_bytes", 0, kMaxRowBytes, name);
+    const int64_t at_least = n_layer > 0 ? 1 : 0;  // layers hold rows of heads
+    s.n_head_kv = integer(h, "n_head_kv", at_least, kMaxHeads, name);
+    s.row_bytes = integer(h, "row_bytes", at_least, kMaxRowBytes, name);
     s.row_type = static_cast<kernels::RowType>(
         integer(h, "row_type_id", 0, static_cast<int64_t>(kernels::RowType::Q6_K), name));
     const nlohmann::json& st = h.at("stats");
-    const int64_t max = std::numeric_limits<int64_t>::max();
-    s.stats.ordinary_seen = integer(st, "ordinary_seen", 0, max, name);
-    s.stats.sentinels_fed = integer(st, "sentinels_fed", 0, max, name);
-    s.stats.cells_evicted = integer(st, "cells_evicted", 0, max, name);
-    s.stats.peak_cells = integer(st, "peak_cells", 0, max, name);
-    s.stats.peak_bytes = integer(st, "peak_bytes", 0, max, name);
+    s.stats.ordinary_seen = integer(st, "ordinary_seen", 0, kMaxCount, name);
+    s.stats.sentinels_fed = integer(st, "sentinels_fed", 0, kMaxCount, name);
+    s.stats.cells_evicted = integer(st, "cells_evicted", 0, kMaxCount, name);
+    s.stats.peak_cells = integer(st, "peak_cells", 0, kMaxCount, name);
+    s.stats.peak_bytes = integer(st, "peak_bytes", 0, kMaxCount, name);
     s.stats.cells_in_use = n_cells;
     s.window_begin = integer(h, "window_begin", 0, n_cells, name);
     const nlohmann::json& layer_cells = h.at("layer_cells");
@@ -183,7 +190,7 @@ SessionState parse_record(std::string_view data, size_t& at, const std::string& 
     for (int64_t layer = 0; layer < n_layer; ++layer) {
       const nlohmann::json& c = layer_cells[static_cast<size_t>(layer)];
       check(c.is_number_integer() && (c.get<int64_t>() == n_cells || c.get<int64_t>() == n_cells - s.window_begin), "'",
-            name, "' has a layer of ", c.dump(), " cells; its layers hold ", n_cells, " or, sliding-window layers, ",
+            name, "' has a layer (", layer, ") whose cell count is not ", n_cells, " or, sliding-window layers, ",
             n_cells - s.window_begin);
       cells_of[layer] = c.get<int64_t>();
       check(layer_cell_bytes == 0 || cells_of[layer] <= bytes / layer_cell_bytes, "'", name,
@@ -277,9 +284,14 @@ std::vector<SessionState> parse_state_file(std::string_view data, const std::str
   const SessionState& session = records[0];
   for (size_t r = 1; r < records.size(); ++r) {
     const SessionState& c = records[r];
+    const PolicyOptions &a = c.policy, &b = session.policy;
+    const bool same_options = a.method == b.method && a.ratio == b.ratio && a.span == b.span && a.window == b.window &&
+                              a.sinks == b.sinks && a.seed == b.seed && a.layout == b.layout && a.cl_id == b.cl_id &&
+                              a.cr_id == b.cr_id;
     check(c.tokens.size() < session.tokens.size() &&
               std::equal(c.tokens.begin(), c.tokens.end(), session.tokens.begin()) && c.n_layer() == session.n_layer() &&
-              c.n_head_kv == session.n_head_kv && c.row_bytes == session.row_bytes && c.row_type == session.row_type,
+              c.n_head_kv == session.n_head_kv && c.row_bytes == session.row_bytes && c.row_type == session.row_type &&
+              same_options,
           "'", name, "' has a checkpoint (record ", r, ") that is not an earlier point of its session");
   }
   return records;

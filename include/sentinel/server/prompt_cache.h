@@ -37,6 +37,9 @@ class PromptCache {
   // Adds a state (replacing one with the same tokens and key), then evicts the least recently
   // used until the total fits. A state larger than the whole budget is not kept.
   void insert(std::shared_ptr<const SessionState> state);
+  // Drops `state` if it is cached (a restored state the session refused: it would fail every
+  // request that starts with its tokens).
+  void erase(const SessionState* state);
 
   int64_t bytes() const;
   int64_t size() const;

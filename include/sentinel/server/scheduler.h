@@ -96,6 +96,7 @@ struct SchedulerOptions {
   int64_t prefill_chunk = 256;    // prompt tokens one slot reads per step at most
   int64_t step_tokens = 512;      // tokens of one step, all slots together (decode tokens first); bounds a step's latency
   int64_t min_cache_tokens = 32;  // shortest prefix worth keeping in the prompt cache
+  bool saves_slots = false;       // /slots saves are enabled: compressed prompts keep a checkpoint for them
   int64_t n_ctx = 8192;
 };
 

@@ -78,6 +78,45 @@ TEST_P(SepLLMRule, FillsTheBudgetWithSinksRecentSeparatorsAndTheWindow) {
   }
 }
 
+// The cache as SepLLM describes it, kept literally: sinks, a separator store and a window of
+// positions; each query adds itself, then while over budget the oldest separator goes when the
+// store is over its share, else the window's oldest token leaves (to the store if a separator).
+std::vector<std::set<int64_t>> simulated(const std::vector<int32_t>& ids, double ratio, int64_t sinks) {
+  std::set<int64_t> sink, store, window;
+  std::vector<std::set<int64_t>> seen;
+  for (int64_t j = 0; j < static_cast<int64_t>(ids.size()); ++j) {
+    (j < sinks ? sink : window).insert(j);
+    const int64_t budget = kv_budget(ratio, j + 1);
+    const int64_t room = std::max<int64_t>(0, budget - static_cast<int64_t>(sink.size()));
+    const auto cap = static_cast<int64_t>(SepLLMPolicy::kSeparatorShare * static_cast<double>(room));
+    while (static_cast<int64_t>(sink.size() + store.size() + window.size()) > budget) {
+      if (static_cast<int64_t>(store.size()) > cap) {
+        store.erase(store.begin());
+      } else if (window.size() > 1) {
+        const int64_t oldest = *window.begin();
+        window.erase(window.begin());
+        if (ids[oldest] == kSeparator) store.insert(oldest);
+      } else {
+        break;
+      }
+    }
+    std::set<int64_t> all = sink;
+    all.insert(store.begin(), store.end());
+    all.insert(window.begin(), window.end());
+    seen.push_back(all);
+  }
+  return seen;
+}
+
+TEST_P(SepLLMRule, SeesWhatTheLiteralCacheHolds) {
+  const Case c = GetParam();
+  const std::vector<int32_t> ids = stream(400, c.separator_share, 5);
+  SepLLMPolicy p(c.ratio, c.sinks, {kSeparator});
+  p.expand(ids, 0);
+  const std::vector<std::set<int64_t>> expected = simulated(ids, c.ratio, c.sinks);
+  for (int64_t j = 0; j < static_cast<int64_t>(ids.size()); ++j) ASSERT_EQ(visible(p, j), expected[j]) << "query " << j;
+}
+
 TEST_P(SepLLMRule, IsMonotoneAndIndependentOfChunking) {
   const Case c = GetParam();
   const int64_t n = 200;

@@ -65,7 +65,10 @@ std::vector<PolicyOptions> policies(const LoadedModel& m = tiny()) {
   streaming.method = Method::Streaming;
   streaming.ratio = 0.5;
   streaming.sinks = 2;
-  return {none, scheduled, marked, streaming};
+  PolicyOptions sepllm = streaming;  // its plan reads the tokens: resume replays them
+  sepllm.method = Method::SepLLM;
+  for (int64_t k = 0; k < 40; k += 3) sepllm.separators.push_back(static_cast<int32_t>((k * 37 + 11) % m.config.n_vocab));
+  return {none, scheduled, marked, streaming, sepllm};
 }
 
 class StateFile : public ::testing::Test {
@@ -267,6 +270,24 @@ TEST_F(StateFile, CraftedHeadersAreRefusedByName) {
   expect_refused(with("payload_bytes", "18446744073709551615"), "truncated");
   expect_refused(with("ratio", "\"half\""), "'ratio' that is not a number");
   expect_refused(bytes + "x", "bytes after its last record");
+}
+
+// The prompt cache's key holds every option a resumable plan reads: a periodic sentinel state is
+// not served to a stream request, nor a state of ratio 0.5 to one of 0.5000001.
+TEST(PolicyKey, SeparatesLayoutsAndRatiosToTheLastDigit) {
+  PolicyOptions stream;
+  stream.method = Method::Sentinel;
+  stream.ratio = 0.5;
+  stream.span = 4;
+  stream.cl_id = 320;
+  stream.cr_id = 321;
+  PolicyOptions periodic = stream;
+  periodic.layout = SpanLayout::Periodic;
+  PolicyOptions nearly = stream;
+  nearly.ratio = 0.5000001;
+  EXPECT_NE(policy_key(stream, 40), policy_key(periodic, 40));
+  EXPECT_NE(policy_key(stream, 40), policy_key(nearly, 40));
+  EXPECT_EQ(policy_key(stream, 40), policy_key(PolicyOptions(stream), 40));
 }
 
 // Restoring replays the compression plan: a state whose cells are not the ones the session's
