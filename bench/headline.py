@@ -29,7 +29,8 @@ from stream_cells_table import read_baselines, read_sentinel, read_variant  # no
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results"
 RECORDS = {"sentinel": RESULTS / "lm_stream_heavy.jsonl", "baselines": RESULTS / "lm_stream_baselines.jsonl",
-           "h2o_both": RESULTS / "lm_stream_h2o_both.jsonl"}
+           "h2o_both": RESULTS / "lm_stream_h2o_both.jsonl", "tova": RESULTS / "lm_stream_tova.jsonl",
+           "sepllm": RESULTS / "lm_stream_sepllm.jsonl"}
 SPEED = RESULTS / "vs_llama_cpp.json"  # bench/bench_vs_llama_cpp.py
 README = ROOT / "README.md"
 PLOT = RESULTS / "headline.png"
@@ -40,7 +41,8 @@ COLUMNS = [("wiki.test.raw", 1024, 0.5), ("wiki.test.raw", 1024, 0.75),
            ("pg84_frankenstein.txt", 1024, 0.5), ("pg84_frankenstein.txt", 1024, 0.75)]
 ROWS = [("sentinel", "**Sentinel**, heavy layout, shipped adapter"),
         ("h2o_both", "H2O ranked by attention + surprisal (training-free)"),
-        ("h2o", "H2O"), ("streaming", "StreamingLLM (4 sinks)"), ("strided", "strided")]
+        ("h2o", "H2O"), ("tova", "TOVA"), ("sepllm", "SepLLM (4 sinks, separators, window)"),
+        ("streaming", "StreamingLLM (4 sinks)"), ("strided", "strided")]
 
 
 def text_name(data: str) -> str:
@@ -52,7 +54,8 @@ def load():
     base, full = read_baselines([RECORDS["baselines"]])
     methods = {m: {k[:3]: v for k, v in base.items() if k[3] == m} for m in ("h2o", "streaming", "strided")}
     methods["sentinel"] = {k: v[:2] for k, v in read_sentinel(RECORDS["sentinel"]).items()}
-    methods["h2o_both"] = read_variant(RECORDS["h2o_both"])
+    for variant in ("h2o_both", "tova", "sepllm"):
+        methods[variant] = read_variant(RECORDS[variant])
     environments = []
     for path in RECORDS.values():
         for line in open(path, encoding="utf-8"):
