@@ -190,6 +190,8 @@ TEST(ServerRequest, MalformedJsonAndInvalidUtf8AreRefused) {
   EXPECT_THROW(parse_json_body("{\"messages\": [}"), Error);
   EXPECT_THROW(parse_json_body(""), Error);
   EXPECT_THROW(parse_json_body("[1, 2]"), Error);
+  // A number past double's range is nlohmann's out_of_range, not a parse_error: still our Error (a 400).
+  EXPECT_THROW(parse_json_body("{\"max_tokens\": 666666666666666666e6666}"), Error);
   try {
     parse_json_body("{\"prompt\": \"\xff\xfe\"}");
     FAIL() << "invalid UTF-8 accepted";
