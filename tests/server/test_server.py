@@ -133,8 +133,10 @@ def test_marked_message_is_compressed_and_the_question_is_not(server, slot_dir, 
     status, saved = server.post(f"/slots/{extra(r, 'id_slot')}?action=save", {"filename": "marked.state"})
     assert status == 200, saved
     data = (slot_dir / "marked.state").read_bytes()
-    assert data[:10] == b"SNTLSTATE\0"
-    header = json.loads(data[22:22 + int.from_bytes(data[14:22], "little")])
+    # Version 3: signature, u32 version, u32 record count, then the session's record (u64 header length, header).
+    assert data[:10] == b"SNTLSTATE\0" and int.from_bytes(data[10:14], "little") == 3
+    assert int.from_bytes(data[14:18], "little") == 1 + saved["n_checkpoints"]
+    header = json.loads(data[26:26 + int.from_bytes(data[18:26], "little")])
     assert header["method"] == "sentinel" and len(header["spans"]) == c["marked_spans"]
     assert all(end - begin == 8 for begin, end in header["spans"])
 
