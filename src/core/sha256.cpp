@@ -58,7 +58,7 @@ std::string sha256_file(const std::string& path) {
   return digest.hex();
 }
 
-std::string sha256_bytes(const std::string& bytes) {
+std::string sha256_bytes(std::string_view bytes) {
   DigestContext digest;
   digest.update(bytes.data(), bytes.size());
   return digest.hex();

@@ -20,11 +20,10 @@ SepLLMPolicy::SepLLMPolicy(double ratio, int64_t sinks, std::vector<int32_t> sep
 }
 
 std::vector<Element> SepLLMPolicy::expand(std::span<const int32_t> tokens, int64_t first_index) {
-  check(first_index == static_cast<int64_t>(separator_.size()), "sepllm reads tokens in order: index ", first_index,
-        " given after ", separator_.size(), " tokens");
+  check(first_index == tokens_read(), "sepllm reads tokens in order: index ", first_index, " given after ",
+        tokens_read(), " tokens");
   for (int32_t id : tokens) {
     const bool sep = id >= 0 && static_cast<size_t>(id) < is_separator_id_.size() && is_separator_id_[static_cast<size_t>(id)];
-    separator_.push_back(sep);
     separators_before_.push_back(separators_before_.back() + (sep ? 1 : 0));
   }
   // The queries of these tokens, and the next one (evictions() asks what it will see).
@@ -49,11 +48,11 @@ void SepLLMPolicy::advance_to(int64_t last) {
     int64_t held = sinks + separators_in(from, start) + std::max<int64_t>(0, j + 1 - start);
     while (held > budget && start <= j) {
       if (separators_in(from, start) > separator_room) {
-        while (!separator_[static_cast<size_t>(from)]) ++from;  // the oldest separator kept goes
+        while (!is_separator(from)) ++from;  // the oldest separator kept goes
         ++from;
         --held;
       } else if (start < j) {  // the window's oldest token leaves it; the query itself stays
-        if (!separator_[static_cast<size_t>(start)]) --held;
+        if (!is_separator(start)) --held;
         ++start;
       } else {
         break;
@@ -77,7 +76,7 @@ int64_t SepLLMPolicy::separators_from(int64_t j) const {
 
 bool SepLLMPolicy::sees(int64_t j, int64_t k) const {
   if (k < sinks_ || k >= window_start(j)) return true;
-  return separator_[static_cast<size_t>(k)] && k >= separators_from(j);
+  return is_separator(k) && k >= separators_from(j);
 }
 
 }  // namespace sentinel

@@ -141,7 +141,7 @@ SessionState parse_record(std::string_view data, size_t& at, const std::string& 
     const std::string_view payload = data.substr(at, declared.get<uint64_t>());
     at += payload.size();
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION  // a fuzzer cannot forge hashes: let it reach the checks below
-    check(sha256_bytes(std::string(payload)) == h.at("payload_sha256").get<std::string>(), "'", name,
+    check(sha256_bytes(payload) == h.at("payload_sha256").get<std::string>(), "'", name,
           "' is corrupt: its payload does not match the SHA-256 in its header");
 #endif
     const auto bytes = static_cast<int64_t>(payload.size());

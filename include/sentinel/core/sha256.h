@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace sentinel {
 
@@ -10,7 +11,7 @@ namespace sentinel {
 std::string sha256_file(const std::string& path);
 
 // Lower-case hex SHA-256 of a byte string.
-std::string sha256_bytes(const std::string& bytes);
+std::string sha256_bytes(std::string_view bytes);
 
 // Checks that the file at `path` has the SHA-256 `expected_hex`, throwing Error with `fix_hint`
 // appended on mismatch. A successful check is remembered in "<path>.sha256-ok" (size and mtime),

@@ -41,11 +41,14 @@ class SepLLMPolicy final : public CompressionPolicy {
 
  private:
   void advance_to(int64_t j);  // computes the regions of the queries up to index j
+  int64_t tokens_read() const { return static_cast<int64_t>(separators_before_.size()) - 1; }
+  bool is_separator(int64_t k) const {  // token k, read
+    return separators_before_[static_cast<size_t>(k) + 1] != separators_before_[static_cast<size_t>(k)];
+  }
 
   double ratio_;
   int64_t sinks_;
   std::vector<bool> is_separator_id_;  // [max id + 1]
-  std::vector<bool> separator_;        // [tokens read] token k is a separator
   std::vector<int64_t> separators_before_;  // [tokens read + 1] separators among tokens [0, k)
   std::vector<int64_t> window_start_, separators_from_;  // [queries planned]
 };
