@@ -5,12 +5,14 @@
 #include <vector>
 
 #include "sentinel/core/error.h"
+#include "sentinel/core/profile.h"
 
 namespace sentinel {
 
 Sampler::Sampler(const SamplingOptions& options) : options_(options), rng_(options.seed) { options.validate(); }
 
 int32_t Sampler::sample(const at::Tensor& logits_in, std::span<const int32_t> history) {
+  const profile::Scope scope(profile::Phase::Sampling);
   check(logits_in.dim() == 1, "sampler expects [n_vocab] logits");
   at::Tensor logits = logits_in.to(at::kFloat).contiguous();
   if (options_.repetition_penalty != 1.0 && !history.empty()) {

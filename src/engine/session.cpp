@@ -3,9 +3,12 @@
 #include "sentinel/engine/session.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "sentinel/core/error.h"
+#include "sentinel/core/profile.h"
+#include "sentinel/kernels/kernels.h"
 
 namespace sentinel {
 
@@ -77,6 +80,7 @@ at::Tensor Session::step(std::span<const int32_t> tokens, std::span<const CacheC
 }
 
 Session::Chunk Session::plan(std::span<const int32_t> tokens) {
+  const profile::Scope scope(profile::Phase::Plan);
   Chunk chunk;
   chunk.elements = policy_->expand(tokens, next_position_);
   chunk.n_ordinary = static_cast<int64_t>(tokens.size());
@@ -119,10 +123,16 @@ Session::Completed Session::complete(const Chunk& chunk, const CachedOutput& out
     else
       ++stats_.sentinels_fed;
   }
-  cache_.commit(new_cells);
+  {
+    const profile::Scope scope(profile::Phase::Cache);
+    cache_.commit(new_cells);
+  }
   stats_.peak_cells = std::max(stats_.peak_cells, cache_.size());
   stats_.peak_bytes = std::max(stats_.peak_bytes, cache_.bytes_in_use());
-  if (policy_->wants_attention()) policy_->observe_attention(cache_.cells(), out.attention_mass);
+  if (policy_->wants_attention()) {
+    const profile::Scope scope(profile::Phase::AttentionBookkeeping);
+    policy_->observe_attention(cache_.cells(), out.attention_mass);
+  }
   Completed done;
   done.hidden = ordinary_rows.size() == chunk.elements.size()
                     ? out.hidden
@@ -130,6 +140,7 @@ Session::Completed Session::complete(const Chunk& chunk, const CachedOutput& out
   if (policy_->wants_surprisal() && chunk.n_ordinary > 0) {
     // The policy ranks by what the model expected: score the chunk's tokens before evicting.
     done.logits = model_->logits(done.hidden);  // [n_ordinary, n_vocab]
+    const profile::Scope scope(profile::Phase::Surprisal);
     std::vector<int32_t> ids;
     for (int64_t row : ordinary_rows) ids.push_back(chunk.elements[static_cast<size_t>(row)].id);
     observe_surprisal(done.logits, ids, chunk.elements[static_cast<size_t>(ordinary_rows[0])].ordinary_index);
@@ -137,7 +148,12 @@ Session::Completed Session::complete(const Chunk& chunk, const CachedOutput& out
 
   next_position_ += chunk.n_ordinary;
   stats_.ordinary_seen = next_position_;
-  const std::vector<int64_t> dead = policy_->evictions(cache_.cells(), next_position_);
+  std::vector<int64_t> dead;
+  {
+    const profile::Scope scope(profile::Phase::Evictions);
+    dead = policy_->evictions(cache_.cells(), next_position_);
+  }
+  const profile::Scope cache_scope(profile::Phase::Cache);
   if (record_ != nullptr) {
     const at::Tensor& mask = chunk.input.mask;
     record_->push_back({chunk.elements, mask.defined() ? mask.to(at::kCPU) : mask, dead});
@@ -149,21 +165,35 @@ Session::Completed Session::complete(const Chunk& chunk, const CachedOutput& out
   return done;
 }
 
-void Session::observe_surprisal(const at::Tensor& logits, std::span<const int32_t> ids, int64_t first) {
-  // Row i of `logits` predicts ids[i + 1]; the previous chunk's last row predicts ids[0].
-  const int64_t n = logits.size(0);
-  const at::Tensor log_z = logits.logsumexp(-1);  // [n]
-  const at::Tensor next = at::tensor(std::vector<int64_t>(ids.begin() + 1, ids.end()), at::kLong)
-                              .to(logits.device());  // [n - 1]
-  const at::Tensor predicted = logits.narrow(0, 0, n - 1).gather(1, next.unsqueeze(1)).squeeze(1);  // [n - 1]
-  at::Tensor nll = log_z.narrow(0, 0, n - 1) - predicted;  // [n - 1]
+namespace {
+
+// -log softmax(row)[id] over one row of logits, in float32.
+float token_nll(const float* row, int64_t n_vocab, int32_t id) {
+  thread_local std::vector<float> shifted;
+  shifted.assign(row, row + n_vocab);
+  const float max = *std::max_element(row, row + n_vocab);
+  return max + std::log(kernels::kernels().exp_shift_sum(shifted.data(), n_vocab, max)) - row[id];
+}
+
+}  // namespace
+
+void Session::observe_surprisal(const at::Tensor& logits_in, std::span<const int32_t> ids, int64_t first) {
+  // Row i of `logits` predicts ids[i + 1]; the previous chunk's last row predicts ids[0]. Plain
+  // loops on the CPU: torch's reductions over a vocabulary row wake its OpenMP team, whose threads
+  // then spin on the cores the next step's kernels need (the heavy layout's matrix products took
+  // 7.2 ms a step instead of 5.6, `sentinel bench --profile`, 8,192 / 0.75, 2 threads).
+  const at::Tensor logits = logits_in.to(at::kCPU, at::kFloat).contiguous();  // [n, n_vocab]
+  const int64_t n = logits.size(0), n_vocab = logits.size(1);
+  const float* rows = logits.data_ptr<float>();
+  std::vector<float> nll;  // [scored tokens]
+  nll.reserve(static_cast<size_t>(n));
   int64_t scored_from = first + 1;
   if (last_prediction_.defined()) {
-    const at::Tensor head = (last_prediction_.logsumexp(-1) - last_prediction_[ids[0]]).reshape({1});
-    nll = at::cat({head, nll});
+    nll.push_back(token_nll(last_prediction_.data_ptr<float>(), n_vocab, ids[0]));
     scored_from = first;
   }
-  if (nll.numel() > 0) policy_->observe_surprisal(scored_from, nll);
+  for (int64_t i = 0; i + 1 < n; ++i) nll.push_back(token_nll(rows + i * n_vocab, n_vocab, ids[i + 1]));
+  if (!nll.empty()) policy_->observe_surprisal(scored_from, at::tensor(nll));
   last_prediction_ = logits[n - 1];  // [n_vocab], predicts the next chunk's first token
 }
 

@@ -10,6 +10,7 @@
 
 #include "sentinel/cache/kv_cache.h"
 #include "sentinel/core/error.h"
+#include "sentinel/core/profile.h"
 #include "sentinel/kernels/thread_pool.h"
 #include "sentinel/model/rope.h"
 
@@ -291,6 +292,7 @@ void NativeDecoder::embed(const at::Tensor& tokens, float* out) {
 
 at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor& positions_in,
                                   std::span<const CachedSequence> sequences) {
+  const profile::Scope layer_math(profile::Phase::LayerMath);
   at::NoGradGuard no_grad;
   const KernelTable& k = kernels::kernels();
   const at::Tensor tokens = tokens_in.reshape({-1}).to(at::kCPU).contiguous();
@@ -370,7 +372,12 @@ at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor&
     const float* norm_w = f32_data(block.input_layernorm->weight, "input_layernorm");
     for (int64_t t = 0; t < N; ++t) k.rms_norm(x + t * E, norm_w, eps, normed + t * E, E);
     const Target qkv[] = {{&w.q, q, q_dim}, {&w.k, kk, kv_dim}, {&w.v, v, kv_dim}};
-    run_targets(normed, N, E, qkv, inputs_);
+    const Target o{&w.o, proj, E}, down{&w.down, proj, E};
+    auto matrices = [&](const float* in, std::span<const Target> targets) {  // in: [N, cols]
+      const profile::Scope scope(profile::Phase::Matrices);
+      run_targets(in, N, targets.front().matrix->cols, targets, inputs_);
+    };
+    matrices(normed, qkv);
     add_lora(*sa.q_proj, normed, N, q, q_dim);
     add_lora(*sa.k_proj, normed, N, kk, kv_dim);
     add_lora(*sa.v_proj, normed, N, v, kv_dim);
@@ -422,8 +429,11 @@ at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor&
       job.mass_queries =
           mass_queries[s].defined() ? reinterpret_cast<const uint8_t*>(mass_queries[s].data_ptr<bool>()) : nullptr;
     }
-    kernels::attention(shape, jobs, scale, pool(), attention_scratch_, k);
-    project(w.o, attn, N, proj);
+    {
+      const profile::Scope attention(profile::Phase::Attention);
+      kernels::attention(shape, jobs, scale, pool(), attention_scratch_, k);
+    }
+    matrices(attn, std::span(&o, 1));
     add_lora(*sa.o_proj, attn, N, proj, E);
     if (config_.sandwich_norms) norm_rows(block.post_attention_layernorm, proj, N);
     for (int64_t i = 0; i < N * E; ++i) x[i] += proj[i];
@@ -433,7 +443,7 @@ at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor&
     const float* ffn_w = f32_data(block.mlp_input_norm()->weight, "the MLP's input norm");
     for (int64_t t = 0; t < N; ++t) k.rms_norm(x + t * E, ffn_w, eps, normed + t * E, E);
     const Target gate_up[] = {{&w.gate, gate, F}, {&w.up, up, F}};
-    run_targets(normed, N, E, gate_up, inputs_);
+    matrices(normed, gate_up);
     add_lora(*mlp.gate_proj, normed, N, gate, F);
     add_lora(*mlp.up_proj, normed, N, up, F);
     if (config_.activation == Activation::GeluTanh) {
@@ -441,7 +451,7 @@ at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor&
     } else {
       k.silu_mul(gate, up, ff, N * F);
     }
-    project(w.down, ff, N, proj);
+    matrices(ff, std::span(&down, 1));
     add_lora(*mlp.down_proj, ff, N, proj, E);
     if (config_.sandwich_norms) norm_rows(block.post_feedforward_layernorm, proj, N);
     for (int64_t i = 0; i < N * E; ++i) x[i] += proj[i];
@@ -454,6 +464,7 @@ at::Tensor NativeDecoder::forward(const at::Tensor& tokens_in, const at::Tensor&
 }
 
 at::Tensor NativeDecoder::logits(const at::Tensor& hidden) {
+  const profile::Scope lm_head(profile::Phase::LmHead);
   at::NoGradGuard no_grad;
   const at::Tensor h = hidden.reshape({-1, config_.n_embd}).to(at::kFloat).contiguous();
   const QuantizedMatrix& head = weights_->lm_head();

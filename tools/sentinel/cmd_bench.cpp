@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include "eval_grid.h"
 #include "results.h"
 #include "sentinel/core/error.h"
+#include "sentinel/core/profile.h"
 #include "sentinel/core/sha256.h"
 #include "sentinel/engine/session.h"
 
@@ -36,6 +38,7 @@ struct BenchArgs {
   int64_t chunk = 512;
   std::string out;
   bool resume = false;
+  bool profile = false;
 };
 
 // Resident-memory high-water mark of this process (VmHWM), in bytes.
@@ -62,9 +65,22 @@ std::vector<std::span<const int32_t>> batch_prompts(const std::vector<int32_t>& 
   return prompts;
 }
 
+// Decode steps of one kind (those that fed <CL>/<CR>, and the rest) under --profile: how many,
+// their wall times, and the exclusive time of each phase summed over them.
+struct StepProfile {
+  std::vector<double> step_ms;
+  std::array<double, profile::kPhases> phase_ms{};
+
+  void add(double ms, const profile::Totals& before, const profile::Totals& after) {
+    step_ms.push_back(ms);
+    for (size_t p = 0; p < profile::kPhases; ++p) phase_ms[p] += 1e3 * (after.seconds[p] - before.seconds[p]);
+  }
+};
+
 struct Run {
   double prefill_s = 0, decode_s = 0;
   std::vector<double> step_ms;  // per decode step (one token of every sequence)
+  StepProfile sentinel_steps, plain_steps;  // --profile only
   // Over the whole batch: KV bytes and entries held at the end, the most KV bytes held at once
   // (sum of the sequences' peaks), mean achieved ratio; the process's peak RSS.
   int64_t kv_bytes = 0, peak_kv_bytes = 0, kv_entries = 0, peak_rss = 0;
@@ -91,14 +107,27 @@ Run run_once(LoadedModel& loaded, const PolicyOptions& policy, const std::vector
   std::vector<int32_t> next(prompts.size());
   std::vector<std::span<const int32_t>> step_tokens(prompts.size());
   const auto decode_start = Clock::now();
+  auto sentinels_fed = [&] {
+    int64_t fed = 0;
+    for (const Session* session : sessions) fed += session->stats().sentinels_fed;
+    return fed;
+  };
+  profile::reset();
   for (int64_t i = 0; i < a.decode_tokens; ++i) {
+    const int64_t fed_before = a.profile ? sentinels_fed() : 0;
+    const profile::Totals before = a.profile ? profile::totals() : profile::Totals{};
     const auto step = Clock::now();
-    for (size_t b = 0; b < prompts.size(); ++b) {
-      next[b] = static_cast<int32_t>(logits[b].argmax().item<int64_t>());
-      step_tokens[b] = std::span<const int32_t>(&next[b], 1);
+    {
+      const profile::Scope sampling(profile::Phase::Sampling);
+      for (size_t b = 0; b < prompts.size(); ++b) {
+        next[b] = static_cast<int32_t>(logits[b].argmax().item<int64_t>());
+        step_tokens[b] = std::span<const int32_t>(&next[b], 1);
+      }
     }
     logits = append_batch(sessions, step_tokens, Logits::Last);
-    run.step_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - step).count());
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - step).count();
+    run.step_ms.push_back(ms);
+    if (a.profile) (sentinels_fed() > fed_before ? run.sentinel_steps : run.plain_steps).add(ms, before, profile::totals());
   }
   run.decode_s = std::chrono::duration<double>(Clock::now() - decode_start).count();
   for (const Session* session : sessions) {
@@ -126,6 +155,35 @@ nlohmann::json spread(const std::vector<double>& v) {
           {"max", *std::max_element(v.begin(), v.end())}};
 }
 
+// Per kind of decode step, over the measured runs: steps, wall ms (mean, p50, p99), and each
+// phase's mean exclusive ms per step, with what no phase covers as "other".
+nlohmann::json profile_record(const std::vector<Run>& runs) {
+  nlohmann::json record = nlohmann::json::object();
+  for (const auto& [name, member] : {std::pair{"sentinel_steps", &Run::sentinel_steps}, std::pair{"plain_steps", &Run::plain_steps}}) {
+    StepProfile all;
+    for (const Run& r : runs) {
+      const StepProfile& p = r.*member;
+      all.step_ms.insert(all.step_ms.end(), p.step_ms.begin(), p.step_ms.end());
+      for (size_t i = 0; i < profile::kPhases; ++i) all.phase_ms[i] += p.phase_ms[i];
+    }
+    if (all.step_ms.empty()) continue;
+    const auto steps = static_cast<double>(all.step_ms.size());
+    double wall = 0, covered = 0;
+    for (double ms : all.step_ms) wall += ms;
+    nlohmann::json phases = nlohmann::json::object();
+    for (size_t i = 0; i < profile::kPhases; ++i) {
+      phases[std::string(profile::phase_name(static_cast<profile::Phase>(i)))] = all.phase_ms[i] / steps;
+      covered += all.phase_ms[i];
+    }
+    phases["other"] = (wall - covered) / steps;
+    record[name] = {{"steps", all.step_ms.size()},
+                    {"wall_ms", {{"mean", wall / steps}, {"p50", percentile(all.step_ms, 0.5)},
+                                 {"p99", percentile(all.step_ms, 0.99)}}},
+                    {"phase_ms_per_step", phases}};
+  }
+  return record;
+}
+
 nlohmann::json bench_record(const GridCell& c, int64_t n, int64_t batch, const std::vector<Run>& runs,
                             const BenchArgs& a) {
   std::vector<double> prefill_tps, decode_tps, steps, peak_rss;
@@ -136,6 +194,7 @@ nlohmann::json bench_record(const GridCell& c, int64_t n, int64_t batch, const s
     peak_rss.push_back(static_cast<double>(r.peak_rss));
   }
   nlohmann::json record = cell_record(c);
+  if (a.profile) record["decode_profile"] = profile_record(runs);
   record.update({{"context", n},
                  {"batch", batch},
                  {"prefill_tokens_per_s", spread(prefill_tps)},
@@ -162,9 +221,14 @@ int run_bench(BenchArgs& a) {
   for (const GridCell& c : method_cells) grid_policy(a.grid, c);
   const std::string text = read_text_file(a.data);
 
-  const nlohmann::json config = {{"data", a.data}, {"decode_tokens", a.decode_tokens}, {"repeats", a.repeats},
-                                 {"chunk", a.chunk}, {"span", a.grid.span}, {"sinks", a.grid.sinks},
-                                 {"model", a.model.model}, {"dtype", a.model.dtype}, {"backend", a.model.backend}, {"kv_dtype", a.model.kv_dtype}, {"threads", a.model.threads}};
+  nlohmann::json config = {{"data", a.data}, {"decode_tokens", a.decode_tokens}, {"repeats", a.repeats},
+                           {"chunk", a.chunk}, {"span", a.grid.span}, {"sinks", a.grid.sinks},
+                           {"model", a.model.model}, {"dtype", a.model.dtype}, {"backend", a.model.backend},
+                           {"kv_dtype", a.model.kv_dtype}, {"threads", a.model.threads}};
+  // Only when on, so that files written without it keep their keys (a profiled cell is another cell:
+  // --resume does not skip it for an unprofiled one on file).
+  if (a.profile) config["profile"] = true;
+  profile::set_enabled(a.profile);
   const std::string config_id = sha256_bytes(config.dump()).substr(0, 8);
   ResultsFile results(a.out, a.resume);
   // Batch 1 keeps the key it had before batches existed, so older result files resume (all but
@@ -237,6 +301,10 @@ Runner register_bench(CLI::App& app) {
   cmd->add_option("--decode-tokens", a->decode_tokens, "Tokens decoded after the prompt")->capture_default_str();
   cmd->add_option("--repeats", a->repeats, "Measured runs per cell, after one warm-up run")->capture_default_str();
   cmd->add_option("--chunk", a->chunk, "Prompt tokens per forward pass")->check(count_at_least(1))->capture_default_str();
+  cmd->add_flag("--profile", a->profile,
+                "Also record where decode time goes: per kind of step (those that feed <CL>/<CR>, the rest), the "
+                "mean ms of each phase (matrices, attention, LM head, policy plan, cache, H2O bookkeeping, surprisal, "
+                "sampling) under \"decode_profile\"");
   add_results_options(*cmd, a->out, a->resume);
   return [a] { return run_bench(*a); };
 }
