@@ -24,8 +24,7 @@ using Runs = std::vector<std::pair<int64_t, int64_t>>;  // [first row, length)
 
 // Moves runs of rows [from, from + length) down to consecutive rows from `to`, in every head of a
 // storage [1, heads, capacity, row]. On a contiguous CPU storage memmove handles the overlap of a
-// run with its target, so nothing is copied twice: the stream layout evicts a span just after the
-// sinks, and the window behind it (most of the cache) moves once per eviction.
+// run with its target, so nothing is copied twice.
 void move_rows(at::Tensor& storage, const Runs& runs, int64_t to) {
   if (!storage.is_cpu() || !storage.is_contiguous()) {
     for (const auto& [from, length] : runs) {
@@ -46,6 +45,80 @@ void move_rows(at::Tensor& storage, const Runs& runs, int64_t to) {
       std::memmove(head + target * row_bytes, head + from * row_bytes, static_cast<size_t>(length * row_bytes));
       target += length;
     }
+  }
+}
+
+// A run of rows to move within every head of a storage.
+struct Move {
+  int64_t from, to, length;
+};
+
+// How the global layers pack their kept cells after an eviction: each run of kept cells has some
+// number b of dropped cells before it, and lands b rows lower if the packed cells start where they
+// did; they may as well start `shift` rows later (rows before front_ are free), and then the runs
+// with b == shift stay where they are. The shift that keeps the most rows in place is taken: the
+// stream layout drops a span just after the sinks and the span's <CL> at the end, so the sinks
+// move up, one <CR> moves down, and the recent window between them stays. `moves`: those with
+// to > from first, last to first, then those with to < from, first to last, so that no move
+// overwrites a run still to move.
+struct Packing {
+  std::vector<Move> moves;
+  int64_t shift = 0;
+};
+
+Packing plan_packing(const std::vector<bool>& drop, int64_t front, bool may_shift) {
+  struct Run {
+    int64_t begin, length, dropped_before;
+  };
+  std::vector<Run> runs;
+  int64_t dropped = 0;
+  const auto n = static_cast<int64_t>(drop.size());
+  for (int64_t i = 0; i < n;) {
+    if (drop[i]) {
+      ++dropped, ++i;
+      continue;
+    }
+    const int64_t begin = i;
+    while (i < n && !drop[i]) ++i;
+    runs.push_back({begin, i - begin, dropped});
+  }
+  Packing packing;
+  if (may_shift) {
+    int64_t best = 0;
+    for (size_t r = 0; r < runs.size();) {  // runs with the same b are adjacent (b only grows)
+      int64_t length = 0;
+      size_t next = r;
+      for (; next < runs.size() && runs[next].dropped_before == runs[r].dropped_before; ++next) length += runs[next].length;
+      if (length > best) best = length, packing.shift = runs[r].dropped_before;
+      r = next;
+    }
+  }
+  for (auto run = runs.rbegin(); run != runs.rend(); ++run)
+    if (run->dropped_before < packing.shift)
+      packing.moves.push_back({front + run->begin, front + run->begin + packing.shift - run->dropped_before, run->length});
+  for (const Run& run : runs)
+    if (run.dropped_before > packing.shift)
+      packing.moves.push_back({front + run.begin, front + run.begin + packing.shift - run.dropped_before, run.length});
+  return packing;
+}
+
+// Applies moves, in order, to every head of a storage [1, heads, capacity, row].
+void apply_moves(at::Tensor& storage, const std::vector<Move>& moves) {
+  if (!storage.is_cpu() || !storage.is_contiguous()) {
+    for (const Move& m : moves) {
+      at::Tensor source = storage.narrow(2, m.from, m.length);
+      const bool overlap = m.from < m.to + m.length && m.to < m.from + m.length;
+      storage.narrow(2, m.to, m.length).copy_(overlap ? source.clone() : source);
+    }
+    return;
+  }
+  const int64_t heads = storage.size(0) * storage.size(1), capacity = storage.size(2);
+  const int64_t row_bytes = storage.size(3) * static_cast<int64_t>(storage.element_size());
+  auto* base = static_cast<uint8_t*>(storage.data_ptr());
+  for (int64_t h = 0; h < heads; ++h) {
+    uint8_t* head = base + h * capacity * row_bytes;
+    for (const Move& m : moves)
+      std::memmove(head + m.to * row_bytes, head + m.from * row_bytes, static_cast<size_t>(m.length * row_bytes));
   }
 }
 
@@ -114,7 +187,8 @@ void KvCache::resize_layer(size_t layer, int64_t capacity, int64_t first_cell) {
   const int64_t last_dim = row_type_ == kernels::RowType::Q8_0 ? row_bytes_ : head_dim_;
   at::Tensor k = at::empty({1, n_head_kv_, capacity, last_dim}, tensor_options);
   at::Tensor v = at::empty({1, n_head_kv_, capacity, last_dim}, tensor_options);
-  const int64_t n_rows = size() - first_cell, old_first = first_cell - this->first_cell(static_cast<int64_t>(layer));
+  const int64_t n_rows = size() - first_cell,
+                old_first = first_cell - this->first_cell(static_cast<int64_t>(layer)) + row_offset(static_cast<int64_t>(layer));
   if (keys_[layer].defined() && n_rows > 0) {
     k.narrow(2, 0, n_rows).copy_(keys_[layer].narrow(2, old_first, n_rows));
     v.narrow(2, 0, n_rows).copy_(values_[layer].narrow(2, old_first, n_rows));
@@ -127,6 +201,17 @@ void KvCache::grow_to(int64_t new_capacity) {
   for (size_t layer = 0; layer < keys_.size(); ++layer)
     if (!is_window_layer(static_cast<int64_t>(layer))) resize_layer(layer, new_capacity, 0);
   capacity_ = new_capacity;
+  front_ = 0;  // the copies start at row 0
+}
+
+void KvCache::move_to_front() {
+  const Runs held{{front_, size()}};
+  for (size_t layer = 0; layer < keys_.size(); ++layer) {
+    if (is_window_layer(static_cast<int64_t>(layer))) continue;
+    move_rows(keys_[layer], held, 0);
+    move_rows(values_[layer], held, 0);
+  }
+  front_ = 0;
 }
 
 void KvCache::reserve_for(int64_t n_new, int64_t first_position) {
@@ -138,7 +223,14 @@ void KvCache::reserve_for(int64_t n_new, int64_t first_position) {
   // 1.5x, not 2x: a cache grown past a long prompt by a few decoded tokens would otherwise hold
   // up to twice the memory it uses (8,192 + 32 tokens: 16,384 cells). Layers regrow one at a
   // time, so the copy never holds two whole caches.
-  if (needed > capacity_) grow_to(std::max(needed, capacity_ + capacity_ / 2));
+  if (needed > capacity_) {
+    grow_to(std::max(needed, capacity_ + capacity_ / 2));
+  } else if (front_ + needed > capacity_) {
+    // Evictions from the front left free rows there: the cells move back to row 0 once, and the
+    // free rows (at least a quarter of the storage, or it grows instead) last that many new cells.
+    if (needed <= capacity_ - capacity_ / 4) move_to_front();
+    else grow_to(capacity_ + capacity_ / 2);
+  }
   if (has_window_layers()) reserve_window(n_new);
 }
 
@@ -166,7 +258,7 @@ void KvCache::reserve_window(int64_t n_new) {
 }
 
 void KvCache::write(int64_t layer, const at::Tensor& k, const at::Tensor& v) {
-  const int64_t n_new = k.size(2), row = size() - first_cell(layer);
+  const int64_t n_new = k.size(2), row = row_offset(layer) + size() - first_cell(layer);
   check(row + n_new <= keys_.at(layer).size(2), "KV cache write of ", n_new, " cells past capacity ",
         keys_.at(layer).size(2), " of layer ", layer, " (call reserve_for first)");
   keys_[layer].narrow(2, row, n_new).copy_(stored(k));
@@ -196,14 +288,14 @@ at::Tensor KvCache::loaded(const at::Tensor& rows) const {
 }
 
 at::Tensor KvCache::keys(int64_t layer, int64_t n) const {
-  return loaded(keys_.at(layer).narrow(2, 0, n - first_cell(layer)));
+  return loaded(keys_.at(layer).narrow(2, row_offset(layer), n - first_cell(layer)));
 }
 at::Tensor KvCache::values(int64_t layer, int64_t n) const {
-  return loaded(values_.at(layer).narrow(2, 0, n - first_cell(layer)));
+  return loaded(values_.at(layer).narrow(2, row_offset(layer), n - first_cell(layer)));
 }
 
 void KvCache::commit(std::span<const CacheCell> cells) {
-  check(size() + static_cast<int64_t>(cells.size()) <= capacity_, "KV cache commit past capacity");
+  check(front_ + size() + static_cast<int64_t>(cells.size()) <= capacity_, "KV cache commit past capacity");
   cells_.insert(cells_.end(), cells.begin(), cells.end());
 }
 
@@ -240,14 +332,22 @@ void KvCache::evict(std::span<const int64_t> cell_indices) {
   kept_cells.reserve(cells_.size());
   for (int64_t i = 0; i < size(); ++i)
     if (!drop[i]) kept_cells.push_back(cells_[i]);
-  int64_t global_to = 0, window_to = 0;
-  const Runs global_runs = kept_runs(drop, 0, &global_to);
+  // The window layers compact down (their rows begin at window_begin_ and move to row 0 as the
+  // window advances); the global layers pack as plan_packing says, starting later where that
+  // moves fewer rows (on the CPU, where the kernels read rows from key_data()).
+  int64_t window_to = 0;
   const Runs window_runs = kept_runs(drop, window_begin_, &window_to);
+  const Packing packing = plan_packing(drop, front_, options_.device.is_cpu());
   for (size_t layer = 0; layer < keys_.size(); ++layer) {
-    const bool window = is_window_layer(static_cast<int64_t>(layer));
-    move_rows(keys_[layer], window ? window_runs : global_runs, window ? window_to : global_to);
-    move_rows(values_[layer], window ? window_runs : global_runs, window ? window_to : global_to);
+    if (is_window_layer(static_cast<int64_t>(layer))) {
+      move_rows(keys_[layer], window_runs, window_to);
+      move_rows(values_[layer], window_runs, window_to);
+    } else {
+      apply_moves(keys_[layer], packing.moves);
+      apply_moves(values_[layer], packing.moves);
+    }
   }
+  front_ += packing.shift;
   // Dropped cells before the window's marks shift them down.
   window_begin_ -= std::count(drop.begin(), drop.begin() + window_begin_, true);
   window_live_ -= std::count(drop.begin(), drop.begin() + window_live_, true);
@@ -256,6 +356,7 @@ void KvCache::evict(std::span<const int64_t> cell_indices) {
 
 void KvCache::clear() {
   cells_.clear();
+  front_ = 0;
   window_begin_ = window_live_ = 0;
   dropped_position_ = -1;
 }

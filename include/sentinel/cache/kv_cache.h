@@ -75,8 +75,8 @@ class KvCache {
   // Raw rows for the quantized path's kernels: row (kv head h, cell c) of a layer's keys starts at
   // key_data(layer) + h * head_stride(layer) + (c - first_cell(layer)) * row_stride() (bytes);
   // values alike.
-  uint8_t* key_data(int64_t layer) { return static_cast<uint8_t*>(keys_.at(layer).data_ptr()); }
-  uint8_t* value_data(int64_t layer) { return static_cast<uint8_t*>(values_.at(layer).data_ptr()); }
+  uint8_t* key_data(int64_t layer) { return raw(keys_.at(layer), layer); }
+  uint8_t* value_data(int64_t layer) { return raw(values_.at(layer), layer); }
   int64_t row_stride() const { return row_bytes_; }
   int64_t head_stride(int64_t layer) const { return keys_.at(layer).size(2) * row_bytes_; }
 
@@ -105,8 +105,10 @@ class KvCache {
   void prepare_restore(std::span<const CacheCell> cells, int64_t window_begin);
 
   // --- eviction: the one place that removes cells ---
-  // Drops the given cell indices (any order, no duplicates) from every layer and compacts the
-  // rest to the front, keeping their order, so memory and attention cost really shrink.
+  // Drops the given cell indices (any order, no duplicates) from every layer and packs the rest,
+  // keeping their order, so memory and attention cost really shrink. The global layers move as
+  // few rows as they can: their cells may start later in the storage (evicting a span just after
+  // the sinks moves the sinks, not the window behind the span).
   void evict(std::span<const int64_t> cell_indices);
   void clear();
 
@@ -120,6 +122,12 @@ class KvCache {
 
  private:
   void grow_to(int64_t new_capacity);
+  void move_to_front();  // the global layers' rows back to row 0
+  // The storage row of a layer's first cell: front_ in the global layers, 0 in the window ones.
+  int64_t row_offset(int64_t layer) const { return is_window_layer(layer) ? 0 : front_; }
+  uint8_t* raw(const at::Tensor& storage, int64_t layer) const {
+    return static_cast<uint8_t*>(storage.data_ptr()) + row_offset(layer) * row_bytes_;
+  }
   void reserve_window(int64_t n_new);
   void resize_layer(size_t layer, int64_t capacity, int64_t first_cell);
   int64_t bytes_per_layer_cell() const { return 2 * n_head_kv_ * row_bytes_; }
@@ -132,6 +140,7 @@ class KvCache {
   int64_t head_dim_ = 0;
   int64_t row_bytes_ = 0;  // bytes of one stored row of head_dim values
   int64_t capacity_ = 0;            // cells the global layers' storage holds
+  int64_t front_ = 0;               // the global layers' row of cell 0 (rows before it are free)
   int64_t sliding_window_ = 0;      // the model's window in positions; 0 = no window layers
   std::vector<uint8_t> window_layers_;  // [n_layer] 1 = sliding-window layer
   int64_t n_window_layers_ = 0;
@@ -140,7 +149,7 @@ class KvCache {
   int64_t window_live_ = 0;         // first cell a later query can still see (>= window_begin_)
   int64_t dropped_position_ = -1;   // highest position a window layer has dropped; -1 none
   // [n_layer][1, n_head_kv, layer capacity, head_dim] in the storage dtype; q8_0: [.., row_bytes]
-  // uint8. Window layers' row i holds cell window_begin_ + i.
+  // uint8. Global layers' row front_ + i holds cell i, window layers' row i cell window_begin_ + i.
   std::vector<at::Tensor> keys_;
   std::vector<at::Tensor> values_;
   std::vector<CacheCell> cells_;    // [size()] metadata of the cells in use

@@ -3,7 +3,9 @@
 // On the tiny Gemma 3, the sliding-window layers keep a bounded window of rows.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <numeric>
+#include <random>
 
 #include "sentinel/cache/kv_cache.h"
 #include "sentinel/core/error.h"
@@ -75,6 +77,57 @@ TEST(KvCache, RejectsBadEvictionsAndMasks) {
   EXPECT_THROW(session.step(token, std::span(&cell, 1), wrong_mask), Error);
   const int32_t bad_token[] = {static_cast<int32_t>(m.config.n_vocab)};
   EXPECT_THROW(session.step(bad_token, std::span(&cell, 1)), Error);
+}
+
+// Evictions near the front move the cells before them up (the layer's rows then start later),
+// those near the back move the cells after them down; appends past the end move everything back
+// to row 0 or grow. Whatever the mix, every layer holds each kept cell's rows as written.
+TEST(KvCache, EvictingFromEitherSideKeepsEveryCellsRows) {
+  LoadedModel m = tiny();
+  c10::InferenceMode guard;
+  Session session(m.model, KvCacheOptions{8});
+  KvCache& cache = session.cache();
+  const std::vector<int32_t> ids = sample_ids(400, static_cast<int>(m.config.n_vocab));
+  std::map<int64_t, std::vector<at::Tensor>> written;  // position -> [layer] keys then values, [1, n_head_kv, 1, hd]
+  auto remember_last = [&] {
+    const int64_t n = cache.size();
+    std::vector<at::Tensor>& rows = written[cache.cells().back().position];
+    for (int64_t l = 0; l < cache.n_layer(); ++l) {
+      rows.push_back(cache.keys(l, n).narrow(2, n - 1, 1).clone());
+      rows.push_back(cache.values(l, n).narrow(2, n - 1, 1).clone());
+    }
+  };
+  auto expect_rows_intact = [&](int64_t step) {
+    const int64_t n = cache.size();
+    for (int64_t l = 0; l < cache.n_layer(); ++l) {
+      const at::Tensor keys = cache.keys(l, n), values = cache.values(l, n);
+      for (int64_t c = 0; c < n; ++c) {
+        const std::vector<at::Tensor>& rows = written.at(cache.cells()[c].position);
+        ASSERT_TRUE(at::equal(keys.narrow(2, c, 1), rows[2 * l])) << "step " << step << " layer " << l << " cell " << c;
+        ASSERT_TRUE(at::equal(values.narrow(2, c, 1), rows[2 * l + 1])) << "step " << step << " layer " << l;
+      }
+    }
+  };
+  std::mt19937 rng(7);
+  for (int64_t step = 0; step < static_cast<int64_t>(ids.size()); ++step) {
+    session.append(std::span(&ids[step], 1), Logits::None);
+    remember_last();
+    if (cache.size() < 24) continue;
+    // Alternate a run just after 4 sinks (the front moves), a run near the back (the back moves)
+    // and scattered cells.
+    std::vector<int64_t> evict;
+    const int64_t n = cache.size();
+    switch (step % 3) {
+      case 0: for (int64_t i = 4; i < 12; ++i) evict.push_back(i); break;
+      case 1: for (int64_t i = n - 6; i < n - 2; ++i) evict.push_back(i); break;
+      default:
+        for (int64_t i = 0; i < n; ++i)
+          if (rng() % 5 == 0) evict.push_back(i);
+    }
+    cache.evict(evict);
+    expect_rows_intact(step);
+  }
+  EXPECT_LE(cache.capacity(), 64) << "moving the cells back to row 0 should have kept the storage small";
 }
 
 TEST(KvCache, GrowsByDoublingAndReportsBytes) {
