@@ -52,10 +52,18 @@ void attention(const AttentionShape& shape, std::span<const AttentionJob> jobs, 
     const int64_t chunk = std::max<int64_t>(256, (job.n_keys + chunks_wanted - 1) / chunks_wanted);
     for (int64_t t = 0; t < job.n_queries; ++t) {
       const int64_t end = visible_end(job, t);
+      // A masked query skips the chunks it sees nothing of (a <CL> sees itself, a <CR> its span):
+      // they would add nothing to its softmax, so the sum over the others is the same sum.
+      const uint8_t* row = job.mask != nullptr ? job.mask + t * job.n_keys : nullptr;
+      auto sees_any = [&](int64_t begin, int64_t stop) {
+        return row == nullptr || std::any_of(row + begin, row + stop, [](uint8_t visible) { return visible != 0; });
+      };
+      const bool sees_nothing = !sees_any(0, end);  // then one chunk, all -inf, gives it zeros
       for (int64_t g = 0; g < n_kv; ++g) {
         scratch.first_item.push_back(static_cast<int64_t>(items.size()));
         for (int64_t begin = 0; begin < end; begin += chunk)
-          items.push_back({static_cast<int64_t>(j), t, g, begin, std::min(end, begin + chunk)});
+          if (sees_nothing ? begin == 0 : sees_any(begin, std::min(end, begin + chunk)))
+            items.push_back({static_cast<int64_t>(j), t, g, begin, std::min(end, begin + chunk)});
       }
     }
   }

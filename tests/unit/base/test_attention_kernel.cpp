@@ -18,6 +18,10 @@ struct Case {
   RowType kv_type;
   int threads;
   bool mass_of_some_queries = false;  // only every other query counts toward the attention mass
+  // Masked rows as a sentinel step's: after query 0 (sees nothing), query 1 sees only the last key
+  // (a <CL>), query 2 a run of 20 keys a third of the way in (a <CR> over its span), and the
+  // rest of the queries are random: most chunks of keys are invisible to queries 1 and 2.
+  bool sentinel_rows = false;
 };
 
 void run_case(const Case& c, const KernelTable& k) {
@@ -43,6 +47,11 @@ void run_case(const Case& c, const KernelTable& k) {
     for (auto& m : mask) m = (rng() % 3) != 0;
     if (c.n_queries > 1)
       for (int64_t key = 0; key < c.n_keys; ++key) mask[key] = 0;  // query 0 sees nothing: zeros
+    if (c.sentinel_rows && c.n_queries > 2) {
+      std::fill(mask.begin() + c.n_keys, mask.begin() + 3 * c.n_keys, uint8_t{0});
+      mask[2 * c.n_keys - 1] = 1;
+      std::fill(mask.begin() + 2 * c.n_keys + c.n_keys / 3, mask.begin() + 2 * c.n_keys + c.n_keys / 3 + 20, uint8_t{1});
+    }
   }
   AttentionJob job;
   job.kv_type = c.kv_type;
@@ -94,7 +103,8 @@ TEST(AttentionKernel, MatchesTheReferenceOverShapesMasksAndStorage) {
              {9, 3, 64, 300, 1, true, RowType::F32, 2},    {9, 3, 64, 1000, 3, false, RowType::Q8_0, 2},
              {6, 2, 32, 513, 4, true, RowType::F16, 3},    {4, 4, 40, 70, 2, false, RowType::BF16, 2},
              {8, 1, 128, 2049, 1, false, RowType::F32, 2}, {9, 3, 64, 777, 5, true, RowType::Q8_0, 1},
-             {9, 3, 64, 301, 5, true, RowType::F32, 2, true},  {6, 2, 32, 65, 4, false, RowType::F16, 1, true}})
+             {9, 3, 64, 301, 5, true, RowType::F32, 2, true},  {6, 2, 32, 65, 4, false, RowType::F16, 1, true},
+             {9, 3, 64, 2049, 4, true, RowType::F16, 2, true, true}, {9, 3, 64, 3001, 3, true, RowType::F32, 3, false, true}})
       run_case(c, kernel_table(isa));
   }
 }
