@@ -44,12 +44,16 @@ def llama_bench(bin_dir: Path, model: Path, threads: int, depth: int, decode: in
 
 
 def sentinel_bench(sentinel: Path, model: Path, text: Path, threads: int, depth: int, decode: int,
-                   ratios: list[float]) -> list[dict]:
+                   ratios: list[float], layout: str = "stream", full: bool = True) -> list[dict]:
+    """One `sentinel bench` process: the full cache (unless full=False) and --compress sentinel with
+    `layout` at each ratio; --profile records where each kind of decode step spends its time."""
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "bench.jsonl"
-        methods = "full,sentinel" if ratios and depth >= 512 else "full"
+        methods = ",".join((["full"] if full else []) + (["sentinel"] if ratios and depth >= 512 else []))
+        if not methods:
+            return []
         cmd = [str(sentinel), "bench", "-m", str(model), "-d", str(text), "--contexts", str(max(depth, 2)),
-               "--methods", methods,
+               "--methods", methods, "--layout", layout, "--profile",
                "--ratios", ",".join(str(r) for r in ratios) if ratios else "0.5", "--decode-tokens", str(decode),
                "--repeats", "1", "-t", str(threads), "-o", str(out)]
         run(cmd)
@@ -69,6 +73,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--depths", default="0,512,2048,4096,8192", help="context tokens before decoding (comma-separated)")
     p.add_argument("--ratios", default="0.5,0.75", help="Sentinel compression ratios measured at depths >= 512")
+    p.add_argument("--layouts", default="stream,heavy",
+                   help="--layout of the compressed cells: stream (the default of --compress sentinel) and heavy "
+                        "(H2O attention mass and surprisal beside the spans, the layout of the shipped heavy adapter)")
     p.add_argument("--decode-tokens", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
@@ -81,6 +88,12 @@ def main() -> None:
                    help="llama-bench --repack (its default 1; 0 where its repacked kernels crash, as seen at depth "
                         ">= 512 on a Xeon with AMX)")
     a = p.parse_args()
+    try:  # the plot at the end needs it: say so now, not after the run
+        import matplotlib  # noqa: F401
+    except ImportError:
+        sys.exit("bench: matplotlib is missing; scripts/setup.sh installs it into ~/.cache/sentinel/venv "
+                 "(run this script with ~/.cache/sentinel/venv/bin/python), or pip install -r bench/requirements.txt")
+    layouts = [x for x in a.layouts.split(",") if x]
     depths = [int(d) for d in a.depths.split(",")]
     ratios = [float(r) for r in a.ratios.split(",") if r]
 
@@ -99,9 +112,14 @@ def main() -> None:
             print(f"bench: repeat {rep + 1}/{a.repeats}, depth {depth}", file=sys.stderr)
             r = llama_bench(bin_dir, a.model, a.threads, depth, a.decode_tokens, 0, a.llama_repack)
             raw.setdefault(f"llama.cpp/full/{depth}", []).append(r)
-            for cell in sentinel_bench(a.sentinel, a.model, a.text, a.threads, depth, a.decode_tokens, ratios):
-                name = "full" if cell["method"] == "full" else f"sentinel {cell['ratio']}"
+            cells = [(layout, c) for i, layout in enumerate(layouts or ["stream"])
+                     for c in sentinel_bench(a.sentinel, a.model, a.text, a.threads, depth, a.decode_tokens,
+                                             ratios if layouts else [], layout, full=i == 0)]
+            for layout, cell in cells:
+                name = ("full" if cell["method"] == "full" else
+                        f"sentinel {cell['ratio']}" if layout == "stream" else f"sentinel {layout} {cell['ratio']}")
                 raw.setdefault(f"sentinel/{name}/{depth}", []).append({
+                    "decode_latency_ms": cell["decode_latency_ms"], "decode_profile": cell.get("decode_profile"),
                     "tokens_per_s": cell["decode_tokens_per_s"]["median"],
                     "prefill_tokens_per_s": cell["prefill_tokens_per_s"]["median"],
                     "peak_rss_bytes": cell["peak_rss_bytes"]["median"], "kv_entries": cell["kv_entries"],
