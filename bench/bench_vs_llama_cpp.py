@@ -97,7 +97,7 @@ def main() -> None:
     depths = [int(d) for d in a.depths.split(",")]
     ratios = [float(r) for r in a.ratios.split(",") if r]
 
-    bin_dir = Path(subprocess.run([str(ROOT / "bench" / "peers" / "build_llama_cpp.sh")], capture_output=True,
+    bin_dir = Path(subprocess.run([str(ROOT / "bench" / "peers" / "build_llama_cpp.sh"), "llama-bench"], capture_output=True,
                                   text=True, check=True).stdout.strip().splitlines()[-1])
     info = json.loads(subprocess.run([str(a.sentinel), "info", "-m", str(a.model), "--json"], capture_output=True,
                                      text=True, check=True).stdout)
