@@ -145,6 +145,9 @@ def main() -> None:
             row["achieved_gb_s"] = bytes_per_token * row["tokens_per_s"]["median"] / 1e9
             if "achieved_ratio" in runs[-1]:
                 row["achieved_ratio"] = runs[-1]["achieved_ratio"]
+            for field in ("decode_latency_ms", "decode_profile"):  # the last repeat's
+                if runs[-1].get(field):
+                    row[field] = runs[-1][field]
             if engine == "sentinel" and depth == 512 and rest[0] == "full":
                 rows.append({"engine": "sentinel", "cell": "pp512",
                              "tokens_per_s": spread([r["prefill_tokens_per_s"] for r in runs]),
