@@ -22,16 +22,19 @@ at::ScalarType torch_dtype(kernels::RowType type) {
 
 using Runs = std::vector<std::pair<int64_t, int64_t>>;  // [first row, length)
 
-// Moves runs of rows [from, from + length) down to consecutive rows from `to`, in every head of a
-// storage [1, heads, capacity, row]. On a contiguous CPU storage memmove handles the overlap of a
-// run with its target, so nothing is copied twice.
-void move_rows(at::Tensor& storage, const Runs& runs, int64_t to) {
+// A run of rows to move within every head of a storage.
+struct Move {
+  int64_t from, to, length;
+};
+
+// Applies moves, in order, to every head of a storage [1, heads, capacity, row]. On a contiguous
+// CPU storage memmove handles the overlap of a run with its target, so nothing is copied twice.
+void apply_moves(at::Tensor& storage, const std::vector<Move>& moves) {
   if (!storage.is_cpu() || !storage.is_contiguous()) {
-    for (const auto& [from, length] : runs) {
-      // Moving down within one storage: copy through a temporary when source and target overlap.
-      at::Tensor source = storage.narrow(2, from, length);
-      storage.narrow(2, to, length).copy_(from < to + length ? source.clone() : source);
-      to += length;
+    for (const Move& m : moves) {
+      at::Tensor source = storage.narrow(2, m.from, m.length);
+      const bool overlap = m.from < m.to + m.length && m.to < m.from + m.length;
+      storage.narrow(2, m.to, m.length).copy_(overlap ? source.clone() : source);
     }
     return;
   }
@@ -40,18 +43,20 @@ void move_rows(at::Tensor& storage, const Runs& runs, int64_t to) {
   auto* base = static_cast<uint8_t*>(storage.data_ptr());
   for (int64_t h = 0; h < heads; ++h) {
     uint8_t* head = base + h * capacity * row_bytes;
-    int64_t target = to;
-    for (const auto& [from, length] : runs) {
-      std::memmove(head + target * row_bytes, head + from * row_bytes, static_cast<size_t>(length * row_bytes));
-      target += length;
-    }
+    for (const Move& m : moves)
+      std::memmove(head + m.to * row_bytes, head + m.from * row_bytes, static_cast<size_t>(m.length * row_bytes));
   }
 }
 
-// A run of rows to move within every head of a storage.
-struct Move {
-  int64_t from, to, length;
-};
+// Runs of rows [from, from + length), ascending, moved down to consecutive rows from `to`.
+void move_rows(at::Tensor& storage, const Runs& runs, int64_t to) {
+  std::vector<Move> moves;
+  for (const auto& [from, length] : runs) {
+    moves.push_back({from, to, length});
+    to += length;
+  }
+  apply_moves(storage, moves);
+}
 
 // How the global layers pack their kept cells after an eviction: each run of kept cells has some
 // number b of dropped cells before it, and lands b rows lower if the packed cells start where they
@@ -100,26 +105,6 @@ Packing plan_packing(const std::vector<bool>& drop, int64_t front, bool may_shif
     if (run.dropped_before > packing.shift)
       packing.moves.push_back({front + run.begin, front + run.begin + packing.shift - run.dropped_before, run.length});
   return packing;
-}
-
-// Applies moves, in order, to every head of a storage [1, heads, capacity, row].
-void apply_moves(at::Tensor& storage, const std::vector<Move>& moves) {
-  if (!storage.is_cpu() || !storage.is_contiguous()) {
-    for (const Move& m : moves) {
-      at::Tensor source = storage.narrow(2, m.from, m.length);
-      const bool overlap = m.from < m.to + m.length && m.to < m.from + m.length;
-      storage.narrow(2, m.to, m.length).copy_(overlap ? source.clone() : source);
-    }
-    return;
-  }
-  const int64_t heads = storage.size(0) * storage.size(1), capacity = storage.size(2);
-  const int64_t row_bytes = storage.size(3) * static_cast<int64_t>(storage.element_size());
-  auto* base = static_cast<uint8_t*>(storage.data_ptr());
-  for (int64_t h = 0; h < heads; ++h) {
-    uint8_t* head = base + h * capacity * row_bytes;
-    for (const Move& m : moves)
-      std::memmove(head + m.to * row_bytes, head + m.from * row_bytes, static_cast<size_t>(m.length * row_bytes));
-  }
 }
 
 // The runs of kept cells a storage whose row 0 holds cell `base` moves when the cells marked in

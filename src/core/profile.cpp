@@ -51,7 +51,6 @@ std::string_view phase_name(Phase phase) {
 }
 
 void set_enabled(bool on) { detail::g_enabled.store(on, std::memory_order_relaxed); }
-bool enabled() { return detail::g_enabled.load(std::memory_order_relaxed); }
 
 void reset() {
   ThreadState& s = state();
@@ -67,7 +66,6 @@ void enter(Phase phase) {
   ThreadState& s = state();
   charge(s, Clock::now());
   s.open.push_back(phase);
-  ++s.totals.calls[static_cast<size_t>(phase)];
 }
 
 void leave() {

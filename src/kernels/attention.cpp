@@ -58,12 +58,14 @@ void attention(const AttentionShape& shape, std::span<const AttentionJob> jobs, 
       auto sees_any = [&](int64_t begin, int64_t stop) {
         return row == nullptr || std::any_of(row + begin, row + stop, [](uint8_t visible) { return visible != 0; });
       };
-      const bool sees_nothing = !sees_any(0, end);  // then one chunk, all -inf, gives it zeros
+      std::vector<int64_t>& begins = scratch.chunk_begins;  // the query's chunks, the same for every KV head
+      begins.clear();
+      for (int64_t begin = 0; begin < end; begin += chunk)
+        if (sees_any(begin, std::min(end, begin + chunk))) begins.push_back(begin);
+      if (begins.empty()) begins.push_back(0);  // one chunk, all -inf, gives it zeros
       for (int64_t g = 0; g < n_kv; ++g) {
         scratch.first_item.push_back(static_cast<int64_t>(items.size()));
-        for (int64_t begin = 0; begin < end; begin += chunk)
-          if (sees_nothing ? begin == 0 : sees_any(begin, std::min(end, begin + chunk)))
-            items.push_back({static_cast<int64_t>(j), t, g, begin, std::min(end, begin + chunk)});
+        for (int64_t begin : begins) items.push_back({static_cast<int64_t>(j), t, g, begin, std::min(end, begin + chunk)});
       }
     }
   }

@@ -191,6 +191,35 @@ TEST_F(EvalCli, BenchProfilesEveryContextAndMethodWithMediansAndMemory) {
   EXPECT_NEAR(by_cell["sentinel/200"]["achieved_ratio"].get<double>(), 0.5, 0.15);
 }
 
+// --profile splits the decode steps into those that fed <CL>/<CR> and the rest, and its phases
+// (exclusive times) never add up to more than the steps' wall time.
+TEST_F(EvalCli, BenchProfileSplitsSentinelStepsFromPlainOnes) {
+  const ProcessResult r = sentinel({"bench", "-m", testing::source_path("tests/data/tiny/hf"), "-d", path("text.txt"),
+                                    "--contexts", "64", "--methods", "full,sentinel", "--ratios", "0.5", "--span", "8",
+                                    "--decode-tokens", "24", "--repeats", "1", "-t", "1", "--profile", "-o",
+                                    path("profile.jsonl")});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  for (const auto& row : records(path("profile.jsonl"))) {
+    const bool compressed = row["method"] == "sentinel";
+    const nlohmann::json& profile = row.at("decode_profile");
+    ASSERT_EQ(profile.contains("sentinel_steps"), compressed) << profile.dump();
+    int64_t steps = 0;
+    for (const auto& [kind, p] : profile.items()) {
+      steps += p["steps"].get<int64_t>();
+      double covered = 0;
+      for (const auto& [phase, ms] : p["phase_ms_per_step"].items())
+        if (phase != "other") {
+          EXPECT_GE(ms.get<double>(), 0.0) << kind << " " << phase;
+          covered += ms.get<double>();
+        }
+      EXPECT_LE(covered, p["wall_ms"]["mean"].get<double>() * 1.001) << kind << " " << p.dump();
+      EXPECT_GT(p["phase_ms_per_step"]["plan"].get<double>(), 0.0) << kind;
+      if (kind == "sentinel_steps") EXPECT_GT(p["phase_ms_per_step"]["cache"].get<double>(), 0.0) << p.dump();
+    }
+    EXPECT_EQ(steps, 24) << profile.dump();
+  }
+}
+
 TEST_F(EvalCli, BenchDecodesBatchesOfSequencesTogether) {
   std::vector<std::string> args = {"bench", "-m", testing::source_path("tests/data/tiny/hf"), "-d", path("text.txt"),
                                    "--contexts", "64", "--batch", "1,3", "--methods", "full,streaming", "--ratios",

@@ -30,14 +30,12 @@ inline constexpr size_t kPhases = static_cast<size_t>(Phase::kCount);
 
 std::string_view phase_name(Phase phase);
 
-// Seconds and scopes entered per phase, summed on this thread since the last reset().
+// Seconds per phase, summed on this thread since the last reset().
 struct Totals {
   std::array<double, kPhases> seconds{};
-  std::array<int64_t, kPhases> calls{};
 };
 
 void set_enabled(bool on);  // for every thread
-bool enabled();
 void reset();         // this thread's totals to zero
 Totals totals();      // this thread's totals so far
 

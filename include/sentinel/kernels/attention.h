@@ -43,6 +43,7 @@ struct AttentionScratch {
   std::vector<Item> items;
   std::vector<int64_t> first_item;  // per (job, query, kv head): its first item; one past the end last
   std::vector<int64_t> prob_offset; // per job: offset of its [T, n_head, S] probabilities
+  std::vector<int64_t> chunk_begins; // the current query's chunks of keys, while items are listed
   std::vector<float> probabilities, partials, merged, block_max;
 };
 
