@@ -240,60 +240,6 @@ inline __m256 mul_sum_i16(__m256i w_lo, __m256i w_hi, const Q16Halves& x) {
   return _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(w_lo, x.lo), _mm256_madd_epi16(w_hi, x.hi)));
 }
 
-// The nibbles of a 4-bit block as int16 0..15: low nibbles are values 0..15, high ones 16..31.
-inline __m256 mul_sum_nibbles_q16(const uint8_t* qs, const Q16Halves& x) {
-  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m128i mask = _mm_set1_epi8(0x0F);
-  return mul_sum_i16(_mm256_cvtepu8_epi16(_mm_and_si128(packed, mask)),
-                     _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), mask)), x);
-}
-
-void dot4_q4_0_q16(const BlockQ4_0* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  float offset[4] = {0, 0, 0, 0};
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    prefetch_next_rows(rows, b, n_blocks);
-    const Q16Halves q = load_q16(x[b].qs);
-    for (int r = 0; r < 4; ++r) {
-      const float dw = f16(rows[r][b].d);
-      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[b].d), mul_sum_nibbles_q16(rows[r][b].qs, q), acc[r]);
-      offset[r] += dw * x[b].s;
-    }
-  }
-  hsum4(acc, out);
-  for (int r = 0; r < 4; ++r) out[r] -= 8.0f * offset[r];
-}
-
-void dot4_q4_1_q16(const BlockQ4_1* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  float minimums[4] = {0, 0, 0, 0};
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    prefetch_next_rows(rows, b, n_blocks);
-    const Q16Halves q = load_q16(x[b].qs);
-    for (int r = 0; r < 4; ++r) {
-      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(f16(rows[r][b].d) * x[b].d), mul_sum_nibbles_q16(rows[r][b].qs, q), acc[r]);
-      minimums[r] += f16(rows[r][b].m) * x[b].s;
-    }
-  }
-  hsum4(acc, out);
-  for (int r = 0; r < 4; ++r) out[r] += minimums[r];
-}
-
-void dot4_q8_0_q16(const BlockQ8_0* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    prefetch_next_rows(rows, b, n_blocks);
-    const Q16Halves q = load_q16(x[b].qs);
-    for (int r = 0; r < 4; ++r) {
-      const int8_t* w = rows[r][b].qs;
-      const __m256i w_lo = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
-      const __m256i w_hi = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16)));
-      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(f16(rows[r][b].d) * x[b].d), mul_sum_i16(w_lo, w_hi, q), acc[r]);
-    }
-  }
-  hsum4(acc, out);
-}
-
 void dot4_q8_0_f32(const BlockQ8_0* const* rows, const float* x, int64_t n_blocks, float* out) {
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t b = 0; b < n_blocks; ++b) {
@@ -353,30 +299,6 @@ void dot4_q5(const Block* const* rows, const BlockQ8A* x, int64_t n_blocks, floa
     for (int r = 0; r < 4; ++r) {
       const Block& w = rows[r][b];
       acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(f16(w.d) * x[b].d), mul_sum_u8_i8(q5_bytes(w.qs, w.qh), q), acc[r]);
-      offset[r] += q5_offset(w, x[b]);
-    }
-  }
-  hsum4(acc, out);
-  for (int r = 0; r < 4; ++r) out[r] += offset[r];
-}
-
-// 32 bytes of small non-negative values against a 16-bit activation block: values 0..15 from the
-// low 128 bits, 16..31 from the high ones, widened to int16.
-inline __m256 mul_sum_bytes_q16(__m256i w, const Q16Halves& x) {
-  return mul_sum_i16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(w)), _mm256_cvtepu8_epi16(_mm256_extracti128_si256(w, 1)),
-                     x);
-}
-
-template <typename Block>
-void dot4_q5_q16(const Block* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  float offset[4] = {0, 0, 0, 0};
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    prefetch_next_rows(rows, b, n_blocks);
-    const Q16Halves q = load_q16(x[b].qs);
-    for (int r = 0; r < 4; ++r) {
-      const Block& w = rows[r][b];
-      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(f16(w.d) * x[b].d), mul_sum_bytes_q16(q5_bytes(w.qs, w.qh), q), acc[r]);
       offset[r] += q5_offset(w, x[b]);
     }
   }
@@ -532,75 +454,162 @@ void dot4_q6_k(const BlockQ6_K* const* rows, const BlockQ8A* x, int64_t n_blocks
   hsum4(acc, out);
 }
 
-// ---- K-quants against 16-bit activations (the decode default) ----
+// ---- Several tokens against the same four rows (16-bit activations, the decode default) ----
+//
+// A pass of a few rows (a sentinel step's token, <CL> and <CR>; a batch of sequences) reads each
+// weight block once for all its tokens: the block is unpacked to int16 once, then multiplied with
+// every token's activations. Each token's products and sums run in the order of the one-token
+// product, so token t's result is bit for bit what the same call with that token alone gives.
+// T (1 .. kMaxDotTokens) is a template parameter so the T x 4 accumulators can live in registers.
 
-void dot4_q4_k_q16(const BlockQ4_K* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  const int64_t n_super = n_blocks / 8;
-  const __m256i low4 = _mm256_set1_epi16(0x0F);
-  for (int64_t s = 0; s < n_super; ++s) {
-    prefetch_next_superblocks(rows, s, n_super);
-    const BlockQ16A* xs = x + 8 * s;
-    alignas(32) float scale[4][8];
-    k4_scales(rows, s, xs, scale, acc);
-    for (int k = 0; k < 4; ++k) {
-      const Q16Halves a0 = load_q16(xs[2 * k].qs), a1 = load_q16(xs[2 * k + 1].qs);
-      for (int r = 0; r < 4; ++r) {
-        // bytes 0..15 and 16..31 of the 32 shared by sub-blocks 2k and 2k + 1, as int16 0..255
-        const uint8_t* q = rows[r][s].qs + 32 * k;
-        const __m256i w_lo = _mm256_cvtepu8_epi16(load128(q)), w_hi = _mm256_cvtepu8_epi16(load128(q + 16));
-        acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[r][2 * k]),
-                                 mul_sum_i16(_mm256_and_si256(w_lo, low4), _mm256_and_si256(w_hi, low4), a0), acc[r]);
-        acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[r][2 * k + 1]),
-                                 mul_sum_i16(_mm256_srli_epi16(w_lo, 4), _mm256_srli_epi16(w_hi, 4), a1), acc[r]);
+// The 32 values of one weight block as int16: values 0..15 in lo, 16..31 in hi.
+struct Weights16 {
+  __m256i lo, hi;
+};
+inline Weights16 widen_bytes(__m256i bytes) {  // 32 bytes 0..255 (unsigned)
+  return {_mm256_cvtepu8_epi16(_mm256_castsi256_si128(bytes)), _mm256_cvtepu8_epi16(_mm256_extracti128_si256(bytes, 1))};
+}
+inline Weights16 nibbles16(const uint8_t* qs) {  // low nibbles are values 0..15, high ones 16..31
+  const __m128i packed = load128(qs), mask = _mm_set1_epi8(0x0F);
+  return {_mm256_cvtepu8_epi16(_mm_and_si128(packed, mask)), _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), mask))};
+}
+inline Weights16 weights16(const BlockQ4_0& w) { return nibbles16(w.qs); }
+inline Weights16 weights16(const BlockQ4_1& w) { return nibbles16(w.qs); }
+inline Weights16 weights16(const BlockQ5_0& w) { return widen_bytes(q5_bytes(w.qs, w.qh)); }
+inline Weights16 weights16(const BlockQ5_1& w) { return widen_bytes(q5_bytes(w.qs, w.qh)); }
+inline Weights16 weights16(const BlockQ8_0& w) {
+  return {_mm256_cvtepi8_epi16(load128(w.qs)), _mm256_cvtepi8_epi16(load128(w.qs + 16))};
+}
+
+// Per block, the float part of the dot outside the integer sum is factor(w) * s_x: Q4_0's -8 d_w
+// (its nibbles hold the value + 8), Q5_0's -16 d_w (value + 16), Q4_1's and Q5_1's m_w, Q8_0's 0.
+// It is accumulated with an explicit fused multiply-add: left to the compiler, `offset += f * s`
+// was contracted in some token counts' loops and not in others, and token results differed.
+inline float offset_factor(const BlockQ4_0& w) { return -8.0f * f16(w.d); }
+inline float offset_factor(const BlockQ4_1& w) { return f16(w.m); }
+inline float offset_factor(const BlockQ5_0& w) { return -16.0f * f16(w.d); }
+inline float offset_factor(const BlockQ5_1& w) { return f16(w.m); }
+inline float offset_factor(const BlockQ8_0&) { return 0.0f; }
+
+// Calls kernel(std::integral_constant<int, T>) with T = n_tokens.
+template <typename Kernel>
+inline void for_token_count(int64_t n_tokens, Kernel&& kernel) {
+  static_assert(kMaxDotTokens == 4);
+  switch (n_tokens) {
+    case 1: return kernel(std::integral_constant<int, 1>{});
+    case 2: return kernel(std::integral_constant<int, 2>{});
+    case 3: return kernel(std::integral_constant<int, 3>{});
+    case 4: return kernel(std::integral_constant<int, 4>{});
+    default: fail("a four-row product takes 1 to ", kMaxDotTokens, " tokens, not ", n_tokens);
+  }
+}
+
+template <int T>
+inline void zero(__m256 (&acc)[T][4]) {
+  for (int t = 0; t < T; ++t)
+    for (int r = 0; r < 4; ++r) acc[t][r] = _mm256_setzero_ps();
+}
+
+template <int T, typename Block>  // Q4_0, Q4_1, Q5_0, Q5_1, Q8_0
+void dot4xT_blocks_q16(const Block* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
+  __m256 acc[T][4];
+  float offset[T][4] = {};
+  zero(acc);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    prefetch_next_rows(rows, b, n_blocks);
+    for (int r = 0; r < 4; ++r) {
+      const Block& w = rows[r][b];
+      const Weights16 v = weights16(w);
+      const float dw = f16(w.d), factor = offset_factor(w);
+      for (int t = 0; t < T; ++t) {
+        const BlockQ16A& a = x[t * n_blocks + b];
+        acc[t][r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a.d), mul_sum_i16(v.lo, v.hi, load_q16(a.qs)), acc[t][r]);
+        offset[t][r] = std::fma(factor, a.s, offset[t][r]);
       }
     }
   }
-  hsum4(acc, out);
+  for (int t = 0; t < T; ++t) {
+    hsum4(acc[t], out + 4 * t);
+    for (int r = 0; r < 4; ++r) out[4 * t + r] += offset[t][r];
+  }
 }
 
-void dot4_q5_k_q16(const BlockQ5_K* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+template <typename Block>
+void dot4_blocks_q16(const Block* const* rows, const BlockQ16A* x, int64_t n_tokens, int64_t n_blocks, float* out) {
+  for_token_count(n_tokens, [&](auto T) { dot4xT_blocks_q16<T.value>(rows, x, n_blocks, out); });
+}
+
+template <int T, typename Block>  // BlockQ4_K or BlockQ5_K
+void dot4xT_k4_q16(const Block* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
+  __m256 acc[T][4];
+  zero(acc);
   const int64_t n_super = n_blocks / 8;
   for (int64_t s = 0; s < n_super; ++s) {
     prefetch_next_superblocks(rows, s, n_super);
-    const BlockQ16A* xs = x + 8 * s;
-    alignas(32) float scale[4][8];
-    k4_scales(rows, s, xs, scale, acc);
+    alignas(32) float scale[T][4][8];
+    for (int t = 0; t < T; ++t) k4_scales(rows, s, x + t * n_blocks + 8 * s, scale[t], acc[t]);
     for (int k = 0; k < 4; ++k) {
-      const Q16Halves a0 = load_q16(xs[2 * k].qs), a1 = load_q16(xs[2 * k + 1].qs);
       for (int r = 0; r < 4; ++r) {
-        __m256i lo, hi;
-        q5_k_bytes(rows[r][s], k, &lo, &hi);
-        acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[r][2 * k]), mul_sum_bytes_q16(lo, a0), acc[r]);
-        acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[r][2 * k + 1]), mul_sum_bytes_q16(hi, a1), acc[r]);
+        // sub-block 2k's values (low nibbles) and 2k + 1's (high nibbles, and in Q5_K the fifth bits)
+        Weights16 even, odd;
+        if constexpr (std::is_same_v<Block, BlockQ4_K>) {
+          // bytes 0..15 and 16..31 of the 32 shared by sub-blocks 2k and 2k + 1, as int16 0..255
+          const uint8_t* q = rows[r][s].qs + 32 * k;
+          const __m256i w_lo = _mm256_cvtepu8_epi16(load128(q)), w_hi = _mm256_cvtepu8_epi16(load128(q + 16));
+          const __m256i low4 = _mm256_set1_epi16(0x0F);
+          even = {_mm256_and_si256(w_lo, low4), _mm256_and_si256(w_hi, low4)};
+          odd = {_mm256_srli_epi16(w_lo, 4), _mm256_srli_epi16(w_hi, 4)};
+        } else {
+          __m256i lo, hi;
+          q5_k_bytes(rows[r][s], k, &lo, &hi);
+          even = widen_bytes(lo);
+          odd = widen_bytes(hi);
+        }
+        for (int t = 0; t < T; ++t) {
+          const BlockQ16A* xs = x + t * n_blocks + 8 * s;
+          acc[t][r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[t][r][2 * k]),
+                                      mul_sum_i16(even.lo, even.hi, load_q16(xs[2 * k].qs)), acc[t][r]);
+          acc[t][r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[t][r][2 * k + 1]),
+                                      mul_sum_i16(odd.lo, odd.hi, load_q16(xs[2 * k + 1].qs)), acc[t][r]);
+        }
       }
     }
   }
-  hsum4(acc, out);
+  for (int t = 0; t < T; ++t) hsum4(acc[t], out + 4 * t);
 }
 
-void dot4_q6_k_q16(const BlockQ6_K* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+template <typename Block>
+void dot4_k4_q16(const Block* const* rows, const BlockQ16A* x, int64_t n_tokens, int64_t n_blocks, float* out) {
+  for_token_count(n_tokens, [&](auto T) { dot4xT_k4_q16<T.value>(rows, x, n_blocks, out); });
+}
+
+template <int T>
+void dot4xT_q6_k_q16(const BlockQ6_K* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) {
+  __m256 acc[T][4];
+  zero(acc);
   const int64_t n_super = n_blocks / 8;
   for (int64_t s = 0; s < n_super; ++s) {
     prefetch_next_superblocks(rows, s, n_super);
-    const BlockQ16A* xs = x + 8 * s;
-    alignas(32) float scale[4][16];
-    q6_k_scales(rows, s, xs, scale);
+    alignas(32) float scale[T][4][16];
+    for (int t = 0; t < T; ++t) q6_k_scales(rows, s, x + t * n_blocks + 8 * s, scale[t]);
     for (int j = 0; j < 8; ++j) {
-      const Q16Halves a = load_q16(xs[j].qs);
       for (int r = 0; r < 4; ++r) {
         // values 0..15 take scale 2j, values 16..31 scale 2j + 1: one product sum each
         const __m256i q = q6_k_bytes(rows[r][s], j / 4, j % 4);
-        const __m256i p_lo = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(q)), a.lo);
-        const __m256i p_hi = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1)), a.hi);
-        acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[r][2 * j]), _mm256_cvtepi32_ps(p_lo), acc[r]);
-        acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[r][2 * j + 1]), _mm256_cvtepi32_ps(p_hi), acc[r]);
+        const __m256i w_lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(q)), w_hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1));
+        for (int t = 0; t < T; ++t) {
+          const Q16Halves a = load_q16(x[t * n_blocks + 8 * s + j].qs);
+          acc[t][r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[t][r][2 * j]), _mm256_cvtepi32_ps(_mm256_madd_epi16(w_lo, a.lo)), acc[t][r]);
+          acc[t][r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[t][r][2 * j + 1]), _mm256_cvtepi32_ps(_mm256_madd_epi16(w_hi, a.hi)), acc[t][r]);
+        }
       }
     }
   }
-  hsum4(acc, out);
+  for (int t = 0; t < T; ++t) hsum4(acc[t], out + 4 * t);
+}
+
+void dot4_q6_k_q16(const BlockQ6_K* const* rows, const BlockQ16A* x, int64_t n_tokens, int64_t n_blocks, float* out) {
+  for_token_count(n_tokens, [&](auto T) { dot4xT_q6_k_q16<T.value>(rows, x, n_blocks, out); });
 }
 
 // 32 values as signed bytes to floats, out[i] = (i < 16 ? scale_lo : scale_hi) * q[i] - min: io/dequant's
@@ -1007,13 +1016,13 @@ const KernelTable& avx2_table() {
                                  .dot4_q5_k = dot4_k4<BlockQ5_K>,
                                  .dot4_q6_k = dot4_q6_k,
                                  .quantize_q16a = quantize_q16a,
-                                 .dot4_q4_0_q16 = dot4_q4_0_q16,
-                                 .dot4_q4_1_q16 = dot4_q4_1_q16,
-                                 .dot4_q8_0_q16 = dot4_q8_0_q16,
-                                 .dot4_q5_0_q16 = dot4_q5_q16<BlockQ5_0>,
-                                 .dot4_q5_1_q16 = dot4_q5_q16<BlockQ5_1>,
-                                 .dot4_q4_k_q16 = dot4_q4_k_q16,
-                                 .dot4_q5_k_q16 = dot4_q5_k_q16,
+                                 .dot4_q4_0_q16 = dot4_blocks_q16<BlockQ4_0>,
+                                 .dot4_q4_1_q16 = dot4_blocks_q16<BlockQ4_1>,
+                                 .dot4_q8_0_q16 = dot4_blocks_q16<BlockQ8_0>,
+                                 .dot4_q5_0_q16 = dot4_blocks_q16<BlockQ5_0>,
+                                 .dot4_q5_1_q16 = dot4_blocks_q16<BlockQ5_1>,
+                                 .dot4_q4_k_q16 = dot4_k4_q16<BlockQ4_K>,
+                                 .dot4_q5_k_q16 = dot4_k4_q16<BlockQ5_K>,
                                  .dot4_q6_k_q16 = dot4_q6_k_q16,
                                  .dot4_q8_0_f32 = dot4_q8_0_f32,
                                  .dot_f32 = dot_f32,

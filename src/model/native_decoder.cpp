@@ -31,45 +31,53 @@ T* sized(std::vector<T>& buffer, int64_t n) {
   return buffer.data();
 }
 
-// Calls a kernel table's four-row product, typed for its block format.
+// Calls a kernel table's four-row product, typed for its block format, for n_tokens tokens whose
+// inputs lie `x_stride` apart: out[4 * t + r]. The one-token kernels are called once per token,
+// the 16-bit ones once for all (they unpack each weight block once for every token).
 template <typename Block, typename Input>
 void call(void (*dot)(const Block* const*, const Input*, int64_t, float*), const void* const* rows, const Input* x,
-          int64_t n_blocks, float* out) {
-  dot(reinterpret_cast<const Block* const*>(rows), x, n_blocks, out);
+          int64_t n_tokens, int64_t x_stride, int64_t n_blocks, float* out) {
+  for (int64_t t = 0; t < n_tokens; ++t) dot(reinterpret_cast<const Block* const*>(rows), x + t * x_stride, n_blocks, out + 4 * t);
+}
+template <typename Block>
+void call(void (*dot)(const Block* const*, const BlockQ16A*, int64_t, int64_t, float*), const void* const* rows,
+          const BlockQ16A* x, int64_t n_tokens, int64_t /*x_stride: n_blocks*/, int64_t n_blocks, float* out) {
+  dot(reinterpret_cast<const Block* const*>(rows), x, n_tokens, n_blocks, out);
 }
 
-// out[i] = row i . one token's activations, for four rows of a block type (Q8_0 only with F32).
+// out[4 * t + i] = row i . token t's activations, for four rows of a block type and n_tokens
+// (<= kMaxDotTokens) tokens (Q8_0 only with F32).
 void dot4(const KernelTable& k, RowType type, Activations activations, const void* const* rows, const BlockQ8A* a8,
-          const BlockQ16A* a16, const float* x, int64_t nb, float* out) {
+          const BlockQ16A* a16, const float* x, int64_t n_tokens, int64_t nb, float* out) {
   switch (activations) {
     case Activations::Q8:
       switch (type) {
-        case RowType::Q4_0: return call(k.dot4_q4_0, rows, a8, nb, out);
-        case RowType::Q4_1: return call(k.dot4_q4_1, rows, a8, nb, out);
-        case RowType::Q5_0: return call(k.dot4_q5_0, rows, a8, nb, out);
-        case RowType::Q5_1: return call(k.dot4_q5_1, rows, a8, nb, out);
-        case RowType::Q8_0: return call(k.dot4_q8_0, rows, a8, nb, out);
-        case RowType::Q4_K: return call(k.dot4_q4_k, rows, a8, nb, out);
-        case RowType::Q5_K: return call(k.dot4_q5_k, rows, a8, nb, out);
-        case RowType::Q6_K: return call(k.dot4_q6_k, rows, a8, nb, out);
+        case RowType::Q4_0: return call(k.dot4_q4_0, rows, a8, n_tokens, nb, nb, out);
+        case RowType::Q4_1: return call(k.dot4_q4_1, rows, a8, n_tokens, nb, nb, out);
+        case RowType::Q5_0: return call(k.dot4_q5_0, rows, a8, n_tokens, nb, nb, out);
+        case RowType::Q5_1: return call(k.dot4_q5_1, rows, a8, n_tokens, nb, nb, out);
+        case RowType::Q8_0: return call(k.dot4_q8_0, rows, a8, n_tokens, nb, nb, out);
+        case RowType::Q4_K: return call(k.dot4_q4_k, rows, a8, n_tokens, nb, nb, out);
+        case RowType::Q5_K: return call(k.dot4_q5_k, rows, a8, n_tokens, nb, nb, out);
+        case RowType::Q6_K: return call(k.dot4_q6_k, rows, a8, n_tokens, nb, nb, out);
         default: break;
       }
       break;
     case Activations::Q16:
       switch (type) {
-        case RowType::Q4_0: return call(k.dot4_q4_0_q16, rows, a16, nb, out);
-        case RowType::Q4_1: return call(k.dot4_q4_1_q16, rows, a16, nb, out);
-        case RowType::Q5_0: return call(k.dot4_q5_0_q16, rows, a16, nb, out);
-        case RowType::Q5_1: return call(k.dot4_q5_1_q16, rows, a16, nb, out);
-        case RowType::Q8_0: return call(k.dot4_q8_0_q16, rows, a16, nb, out);
-        case RowType::Q4_K: return call(k.dot4_q4_k_q16, rows, a16, nb, out);
-        case RowType::Q5_K: return call(k.dot4_q5_k_q16, rows, a16, nb, out);
-        case RowType::Q6_K: return call(k.dot4_q6_k_q16, rows, a16, nb, out);
+        case RowType::Q4_0: return call(k.dot4_q4_0_q16, rows, a16, n_tokens, nb, nb, out);
+        case RowType::Q4_1: return call(k.dot4_q4_1_q16, rows, a16, n_tokens, nb, nb, out);
+        case RowType::Q5_0: return call(k.dot4_q5_0_q16, rows, a16, n_tokens, nb, nb, out);
+        case RowType::Q5_1: return call(k.dot4_q5_1_q16, rows, a16, n_tokens, nb, nb, out);
+        case RowType::Q8_0: return call(k.dot4_q8_0_q16, rows, a16, n_tokens, nb, nb, out);
+        case RowType::Q4_K: return call(k.dot4_q4_k_q16, rows, a16, n_tokens, nb, nb, out);
+        case RowType::Q5_K: return call(k.dot4_q5_k_q16, rows, a16, n_tokens, nb, nb, out);
+        case RowType::Q6_K: return call(k.dot4_q6_k_q16, rows, a16, n_tokens, nb, nb, out);
         default: break;
       }
       break;
     case Activations::F32:
-      if (type == RowType::Q8_0) return call(k.dot4_q8_0_f32, rows, x, nb, out);
+      if (type == RowType::Q8_0) return call(k.dot4_q8_0_f32, rows, x, n_tokens, nb * kernels::kBlock, nb, out);
       break;
   }
   fail("no four-row product for ", kernels::row_type_name(type), " weights");
@@ -110,10 +118,12 @@ void dot_rows(const KernelTable& k, const QuantizedMatrix& m, const float* x, co
     const int64_t count = std::min<int64_t>(4, r1 - r0);
     const void* rows[4];
     for (int64_t i = 0; i < 4; ++i) rows[i] = m.row(r0 + std::min(i, count - 1));
-    for (int64_t t = 0; t < n; ++t) {
-      float v[4];
-      dot4(k, m.type, activations, rows, q8 + t * nb, q16 + t * nb, x + t * cols, nb, v);
-      for (int64_t i = 0; i < count; ++i) out[t * stride + r0 + i] = v[i];
+    for (int64_t t0 = 0; t0 < n; t0 += kernels::kMaxDotTokens) {
+      const int64_t tokens = std::min(kernels::kMaxDotTokens, n - t0);
+      float v[4 * kernels::kMaxDotTokens];
+      dot4(k, m.type, activations, rows, q8 + t0 * nb, q16 + t0 * nb, x + t0 * cols, tokens, nb, v);
+      for (int64_t t = 0; t < tokens; ++t)
+        for (int64_t i = 0; i < count; ++i) out[(t0 + t) * stride + r0 + i] = v[4 * t + i];
     }
   }
 }

@@ -23,6 +23,9 @@ int64_t row_type_block(RowType type);        // values per block: 1 (float types
 int64_t row_bytes(RowType type, int64_t n);  // bytes of n values (n a multiple of row_type_block)
 bool is_block_type(RowType type);            // every quantized type: dotted with BlockQ8A/BlockQ16A activations
 
+// Tokens one call of a dot4_*_q16 kernel takes: its T x 4 accumulators fill AVX2's 16 registers.
+inline constexpr int64_t kMaxDotTokens = 4;
+
 struct KernelTable {
   Isa isa;
   // x [n] -> y [n / 32] blocks; n % 32 == 0.
@@ -44,16 +47,19 @@ struct KernelTable {
   void (*dot4_q4_k)(const BlockQ4_K* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
   void (*dot4_q5_k)(const BlockQ5_K* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
   void (*dot4_q6_k)(const BlockQ6_K* const* rows, const BlockQ8A* x, int64_t n_blocks, float* out);
-  // The same against 16-bit activations (x [n] -> y [n / 32], n % 32 == 0).
+  // The same against 16-bit activations (x [n] -> y [n / 32], n % 32 == 0), for 1 to
+  // kMaxDotTokens tokens at once: x [n_tokens][n_blocks] -> out [n_tokens][4]. A pass of a few
+  // rows (a sentinel step, a batch) unpacks each weight block once for all its tokens, and each
+  // token's result is bit for bit what a call with that token alone gives.
   void (*quantize_q16a)(const float* x, BlockQ16A* y, int64_t n);
-  void (*dot4_q4_0_q16)(const BlockQ4_0* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out);
-  void (*dot4_q4_1_q16)(const BlockQ4_1* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out);
-  void (*dot4_q8_0_q16)(const BlockQ8_0* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out);
-  void (*dot4_q5_0_q16)(const BlockQ5_0* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out);
-  void (*dot4_q5_1_q16)(const BlockQ5_1* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out);
-  void (*dot4_q4_k_q16)(const BlockQ4_K* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out);
-  void (*dot4_q5_k_q16)(const BlockQ5_K* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out);
-  void (*dot4_q6_k_q16)(const BlockQ6_K* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out);
+  void (*dot4_q4_0_q16)(const BlockQ4_0* const* rows, const BlockQ16A* x, int64_t n_tokens, int64_t n_blocks, float* out);
+  void (*dot4_q4_1_q16)(const BlockQ4_1* const* rows, const BlockQ16A* x, int64_t n_tokens, int64_t n_blocks, float* out);
+  void (*dot4_q8_0_q16)(const BlockQ8_0* const* rows, const BlockQ16A* x, int64_t n_tokens, int64_t n_blocks, float* out);
+  void (*dot4_q5_0_q16)(const BlockQ5_0* const* rows, const BlockQ16A* x, int64_t n_tokens, int64_t n_blocks, float* out);
+  void (*dot4_q5_1_q16)(const BlockQ5_1* const* rows, const BlockQ16A* x, int64_t n_tokens, int64_t n_blocks, float* out);
+  void (*dot4_q4_k_q16)(const BlockQ4_K* const* rows, const BlockQ16A* x, int64_t n_tokens, int64_t n_blocks, float* out);
+  void (*dot4_q5_k_q16)(const BlockQ5_K* const* rows, const BlockQ16A* x, int64_t n_tokens, int64_t n_blocks, float* out);
+  void (*dot4_q6_k_q16)(const BlockQ6_K* const* rows, const BlockQ16A* x, int64_t n_tokens, int64_t n_blocks, float* out);
   // Four Q8_0 rows against float activations (no 8-bit rounding of x): the tied LM head, where
   // the top token is decided and 8-bit activations cost ~1% top-token agreement.
   void (*dot4_q8_0_f32)(const BlockQ8_0* const* rows, const float* x, int64_t n_blocks, float* out);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "dot_tokens_support.h"
 #include "sentinel/kernels/kernels.h"
 
 namespace sentinel::kernels {
@@ -167,10 +168,10 @@ TEST_P(KernelTwins, Q16ActivationQuantizationIsBitIdentical) {
 
 // Four rows against 16-bit activations: scalar against the definition (dequantized rows times
 // dequantized activations, in double), the vectorised table against scalar, and both close to the float
-// activations themselves, far closer than 8 bits come.
+// activations themselves, far closer than 8 bits come; with several tokens, each token's sums are
+// those of the token alone.
 template <typename Block>
-void check_dot4_q16(RowType type, void (*scalar_dot4)(const Block* const*, const BlockQ16A*, int64_t, float*),
-                    void (*fast_dot4)(const Block* const*, const BlockQ16A*, int64_t, float*), const KernelTable& scalar) {
+void check_dot4_q16(RowType type, Dot4Q16<Block> scalar_dot4, Dot4Q16<Block> fast_dot4, const KernelTable& scalar) {
   for (int64_t nb : {1, 2, 5, 18, 48}) {
     const auto w = random_blocks<Block>(nb * 7, static_cast<uint32_t>(nb + 90));
     const std::vector<float> x = random_floats(nb * 32, static_cast<uint32_t>(nb + 91), 2.0f);
@@ -180,8 +181,8 @@ void check_dot4_q16(RowType type, void (*scalar_dot4)(const Block* const*, const
     scalar.quantize_q8a(x.data(), q8.data(), nb * 32);
     const Block* rows[4] = {w.data() + 5 * nb, w.data() + 2 * nb, w.data() + 6 * nb, w.data() + 5 * nb};
     float s[4], f[4];
-    scalar_dot4(rows, q16.data(), nb, s);
-    fast_dot4(rows, q16.data(), nb, f);
+    scalar_dot4(rows, q16.data(), 1, nb, s);
+    fast_dot4(rows, q16.data(), 1, nb, f);
     for (int r = 0; r < 4; ++r) {
       std::vector<float> wf(nb * 32);
       scalar.row_to_f32(type, rows[r], wf.data(), nb * 32);
@@ -199,6 +200,13 @@ void check_dot4_q16(RowType type, void (*scalar_dot4)(const Block* const*, const
       if (nb >= 18) EXPECT_LT(std::fabs(exact - of_float_x), std::fabs(of_8_bit_x - of_float_x)) << where;
     }
     EXPECT_EQ(s[0], s[3]) << "the same row twice gives the same sum";
+
+    std::vector<BlockQ16A> tokens(kMaxDotTokens * nb);
+    const std::vector<float> xs = random_floats(kMaxDotTokens * nb * 32, static_cast<uint32_t>(nb + 92), 2.0f);
+    scalar.quantize_q16a(xs.data(), tokens.data(), kMaxDotTokens * nb * 32);
+    const std::string where = row_type_name(type) + ", blocks " + std::to_string(nb);
+    expect_each_token_as_alone(scalar_dot4, rows, tokens.data(), nb, "scalar " + where);
+    expect_each_token_as_alone(fast_dot4, rows, tokens.data(), nb, "vectorised " + where);
   }
 }
 

@@ -2,17 +2,20 @@
 // kernel table this CPU runs, over odd sizes and rows that start off any SIMD boundary: rows
 // widened to float equal io/dequant's dequantize bit for bit; the scalar four-row dots equal the
 // definition (io/dequant's weights times activations d * q, summed in double); every vectorised
-// table's dots equal the scalar twin. The definition never goes through the kernels' own unpacking.
+// table's dots equal the scalar twin, and with several tokens at once each token's as it alone. The
+// definition never goes through the kernels' own unpacking.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "dot_tokens_support.h"
 #include "sentinel/io/dequant.h"
 #include "sentinel/kernels/kernels.h"
 
@@ -185,7 +188,13 @@ void quantize(const KernelTable& t, const float* x, Activations* a, int64_t n) {
 }
 
 template <typename Block, typename Activations>
-using Dot4 = void (*)(const Block* const*, const Activations*, int64_t, float*);
+using Dot4 = std::function<void(const Block* const*, const Activations*, int64_t, float*)>;
+
+// A 16-bit product with one token, as a one-token Dot4.
+template <typename Block>
+Dot4<Block, BlockQ16A> one_token(Dot4Q16<Block> dot) {
+  return [dot](const Block* const* rows, const BlockQ16A* x, int64_t n_blocks, float* out) { dot(rows, x, 1, n_blocks, out); };
+}
 
 // Four rows (taken from a blob of seven at scattered offsets, the first and last the same row)
 // against one activation row: the scalar twin against the definition, the table under test against
@@ -231,7 +240,7 @@ void check_dot4(Dot4<Block, Activations> scalar_dot4, Dot4<Block, Activations> t
 template <typename Block>
 void check_both_activation_formats(const KernelTable& scalar, const KernelTable& table) {
   using T = TypeUnderTest<Block>;
-  check_dot4<Block, BlockQ16A>(T::q16(scalar), T::q16(table), scalar, table.isa);
+  check_dot4<Block, BlockQ16A>(one_token(T::q16(scalar)), one_token(T::q16(table)), scalar, table.isa);
   check_dot4<Block, BlockQ8A>(T::q8(scalar), T::q8(table), scalar, table.isa);
 }
 
@@ -241,6 +250,32 @@ TEST_P(KQuantKernels, FourRowDotsMatchTheScalarTwinAndTheDefinition) {
   check_both_activation_formats<BlockQ4_K>(scalar, table());
   check_both_activation_formats<BlockQ5_K>(scalar, table());
   check_both_activation_formats<BlockQ6_K>(scalar, table());
+}
+
+// Several tokens against the same rows: each token's sums are those of the token alone, bit for bit.
+template <typename Block>
+void check_tokens_together(const KernelTable& table) {
+  using T = TypeUnderTest<Block>;
+  for (int64_t n_blocks : T::sizes) {
+    const int64_t n = n_blocks * values_per_block<Block>(), n_act = n / kBlock;
+    const OffsetBlocks<Block> blob(random_blocks<Block>(7 * n_blocks, static_cast<uint32_t>(n_blocks + 300), true));
+    const Block* rows[4] = {blob.data() + 5 * n_blocks, blob.data() + 2 * n_blocks, blob.data() + 6 * n_blocks,
+                            blob.data()};
+    const std::vector<float> x = random_floats(kMaxDotTokens * n, static_cast<uint32_t>(n_blocks + 400), 2.0f);
+    std::vector<BlockQ16A> act(kMaxDotTokens * n_act);
+    table.quantize_q16a(x.data(), act.data(), kMaxDotTokens * n);
+    expect_each_token_as_alone<Block>(T::q16(table), rows, act.data(), n_act,
+                                      row_type_name(T::row) + " " + isa_name(table.isa) + ", blocks " +
+                                          std::to_string(n_blocks));
+  }
+}
+
+TEST_P(KQuantKernels, TokensTogetherSumAsEachAlone) {
+  check_tokens_together<BlockQ5_0>(table());
+  check_tokens_together<BlockQ5_1>(table());
+  check_tokens_together<BlockQ4_K>(table());
+  check_tokens_together<BlockQ5_K>(table());
+  check_tokens_together<BlockQ6_K>(table());
 }
 
 // A K-quant row's sub-blocks are told apart: moving one value changes exactly the sum it belongs
@@ -260,11 +295,11 @@ TEST_P(KQuantKernels, EverySubBlockCountsWithItsOwnScale) {
       const decltype(block) rows[4] = {block, block, block, block};
       float out[4];
       if constexpr (std::is_same_v<decltype(block), const BlockQ4_K*>)
-        t.dot4_q4_k_q16(rows, act.data(), 8, out);
+        t.dot4_q4_k_q16(rows, act.data(), 1, 8, out);
       else if constexpr (std::is_same_v<decltype(block), const BlockQ5_K*>)
-        t.dot4_q5_k_q16(rows, act.data(), 8, out);
+        t.dot4_q5_k_q16(rows, act.data(), 1, 8, out);
       else
-        t.dot4_q6_k_q16(rows, act.data(), 8, out);
+        t.dot4_q6_k_q16(rows, act.data(), 1, 8, out);
       float largest = 0.0f;
       for (float v : w) largest = std::max(largest, std::fabs(v));
       EXPECT_NEAR(out[0], w[32 * j + 17], 1e-5f * largest)
