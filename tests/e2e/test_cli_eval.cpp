@@ -223,12 +223,14 @@ TEST_F(EvalCli, BenchProfileSplitsSentinelStepsFromPlainOnes) {
 TEST_F(EvalCli, BenchDecodesBatchesOfSequencesTogether) {
   std::vector<std::string> args = {"bench", "-m", testing::source_path("tests/data/tiny/hf"), "-d", path("text.txt"),
                                    "--contexts", "64", "--batch", "1,3", "--methods", "full,streaming", "--ratios",
-                                   "0.5", "--decode-tokens", "4", "--repeats", "1", "-t", "1", "-o",
-                                   path("batch.jsonl")};
+                                   "0.5", "--decode-tokens", "4", "--repeats", "1", "--warmups", "0", "-t", "1",
+                                   "-o", path("batch.jsonl")};
   ProcessResult r = sentinel(args);
   ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_NE(r.err.find("0 warm-up + 1 runs each"), std::string::npos) << r.err;
   const auto rows = records(path("batch.jsonl"));
   ASSERT_EQ(rows.size(), 4u);  // 2 batch sizes x (full, streaming)
+  for (const auto& row : rows) EXPECT_EQ(row["config"]["warmups"], 0) << "a cell's config names its warm-ups";
   std::map<std::string, nlohmann::json> by_cell;
   for (const auto& row : rows)
     by_cell[row["method"].get<std::string>() + "/" + std::to_string(row["batch"].get<int64_t>())] = row;

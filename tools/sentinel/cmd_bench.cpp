@@ -2,9 +2,9 @@
 // batch size x method x ratio: prefill B prompts of exactly that many tokens under the policy
 // (each sequence its own cache and policy, advanced together), then decode greedily, one token of
 // every sequence per forward pass; prefill and decode tokens/s over the batch, per-step decode
-// latency percentiles, the KV bytes held and the process's peak resident memory. The first run of
-// each cell is a warm-up and is not reported; medians and min-max spreads over --repeats runs
-// are. One JSON line per cell.
+// latency percentiles, the KV bytes held and the process's peak resident memory. The first
+// --warmups runs of each cell (default 1) are not reported; medians and min-max spreads over
+// --repeats runs are. One JSON line per cell.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -35,6 +35,7 @@ struct BenchArgs {
   GridArgs grid;
   int64_t decode_tokens = 32;
   int64_t repeats = 3;
+  int64_t warmups = 1;
   int64_t chunk = 512;
   std::string out;
   bool resume = false;
@@ -216,6 +217,7 @@ int run_bench(BenchArgs& a) {
   check(!a.batches.empty(), "--batch is empty");
   for (int64_t b : a.batches) check(b >= 1 && b <= 256, "--batch: ", b, " sequences is outside 1..256");
   check(a.decode_tokens >= 1 && a.repeats >= 1, "--decode-tokens and --repeats must be >= 1");
+  check(a.warmups >= 0, "--warmups must be >= 0");
   a.grid.no_bundled_adapter = true;  // a merged adapter runs at the base model's speed: untrained rows suffice
   const std::vector<GridCell> method_cells = plan_grid(a.grid, {"bench"}, a.model.model.empty());
   for (const GridCell& c : method_cells) grid_policy(a.grid, c);
@@ -228,6 +230,7 @@ int run_bench(BenchArgs& a) {
   // Only when on, so that files written without it keep their keys (a profiled cell is another cell:
   // --resume does not skip it for an unprofiled one on file).
   if (a.profile) config["profile"] = true;
+  if (a.warmups != 1) config["warmups"] = a.warmups;
   profile::set_enabled(a.profile);
   const std::string config_id = sha256_bytes(config.dump()).substr(0, 8);
   ResultsFile results(a.out, a.resume);
@@ -241,9 +244,9 @@ int run_bench(BenchArgs& a) {
   for (int64_t n : a.contexts)
     for (int64_t batch : a.batches)
       for (const GridCell& c : method_cells) finished += results.done(key(n, batch, c)) ? 1 : 0;
-  std::fprintf(stderr, "bench: %lld cells (%lld on file), %lld decode tokens, 1 warm-up + %lld runs each, writing %s\n",
-               static_cast<long long>(total), static_cast<long long>(finished),
-               static_cast<long long>(a.decode_tokens), static_cast<long long>(a.repeats), a.out.c_str());
+  std::fprintf(stderr, "bench: %lld cells (%lld on file), %lld decode tokens, %lld warm-up + %lld runs each, writing %s\n",
+               static_cast<long long>(total), static_cast<long long>(finished), static_cast<long long>(a.decode_tokens),
+               static_cast<long long>(a.warmups), static_cast<long long>(a.repeats), a.out.c_str());
   ProgressBar bar("bench", total, "cells", finished);
   nlohmann::json environment;
   for_each_adapter_group(method_cells, [&](const std::string& adapter, const std::vector<GridCell>& group) {
@@ -262,9 +265,9 @@ int run_bench(BenchArgs& a) {
           bar.update(finished, describe_cell(c) + " ctx " + std::to_string(n) + " x" + std::to_string(batch));
           const PolicyOptions policy = cell_policy(a.grid, c, loaded);
           std::vector<Run> runs;
-          for (int64_t r = 0; r <= a.repeats; ++r) {
+          for (int64_t r = 0; r < a.warmups + a.repeats; ++r) {
             Run run = run_once(loaded, policy, prompts, a);
-            if (r > 0) runs.push_back(std::move(run));  // run 0 warms caches and the allocator up
+            if (r >= a.warmups) runs.push_back(std::move(run));  // warm-ups fill caches and the allocator
           }
           nlohmann::json record = bench_record(c, n, batch, runs, a);
           record.update({{"config", config}, {"model_name", loaded.name}, {"environment", environment}});
@@ -299,7 +302,11 @@ Runner register_bench(CLI::App& app) {
       ->delimiter(',')
       ->capture_default_str();
   cmd->add_option("--decode-tokens", a->decode_tokens, "Tokens decoded after the prompt")->capture_default_str();
-  cmd->add_option("--repeats", a->repeats, "Measured runs per cell, after one warm-up run")->capture_default_str();
+  cmd->add_option("--repeats", a->repeats, "Measured runs per cell, after the warm-up runs")->capture_default_str();
+  cmd->add_option("--warmups", a->warmups,
+                  "Unreported runs per cell before the measured ones (0 where one cell's prefill alone takes minutes, "
+                  "as in large batches at long contexts)")
+      ->capture_default_str();
   cmd->add_option("--chunk", a->chunk, "Prompt tokens per forward pass")->check(count_at_least(1))->capture_default_str();
   cmd->add_flag("--profile", a->profile,
                 "Also record where decode time goes: per kind of step (those that feed <CL>/<CR>, the rest), the "
