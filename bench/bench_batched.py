@@ -123,13 +123,14 @@ def series(record: dict) -> dict[str, dict[tuple[int, int], float]]:
     """decode tok/s by engine and method, keyed by (depth, batch)."""
     out: dict[str, dict[tuple[int, int], float]] = {}
     for r in record["rows"]:
-        out.setdefault(f"{r['engine']} {r['method']}", {})[(r["depth"], r["batch"])] = r["decode_tokens_per_s"]
+        name = "llama.cpp" if r["engine"] == "llama.cpp" else f"Sentinel, {r['method']}"
+        out.setdefault(name, {})[(r["depth"], r["batch"])] = r["decode_tokens_per_s"]
     return out
 
 
 def markdown(record: dict) -> str:
     s = series(record)
-    llama = s.pop("llama.cpp full", {})
+    llama = s.pop("llama.cpp", {})
     names = sorted(s)
     lines = ["| depth | batch | llama.cpp | " + " | ".join(names) + " |", "| ---: | ---: | ---: |" + " ---: |" * len(names)]
     for depth, batch in sorted(llama):
@@ -150,6 +151,7 @@ def plot(record: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401
     s = series(record)
     depths = sorted({d for points in s.values() for d, _ in points})
     fig, axes = plt.subplots(1, len(depths), figsize=(5.5 * len(depths), 4.2), squeeze=False)
@@ -159,6 +161,8 @@ def plot(record: dict, path: Path) -> None:
             ax.plot(xs, [points[(depth, b)] for b in xs], marker="o", label=name,
                     linestyle="--" if name.startswith("llama") else "-")
         ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted({b for points in s.values() for d, b in points if d == depth}))
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.set_xlabel("batch (sequences decoded together)")
         ax.set_ylabel("aggregate decode tokens/s")
         ax.set_title(f"depth {depth:,} per sequence")

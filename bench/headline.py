@@ -31,7 +31,8 @@ RESULTS = ROOT / "docs" / "results"
 RECORDS = {"sentinel": RESULTS / "lm_stream_heavy.jsonl", "baselines": RESULTS / "lm_stream_baselines.jsonl",
            "h2o_both": RESULTS / "lm_stream_h2o_both.jsonl", "tova": RESULTS / "lm_stream_tova.jsonl",
            "sepllm": RESULTS / "lm_stream_sepllm.jsonl"}
-SPEED = RESULTS / "vs_llama_cpp.json"  # bench/bench_vs_llama_cpp.py
+# bench/bench_vs_llama_cpp.py runs, one per kind of kernel table: AVX-512 (Intel Xeon) and AVX2 (AMD Zen 3).
+SPEEDS = [RESULTS / "vs_llama_cpp_layouts.json", RESULTS / "vs_llama_cpp_avx2.json"]
 README = ROOT / "README.md"
 PLOT = RESULTS / "headline.png"
 BLOCKS = {"headline": ("<!-- headline: written by bench/headline.py -->", "<!-- /headline -->"),
@@ -141,7 +142,7 @@ def main() -> int:
     a = ap.parse_args()
     methods, full, environments = load()
     texts = {"headline": table(methods, full, environments),
-             "speed": speed(json.loads(SPEED.read_text(encoding="utf-8")))}
+             "speed": "\n\n".join(speed(json.loads(p.read_text(encoding="utf-8"))) for p in SPEEDS)}
     readme = original = README.read_text(encoding="utf-8")
     for name, (begin, end) in BLOCKS.items():
         if begin not in readme or end not in readme:
