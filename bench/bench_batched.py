@@ -25,7 +25,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_TEXT, MODEL_FILE, ROOT, default_model_dir, load1, machine_info  # noqa: E402
+from common import (DEFAULT_TEXT, MODEL_FILE, ROOT, default_model_dir, llama_cpp_bin, load1,  # noqa: E402
+                    machine_info, require_matplotlib)
 
 
 def check(cmd: list[str]) -> str:
@@ -79,18 +80,13 @@ def main() -> None:
                    help="1: llama.cpp's default weight repacking; 0 passes --no-repack (its repacked kernels "
                         "crashed on a Xeon with AMX)")
     a = p.parse_args()
-    try:  # the plot at the end needs it: say so now, not after the run
-        import matplotlib  # noqa: F401
-    except ImportError:
-        sys.exit("bench: matplotlib is missing; scripts/setup.sh installs it into ~/.cache/sentinel/venv "
-                 "(run this script with ~/.cache/sentinel/venv/bin/python), or pip install -r bench/requirements.txt")
+    require_matplotlib()  # the plot at the end needs it: say so now, not after the run
     if not a.sentinel.exists():
         sys.exit(f"bench: {a.sentinel} does not exist; build it with scripts/setup.sh (or pass --sentinel)")
     depths = [int(x) for x in a.depths.split(",") if x]
     batches = [int(x) for x in a.batches.split(",") if x]
 
-    bin_dir = Path(check([str(ROOT / "bench" / "peers" / "build_llama_cpp.sh"), "llama-batched-bench"])
-                   .strip().splitlines()[-1])
+    bin_dir = llama_cpp_bin("llama-batched-bench")
     record = {"machine": machine_info(a.threads), "model": a.model.name, "threads": a.threads,
               "decode_tokens": a.decode_tokens, "load_at_start": load1(),
               "llama_cpp": "llama-cpp-python==0.3.36 sdist, llama-batched-bench -fa off -b 2048 -ub 512, KV f16"

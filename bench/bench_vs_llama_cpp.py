@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_TEXT, MODEL_FILE, ROOT, default_model_dir, load1, machine_info, spread  # noqa: E402
+from common import (DEFAULT_TEXT, MODEL_FILE, ROOT, default_model_dir, llama_cpp_bin, load1,  # noqa: E402
+                    machine_info, require_matplotlib, spread)
 
 
 
@@ -88,17 +89,12 @@ def main() -> None:
                    help="llama-bench --repack (its default 1; 0 where its repacked kernels crash, as seen at depth "
                         ">= 512 on a Xeon with AMX)")
     a = p.parse_args()
-    try:  # the plot at the end needs it: say so now, not after the run
-        import matplotlib  # noqa: F401
-    except ImportError:
-        sys.exit("bench: matplotlib is missing; scripts/setup.sh installs it into ~/.cache/sentinel/venv "
-                 "(run this script with ~/.cache/sentinel/venv/bin/python), or pip install -r bench/requirements.txt")
+    require_matplotlib()  # the plot at the end needs it: say so now, not after the run
     layouts = [x for x in a.layouts.split(",") if x]
     depths = [int(d) for d in a.depths.split(",")]
     ratios = [float(r) for r in a.ratios.split(",") if r]
 
-    bin_dir = Path(subprocess.run([str(ROOT / "bench" / "peers" / "build_llama_cpp.sh"), "llama-bench"], capture_output=True,
-                                  text=True, check=True).stdout.strip().splitlines()[-1])
+    bin_dir = llama_cpp_bin("llama-bench")
     info = json.loads(subprocess.run([str(a.sentinel), "info", "-m", str(a.model), "--json"], capture_output=True,
                                      text=True, check=True).stdout)
     weight_bytes = info["resident_weight_bytes"]

@@ -113,5 +113,21 @@ def make_prompt(sentinel: str, model: str, source: str, n_tokens: int, cache_dir
     sys.exit(f"bench: found no prefix of exactly {n_tokens} tokens near {lo} characters")
 
 
+def require_matplotlib() -> None:
+    """Stops a benchmark before it starts when the plot at its end could not be drawn."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        sys.exit("bench: matplotlib is missing; scripts/setup.sh installs it into ~/.cache/sentinel/venv "
+                 "(run this script with ~/.cache/sentinel/venv/bin/python), or pip install -r bench/requirements.txt")
+
+
+def llama_cpp_bin(*targets: str) -> Path:
+    """The folder of llama.cpp's tools, building `targets` first where missing (bench/peers/build_llama_cpp.sh)."""
+    out = subprocess.run([str(ROOT / "bench" / "peers" / "build_llama_cpp.sh"), *targets], capture_output=True,
+                         text=True, check=True).stdout
+    return Path(out.strip().splitlines()[-1])
+
+
 def spread(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}

@@ -517,14 +517,16 @@ void dot4xT_blocks_q16(const Block* const* rows, const BlockQ16A* x, int64_t n_b
   zero(acc);
   for (int64_t b = 0; b < n_blocks; ++b) {
     prefetch_next_rows(rows, b, n_blocks);
+    Q16Halves a[T];  // each token's block b, loaded once for the four rows
+    for (int t = 0; t < T; ++t) a[t] = load_q16(x[t * n_blocks + b].qs);
     for (int r = 0; r < 4; ++r) {
       const Block& w = rows[r][b];
       const Weights16 v = weights16(w);
       const float dw = f16(w.d), factor = offset_factor(w);
       for (int t = 0; t < T; ++t) {
-        const BlockQ16A& a = x[t * n_blocks + b];
-        acc[t][r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a.d), mul_sum_i16(v.lo, v.hi, load_q16(a.qs)), acc[t][r]);
-        offset[t][r] = std::fma(factor, a.s, offset[t][r]);
+        const BlockQ16A& xb = x[t * n_blocks + b];
+        acc[t][r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb.d), mul_sum_i16(v.lo, v.hi, a[t]), acc[t][r]);
+        offset[t][r] = std::fma(factor, xb.s, offset[t][r]);
       }
     }
   }
@@ -549,6 +551,11 @@ void dot4xT_k4_q16(const Block* const* rows, const BlockQ16A* x, int64_t n_block
     alignas(32) float scale[T][4][8];
     for (int t = 0; t < T; ++t) k4_scales(rows, s, x + t * n_blocks + 8 * s, scale[t], acc[t]);
     for (int k = 0; k < 4; ++k) {
+      Q16Halves a0[T], a1[T];  // each token's activation blocks 2k and 2k + 1, loaded once for the four rows
+      for (int t = 0; t < T; ++t) {
+        a0[t] = load_q16(x[t * n_blocks + 8 * s + 2 * k].qs);
+        a1[t] = load_q16(x[t * n_blocks + 8 * s + 2 * k + 1].qs);
+      }
       for (int r = 0; r < 4; ++r) {
         // sub-block 2k's values (low nibbles) and 2k + 1's (high nibbles, and in Q5_K the fifth bits)
         Weights16 even, odd;
@@ -566,11 +573,10 @@ void dot4xT_k4_q16(const Block* const* rows, const BlockQ16A* x, int64_t n_block
           odd = widen_bytes(hi);
         }
         for (int t = 0; t < T; ++t) {
-          const BlockQ16A* xs = x + t * n_blocks + 8 * s;
-          acc[t][r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[t][r][2 * k]),
-                                      mul_sum_i16(even.lo, even.hi, load_q16(xs[2 * k].qs)), acc[t][r]);
-          acc[t][r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[t][r][2 * k + 1]),
-                                      mul_sum_i16(odd.lo, odd.hi, load_q16(xs[2 * k + 1].qs)), acc[t][r]);
+          acc[t][r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[t][r][2 * k]), mul_sum_i16(even.lo, even.hi, a0[t]),
+                                      acc[t][r]);
+          acc[t][r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[t][r][2 * k + 1]), mul_sum_i16(odd.lo, odd.hi, a1[t]),
+                                      acc[t][r]);
         }
       }
     }
@@ -593,14 +599,17 @@ void dot4xT_q6_k_q16(const BlockQ6_K* const* rows, const BlockQ16A* x, int64_t n
     alignas(32) float scale[T][4][16];
     for (int t = 0; t < T; ++t) q6_k_scales(rows, s, x + t * n_blocks + 8 * s, scale[t]);
     for (int j = 0; j < 8; ++j) {
+      Q16Halves a[T];  // each token's activation block j, loaded once for the four rows
+      for (int t = 0; t < T; ++t) a[t] = load_q16(x[t * n_blocks + 8 * s + j].qs);
       for (int r = 0; r < 4; ++r) {
         // values 0..15 take scale 2j, values 16..31 scale 2j + 1: one product sum each
         const __m256i q = q6_k_bytes(rows[r][s], j / 4, j % 4);
         const __m256i w_lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(q)), w_hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1));
         for (int t = 0; t < T; ++t) {
-          const Q16Halves a = load_q16(x[t * n_blocks + 8 * s + j].qs);
-          acc[t][r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[t][r][2 * j]), _mm256_cvtepi32_ps(_mm256_madd_epi16(w_lo, a.lo)), acc[t][r]);
-          acc[t][r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[t][r][2 * j + 1]), _mm256_cvtepi32_ps(_mm256_madd_epi16(w_hi, a.hi)), acc[t][r]);
+          acc[t][r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[t][r][2 * j]),
+                                      _mm256_cvtepi32_ps(_mm256_madd_epi16(w_lo, a[t].lo)), acc[t][r]);
+          acc[t][r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[t][r][2 * j + 1]),
+                                      _mm256_cvtepi32_ps(_mm256_madd_epi16(w_hi, a[t].hi)), acc[t][r]);
         }
       }
     }

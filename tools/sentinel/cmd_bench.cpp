@@ -217,7 +217,6 @@ int run_bench(BenchArgs& a) {
   check(!a.batches.empty(), "--batch is empty");
   for (int64_t b : a.batches) check(b >= 1 && b <= 256, "--batch: ", b, " sequences is outside 1..256");
   check(a.decode_tokens >= 1 && a.repeats >= 1, "--decode-tokens and --repeats must be >= 1");
-  check(a.warmups >= 0, "--warmups must be >= 0");
   a.grid.no_bundled_adapter = true;  // a merged adapter runs at the base model's speed: untrained rows suffice
   const std::vector<GridCell> method_cells = plan_grid(a.grid, {"bench"}, a.model.model.empty());
   for (const GridCell& c : method_cells) grid_policy(a.grid, c);
@@ -306,6 +305,7 @@ Runner register_bench(CLI::App& app) {
   cmd->add_option("--warmups", a->warmups,
                   "Unreported runs per cell before the measured ones (0 where one cell's prefill alone takes minutes, "
                   "as in large batches at long contexts)")
+      ->check(count_at_least(0))
       ->capture_default_str();
   cmd->add_option("--chunk", a->chunk, "Prompt tokens per forward pass")->check(count_at_least(1))->capture_default_str();
   cmd->add_flag("--profile", a->profile,

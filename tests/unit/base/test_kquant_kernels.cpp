@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -187,6 +188,16 @@ void quantize(const KernelTable& t, const float* x, Activations* a, int64_t n) {
     t.quantize_q8a(x, a, n);
 }
 
+// The four rows the dot tests take from a blob of seven rows of n_blocks blocks: scattered, the
+// first and last the same row.
+constexpr int64_t kFirstBlock[4] = {5, 2, 6, 5};  // which rows of the blob
+template <typename Block>
+std::array<const Block*, 4> four_rows(const OffsetBlocks<Block>& blob, int64_t n_blocks) {
+  std::array<const Block*, 4> rows;
+  for (int r = 0; r < 4; ++r) rows[r] = blob.data() + kFirstBlock[r] * n_blocks;
+  return rows;
+}
+
 template <typename Block, typename Activations>
 using Dot4 = std::function<void(const Block* const*, const Activations*, int64_t, float*)>;
 
@@ -207,20 +218,18 @@ void check_dot4(Dot4<Block, Activations> scalar_dot4, Dot4<Block, Activations> t
   for (int64_t n_blocks : T::sizes) {
     const int64_t n = n_blocks * per_block, n_act = n / kBlock;
     const OffsetBlocks<Block> blob(random_blocks<Block>(7 * n_blocks, static_cast<uint32_t>(n_blocks + 100), true));
-    const int64_t first[4] = {5 * n_blocks, 2 * n_blocks, 6 * n_blocks, 5 * n_blocks};
-    const Block* rows[4];
-    for (int r = 0; r < 4; ++r) rows[r] = blob.data() + first[r];
+    const auto rows = four_rows(blob, n_blocks);
     const std::vector<float> x = random_floats(n, static_cast<uint32_t>(n_blocks + 200), 2.0f);
     std::vector<Activations> act_storage(n_act + 1);
     Activations* act = act_storage.data() + 1;  // 72 or 40 bytes in: not 64-byte aligned
     quantize(scalar, x.data(), act, n);
 
     float s[4], f[4];
-    scalar_dot4(rows, act, n_act, s);
-    table_dot4(rows, act, n_act, f);
+    scalar_dot4(rows.data(), act, n_act, s);
+    table_dot4(rows.data(), act, n_act, f);
     for (int r = 0; r < 4; ++r) {
       std::vector<float> w(n);
-      dequantize(T::ggml, blob.span(first[r], n_blocks), w);
+      dequantize(T::ggml, blob.span(kFirstBlock[r] * n_blocks, n_blocks), w);
       double exact = 0.0, magnitude = 0.0;
       for (int64_t i = 0; i < n; ++i) {
         const double xi = static_cast<double>(act[i / kBlock].d) * act[i / kBlock].qs[i % kBlock];
@@ -259,12 +268,11 @@ void check_tokens_together(const KernelTable& table) {
   for (int64_t n_blocks : T::sizes) {
     const int64_t n = n_blocks * values_per_block<Block>(), n_act = n / kBlock;
     const OffsetBlocks<Block> blob(random_blocks<Block>(7 * n_blocks, static_cast<uint32_t>(n_blocks + 300), true));
-    const Block* rows[4] = {blob.data() + 5 * n_blocks, blob.data() + 2 * n_blocks, blob.data() + 6 * n_blocks,
-                            blob.data()};
+    const auto rows = four_rows(blob, n_blocks);
     const std::vector<float> x = random_floats(kMaxDotTokens * n, static_cast<uint32_t>(n_blocks + 400), 2.0f);
     std::vector<BlockQ16A> act(kMaxDotTokens * n_act);
     table.quantize_q16a(x.data(), act.data(), kMaxDotTokens * n);
-    expect_each_token_as_alone<Block>(T::q16(table), rows, act.data(), n_act,
+    expect_each_token_as_alone<Block>(T::q16(table), rows.data(), act.data(), n_act,
                                       row_type_name(T::row) + " " + isa_name(table.isa) + ", blocks " +
                                           std::to_string(n_blocks));
   }
