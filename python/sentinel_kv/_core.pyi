@@ -25,7 +25,7 @@ class CacheView:
 
 class Compression:
     def __init__(self, *, compress: str = "none", ratio: float = 0.0, span: Optional[int] = None,
-                 layout: str = "stream", window: int = 0, sinks: int = 4, stride_share: Optional[float] = None,
+                 layout: str = "heavy", window: int = 0, sinks: int = 4, stride_share: Optional[float] = None,
                  older_rank: Optional[str] = None, compress_seed: int = 0, adapter: Optional[str] = None,
                  kv_dtype: str = "auto") -> None: ...
     @staticmethod
@@ -56,6 +56,8 @@ class Compression:
     def policy(self) -> Any: ...
     @property
     def reads_attention(self) -> bool: ...
+    @property
+    def read_chunk(self) -> int: ...
 
 class Model:
     def __init__(self, path: Optional[str] = None, *, dtype: str = "float32", backend: str = "auto",
@@ -79,7 +81,7 @@ class Model:
     def token_text(self, id: int) -> bytes: ...
     def apply_chat_template(self, messages: list[dict], add_generation_prompt: bool = True) -> tuple[str, bool]: ...
     def score(self, ids: TokenIds, compression: Compression, ctx: Optional[int] = None, stride: Optional[int] = None,
-              chunk: int = 512, kl: bool = False, progress: Optional[Callable[[int, int], None]] = None) -> dict: ...
+              chunk: Optional[int] = None, kl: bool = False, progress: Optional[Callable[[int, int], None]] = None) -> dict: ...
 
 class GenerationArgs:
     def __init__(self, *, max_tokens: int = 128, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,

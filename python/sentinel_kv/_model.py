@@ -346,7 +346,7 @@ class Model:
             max_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop, ignore_eos, logprobs)))
 
     def score(self, text: Union[str, TokenIds], *, ctx: Optional[int] = None, stride: Optional[int] = None,
-              chunk: int = 512, kl: bool = False, progress: Union[bool, Callable[[int, int], None]] = False,
+              chunk: Optional[int] = None, kl: bool = False, progress: Union[bool, Callable[[int, int], None]] = False,
               compression: CompressionLike = None, **compress_options: Any) -> Score:
         """Reads a text (encoded with BOS, special-token text left as text, as `sentinel ppl`) or
         token ids under a compression and returns every token's log-probability.
@@ -354,7 +354,8 @@ class Model:
         ``ctx=None`` reads it all as one sequence; ``ctx=N`` uses sliding windows of N tokens every
         ``stride`` (default N) tokens, each token scored once, as `sentinel ppl --ctx N --stride S`.
         ``chunk`` tokens are read per forward pass (1 = pure decoding; policies that evict by
-        attention decide between passes). ``kl=True`` also reads each window with the
+        attention decide between passes); None reads as `sentinel ppl` without --chunk: 16 for
+        those policies (h2o, tova, the heavy sentinel layout), 512 for the others. ``kl=True`` also reads each window with the
         uncompressed dense float32 model and returns the per-token KL divergence from it."""
         ids = self._ids(text, add_bos=True, special=False)
         callback = _progress_callback(progress)

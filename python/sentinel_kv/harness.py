@@ -51,14 +51,15 @@ class SentinelLM(TemplateLM):
 
     model_args: model (a GGUF file or Hugging Face folder; default: the default model), max_length
     (tokens per scored window and per prompt plus generation; default: the model's trained context),
-    chunk (tokens per forward pass when scoring, 512 as `sentinel ppl --chunk`), max_gen_toks (256),
+    chunk (tokens per forward pass when scoring; default as `sentinel ppl`: 16 for the compressions
+    that evict by attention, 512 for the others), max_gen_toks (256),
     batch_size (prompts per generate() call), seed (of sampled generation), the loading options
     dtype, backend, kv_dtype and threads, and the compression options above.
     TemplateLM turns (context, continuation) pairs into tokens exactly as the harness's own models
     do; this class scores those tokens with Model.score() and generates with Model.generate().
     """
 
-    def __init__(self, model=None, max_length=None, chunk=512, max_gen_toks=256, batch_size=1, seed=0,
+    def __init__(self, model=None, max_length=None, chunk=None, max_gen_toks=256, batch_size=1, seed=0,
                  dtype="float32", backend="auto", kv_dtype="auto", threads=0,
                  device=None, max_batch_size=None, **compression):
         super().__init__()
@@ -71,10 +72,11 @@ class SentinelLM(TemplateLM):
                                               for key, value in compression.items()})
         self.model = skv.load(model, dtype=dtype, backend=backend, kv_dtype=kv_dtype, threads=threads)
         self.max_length = int(max_length or self.model.n_ctx)
-        # Compressions that rank tokens by attention (h2o, heavy sentinel: Compression.reads_attention)
-        # evict only between forward passes, so they score a request shorter than chunk uncompressed;
-        # chunk=1 reads as generation does. The others give the same numbers for every chunk.
-        self.chunk = int(chunk)
+        # Compressions that rank tokens by attention (h2o, tova, heavy sentinel:
+        # Compression.reads_attention) evict only between forward passes, so they score a request
+        # shorter than chunk uncompressed; chunk=1 reads as generation does. None: as `sentinel ppl`
+        # without --chunk (16 for those, 512 for the others, which give the same numbers for every chunk).
+        self.chunk = self.compression.read_chunk if chunk is None else int(chunk)
         self.max_gen_toks = int(max_gen_toks)
         self.batch_size = batch_size_from(batch_size)
         self.seed = int(seed)
@@ -250,8 +252,9 @@ the harness's --model_args.
                        adapter as the CLI's --ratio, --span, ... Applied to every request.
   max_length=N         tokens per scored window, and per prompt plus generation (default: the
                        model's trained context)
-  chunk=N              tokens per forward pass when scoring (512, as `sentinel ppl --chunk`); h2o
-                       and heavy sentinel evict only between passes: chunk=1 scores as generation reads
+  chunk=N              tokens per forward pass when scoring (default as `sentinel ppl`: 16 for h2o,
+                       tova and heavy sentinel, which evict only between passes, 512 for the others);
+                       chunk=1 scores as generation reads
   max_gen_toks=N       default generation length (256); batch_size=N prompts per generate() call;
                        seed=N of sampled generation; dtype, backend, kv_dtype, threads as skv.load()
 

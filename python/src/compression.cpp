@@ -157,7 +157,7 @@ void bind_compression(py::module_& m) {
       "How a call compresses the KV cache, with the options of the CLI's --compress, --ratio, ... (same names, "
       "same defaults, same checks and messages).")
       .def(py::init(&named), py::kw_only(), py::arg("compress") = "none", py::arg("ratio") = 0.0,
-           py::arg("span") = py::none(), py::arg("layout") = "stream", py::arg("window") = 0, py::arg("sinks") = 4,
+           py::arg("span") = py::none(), py::arg("layout") = span_layout_name(default_span_layout()), py::arg("window") = 0, py::arg("sinks") = 4,
            py::arg("stride_share") = py::none(), py::arg("older_rank") = py::none(), py::arg("compress_seed") = 0,
            py::arg("adapter") = py::none(), py::arg("kv_dtype") = "auto")
       .def_static("custom", &custom, py::arg("policy"), py::arg("ratio"), py::arg("observes_attention"),
@@ -178,6 +178,8 @@ void bind_compression(py::module_& m) {
                              "the Python policy of a custom compression, else None")
       .def_property_readonly("reads_attention", [](const Compression& c) { return reads_attention(c.policy); },
                              "whether the plan depends on attention (then chunking matters; no saved sessions)")
+      .def_property_readonly("read_chunk", [](const Compression& c) { return default_read_chunk(c.policy); },
+                             "tokens per forward pass when a text is scored without a chunk, as `sentinel ppl`")
       .def("__repr__", [](const Compression& c) {
         return c.policy.method == Method::Custom
                    ? "Compression(custom " + std::string(py::repr(c.custom)) + ", ratio " + std::to_string(c.policy.ratio) + ")"

@@ -86,7 +86,7 @@ std::shared_ptr<Model> load(std::optional<std::string> path, const std::string& 
 }
 
 py::dict score(Model& model, const py::handle& ids_arg, const Compression& compression, std::optional<int64_t> ctx,
-               std::optional<int64_t> stride, int64_t chunk, bool kl, const py::object& progress) {
+               std::optional<int64_t> stride, std::optional<int64_t> chunk_arg, bool kl, const py::object& progress) {
   const std::vector<int32_t> ids = token_ids(ids_arg, "ids");
   const int64_t n = static_cast<int64_t>(ids.size());
   check(n >= 2, "scoring needs at least 2 tokens, got ", n);
@@ -107,6 +107,7 @@ py::dict score(Model& model, const py::handle& ids_arg, const Compression& compr
       py::gil_scoped_acquire acquire;
       progress(done, total);
     };
+    const int64_t chunk = chunk_arg.value_or(default_read_chunk(policy));  // as `sentinel ppl` without --chunk
     return compressed_perplexity(loaded->model, ids, window, policy, chunk, on_window, reference);
   });
   py::dict out;
@@ -180,7 +181,7 @@ void bind_model(py::module_& m) {
            }, py::arg("messages"), py::arg("add_generation_prompt") = true)
       // --- scoring ---
       .def("score", &score, py::arg("ids"), py::arg("compression"), py::arg("ctx") = py::none(),
-           py::arg("stride") = py::none(), py::arg("chunk") = 512, py::arg("kl") = false,
+           py::arg("stride") = py::none(), py::arg("chunk") = py::none(), py::arg("kl") = false,
            py::arg("progress") = py::none());
 }
 

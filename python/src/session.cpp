@@ -134,7 +134,8 @@ class PySession {
   int64_t save(const std::string& path) {
     return without_gil(*model_, [&] {
       check(server::resumable(policy_), "a ", describe(policy_), " session cannot be saved: its plan depends on ",
-            "attention scores that a state file does not hold (h2o, sentinel --layout heavy, custom policies)");
+            "attention scores that a state file does not hold (h2o, tova, sentinel's default heavy layout, custom ",
+            "policies); read with layout=\"stream\" (or strided, streaming, sepllm) to save");
       return server::save_state_file(path, capture(), state_info());
     });
   }
@@ -161,7 +162,8 @@ class PySession {
     without_gil(*model_, [&] {
       live();
       check(server::resumable(policy_), "a ", describe(policy_), " session cannot be forked: its plan depends on ",
-            "attention scores the copy could not continue (h2o, sentinel --layout heavy, custom policies)");
+            "attention scores the copy could not continue (h2o, tova, sentinel's default heavy layout, custom ",
+            "policies); read with layout=\"stream\" (or strided, streaming, sepllm) to fork");
     });
     auto copy = std::make_shared<PySession>(model_, compression_);
     without_gil(*model_, [&] {

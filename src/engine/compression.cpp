@@ -53,12 +53,36 @@ void install_policy_tokens(PolicyOptions& policy, LoadedModel& loaded) {
   policy.validate();
 }
 
+namespace {
+
+// An adapter reads best with the layout it was trained on (its metadata's `layout`: stream,
+// heavy, or blocks for the paper's periodic spans). Another one is allowed, as an experiment may
+// want it, but never silently: since the default layout became heavy, an adapter trained with
+// `sentinel train`'s stream default would otherwise be read the other way without a word.
+void warn_if_trained_for_another_layout(const Adapter& adapter, const PolicyOptions& policy) {
+  if (policy.method != Method::Sentinel) return;
+  const auto it = adapter.metadata.find("layout");
+  if (it == adapter.metadata.end() || it->second.empty()) return;
+  const std::string trained = it->second == "blocks" ? span_layout_name(SpanLayout::Periodic) : it->second;
+  const std::string reading = span_layout_name(policy.layout);
+  if (trained == reading) return;
+  std::fprintf(stderr, "warning: adapter %s was trained with --layout %s but is read with --layout %s; pass "
+               "--layout %s to read it as trained\n", adapter.path.c_str(), it->second.c_str(), reading.c_str(),
+               trained.c_str());
+}
+
+}  // namespace
+
 std::string install_compression(PolicyOptions& policy, const CompressionArgs& args, LoadedModel& loaded,
                                 bool quiet) {
   // The adapter's LoRA is merged into the weights and its sentinel rows installed, whatever the
   // method (a baseline fine-tuned with --method local has LoRA and no sentinel rows).
   const std::string adapter = adapter_for(policy, args.adapter, loaded.model);
-  if (!adapter.empty()) apply_adapter(loaded.model, loaded.name, load_adapter(adapter));
+  if (!adapter.empty()) {
+    const Adapter loaded_adapter = load_adapter(adapter);
+    warn_if_trained_for_another_layout(loaded_adapter, policy);
+    apply_adapter(loaded.model, loaded.name, loaded_adapter);
+  }
   install_policy_tokens(policy, loaded);
   if (!quiet && policy.method != Method::None) {
     const std::string sentinels = !adapter.empty()                    ? ", adapter " + adapter

@@ -32,8 +32,8 @@ void Session::reset() {
 
 void Session::resume(std::span<const int32_t> ordinary_tokens, const CompressionStats& stats) {
   check(!reads_attention(policy_options_), "a ", method_name(policy_options_.method),
-        " session that evicts by attention (h2o, sentinel --layout heavy) cannot be resumed: its plan depends on "
-        "attention scores that are not saved");
+        " session that evicts by attention (h2o, tova, sentinel --layout heavy) cannot be resumed: its plan depends "
+        "on attention scores that are not saved; sentinel --layout stream, strided, streaming and sepllm resume");
   policy_ = fresh_policy();
   const int64_t n = static_cast<int64_t>(ordinary_tokens.size());
   if (n > 0) {

@@ -61,6 +61,8 @@ SpanLayout parse_span_layout(const std::string& name) {
 
 int64_t default_span(SpanLayout layout) { return layout == SpanLayout::Heavy ? 48 : 16; }
 
+SpanLayout default_span_layout() { return SpanLayout::Heavy; }  // why heavy: span_layout.h
+
 double default_stride_share() { return 0.0; }  // why 0: policy.h
 
 double resolve_stride_share(double given, Method method) {
@@ -105,6 +107,10 @@ std::string span_layout_name(SpanLayout layout) {
 
 int64_t kv_budget(double ratio, int64_t n_ordinary) {
   return std::max<int64_t>(1, static_cast<int64_t>(std::ceil((1.0 - ratio) * static_cast<double>(n_ordinary) - 1e-9)));
+}
+
+int64_t default_read_chunk(const PolicyOptions& options) {
+  return reads_attention(options) ? kAttentionReadChunk : 512;
 }
 
 bool reads_attention(const PolicyOptions& options) {

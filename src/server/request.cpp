@@ -155,12 +155,12 @@ std::optional<std::string> get_compression_name(const json& v, const std::string
 }
 
 // The span a request gets without one: its layout's (policy.h: default_span). An unknown layout
-// is already a problem of the request (get_compression_name noted it); it gets the stream one's.
+// is already a problem of the request (get_compression_name noted it); it gets the default layout's.
 int64_t layout_default_span(const std::string& layout) {
   try {
     return default_span(parse_span_layout(layout));
   } catch (const Error&) {
-    return default_span(SpanLayout::Stream);
+    return default_span(default_span_layout());
   }
 }
 
@@ -535,8 +535,12 @@ PreparedPrompt prepare_prompt(const GenerationRequest& request, const Tokenizer&
     const bool marked = std::any_of(segments.begin(), segments.end(), [](const Segment& s) { return s.compress; });
     if (marked) {
       // Marks replace the scheduler: only the marked segments are compressed. A mark on a segment
-      // shorter than one span compresses nothing, which the response's achieved_ratio shows.
+      // shorter than one span compresses nothing, which the response's achieved_ratio shows. With
+      // no scheduler there are no older tokens to rank: the layout's ranking defaults do not apply
+      // (one the request gives is still refused by validate(), as the CLI refuses it).
       out.policy.spans = std::move(spans);
+      if (request.compression.older_rank.empty()) out.policy.older_rank = OlderRank::Attention;
+      if (request.compression.stride_share < 0) out.policy.stride_share = 0.0;
       if (out.policy.spans.empty()) out.policy.method = Method::None, out.policy.ratio = 0.0;
     }
   }

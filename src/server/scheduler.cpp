@@ -187,7 +187,9 @@ std::vector<SessionState> Scheduler::capture_slot(int id) {
     throw HttpError(400, "slot " + std::to_string(id) + " holds no sequence yet; send it a request first");
   if (!resumable(slot.policy))
     throw HttpError(400, "slot " + std::to_string(id) + " used " + method_name(slot.policy.method) +
-                             " compression that evicts by attention, whose state cannot be saved");
+                             " compression that evicts by attention, whose state cannot be saved; a slot to be saved "
+                             "needs a plan fixed by token positions: compression {\"method\": \"sentinel\", "
+                             "\"layout\": \"stream\"}, or strided, streaming, sepllm");
   std::vector<SessionState> states{capture_state(*slot.session, slot.fed)};
   states[0].policy = slot.policy;
   const auto& c = slot.checkpoint;

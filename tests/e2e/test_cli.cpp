@@ -297,7 +297,8 @@ std::string wiki_excerpt() {
 }
 
 // method.md section 6: reading token by token with eviction gives the logits of one pass with
-// the dense mask, so the perplexity cannot depend on the chunk size.
+// the dense mask, so the perplexity cannot depend on the chunk size (the stream layout: the default
+// heavy one evicts between passes, so its plan depends on them by design).
 // Checked on the dense path, where chunking changes only how float sums are blocked. On the
 // quantized path a different summation order can flip an 8-bit rounding of the next layer's
 // activations, and compaction after eviction reorders the cells, so compressed runs agree there
@@ -308,7 +309,8 @@ TEST_F(SentinelCli, CompressedPplAgreesBetweenDecodingAndChunkedPrefill) {
   auto run = [&](const std::string& chunk, const std::string& backend, const std::string& method) {
     const ProcessResult r = sentinel({"ppl", "--data", path, "--max-tokens", "160", "--ctx", "160", "--stride", "160",
                                       "--compress", method, "--ratio", method == "none" ? "0" : "0.5", "--span", "8",
-                                      "--chunk", chunk, "--backend", backend, "--json", "-t", threads()});
+                                      "--layout", "stream", "--chunk", chunk, "--backend", backend, "--json", "-t",
+                                      threads()});
     EXPECT_EQ(r.exit_code, 0) << describe(r);
     return parse_json(r);
   };
@@ -331,31 +333,44 @@ TEST_F(SentinelCli, CompressedPplAgreesBetweenDecodingAndChunkedPrefill) {
   EXPECT_LT(decode.at("peak_kv_bytes").get<int64_t>(), prefill.at("peak_kv_bytes").get<int64_t>());
 }
 
-// --layout heavy on the default model reads with the adapter trained on that layout at the span
-// it was validated at, evicts by attention to exactly the budget (as H2O), and its trained <CR>s
-// read better than untrained ones (the first 512 tokens of WikiText-2 test, windows of 256).
-TEST_F(SentinelCli, HeavyLayoutUsesItsShippedAdapterAndKeepsTheBudget) {
+// --compress sentinel without --layout reads the heavy layout (the default, chosen on the
+// validation text) with the adapter trained on it, at the span it was validated at, ranking older
+// tokens by both attention and surprisal, 16 tokens per pass (as eval lm reads it); it evicts by
+// attention to exactly the budget (as H2O), and its trained <CR>s read better than untrained ones
+// (the first 512 tokens of WikiText-2 test, windows of 256). An adapter trained on another layout
+// is read as asked, with a warning that names the layout it was trained with.
+TEST_F(SentinelCli, DefaultSentinelIsTheHeavyLayoutWithItsShippedAdapterAndKeepsTheBudget) {
   const std::string path = write_temp_file("wiki-heavy.txt", wiki_excerpt());
   auto run = [&](const std::vector<std::string>& method) {
     std::vector<std::string> args = {"ppl", "--data", path, "--max-tokens", "512", "--ctx", "256", "--stride", "256",
-                                     "--ratio", "0.5", "--chunk", "16", "--json", "-t", threads()};
+                                     "--ratio", "0.5", "--json", "-t", threads()};
     args.insert(args.end(), method.begin(), method.end());
     const ProcessResult r = sentinel(args);
     EXPECT_EQ(r.exit_code, 0) << describe(r);
-    return parse_json(r);
+    return std::make_pair(parse_json(r), r.err);
   };
-  const nlohmann::json heavy = run({"--compress", "sentinel", "--layout", "heavy"});
+  const nlohmann::json heavy = run({"--compress", "sentinel"}).first;
   EXPECT_EQ(heavy.at("layout"), "heavy");
   EXPECT_EQ(heavy.at("span"), 48) << "without --span, the span the heavy adapter was validated at";
+  EXPECT_EQ(heavy.at("older_rank"), "both");
+  EXPECT_EQ(heavy.at("chunk"), 16) << "without --chunk, a policy that reads attention is read 16 tokens per pass";
   EXPECT_TRUE(heavy.at("adapter").get<std::string>().ends_with(kBundledHeavyAdapter)) << heavy.dump();
   EXPECT_EQ(heavy.at("adapter_sha256"), sha256_file(heavy.at("adapter").get<std::string>())) << "the bytes read";
   // Each 256-token window ends holding kv_budget(0.5, 257) - 1 = 128 cells.
   EXPECT_EQ(heavy.at("kv_entries_retained").get<int64_t>(), 2 * 128);
   EXPECT_DOUBLE_EQ(heavy.at("achieved_ratio").get<double>(), 0.5);
-  const nlohmann::json untrained = run({"--compress", "sentinel", "--layout", "heavy", "--adapter", "none"});
+  const nlohmann::json untrained = run({"--compress", "sentinel", "--adapter", "none"}).first;
   EXPECT_EQ(untrained.at("adapter"), "");
   EXPECT_EQ(untrained.at("adapter_sha256"), "");
   EXPECT_LT(heavy.at("ppl").get<double>(), untrained.at("ppl").get<double>()) << "the trained <CR>s read better";
+
+  const std::string stream_adapter = testing::source_path(std::string("adapters/") + kBundledSentinelAdapter);
+  const auto [crossed, warning] = run({"--compress", "sentinel", "--adapter", stream_adapter});
+  EXPECT_EQ(crossed.at("layout"), "heavy");
+  EXPECT_NE(warning.find("was trained with --layout stream but is read with --layout heavy"), std::string::npos)
+      << warning;
+  EXPECT_EQ(run({"--compress", "sentinel", "--layout", "stream"}).second.find("warning"), std::string::npos)
+      << "the stream layout reads its own shipped adapter without a word";
 }
 
 TEST_F(SentinelCli, CompressedGenerateReportsTheCacheItKept) {
@@ -394,7 +409,7 @@ TEST_F(SentinelCli, JsonResultsNameTheirEnvironmentAndCommand) {
   argv = {testing::cli_path()};
   argv.insert(argv.end(), generate.begin(), generate.end());
   testing::expect_run_environment(out.at("environment"), argv, std::stoi(threads()));
-  EXPECT_TRUE(out.at("adapter").get<std::string>().ends_with(kBundledSentinelAdapter)) << out.dump();
+  EXPECT_TRUE(out.at("adapter").get<std::string>().ends_with(kBundledHeavyAdapter)) << out.dump();
   EXPECT_EQ(out.at("adapter_sha256"), sha256_file(out.at("adapter").get<std::string>())) << "the bytes read";
 }
 
@@ -418,6 +433,12 @@ TEST_F(SentinelCli, ImpossibleCompressionRequestsAreRefused) {
                         "span must be in [2, 4096]");
   expect_one_line_error(with({"--compress", "streaming", "--ratio", "0.5", "--sinks", "1000000000"}), 1,
                         "sinks must be in [0, 1048576]");
+  // A state file cannot hold the default heavy layout's plan: refused before generating, naming the layout that can.
+  const std::string state = temp_path("heavy.state");
+  expect_one_line_error(sentinel({"generate", "-p", "hello", "--max-tokens", "1", "--compress", "sentinel", "--ratio",
+                                  "0.5", "--save-state", state}),
+                        1, "--save-state: a sentinel ratio 0.5 span 48 layout heavy sinks 4 session cannot be saved");
+  EXPECT_NE(::access(state.c_str(), F_OK), 0) << "nothing written";
 }
 
 // A run that removes clearly less than asked says so, on stderr and in its JSON.

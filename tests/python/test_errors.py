@@ -152,6 +152,9 @@ def test_a_failing_adapter_is_refused_every_time(model, tmp_path):
 
 
 def test_compression_describes_itself():
-    c = skv.Compression(compress="sentinel", ratio=0.5, layout="heavy")
-    assert (c.compress, c.span, c.older_rank, c.policy) == ("sentinel", 48, "both", None)
+    c = skv.Compression(compress="sentinel", ratio=0.5)  # the CLI's default layout: heavy
+    assert (c.compress, c.layout, c.span, c.older_rank, c.policy) == ("sentinel", "heavy", 48, "both", None)
+    assert c.reads_attention and c.read_chunk == 16
+    stream = skv.Compression(compress="sentinel", ratio=0.5, layout="stream")
+    assert (stream.span, stream.older_rank, stream.reads_attention, stream.read_chunk) == (16, "attention", False, 512)
     assert skv.Compression().policy is None and "custom H2O(ratio=0.5)" in repr(skv.H2O(0.5).compression())

@@ -24,8 +24,10 @@ def test_append_returns_the_logits_and_compression_frees_entries(model):
 
 def test_appending_in_pieces_equals_appending_at_once(model):
     ids = model.tokenizer.encode(wiki_text(3000))[:300]
-    whole = model.session(compress="sentinel", ratio=0.5).append(ids)
-    pieces = model.session(compress="sentinel", ratio=0.5)
+    # The stream layout's plan is fixed by token positions, so how the text is cut cannot change it
+    # (the default heavy layout evicts between passes: pieces of 7 read differently by design).
+    whole = model.session(compress="sentinel", ratio=0.5, layout="stream").append(ids)
+    pieces = model.session(compress="sentinel", ratio=0.5, layout="stream")
     for start in range(0, 300, 7):
         last = pieces.append(ids[start:start + 7])
     # Passes of 7 tokens run the few-row kernels, one of 300 a GEMM: the sums round differently.
@@ -37,7 +39,7 @@ def test_saved_session_continues_exactly_and_the_cli_reads_its_file(model, tmp_p
     text = wiki_text(2500)
     ids = model.tokenizer.encode(text)
     more = model.tokenizer.encode(" The next part of the article", add_bos=False)
-    session = model.session(compress="sentinel", ratio=0.5)
+    session = model.session(compress="sentinel", ratio=0.5, layout="stream")  # heavy's plan cannot be saved
     session.append(ids)
     path = tmp_path / "doc.state"
     assert session.save(path) == path.stat().st_size
@@ -47,7 +49,7 @@ def test_saved_session_continues_exactly_and_the_cli_reads_its_file(model, tmp_p
     torch.testing.assert_close(restored.append(more), expected, atol=1e-5, rtol=0)
     # The same file continues under `sentinel generate --load-state` (the prompt extends the saved text).
     r = run_cli("generate", "--prompt", text + " The next part", "--load-state", str(path), "-n", "4",
-                "--compress", "sentinel", "--ratio", "0.5", "--json")
+                "--compress", "sentinel", "--layout", "stream", "--ratio", "0.5", "--json")
     assert '"text"' in r.stdout
 
 
@@ -65,12 +67,13 @@ def test_fork_asks_one_compressed_document_many_questions(model):
     assert alone.generate("\nQ: Who is mentioned first?\nA:", max_tokens=8).tokens == answers[1].tokens
 
 
-def test_sessions_that_evict_by_attention_refuse_to_save(model, tmp_path):
-    session = model.session(compress="h2o", ratio=0.5)
+@pytest.mark.parametrize("compress", ["h2o", "sentinel"])  # sentinel: its default layout, heavy
+def test_sessions_that_evict_by_attention_refuse_to_save_and_name_the_layout_that_can(model, tmp_path, compress):
+    session = model.session(compress=compress, ratio=0.5)
     session.append(wiki_text(500))
-    with pytest.raises(ValueError, match="cannot be saved"):
+    with pytest.raises(ValueError, match='cannot be saved.*layout="stream"'):
         session.save(tmp_path / "x.state")
-    with pytest.raises(ValueError, match="cannot be forked"):
+    with pytest.raises(ValueError, match='cannot be forked.*layout="stream"'):
         session.fork()
 
 

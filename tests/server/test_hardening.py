@@ -122,7 +122,9 @@ def test_slot_files_are_plain_bounded_and_named_without_server_paths(tmp_path, d
         server.stop()
 
 
-@pytest.mark.parametrize("compression", [None, {"method": "sentinel", "ratio": 0.5}, {"method": "streaming", "ratio": 0.5}],
+# sentinel in its stream layout: the default heavy layout's plan depends on attention and cannot be saved
+@pytest.mark.parametrize("compression", [None, {"method": "sentinel", "ratio": 0.5, "layout": "stream"},
+                                         {"method": "streaming", "ratio": 0.5}],
                          ids=["uncompressed", "sentinel", "streaming"])
 def test_a_restored_slot_serves_the_same_question_and_a_continuation(tmp_path, document, compression):
     """Saved after a chat, a slot holds the prompt and the answer. Restored by a new server, the

@@ -9,7 +9,7 @@ import time
 import openai
 import pytest
 
-from conftest import CLI, Server
+from conftest import CLI, ROOT, Server
 
 GREEDY = dict(temperature=0, max_tokens=12)
 
@@ -166,12 +166,20 @@ def test_slot_save_restore_round_trip(server, slot_dir, document, tmp_path):
     ids = server.post("/tokenize", {"content": head, "add_special": True})[1]["tokens"]
     more = server.post("/tokenize", {"content": " In summary,"})[1]["tokens"]
     assert server.post("/tokenize", {"content": head + " In summary,", "add_special": True})[1]["tokens"] == ids + more
-    body = {"model": "any", "temperature": 0, "ignore_eos": True, "compression": {"method": "sentinel", "ratio": 0.5}}
+    # The stream layout: a plan fixed by token positions, which a state file can hold.
+    body = {"model": "any", "temperature": 0, "ignore_eos": True,
+            "compression": {"method": "sentinel", "ratio": 0.5, "layout": "stream"}}
     status, r = server.post("/v1/completions", {**body, "prompt": ids, "max_tokens": 1})
     assert status == 200, r
     slot = r["id_slot"]
     status, saved = server.post(f"/slots/{slot}?action=save", {"filename": "doc.state"})
     assert status == 200 and saved["n_saved"] == len(ids), saved
+    # The default heavy layout's plan depends on attention: its slot is refused, naming the layout that can.
+    status, heavy = server.post("/v1/completions", {**body, "compression": {"method": "sentinel", "ratio": 0.5},
+                                                    "prompt": ids, "max_tokens": 1})
+    assert status == 200, heavy
+    status, refused = server.post(f"/slots/{heavy['id_slot']}?action=save", {"filename": "heavy.state"})
+    assert status == 400 and '"layout": "stream"' in refused["error"]["message"], refused
     assert saved["kv_entries"] < 0.6 * len(ids)
     status, expected = server.post("/v1/completions", {**body, "prompt": ids + more, "max_tokens": 10, "cache_prompt": False})
     assert status == 200
@@ -185,11 +193,14 @@ def test_slot_save_restore_round_trip(server, slot_dir, document, tmp_path):
         assert got["usage"]["prompt_tokens_details"]["cached_tokens"] == len(ids)
         assert got["choices"][0]["text"] == expected["choices"][0]["text"]
         assert got["compression"]["kv_entries"] == expected["compression"]["kv_entries"]
-        # The CLI continues the same file to the same text.
+        # The CLI continues the same file to the same text, read as the server read it: the stream
+        # layout with the adapter of the server's --layout (heavy, the default).
         prompt = tmp_path / "prompt.txt"
         prompt.write_text(head + " In summary,", encoding="utf-8")
+        heavy_adapter = ROOT / "adapters" / "SmolLM2-135M-Instruct.sentinel-heavy.safetensors"
         cli = subprocess.run([str(CLI), "generate", "--prompt-file", str(prompt), "--load-state", str(slot_dir / "doc.state"),
-                              "--compress", "sentinel", "--ratio", "0.5", "--max-tokens", "10", "--temperature", "0",
+                              "--compress", "sentinel", "--layout", "stream", "--adapter", str(heavy_adapter),
+                              "--ratio", "0.5", "--max-tokens", "10", "--temperature", "0",
                               "--ignore-eos", "--json"], capture_output=True, text=True)
         assert cli.returncode == 0, cli.stderr
         result = json.loads(cli.stdout)

@@ -43,7 +43,7 @@ struct EvalLmArgs {
   int64_t ctx = 1024;
   int64_t stride = 0;  // 0 = ctx (disjoint windows)
   int64_t chunk = 512;
-  int64_t h2o_chunk = 16;  // h2o evicts between forward passes only: tokens of one chunk see each other in full
+  int64_t h2o_chunk = kAttentionReadChunk;  // h2o evicts between forward passes only: tokens of one chunk see each other in full
   bool kl = true;  // stream: KL divergence from the uncompressed base model per token
   std::string out;
   bool resume = false;
@@ -127,7 +127,8 @@ int run_eval_lm(EvalLmArgs& a) {
   const std::vector<GridCell> all_cells = plan_grid(a.grid, a.settings, a.model.model.empty());
   std::vector<GridCell> cells;
   for (const GridCell& c : all_cells) {
-    if (c.setting == "paper" && reads_attention(grid_policy(a.grid, c))) continue;  // no fixed mask: stream only
+    // No fixed mask, no paper cell: h2o and tova (sentinel's paper cells are random spans whatever its --layout).
+    if (c.setting == "paper" && c.method != Method::Sentinel && reads_attention(grid_policy(a.grid, c))) continue;
     if (c.setting == "stream") {
       PolicyOptions p = grid_policy(a.grid, c);
       validate_compressed_perplexity(PerplexityOptions{a.ctx, a.stride > 0 ? a.stride : a.ctx}, p, stream_chunk(a, c));

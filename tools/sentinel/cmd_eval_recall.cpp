@@ -23,7 +23,7 @@ struct EvalRecallArgs {
   int64_t passage = 64;
   int64_t lead = 32;
   int64_t chunk = 256;
-  int64_t h2o_chunk = 16;
+  int64_t h2o_chunk = kAttentionReadChunk;
   GridArgs grid;
   std::string out;
   bool resume = false;

@@ -33,6 +33,12 @@ struct GenerateArgs {
 int run_generate(const GenerateArgs& args) {
   args.generation.validate();
   PolicyOptions policy = parse_compression(args.compression);
+  // Refused before anything is read or generated, not after: a state file holds a plan fixed by
+  // token positions, which a policy that evicts by attention does not have.
+  for (const auto& [option, file] : {std::pair{"--save-state", &args.save_state}, {"--load-state", &args.load_state}})
+    check(file->empty() || server::resumable(policy), option, ": a ", describe(policy), " session cannot be ",
+          "saved or continued: its plan depends on attention scores that a state file does not hold; add --layout ",
+          "stream (sentinel), or use strided, streaming or sepllm");
   std::string prompt = args.prompt_file.empty() ? args.prompt : read_text_file(args.prompt_file);
   // As the server: a prompt is text. Invalid UTF-8 or NUL bytes mean a binary or mis-encoded file.
   const std::string source = args.prompt_file.empty() ? "--prompt" : "--prompt-file '" + args.prompt_file + "'";

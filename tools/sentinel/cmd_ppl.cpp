@@ -29,7 +29,7 @@ struct PplArgs {
 
 int run_ppl(const PplArgs& args) {
   PolicyOptions policy = parse_compression(args.compression);
-  const int64_t chunk = args.chunk > 0 ? args.chunk : 512;
+  const int64_t chunk = args.chunk > 0 ? args.chunk : default_read_chunk(policy);
   validate_compressed_perplexity(args.window, policy, chunk);
   const std::string text = read_text_file(args.data);
   LoadedModel loaded = open_model(args.model, args.json);
@@ -115,8 +115,9 @@ Runner register_ppl(CLI::App& app) {
   cmd->add_option("--stride", args->window.stride, "Tokens between window starts (<= ctx)")->capture_default_str();
   add_compression_options(*cmd, args->compression);
   cmd->add_option("--chunk", args->chunk,
-                  "Read each window incrementally, N tokens per forward pass (1 = pure decoding); implied (512) by "
-                  "--compress")
+                  "Read each window incrementally, N tokens per forward pass (1 = pure decoding); implied by "
+                  "--compress: " + std::to_string(kAttentionReadChunk) + " for policies that evict by attention "
+                  "between passes (h2o, tova, sentinel --layout heavy), as eval lm reads them; 512 for the others")
       ->check(count_at_least(1));
   cmd->add_option("--max-tokens", args->max_tokens, "Evaluate only the first N tokens (0 = all)")->capture_default_str();
   cmd->add_flag("--json", args->json, "Print one JSON object with \"ppl\", \"tokens\", ...");

@@ -134,8 +134,8 @@ std::string default_stride_shares_help() {
 }
 
 std::string default_spans_help() {
-  return std::to_string(default_span(SpanLayout::Stream)) + "; " + std::to_string(default_span(SpanLayout::Heavy)) +
-         " with --layout heavy, the span its shipped adapter was validated at";
+  return std::to_string(default_span(SpanLayout::Heavy)) + " with --layout heavy, the span its shipped adapter was "
+         "validated at; " + std::to_string(default_span(SpanLayout::Stream)) + " with stream and periodic";
 }
 
 void add_span_option(CLI::App& app, int64_t& span, const std::string& layout, const std::string& scope) {
@@ -149,12 +149,14 @@ void add_span_option(CLI::App& app, int64_t& span, const std::string& layout, co
 
 void add_layout_option(CLI::App& app, std::string& layout, const std::string& scope) {
   app.add_option("--layout", layout,
-                 scope + ": where scheduled spans go. stream: after the --sinks first tokens, each span compressed as "
-                         "the budget pushes it out of the raw recent window (the window is what the budget leaves); "
-                         "heavy: the same spans, each compressed as it leaves H2O's recent half of the budget, the "
-                         "<CR>s sharing the rest with older tokens kept evenly spread or by attention (--stride-share; "
-                         "evicts between passes, as H2O); periodic: the paper "
-                         "setting's spans every (L-1)/ratio tokens from the first one")
+                 scope + ": where scheduled spans go. heavy (the default, chosen on the validation text): after "
+                         "the --sinks first tokens, each span compressed as it leaves H2O's recent half of the "
+                         "budget, the <CR>s sharing the rest with the older tokens ranked by --older-rank (or kept "
+                         "evenly spread, --stride-share); it evicts between passes, as H2O, so its sessions cannot be "
+                         "saved or resumed. stream: each span compressed as the budget pushes it out of the raw recent "
+                         "window (the window is what the budget leaves); a plan fixed by token positions, so sessions "
+                         "save and resume. periodic: the paper setting's spans every (L-1)/ratio tokens from the "
+                         "first one")
       ->check(CLI::IsMember({"stream", "heavy", "periodic"}))
       ->capture_default_str();
 }

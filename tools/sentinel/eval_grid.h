@@ -21,7 +21,7 @@ struct GridArgs {
   bool no_bundled_adapter = false;    // sentinel: leave the shipped adapter out
   int64_t span = 16;                  // sentinel (inference scheduler): tokens per span; follows the layout
   int64_t window = 0;                 // sentinel: protected recent tokens
-  std::string layout = "stream";      // sentinel: SpanLayout by name
+  std::string layout = span_layout_name(default_span_layout());  // sentinel: SpanLayout by name
   int64_t sinks = 4;                  // streaming, sentinel (stream layout)
   double stride_share = -1;           // sentinel (heavy layout): older budget kept evenly spread; -1 = default
   std::string older_rank;             // h2o, sentinel (heavy layout): OlderRank by name; "" = each one's default

@@ -14,7 +14,7 @@ namespace sentinel {
 struct CompressionArgs {
   std::string method = "none";
   PolicyOptions policy;           // ratio, span, window, sinks, seed: taken as given
-  std::string layout = "stream";  // sentinel: SpanLayout by name
+  std::string layout = span_layout_name(default_span_layout());  // sentinel: SpanLayout by name
   double stride_share = -1;       // sentinel, heavy layout: -1 = the layout's default (policy.h)
   std::string older_rank;         // h2o, sentinel heavy layout: OlderRank by name; "" = the default (policy.h)
   std::string adapter;  // an adapter file; "" = the shipped one for sentinel, "none" = no adapter

@@ -63,6 +63,6 @@ bool adapter_belongs_to(const Adapter& adapter, DecoderModel& base);
 inline constexpr const char* kBundledSentinelAdapter = "SmolLM2-135M-Instruct.sentinel.safetensors";
 inline constexpr const char* kBundledHeavyAdapter = "SmolLM2-135M-Instruct.sentinel-heavy.safetensors";
 const char* bundled_sentinel_adapter(SpanLayout layout);  // the file name: heavy's, or the stream one
-std::string bundled_sentinel_adapter_path(SpanLayout layout = SpanLayout::Stream);
+std::string bundled_sentinel_adapter_path(SpanLayout layout = default_span_layout());
 
 }  // namespace sentinel

@@ -133,6 +133,16 @@ int64_t kv_budget(double ratio, int64_t n_ordinary);
 // indices alone (no session resume, no saved slots).
 bool reads_attention(const PolicyOptions& options);
 
+// Tokens per forward pass when such a policy reads a text whole (perplexity, recall, training's
+// read of a sequence), unless told otherwise: small enough that a pass's tokens seeing each other
+// uncompressed changes little, large enough to read at matrix speed. Every published number of
+// h2o, TOVA and the heavy layout was read this way, and training lays out what it reads.
+inline constexpr int64_t kAttentionReadChunk = 16;
+// Tokens per forward pass when a text is read whole under `options` and no chunk is given
+// (`sentinel ppl`, Python's score and its lm-eval model): kAttentionReadChunk for a policy that
+// reads attention, 512 for the others, whose numbers do not depend on it.
+int64_t default_read_chunk(const PolicyOptions& options);
+
 // What compression achieved so far in a session.
 struct CompressionStats {
   int64_t ordinary_seen = 0;  // ordinary tokens fed

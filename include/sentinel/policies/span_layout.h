@@ -24,6 +24,11 @@ namespace sentinel {
 enum class SpanLayout { Stream, Periodic, Heavy };
 SpanLayout parse_span_layout(const std::string& name);  // "stream" | "periodic" | "heavy"; throws naming them
 std::string span_layout_name(SpanLayout layout);
+// The layout `--compress sentinel` reads with when none is given, on every front (CLI, server,
+// Python, eval grids): heavy, the configuration with the lowest perplexity and KL on the
+// validation text (Alice, docs/results/validation_layouts.jsonl; docs/training.md, "Which texts
+// chose"). PolicyOptions itself keeps Stream: it is plain data that callers fill in whole.
+SpanLayout default_span_layout();
 // Tokens per <CR> when none is given: the span each layout's shipped adapter was validated at
 // (docs/training_runs.md): 48 beside heavy hitters, whose summaries each cost one of them; 16
 // elsewhere.

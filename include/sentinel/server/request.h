@@ -24,11 +24,11 @@ enum class Endpoint { Chat, Completion };
 struct CompressionSpec {
   std::string method = "none";  // policy_options.h: none, sentinel, local, scattered, strided, streaming, h2o, tova, sepllm
   double ratio = 0.0;           // fraction of the context removed from the KV cache, [0, 1)
-  int64_t span = 16;            // sentinel: tokens per <CR>; a request without one gets its layout's
+  int64_t span = default_span(default_span_layout());  // sentinel: tokens per <CR>; a request without one gets its layout's
   int64_t window = 0;           // sentinel: recent tokens never compressed; local: fixed window
   int64_t sinks = 4;            // streaming, sepllm: attention sinks kept
   uint64_t seed = 0;            // scattered: which tokens are kept
-  std::string layout = "stream";  // sentinel: the span scheduler, policy.h: stream, heavy or periodic
+  std::string layout = span_layout_name(default_span_layout());  // sentinel: the span scheduler: stream, heavy or periodic
   double stride_share = -1;       // sentinel, heavy layout: -1 = the layout's default (policy.h)
   std::string older_rank;         // h2o, sentinel heavy layout: attention or surprisal; "" = the default (policy.h)
 };

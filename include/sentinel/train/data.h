@@ -108,10 +108,6 @@ struct TrainDataOptions {
   void validate() const;
 };
 
-// Tokens per forward pass when a layout that evicts by attention is read: eval lm's --h2o-chunk
-// default, so training sees the schedule the evaluation reads with.
-inline constexpr int64_t kAttentionReadChunk = 16;
-
 // Lays a sequence out by reading it (read_and_replay bound to the model in training).
 using SequenceReader = std::function<MaskedSequence(const PolicyOptions&, std::span<const int32_t>)>;
 

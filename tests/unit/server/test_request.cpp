@@ -68,7 +68,7 @@ TEST(ServerRequest, SpanFollowsTheLayoutUnlessGiven) {
     compression["ratio"] = 0.5;
     return parse_generation_request(Endpoint::Chat, chat({{"compression", compression}}), defaults()).compression.span;
   };
-  EXPECT_EQ(span_of(json::object()), 16);
+  EXPECT_EQ(span_of(json::object()), 48);  // the default layout, heavy
   EXPECT_EQ(span_of({{"layout", "stream"}}), 16);
   EXPECT_EQ(span_of({{"layout", "heavy"}}), 48);
   EXPECT_EQ(span_of({{"layout", "heavy"}, {"span", 24}}), 24);
@@ -106,7 +106,8 @@ TEST(ServerRequest, OlderRankFollowsTheMethodUnlessGiven) {
   EXPECT_EQ(rank_of({{"method", "h2o"}, {"older_rank", "surprisal"}}), OlderRank::Surprisal);
   EXPECT_EQ(rank_of({{"method", "sentinel"}, {"layout", "heavy"}}), default_older_rank(Method::Sentinel, SpanLayout::Heavy));
   EXPECT_EQ(rank_of({{"method", "sentinel"}, {"layout", "heavy"}, {"older_rank", "attention"}}), OlderRank::Attention);
-  EXPECT_EQ(rank_of({{"method", "sentinel"}}), OlderRank::Attention);
+  EXPECT_EQ(rank_of({{"method", "sentinel"}}), OlderRank::Both);  // the default layout, heavy
+  EXPECT_EQ(rank_of({{"method", "sentinel"}, {"layout", "stream"}}), OlderRank::Attention);
   EXPECT_THROW(rank_of({{"method", "streaming"}, {"older_rank", "surprisal"}}), Error);
 }
 
@@ -267,7 +268,7 @@ TEST(CompressionLimitsTable, TheServerAndTheCliRefuseTheSameValues) {
       cli.span = compression["span"].get<int64_t>();
       cli.window = compression.value("window", int64_t{0});
       cli.sinks = compression.value("sinks", int64_t{4});
-      cli.layout = compression.value("layout", std::string("stream")) == "heavy" ? SpanLayout::Heavy : SpanLayout::Stream;
+      cli.layout = parse_span_layout(compression.value("layout", span_layout_name(default_span_layout())));
       cli.stride_share = compression.value("stride_share", 0.0);
       std::string cli_error;
       try {
