@@ -38,9 +38,8 @@ PLOT = RESULTS / "headline.png"
 BLOCKS = {"headline": ("<!-- headline: written by bench/headline.py -->", "<!-- /headline -->"),
           "speed": ("<!-- speed: written by bench/headline.py -->", "<!-- /speed -->")}
 # The README's columns: the shortest window on both texts, where compression bites hardest.
-COLUMNS = [("wiki.test.raw", 1024, 0.5), ("wiki.test.raw", 1024, 0.75),
-           ("pg84_frankenstein.txt", 1024, 0.5), ("pg84_frankenstein.txt", 1024, 0.75)]
-ROWS = [("sentinel", "**Sentinel**, heavy layout, shipped adapter"),
+COLUMNS = [(text, 1024, ratio) for text in ("wiki.test.raw", "pg84_frankenstein.txt") for ratio in (0.5, 0.75, 0.875)]
+ROWS = [("sentinel", "**Sentinel** (`--compress sentinel`: heavy layout, shipped adapter)"),
         ("h2o_both", "H2O ranked by attention + surprisal (training-free)"),
         ("h2o", "H2O"), ("tova", "TOVA"), ("sepllm", "SepLLM (4 sinks, separators, window)"),
         ("streaming", "StreamingLLM (4 sinks)"), ("strided", "strided")]
@@ -63,6 +62,12 @@ def load():
             r = json.loads(line)
             environments.append(r.get("environment", {}))
     return methods, full, environments
+
+
+def said(items) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def provenance(environments: list[dict]) -> str:
@@ -92,9 +97,11 @@ def table(methods, full, environments) -> str:
     rivals = [m for m, _ in ROWS if m != "sentinel"]
     ppl_wins = sum(all(methods["sentinel"][k][0] < methods[m][k][0] for m in rivals if k in methods[m]) for k in every)
     kl_wins = sum(all(methods["sentinel"][k][1] < methods[m][k][1] for m in rivals if k in methods[m]) for k in every)
-    lines += ["", f"Over all {len(every)} cells (windows of 1,024, 2,048 and 4,096 tokens, ratios 0.5 and 0.75), the "
-              f"trained summaries have the lowest perplexity in {ppl_wins} and the lowest KL in {kl_wins}.",
-              provenance(environments)]
+    windows = sorted({k[1] for k in every})
+    ratios = sorted({k[2] for k in every})
+    lines += ["", f"Over all {len(every)} cells (windows of {said(f'{w:,}' for w in windows)} tokens, ratios "
+              f"{said(f'{r:g}' for r in ratios)}), the trained summaries have the lowest perplexity in {ppl_wins} and "
+              f"the lowest KL in {kl_wins}.", provenance(environments)]
     return "\n".join(lines)
 
 

@@ -1,6 +1,6 @@
 // Where sentinel's scheduler puts its spans: the span layouts by name, and each one's default
 // span. A header of its own because the shipped adapters are chosen by layout (model/adapter.h),
-// which needs this enum and none of the policies; defined in src/policies/policy.cpp.
+// which needs this enum and none of the policies; defined in src/policies/policy_options.cpp.
 #pragma once
 
 #include <cstdint>
@@ -25,9 +25,10 @@ enum class SpanLayout { Stream, Periodic, Heavy };
 SpanLayout parse_span_layout(const std::string& name);  // "stream" | "periodic" | "heavy"; throws naming them
 std::string span_layout_name(SpanLayout layout);
 // The layout `--compress sentinel` reads with when none is given, on every front (CLI, server,
-// Python, eval grids): heavy, the configuration with the lowest perplexity and KL on the
-// validation text (Alice, docs/results/validation_layouts.jsonl; docs/training.md, "Which texts
-// chose"). PolicyOptions itself keeps Stream: it is plain data that callers fill in whole.
+// Python, eval grids): heavy, whose KL from the uncompressed model is less than half the stream
+// layout's in every validation cell (Alice, docs/results/validation_layouts.jsonl;
+// docs/training.md, "Which texts chose"). PolicyOptions itself keeps Stream: it is plain data
+// that callers fill in whole.
 SpanLayout default_span_layout();
 // Tokens per <CR> when none is given: the span each layout's shipped adapter was validated at
 // (docs/training_runs.md): 48 beside heavy hitters, whose summaries each cost one of them; 16
