@@ -51,12 +51,12 @@ def llama_batched(bin_dir: Path, model: Path, threads: int, depth: int, decode: 
 
 
 def sentinel_batched(sentinel: Path, model: Path, text: Path, threads: int, depth: int, decode: int,
-                     batches: list[int], methods: str, ratios: str) -> list[dict]:
+                     batches: list[int], methods: str, ratios: str, layout: str) -> list[dict]:
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "bench.jsonl"
         check([str(sentinel), "bench", "-m", str(model), "-d", str(text), "--contexts", str(depth),
                "--batch", ",".join(map(str, batches)), "--methods", methods, "--ratios", ratios,
-               "--decode-tokens", str(decode), "--repeats", "1", "--warmups", "0", "-t", str(threads), "-o", str(out)])
+               "--layout", layout, "--decode-tokens", str(decode), "--repeats", "1", "--warmups", "0", "-t", str(threads), "-o", str(out)])
         return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
 
 
@@ -66,6 +66,8 @@ def main() -> None:
     p.add_argument("--batches", default="1,2,4,8,16", help="sequences decoded together (comma-separated)")
     p.add_argument("--methods", default="full,sentinel", help="Sentinel's --methods")
     p.add_argument("--ratios", default="0.5", help="Sentinel's compression ratios")
+    p.add_argument("--layout", default="stream", choices=["stream", "heavy"],
+                   help="sentinel's --layout (the published record: stream; heavy is --compress sentinel's default)")
     p.add_argument("--decode-tokens", type=int, default=32, help="tokens decoded per sequence")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--model", type=Path, default=default_model_dir() / MODEL_FILE)
@@ -88,7 +90,7 @@ def main() -> None:
 
     bin_dir = llama_cpp_bin("llama-batched-bench")
     record = {"machine": machine_info(a.threads), "model": a.model.name, "threads": a.threads,
-              "decode_tokens": a.decode_tokens, "load_at_start": load1(),
+              "decode_tokens": a.decode_tokens, "sentinel_layout": a.layout, "load_at_start": load1(),
               "llama_cpp": "llama-cpp-python==0.3.36 sdist, llama-batched-bench -fa off -b 2048 -ub 512, KV f16"
                            + ("" if a.llama_repack else ", --no-repack"),
               "rows": []}
@@ -103,7 +105,7 @@ def main() -> None:
                                    "decode_tokens_per_s": r["speed_tg"], "prefill_tokens_per_s": r["speed_pp"]})
         print(f"bench: depth {depth}, sentinel bench", file=sys.stderr)
         for c in sentinel_batched(a.sentinel, a.model, a.text, a.threads, depth, a.decode_tokens, fitting,
-                                  a.methods, a.ratios):
+                                  a.methods, a.ratios, a.layout):
             method = "full" if c["method"] == "full" else f"{c['method']} {c['ratio']}"
             record["rows"].append({"engine": "sentinel", "method": method, "depth": depth, "batch": c["batch"],
                                    "decode_tokens_per_s": c["decode_tokens_per_s"]["median"],

@@ -75,8 +75,8 @@ def main() -> None:
     p.add_argument("--depths", default="0,512,2048,4096,8192", help="context tokens before decoding (comma-separated)")
     p.add_argument("--ratios", default="0.5,0.75", help="Sentinel compression ratios measured at depths >= 512")
     p.add_argument("--layouts", default="stream,heavy",
-                   help="--layout of the compressed cells: stream (the default of --compress sentinel) and heavy "
-                        "(H2O attention mass and surprisal beside the spans, the layout of the shipped heavy adapter)")
+                   help="--layout of the compressed cells: stream, and heavy (the default of --compress sentinel: H2O "
+                        "attention mass and surprisal beside the spans, the layout of the shipped heavy adapter)")
     p.add_argument("--decode-tokens", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
